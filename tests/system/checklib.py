@@ -1,0 +1,148 @@
+"""Assertions over a scenario run's guest journal (journalctl -o json), for the scenarios' check.py.
+
+Every check is on structured fields: STALLWATCH_* from the daemon, TEST_MARK/TEST_* written by the
+guest harness (guest/lib.sh), _SYSTEMD_UNIT, _TRANSPORT=kernel, MESSAGE_ID. Kernel records carry
+the kernel's own timestamp in _SOURCE_MONOTONIC_TIMESTAMP, so kernel events and the daemon's
+STALLWATCH_DETECTED_MONO_US are on the same CLOCK_MONOTONIC time line.
+"""
+import json
+import os
+import re
+
+
+class Abort(Exception):
+    """Raised by require(): later checks make no sense."""
+
+
+def _text(v):
+    if isinstance(v, list):  # journald exports non-UTF-8 or binary values as byte arrays
+        if v and isinstance(v[0], int):
+            return bytes(v).decode("utf-8", "replace")
+        return _text(v[0]) if v else ""
+    return v if v is not None else ""
+
+
+class Run:
+    def __init__(self, name, run_dir, entries, boots, meta):
+        self.name, self.run_dir, self.meta, self.boot_results = name, run_dir, meta, boots
+        self.entries = [{k: _text(v) if k != "__CURSOR" else v for k, v in e.items()}
+                        for e in entries]
+        self.boot_ids = []
+        for e in self.entries:
+            b = e.get("_BOOT_ID")
+            if b and b not in self.boot_ids:
+                self.boot_ids.append(b)
+        self.results = []   # (ok, what, detail)
+        self.metrics = {}
+
+    # ---- selection -------------------------------------------------------------------------
+    def boot_entries(self, boot=None):
+        """Entries of boot number `boot` (1-based, in boot order); all boots when None."""
+        if boot is None:
+            return self.entries
+        if boot > len(self.boot_ids):
+            return []
+        bid = self.boot_ids[boot - 1]
+        return [e for e in self.entries if e.get("_BOOT_ID") == bid]
+
+    def select(self, boot=None, **fields):
+        return [e for e in self.boot_entries(boot)
+                if all(e.get(k) == str(v) for k, v in fields.items())]
+
+    def events(self, kind=None, cpu=None, boot=None):
+        out = [e for e in self.boot_entries(boot) if "STALLWATCH_EVENT" in e]
+        if kind is not None:
+            out = [e for e in out if e["STALLWATCH_EVENT"] == kind]
+        if cpu is not None:
+            out = [e for e in out if e.get("STALLWATCH_CPU") == str(cpu)]
+        return out
+
+    def marks(self, name, boot=None):
+        return self.select(boot=boot, TEST_MARK=name)
+
+    def kernel(self, pattern, boot=None):
+        rx = re.compile(pattern)
+        return [e for e in self.boot_entries(boot)
+                if e.get("_TRANSPORT") == "kernel" and rx.search(e.get("MESSAGE", ""))]
+
+    def unit_messages(self, unit, pattern=".", boot=None):
+        rx = re.compile(pattern)
+        return [e for e in self.boot_entries(boot)
+                if (e.get("_SYSTEMD_UNIT") == unit or e.get("UNIT") == unit)
+                and rx.search(e.get("MESSAGE", ""))]
+
+    @staticmethod
+    def mono_us(e):
+        """CLOCK_MONOTONIC of an entry in usec: the kernel's own stamp for kernel records."""
+        return int(e.get("_SOURCE_MONOTONIC_TIMESTAMP") or e["__MONOTONIC_TIMESTAMP"])
+
+    @staticmethod
+    def detected_us(e):
+        """When the daemon decided (STALLWATCH_DETECTED_MONO_US), else when journald got it."""
+        v = e.get("STALLWATCH_DETECTED_MONO_US")
+        return int(v) if v else int(e["__MONOTONIC_TIMESTAMP"])
+
+    # ---- assertions ------------------------------------------------------------------------
+    def expect(self, ok, what, detail=""):
+        self.results.append((bool(ok), what, detail))
+        print(f"  {'PASS' if ok else 'FAIL'}: {what}" + (f" ({detail})" if detail else ""),
+              flush=True)
+        return bool(ok)
+
+    def require(self, ok, what, detail=""):
+        if not self.expect(ok, what, detail):
+            raise Abort()
+
+    def expect_field(self, e, field, want, what=None):
+        got = e.get(field) if e else None
+        return self.expect(got == str(want), what or f"{field}={want}",
+                           f"got {field}={got!r}" + ("" if got is not None or not e
+                                                     else " (field not emitted yet)"))
+
+    def metric(self, name, value, unit=""):
+        self.metrics[name] = value
+        print(f"  METRIC {self.name}: {name} = {value}{(' ' + unit) if unit else ''}", flush=True)
+
+    def describe(self, e):
+        keys = sorted(k for k in e if k.startswith("STALLWATCH_"))
+        return "{" + ", ".join(f"{k}={e[k]}" for k in keys) + "}"
+
+    def check_harness(self):
+        """What every scenario needs: the guest booted, the scenario ran and ended, no guest
+        failure marks, and the service under test ran."""
+        expect_reset = set(self.meta.get("reset_boots", []))
+        for b in self.boot_results:
+            self.expect(not b["timed_out"], f"boot {b['boot']} finished within the hard limit",
+                        f"{b['elapsed_s']} s")
+        self.require(len(self.boot_ids) >= len(self.boot_results),
+                     f"journal holds {len(self.boot_results)} boot(s)",
+                     f"found {len(self.boot_ids)}")
+        for n in range(1, len(self.boot_results) + 1):
+            if n in expect_reset:
+                continue
+            ends = self.marks("scenario-end", boot=n)
+            self.expect(ends and ends[-1].get("TEST_STATUS") == "0",
+                        f"boot {n}: guest scenario script completed",
+                        f"status {ends[-1].get('TEST_STATUS')}" if ends else "no scenario-end mark")
+        for f in self.marks("fail"):
+            self.expect(False, "guest-side check", f.get("TEST_REASON", ""))
+        self.expect(self.select(_SYSTEMD_UNIT="stallwatch.service") or
+                    self.select(UNIT="stallwatch.service"),
+                    "stallwatch.service ran and logged")
+
+    def finish(self):
+        failed = [r for r in self.results if not r[0]]
+        verdict = "PASS" if not failed else "FAIL"
+        with open(os.path.join(self.run_dir, "result.json"), "w") as f:
+            json.dump({"scenario": self.name, "verdict": verdict, "metrics": self.metrics,
+                       "boots": [{k: v for k, v in b.items() if k != "qmp_events"}
+                                 for b in self.boot_results],
+                       "checks": [{"ok": ok, "what": w, "detail": d}
+                                  for ok, w, d in self.results]}, f, indent=1)
+        print(f"[system] {self.name}: {verdict} ({len(self.results) - len(failed)}/"
+              f"{len(self.results)} checks)", flush=True)
+        if failed:
+            for _, w, d in failed:
+                print(f"[system]   failed: {w}" + (f" ({d})" if d else ""))
+            print(f"[system] logs: {self.run_dir}/{{console-*.log,journal.txt,journal.json}}")
+        return 0 if not failed else 1

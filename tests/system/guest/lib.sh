@@ -1,0 +1,56 @@
+# Helpers for scenario scripts running inside the guest (sourced by run-scenario).
+# Everything a checker needs is written to the journal as structured fields (TEST_MARK=...), so
+# the host asserts on fields, never on console prose. Console output is for humans.
+
+boot_number() { sed -n 's/.*stallwatch_test.boot=\([0-9]*\).*/\1/p' /proc/cmdline; }
+
+# mark NAME [KEY=VALUE...]: a structured journal entry TEST_MARK=NAME with TEST_KEY=VALUE fields.
+mark() {
+  local name=$1; shift
+  {
+    echo "MESSAGE=test mark: $name $*"
+    echo "SYSLOG_IDENTIFIER=stallwatch-test"
+    echo "TEST_MARK=$name"
+    local kv
+    for kv in "$@"; do echo "TEST_${kv%%=*}=${kv#*=}"; done
+  } | logger --journald
+  echo "[test] mark $name $*"
+}
+
+# fail MESSAGE: records a guest-side failure (the checker reports every TEST_MARK=fail).
+fail() { mark fail "REASON=$*"; echo "[test] FAIL: $*"; }
+
+# wait_active UNIT SECONDS: waits until UNIT is active; returns 1 (and marks a failure) on timeout.
+wait_active() {
+  local unit=$1 limit=$2 i
+  for ((i = 0; i < limit * 10; i++)); do
+    [ "$(systemctl is-active "$unit")" = active ] && return 0
+    sleep 0.1
+  done
+  fail "$unit not active after ${limit}s: $(systemctl is-active "$unit")"
+  return 1
+}
+
+# wait_journal SECONDS MATCH...: waits until journalctl MATCH... (e.g. STALLWATCH_EVENT=recovered)
+# finds an entry in this boot. Returns 1 on timeout (no failure mark: the checker decides).
+wait_journal() {
+  local limit=$1 i; shift
+  for ((i = 0; i < limit * 5; i++)); do
+    [ -n "$(journalctl -b -q -o cat "$@" 2>/dev/null | head -1)" ] && return 0
+    sleep 0.2
+  done
+  echo "[test] no journal entry for $* after ${limit}s"
+  return 1
+}
+
+# stallwatch_pid: MainPID of the service (0 when not running).
+stallwatch_pid() { systemctl show -p MainPID --value stallwatch.service; }
+
+# spin CPU MS: loads the test module on CPU (preemption off, mdelay loop for MS), then unloads it.
+spin() {
+  local cpu=$1 ms=$2
+  mark spin-start CPU="$cpu" MS="$ms"
+  taskset -c "$cpu" insmod "/lib/modules/$(uname -r)/extra/stallwatch_spin.ko" spin_ms="$ms"
+  mark spin-end CPU="$cpu"
+  rmmod stallwatch_spin
+}

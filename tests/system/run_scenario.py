@@ -1,0 +1,376 @@
+#!/usr/bin/env python3
+"""Runs one system-test scenario in a QEMU guest and checks it.
+
+For each boot of the scenario: layers the project (installed with its own install rules into a
+DESTDIR), the scenario's files and the harness units over the cached base image as a second cpio
+archive, boots Debian's kernel with systemd under TCG with an i6300esb watchdog and a persistent
+ext4 state disk, enforces a hard time limit, records QEMU's QMP events (watchdog actions, shutdown
+reasons) and the serial console. Afterwards it reads the guest's persistent journal back from the
+state disk (debugfs, no mount needed), exports it as JSON and runs the scenario's check.py on the
+structured fields.
+
+Exit status: 0 pass, 1 fail, 77 skipped (printed as "skipped: <reason>").
+"""
+import argparse
+import gzip
+import importlib.util
+import json
+import os
+import shutil
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SKIP = 77
+
+
+def log(msg):
+    print(f"[system] {msg}", flush=True)
+
+
+def skip(reason):
+    print(f"skipped: {reason}", flush=True)
+    sys.exit(SKIP)
+
+
+def die(msg):
+    print(f"[system] ERROR: {msg}", flush=True)
+    sys.exit(1)
+
+
+def qemu_usable():
+    qemu = shutil.which("qemu-system-x86_64")
+    if not qemu:
+        return "qemu-system-x86_64 not installed (scripts/install-deps.sh --test)"
+    for tool in ("debugfs", "mke2fs", "journalctl", "cpio"):
+        if not shutil.which(tool):
+            return f"{tool} not installed (scripts/install-deps.sh --test)"
+    try:
+        subprocess.run([qemu, "-accel", "help"], check=True, capture_output=True, timeout=20)
+    except (subprocess.SubprocessError, OSError) as e:
+        return f"qemu-system-x86_64 cannot run: {e}"
+    return None
+
+
+def load_scenario(path):
+    meta = {"timeout": 150, "guest_timeout": 110, "boots": 1, "watchdog_action": "reset",
+            "config": None, "cmdline": ""}
+    meta_path = os.path.join(path, "scenario.json")
+    if os.path.exists(meta_path):
+        with open(meta_path) as f:
+            meta.update(json.load(f))
+    if meta["config"] is None and os.path.exists(os.path.join(path, "stallwatch.toml")):
+        meta["config"] = "stallwatch.toml"
+    return meta
+
+
+def write(path, text, mode=0o644):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, mode)
+
+
+def normalise_usrmerge(root):
+    """The base image is merged-/usr: an overlay must not ship /lib, /bin or /sbin directories,
+    or the kernel's cpio unpacker would write them beside the symlinks' targets inconsistently."""
+    for top in ("lib", "bin", "sbin", "lib64"):
+        src = os.path.join(root, top)
+        if os.path.isdir(src) and not os.path.islink(src):
+            dst = os.path.join(root, "usr", top)
+            shutil.copytree(src, dst, symlinks=True, dirs_exist_ok=True)
+            shutil.rmtree(src)
+
+
+def add_missing_libraries(overlay, rootfs):
+    """Copies shared libraries the installed binaries need but the base image lacks (the image
+    lists the daemon's runtime packages; this only catches a dependency added since)."""
+    copied = []
+    for dirpath, _, files in os.walk(overlay):
+        for name in files:
+            path = os.path.join(dirpath, name)
+            if os.path.islink(path) or not os.access(path, os.X_OK):
+                continue
+            with open(path, "rb") as f:
+                if f.read(4) != b"\x7fELF":
+                    continue
+            out = subprocess.run(["ldd", path], capture_output=True, text=True).stdout
+            for line in out.splitlines():
+                parts = line.split("=>")
+                if len(parts) != 2 or not parts[1].strip().startswith("/"):
+                    continue
+                lib = parts[1].split()[0]
+                rel = lib.lstrip("/")
+                if rel.startswith("lib/") or rel.startswith("lib64/"):
+                    rel = "usr/" + rel
+                if os.path.exists(os.path.join(rootfs, rel)):
+                    continue
+                dst = os.path.join(overlay, rel)
+                if not os.path.exists(dst):
+                    os.makedirs(os.path.dirname(dst), exist_ok=True)
+                    shutil.copy2(os.path.realpath(lib), dst)
+                    copied.append(lib)
+    if copied:
+        log(f"warning: copied host libraries missing from the image: {' '.join(copied)}")
+
+
+def enable_unit(overlay, unit_path, unit_name):
+    wanted = ["multi-user.target"]
+    with open(unit_path) as f:
+        for line in f:
+            if line.strip().startswith("WantedBy="):
+                wanted = line.split("=", 1)[1].split()
+    for target in wanted:
+        link = os.path.join(overlay, "etc/systemd/system", f"{target}.wants", unit_name)
+        os.makedirs(os.path.dirname(link), exist_ok=True)
+        if os.path.lexists(link):
+            os.unlink(link)
+        os.symlink(f"/usr/lib/systemd/system/{unit_name}", link)
+
+
+def build_overlay(args, scenario_dir, meta, overlay):
+    if os.path.exists(overlay):
+        shutil.rmtree(overlay)
+    os.makedirs(overlay)
+    # The project, installed the way a user or a package would install it.
+    if args.stand_in:
+        write(os.path.join(overlay, "usr/sbin/stallwatchd"),
+              open(os.path.join(HERE, "standin/stallwatchd")).read(), 0o755)
+        write(os.path.join(overlay, "usr/lib/systemd/system/stallwatch.service"),
+              open(os.path.join(HERE, "standin/stallwatch.service")).read())
+    else:
+        env = dict(os.environ, DESTDIR=overlay)
+        r = subprocess.run(["cmake", "--install", args.project_build, "--prefix", "/usr"],
+                           env=env, capture_output=True, text=True)
+        if r.returncode != 0:
+            die(f"cmake --install {args.project_build} failed:\n{r.stdout}{r.stderr}")
+        normalise_usrmerge(overlay)
+        if not os.path.exists(os.path.join(overlay, "usr/sbin/stallwatchd")):
+            die("the install tree has no /usr/sbin/stallwatchd (is the daemon built?)")
+        add_missing_libraries(overlay, args.rootfs)
+    unit = os.path.join(overlay, "usr/lib/systemd/system/stallwatch.service")
+    if not os.path.exists(unit):
+        die("the install tree has no /usr/lib/systemd/system/stallwatch.service")
+    enable_unit(overlay, unit, "stallwatch.service")
+    # The scenario's configuration replaces the shipped one.
+    if meta["config"]:
+        shutil.copy2(os.path.join(scenario_dir, meta["config"]),
+                     _mkparent(os.path.join(overlay, "etc/stallwatch/stallwatch.toml")))
+    # Extra files a scenario ships (e.g. alternative configs), under /usr/lib/stallwatch-test/files.
+    files = os.path.join(scenario_dir, "files")
+    if os.path.isdir(files):
+        shutil.copytree(files, os.path.join(overlay, "usr/lib/stallwatch-test/files"))
+    # The harness.
+    test_dir = os.path.join(overlay, "usr/lib/stallwatch-test")
+    for name in ("lib.sh", "run-scenario"):
+        src = os.path.join(HERE, "guest", name)
+        write(os.path.join(test_dir, name), open(src).read(), 0o755)
+    write(os.path.join(test_dir, "scenario.sh"),
+          open(os.path.join(scenario_dir, "scenario.sh")).read(), 0o755)
+    write(os.path.join(test_dir, "name"), os.path.basename(scenario_dir) + "\n")
+    write(os.path.join(test_dir, "guest-timeout"), f"{meta['guest_timeout']}\n")
+    su = os.path.join(overlay, "usr/lib/systemd/system/stallwatch-scenario.service")
+    write(su, open(os.path.join(HERE, "guest/stallwatch-scenario.service")).read())
+    enable_unit(overlay, su, "stallwatch-scenario.service")
+    # The state disk: the daemon's state directory and a persistent journal, across boots.
+    write(os.path.join(overlay, "etc/fstab"),
+          "/dev/vda /mnt/state ext4 defaults 0 0\n"
+          "/mnt/state/stallwatch /var/lib/stallwatch none bind,x-systemd.requires-mounts-for=/mnt/state 0 0\n"
+          "/mnt/state/journal /var/log/journal none bind,x-systemd.requires-mounts-for=/mnt/state 0 0\n")
+    for d in ("mnt/state", "var/lib/stallwatch", "var/log/journal"):
+        os.makedirs(os.path.join(overlay, d), exist_ok=True)
+
+
+def _mkparent(path):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    return path
+
+
+def pack_initrd(base, overlay, out_path):
+    files = subprocess.run(["find", ".", "-mindepth", "1"], cwd=overlay, capture_output=True,
+                           text=True, check=True).stdout
+    cpio = subprocess.run(["cpio", "-o", "-H", "newc", "--quiet"], cwd=overlay, input=files.encode(),
+                          capture_output=True, check=True).stdout
+    shutil.copyfile(base, out_path)
+    with open(out_path, "ab") as f:
+        f.write(gzip.compress(cpio, compresslevel=1))
+
+
+def make_state_disk(path, size_mb=64):
+    seed = path + ".seed"
+    if os.path.exists(seed):
+        shutil.rmtree(seed)
+    for d in ("stallwatch", "journal"):
+        os.makedirs(os.path.join(seed, d))
+    if os.path.exists(path):
+        os.unlink(path)
+    subprocess.run(["mke2fs", "-q", "-F", "-t", "ext4", "-d", seed, path, f"{size_mb}M"],
+                   check=True)
+    shutil.rmtree(seed)
+
+
+class Qmp(threading.Thread):
+    """Records QEMU's QMP events (WATCHDOG, SHUTDOWN with its reason, RESET) as JSON lines."""
+
+    def __init__(self, sock_path, out_path):
+        super().__init__(daemon=True)
+        self.sock_path, self.out_path = sock_path, out_path
+        self.events = []
+
+    def run(self):
+        s = None
+        for _ in range(200):
+            try:
+                s = socket.socket(socket.AF_UNIX)
+                s.connect(self.sock_path)
+                break
+            except OSError:
+                s = None
+                time.sleep(0.05)
+        if s is None:
+            return
+        f = s.makefile("rw")
+        f.readline()  # greeting
+        f.write('{"execute": "qmp_capabilities"}\n')
+        f.flush()
+        with open(self.out_path, "a") as out:
+            for line in f:
+                try:
+                    msg = json.loads(line)
+                except ValueError:
+                    continue
+                if "event" in msg:
+                    self.events.append(msg)
+                    out.write(json.dumps(msg) + "\n")
+                    out.flush()
+
+
+def boot(args, meta, boot_no, run_dir, initrd):
+    console = os.path.join(run_dir, f"console-{boot_no}.log")
+    qmp_sock = os.path.join(run_dir, "qmp.sock")
+    if os.path.exists(qmp_sock):
+        os.unlink(qmp_sock)
+    append = ("console=ttyS0 rdinit=/lib/systemd/systemd panic=-1 quiet loglevel=4 "
+              "systemd.show_status=0 " f"stallwatch_test.boot={boot_no} {meta['cmdline']}")
+    cmd = ["qemu-system-x86_64", "-accel", "tcg", "-smp", "2", "-m", "1024",
+           "-display", "none", "-monitor", "none", "-no-reboot", "-nodefaults",
+           "-serial", f"file:{console}",
+           "-kernel", os.path.join(args.image, "vmlinuz"), "-initrd", initrd, "-append", append,
+           "-device", "i6300esb", "-watchdog-action", meta["watchdog_action"],
+           "-drive", f"file={os.path.join(run_dir, 'state.img')},format=raw,if=virtio",
+           "-qmp", f"unix:{qmp_sock},server=on,wait=off"]
+    with open(os.path.join(run_dir, f"qemu-{boot_no}.cmd"), "w") as f:
+        f.write(" ".join(cmd) + "\n")
+    log(f"boot {boot_no}: qemu (limit {meta['timeout']} s), console {console}")
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    qmp = Qmp(qmp_sock, os.path.join(run_dir, f"qmp-{boot_no}.jsonl"))
+    qmp.start()
+    timed_out = False
+    try:
+        out, _ = proc.communicate(timeout=meta["timeout"])
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        proc.kill()
+        out, _ = proc.communicate()
+    elapsed = time.monotonic() - start
+    qmp.join(timeout=2)
+    if out.strip():
+        log(f"qemu said: {out.strip()}")
+    events = [e["event"] + (f"({e['data'].get('action') or e['data'].get('reason')})"
+                            if e.get("data") else "") for e in qmp.events]
+    log(f"boot {boot_no}: ended after {elapsed:.1f} s, rc={proc.returncode}"
+        f"{' TIMED OUT' if timed_out else ''}, qmp events: {' '.join(events) or 'none'}")
+    return {"boot": boot_no, "elapsed_s": round(elapsed, 1), "timed_out": timed_out,
+            "qemu_rc": proc.returncode, "qmp_events": qmp.events}
+
+
+def collect(run_dir):
+    """Reads the state disk back without mounting it and exports the journal as JSON."""
+    state = os.path.join(run_dir, "state")
+    if os.path.exists(state):
+        shutil.rmtree(state)
+    os.makedirs(state)
+    subprocess.run(["debugfs", "-R", f"rdump / {state}", os.path.join(run_dir, "state.img")],
+                   capture_output=True, check=True)
+    jdir = os.path.join(state, "journal")
+    with open(os.path.join(run_dir, "journal.json"), "w") as f:
+        subprocess.run(["journalctl", "--directory", jdir, "-o", "json", "--no-pager"], stdout=f,
+                       stderr=subprocess.DEVNULL)
+    with open(os.path.join(run_dir, "journal.txt"), "w") as f:
+        subprocess.run(["journalctl", "--directory", jdir, "-o", "short-monotonic", "--no-pager"],
+                       stdout=f, stderr=subprocess.DEVNULL)
+    entries = []
+    with open(os.path.join(run_dir, "journal.json")) as f:
+        for line in f:
+            try:
+                entries.append(json.loads(line))
+            except ValueError:
+                pass
+    return entries
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--scenario", required=True, help="scenario directory")
+    ap.add_argument("--image", required=True, help="base image directory (build_image.sh)")
+    ap.add_argument("--project-build", required=True, help="the project's CMake build directory")
+    ap.add_argument("--out", required=True, help="run directory (logs, journal, results)")
+    ap.add_argument("--stand-in", action="store_true",
+                    default=os.environ.get("STALLWATCH_SYSTEM_STANDIN") == "1",
+                    help="install the harness stand-in daemon instead of the project")
+    args = ap.parse_args()
+    if os.environ.get("STALLWATCH_SYSTEM_SKIP"):
+        skip(f"STALLWATCH_SYSTEM_SKIP={os.environ['STALLWATCH_SYSTEM_SKIP']}")
+    reason = qemu_usable()
+    if reason:
+        skip(reason)
+    if not os.path.exists(os.path.join(args.image, "base.cpio.gz")):
+        skip(f"no guest image in {args.image} (the system.image test builds it; needs root and "
+             "Debian's archive)")
+    args.rootfs = os.path.join(args.image, "rootfs")
+    scenario_dir = os.path.abspath(args.scenario)
+    name = os.path.basename(scenario_dir)
+    meta = load_scenario(scenario_dir)
+    run_dir = os.path.abspath(args.out)
+    if os.path.exists(run_dir):
+        shutil.rmtree(run_dir)
+    os.makedirs(run_dir)
+    log(f"scenario {name}: run directory {run_dir}")
+
+    overlay = os.path.join(run_dir, "overlay")
+    build_overlay(args, scenario_dir, meta, overlay)
+    initrd = os.path.join(run_dir, "initrd.cpio.gz")
+    pack_initrd(os.path.join(args.image, "base.cpio.gz"), overlay, initrd)
+    make_state_disk(os.path.join(run_dir, "state.img"))
+
+    boots = []
+    for n in range(1, meta["boots"] + 1):
+        boots.append(boot(args, meta, n, run_dir, initrd))
+    os.unlink(initrd)
+
+    entries = collect(run_dir)
+    log(f"journal: {len(entries)} entries from "
+        f"{len({e.get('_BOOT_ID') for e in entries})} boot(s) -> {run_dir}/journal.json")
+
+    sys.path.insert(0, HERE)
+    import checklib
+    result = checklib.Run(name, run_dir, entries, boots, meta)
+    spec = importlib.util.spec_from_file_location(f"check_{name}",
+                                                  os.path.join(scenario_dir, "check.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    result.check_harness()
+    try:
+        mod.check(result)
+    except checklib.Abort:
+        pass
+    return result.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,15 @@
+# Scenario 1 (boot): the unit becomes active through Type=notify with a systemd watchdog, idles
+# 30 s without a stall or a watchdog timeout, and survives `systemctl reload`.
+wait_active stallwatch.service 40 || exit 1
+show() { systemctl show -p "$1" --value stallwatch.service; }
+mark service-active TYPE="$(show Type)" WATCHDOG_USEC="$(show WatchdogUSec)" \
+  RESULT="$(show Result)" MAINPID="$(show MainPID)"
+sleep 30
+mark idle-done ACTIVE="$(systemctl is-active stallwatch.service)" NRESTARTS="$(show NRestarts)" \
+  MAINPID="$(show MainPID)"
+before=$(show MainPID)
+systemctl reload stallwatch.service
+rc=$?
+sleep 2
+mark reloaded RC="$rc" ACTIVE="$(systemctl is-active stallwatch.service)" \
+  PID_BEFORE="$before" PID_AFTER="$(show MainPID)"
