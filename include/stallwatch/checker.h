@@ -1,0 +1,87 @@
+// Checker: the stall decision logic. A pure, clock-injected state machine: tick(now) reads the
+// heartbeat slots and returns the events of this tick. No threads, sleeps or I/O, so unit tests
+// drive it with a fake clock and fake slots. Owned and called by the checker thread only.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "stallwatch/config.h"
+#include "stallwatch/event.h"
+#include "stallwatch/heartbeat_slot.h"
+
+namespace stallwatch {
+
+struct CheckerSettings {
+  std::int64_t interval_ns = 100'000'000;
+  std::int64_t threshold_ns = 2'000'000'000;
+  std::int64_t repeat_ns = 10'000'000'000;
+  std::int64_t pause_tolerance_ns = 1'000'000'000;
+  std::int64_t escalation_after_ns = 0;  // 0 = no escalation events
+  std::int64_t heartbeat_interval_ns = 500'000'000;
+
+  static CheckerSettings from(const Config& config);
+};
+
+enum class CpuState { kUnmonitored, kStarting, kHealthy, kStalled };
+const char* to_string(CpuState s);
+
+struct CpuView {
+  CpuState state = CpuState::kUnmonitored;
+  std::int64_t age_ns = 0;        // since the last stamp (or since start/re-baseline)
+  std::uint64_t stalls = 0;       // episodes so far
+  std::int64_t episode_ns = 0;    // current episode length, 0 when healthy
+};
+
+class Checker {
+ public:
+  // slots must outlive the checker; slot_count = number of possible CPUs.
+  Checker(HeartbeatSlot* slots, int slot_count, CheckerSettings settings);
+
+  // Applied at a tick boundary by the caller (config reload).
+  void apply(const CheckerSettings& settings) { settings_ = settings; }
+  const CheckerSettings& settings() const { return settings_; }
+
+  // A heartbeat thread was (re)started for cpu, or stopped (hotplug, reload). Starting resets the
+  // CPU to "starting" with its age counted from now_ns.
+  void set_monitored(int cpu, bool monitored, std::int64_t now_ns);
+
+  std::vector<StallEvent> tick(std::int64_t now_mono_ns, std::int64_t now_boot_ns);
+
+  CpuView view(int cpu) const;
+  int slot_count() const { return static_cast<int>(cpus_.size()); }
+  // True once every monitored CPU has stamped at least once.
+  bool all_started() const;
+  std::uint64_t stalls_total() const { return stalls_total_; }
+  std::vector<int> stalled_cpus() const;
+  // Whether the last tick was on time; false after a global pause until the next normal tick.
+  bool healthy() const { return healthy_; }
+
+ private:
+  struct PerCpu {
+    CpuState state = CpuState::kUnmonitored;
+    std::int64_t baseline_ns = 0;      // ages count from max(last stamp, baseline)
+    std::int64_t episode_start_ns = 0; // last stamp before the stall
+    std::uint64_t episode_seq = 0;     // seq when the stall was detected
+    std::uint64_t episode = 0;
+    std::int64_t next_report_ns = 0;
+    bool escalated = false;
+    std::int64_t age_ns = 0;
+    std::uint64_t stalls = 0;
+    std::uint64_t seq_at_last_tick = 0;
+  };
+
+  bool was_global_pause(std::int64_t elapsed_ns);
+  void rebaseline(std::int64_t now_ns);
+
+  HeartbeatSlot* slots_;
+  std::vector<PerCpu> cpus_;
+  CheckerSettings settings_;
+  std::int64_t last_tick_ns_ = 0;
+  std::int64_t last_boot_offset_ns_ = 0;
+  std::uint64_t next_episode_ = 1;
+  std::uint64_t stalls_total_ = 0;
+  bool healthy_ = true;
+};
+
+}  // namespace stallwatch

@@ -1,0 +1,57 @@
+// HeartbeatSlot: one per CPU, written only by that CPU's heartbeat thread, read by the checker
+// (and the status writer). Cache-line aligned so heartbeats on different CPUs never share a line.
+// last_ns is published with release and read with acquire; the counters are relaxed: a reader
+// may see them a wakeup behind, which is fine for statistics.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+
+namespace stallwatch {
+
+// Wakeup lateness histogram: bucket k counts lateness in [2^k, 2^(k+1)) ns; bucket 0 also holds 0.
+inline constexpr int kLatenessBuckets = 40;  // up to 2^40 ns ~ 18 min
+
+inline int lateness_bucket(std::int64_t late_ns) {
+  if (late_ns <= 1) return 0;
+  int b = 63 - __builtin_clzll(static_cast<unsigned long long>(late_ns));
+  return b < kLatenessBuckets ? b : kLatenessBuckets - 1;
+}
+
+struct alignas(64) HeartbeatSlot {
+  std::atomic<std::int64_t> last_ns{0};  // CLOCK_MONOTONIC of the last stamp; 0 = not yet
+  std::atomic<std::uint64_t> seq{0};     // stamps so far
+  std::atomic<std::int64_t> late_max_ns{0};
+  std::atomic<int> on_cpu{-1};           // CPU the heartbeat last ran on (displaced if != slot's)
+  std::array<std::atomic<std::uint64_t>, kLatenessBuckets> late_hist{};
+
+  // Heartbeat side: called once per wakeup. Single writer, so plain load/store, no RMW.
+  void stamp(std::int64_t now_ns, std::int64_t late_ns, int cpu) {
+    if (late_ns < 0) late_ns = 0;
+    auto& bucket = late_hist[static_cast<std::size_t>(lateness_bucket(late_ns))];
+    bucket.store(bucket.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    if (late_ns > late_max_ns.load(std::memory_order_relaxed))
+      late_max_ns.store(late_ns, std::memory_order_relaxed);
+    on_cpu.store(cpu, std::memory_order_relaxed);
+    seq.store(seq.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    last_ns.store(now_ns, std::memory_order_release);
+  }
+
+  // Owner side, only while no heartbeat thread runs for this slot.
+  void reset() {
+    last_ns.store(0, std::memory_order_relaxed);
+    seq.store(0, std::memory_order_relaxed);
+    late_max_ns.store(0, std::memory_order_relaxed);
+    on_cpu.store(-1, std::memory_order_relaxed);
+    for (auto& b : late_hist) b.store(0, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
+  }
+};
+
+static_assert(sizeof(HeartbeatSlot) % 64 == 0);
+
+// Percentile (0..1) of a lateness histogram, as the upper bound of the bucket it falls in (ns).
+std::int64_t lateness_percentile_ns(const HeartbeatSlot& slot, double q);
+
+}  // namespace stallwatch

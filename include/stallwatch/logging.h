@@ -1,0 +1,14 @@
+// Operational logging setup: spdlog's systemd sink under journald (JOURNAL_STREAM set), stderr
+// otherwise. Called by main before any thread starts; spdlog is thread-safe afterwards.
+// Heartbeat threads never log.
+#pragma once
+
+#include <string>
+
+namespace stallwatch {
+
+void setup_logging(bool under_journald);
+// Applies a level name ("info", "debug", ...); unknown names leave the level as is.
+void set_log_level(const std::string& level);
+
+}  // namespace stallwatch

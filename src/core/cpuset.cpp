@@ -1,0 +1,144 @@
+#include "stallwatch/cpuset.h"
+
+#include <algorithm>
+#include <charconv>
+
+#include <fmt/format.h>
+
+namespace stallwatch {
+
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+bool parse_int(std::string_view s, int& out) {
+  s = trim(s);
+  if (s.empty()) return false;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && p == s.data() + s.size() && out >= 0;
+}
+
+constexpr int kMaxCpu = 8192;
+
+}  // namespace
+
+Result<CpuList> parse_cpulist(std::string_view text) {
+  text = trim(text);
+  CpuList out;
+  if (text.empty() || text == "(null)") return out;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    std::size_t comma = text.find(',', start);
+    std::string_view part = text.substr(start, comma == std::string_view::npos ? text.npos : comma - start);
+    int stride = 1;
+    if (auto colon = part.find(':'); colon != part.npos) {
+      if (!parse_int(part.substr(colon + 1), stride) || stride == 0)
+        return make_error("invalid cpulist \"{}\": bad stride in \"{}\"", text, part);
+      part = part.substr(0, colon);
+    }
+    int lo = 0, hi = 0;
+    if (auto dash = part.find('-'); dash != part.npos) {
+      if (!parse_int(part.substr(0, dash), lo) || !parse_int(part.substr(dash + 1), hi))
+        return make_error("invalid cpulist \"{}\": bad range \"{}\"", text, part);
+    } else {
+      if (!parse_int(part, lo)) return make_error("invalid cpulist \"{}\": bad CPU \"{}\"", text, part);
+      hi = lo;
+    }
+    if (lo > hi) return make_error("invalid cpulist \"{}\": range \"{}\" is reversed", text, part);
+    if (hi >= kMaxCpu) return make_error("invalid cpulist \"{}\": CPU {} is out of range", text, hi);
+    for (int c = lo; c <= hi; c += stride) out.push_back(c);
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+std::string format_cpulist(const CpuList& cpus) {
+  std::string out;
+  for (std::size_t i = 0; i < cpus.size();) {
+    std::size_t j = i;
+    while (j + 1 < cpus.size() && cpus[j + 1] == cpus[j] + 1) ++j;
+    if (!out.empty()) out += ',';
+    out += j == i ? fmt::format("{}", cpus[i]) : fmt::format("{}-{}", cpus[i], cpus[j]);
+    i = j + 1;
+  }
+  return out;
+}
+
+CpuList cpu_union(const CpuList& a, const CpuList& b) {
+  CpuList out;
+  std::set_union(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(out));
+  return out;
+}
+CpuList cpu_difference(const CpuList& a, const CpuList& b) {
+  CpuList out;
+  std::set_difference(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(out));
+  return out;
+}
+CpuList cpu_intersection(const CpuList& a, const CpuList& b) {
+  CpuList out;
+  std::set_intersection(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(out));
+  return out;
+}
+
+namespace {
+Result<CpuList> read_list(const Sysroot& root, std::string_view file, bool optional) {
+  auto text = root.read_file(file, 64 * 1024);
+  if (!text) {
+    if (optional) return CpuList{};
+    return text.error();
+  }
+  auto list = parse_cpulist(*text);
+  if (!list) return make_error("{}: {}", root.path(file), list.error().message);
+  return list;
+}
+}  // namespace
+
+Result<CpuList> read_online_cpus(const Sysroot& root) {
+  return read_list(root, "/sys/devices/system/cpu/online", false);
+}
+
+Result<CpuTopology> read_cpu_topology(const Sysroot& root) {
+  CpuTopology t;
+  auto possible = read_list(root, "/sys/devices/system/cpu/possible", false);
+  if (!possible) return possible.error();
+  auto online = read_online_cpus(root);
+  if (!online) return online.error();
+  auto isolated = read_list(root, "/sys/devices/system/cpu/isolated", true);
+  auto nohz = read_list(root, "/sys/devices/system/cpu/nohz_full", true);
+  t.possible = *possible;
+  t.online = *online;
+  t.isolated = isolated.value_or({});
+  t.nohz_full = nohz.value_or({});
+  return t;
+}
+
+Result<CpuList> select_monitored_cpus(const std::string& cpus_setting, bool include_isolated,
+                                      const CpuTopology& topo) {
+  CpuList wanted;
+  if (cpus_setting == "all") {
+    wanted = topo.possible;
+  } else {
+    auto parsed = parse_cpulist(cpus_setting);
+    if (!parsed) return parsed.error();
+    CpuList missing = cpu_difference(*parsed, topo.possible);
+    if (!missing.empty())
+      return make_error("heartbeat.cpus names CPUs this machine does not have: {} (possible: {})",
+                        format_cpulist(missing), format_cpulist(topo.possible));
+    wanted = *parsed;
+  }
+  if (!include_isolated)
+    wanted = cpu_difference(wanted, cpu_union(topo.isolated, topo.nohz_full));
+  if (wanted.empty())
+    return make_error("no CPU left to monitor (heartbeat.cpus = \"{}\", isolated: {}, nohz_full: {})",
+                      cpus_setting, format_cpulist(topo.isolated), format_cpulist(topo.nohz_full));
+  return wanted;
+}
+
+}  // namespace stallwatch

@@ -1,0 +1,397 @@
+#include "stallwatch/daemon.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+namespace stallwatch {
+
+namespace {
+
+std::int64_t clock_ns(clockid_t id) {
+  timespec ts{};
+  clock_gettime(id, &ts);
+  return ts.tv_sec * 1'000'000'000LL + ts.tv_nsec;
+}
+
+constexpr std::int64_t kCpuPollNs = 1'000'000'000;
+constexpr std::int64_t kStatusFileNs = 1'000'000'000;
+constexpr std::size_t kCheckerStack = 256 * 1024;
+constexpr std::size_t kWorkerStack = 512 * 1024;
+
+itimerspec periodic(std::int64_t ns) {
+  itimerspec its{};
+  its.it_interval.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
+  its.it_interval.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+  its.it_value = its.it_interval;
+  return its;
+}
+
+}  // namespace
+
+Daemon::Daemon(Config config, DaemonOptions options, Notifier& notifier)
+    : config_(std::move(config)), options_(std::move(options)), notifier_(notifier) {}
+
+Daemon::~Daemon() { stop(); }
+
+void Daemon::add_sink(std::unique_ptr<EventSink> sink) { pending_sinks_->add(std::move(sink)); }
+void Daemon::add_tick_observer(TickObserver* observer) { observers_.push_back(observer); }
+void Daemon::set_enricher(ReportWorker::Enricher enrich) { enrich_ = std::move(enrich); }
+
+HeartbeatParams Daemon::heartbeat_params() const {
+  HeartbeatParams p;
+  p.interval_ns = config_.heartbeat.interval.count();
+  p.priority = config_.heartbeat.priority;
+  p.allow_degraded = config_.heartbeat.allow_degraded;
+  p.stack_bytes = config_.heartbeat.stack_kib * 1024;
+  return p;
+}
+
+Status Daemon::start() {
+  auto topo = read_cpu_topology(options_.root);
+  if (!topo) {
+    start_error_ = StartError::kOther;
+    return topo.error();
+  }
+  topo_ = *topo;
+  auto monitored = select_monitored_cpus(config_.heartbeat.cpus, config_.heartbeat.include_isolated, topo_);
+  if (!monitored) {
+    start_error_ = StartError::kConfig;
+    return make_error("{}: {}", config_.source, monitored.error().message);
+  }
+  monitored_ = *monitored;
+  const int slots = topo_.possible.empty() ? 1 : topo_.possible.back() + 1;
+  heartbeats_ = std::make_unique<HeartbeatManager>(slots);
+  checker_ = std::make_unique<Checker>(heartbeats_->slots(), slots, CheckerSettings::from(config_));
+
+  const std::int64_t now = clock_ns(CLOCK_MONOTONIC);
+  start_ns_ = now;
+  for (int cpu : cpu_intersection(monitored_, topo_.online)) {
+    auto st = heartbeats_->start(cpu, heartbeat_params());
+    if (!st) {
+      heartbeats_->stop_all();
+      start_error_ = StartError::kPermission;
+      return st.error();
+    }
+    checker_->set_monitored(cpu, true, now);
+  }
+  CpuList offline = cpu_difference(monitored_, topo_.online);
+  spdlog::info("monitoring CPUs {} (offline now: {}; excluded isolated/nohz_full: {}), "
+               "heartbeat {} at SCHED_FIFO {}, threshold {}, check every {}",
+               format_cpulist(cpu_intersection(monitored_, topo_.online)),
+               offline.empty() ? "none" : format_cpulist(offline),
+               config_.heartbeat.include_isolated
+                   ? "none (include_isolated)"
+                   : (cpu_union(topo_.isolated, topo_.nohz_full).empty()
+                          ? "none"
+                          : format_cpulist(cpu_union(topo_.isolated, topo_.nohz_full))),
+               format_duration(config_.heartbeat.interval), config_.heartbeat.priority,
+               format_duration(config_.checker.threshold), format_duration(config_.checker.interval));
+  if (heartbeats_->degraded())
+    spdlog::warn("DEGRADED: heartbeats run SCHED_OTHER (no permission for SCHED_FIFO); a busy CPU "
+                 "can delay them and cause false stall reports");
+
+  auto sinks = std::make_unique<CompositeSink>();
+  sinks->add(std::make_unique<JournalSink>(options_.output));
+  sinks->add(std::move(pending_sinks_));
+  worker_ = std::make_unique<ReportWorker>(std::move(sinks), enrich_);
+  worker_->start(kWorkerStack);
+
+  timer_fd_ = UniqueFd(timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC));
+  wake_fd_ = UniqueFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!timer_fd_.valid() || !wake_fd_.valid()) {
+    start_error_ = StartError::kOther;
+    return make_error("timerfd/eventfd: {}", std::strerror(errno));
+  }
+  itimerspec its = periodic(config_.checker.interval.count());
+  timerfd_settime(timer_fd_.get(), 0, &its, nullptr);
+
+  auto try_create = [&](bool fifo) {
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, kCheckerStack);
+    pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
+    sched_param sp{};
+    sp.sched_priority = fifo ? config_.checker.priority : 0;
+    pthread_attr_setschedpolicy(&attr, fifo ? SCHED_FIFO : SCHED_OTHER);
+    pthread_attr_setschedparam(&attr, &sp);
+    int rc = pthread_create(
+        &checker_thread_, &attr,
+        [](void* self) -> void* {
+          static_cast<Daemon*>(self)->checker_loop();
+          return nullptr;
+        },
+        this);
+    pthread_attr_destroy(&attr);
+    return rc;
+  };
+  int rc = try_create(true);
+  if (rc == EPERM && config_.heartbeat.allow_degraded) rc = try_create(false);
+  if (rc != 0) {
+    heartbeats_->stop_all();
+    worker_->stop();
+    start_error_ = rc == EPERM ? StartError::kPermission : StartError::kOther;
+    return make_error("cannot start the SCHED_FIFO checker thread: {}{}", std::strerror(rc),
+                      rc == EPERM ? " (needs CAP_SYS_NICE)" : "");
+  }
+  pthread_setname_np(checker_thread_, "sw-checker");
+  checker_started_ = true;
+  return Ok{};
+}
+
+void Daemon::wake() {
+  std::uint64_t one = 1;
+  if (wake_fd_.valid()) [[maybe_unused]] auto n = ::write(wake_fd_.get(), &one, sizeof one);
+}
+
+void Daemon::reload(Config config) {
+  {
+    std::lock_guard lock(pending_mu_);
+    pending_config_ = std::move(config);
+  }
+  wake();
+}
+
+void Daemon::stop() {
+  if (checker_started_) {
+    stop_.store(true);
+    wake();
+    pthread_join(checker_thread_, nullptr);
+    checker_started_ = false;
+  }
+  if (heartbeats_) heartbeats_->stop_all();
+  if (worker_) worker_->stop();
+}
+
+// Applies a reloaded config at a tick boundary. Heartbeats are re-created only when their CPU set,
+// interval, priority or stack changed; sections read once at start are reported as such.
+void Daemon::apply_pending(std::int64_t now) {
+  std::optional<Config> next;
+  {
+    std::lock_guard lock(pending_mu_);
+    next.swap(pending_config_);
+  }
+  if (!next) return;
+  Config& n = *next;
+  auto monitored = select_monitored_cpus(n.heartbeat.cpus, n.heartbeat.include_isolated, topo_);
+  if (!monitored) {
+    spdlog::error("reload of {} rejected: {}; keeping the running configuration", n.source,
+                  monitored.error().message);
+    return;
+  }
+  const auto& oh = config_.heartbeat;
+  const auto& nh = n.heartbeat;
+  bool hb_changed = *monitored != monitored_ || oh.interval != nh.interval ||
+                    oh.priority != nh.priority || oh.stack_kib != nh.stack_kib ||
+                    oh.allow_degraded != nh.allow_degraded;
+  std::vector<std::string> restart_only;
+  auto note = [&](bool changed, const char* section) {
+    if (changed) restart_only.emplace_back(section);
+  };
+  auto differs = [&](auto member) {
+    Config a, b;
+    a.*member = config_.*member;
+    b.*member = n.*member;
+    return format_config(a) != format_config(b);
+  };
+  note(differs(&Config::daemon), "[daemon]");
+  note(differs(&Config::evidence), "[evidence]");
+  note(differs(&Config::escalation), "[escalation]");
+  note(differs(&Config::watchdog), "[watchdog]");
+  if (config_.checker.priority != n.checker.priority) restart_only.emplace_back("checker.priority");
+
+  if (config_.checker.interval != n.checker.interval) {
+    itimerspec its = periodic(n.checker.interval.count());
+    timerfd_settime(timer_fd_.get(), 0, &its, nullptr);
+  }
+  // Keep the parts that need a restart as they are.
+  n.daemon = config_.daemon;
+  n.evidence = config_.evidence;
+  n.escalation = config_.escalation;
+  n.watchdog = config_.watchdog;
+  n.checker.priority = config_.checker.priority;
+  spdlog::info("configuration reloaded from {}: threshold {} -> {}, check interval {} -> {}, "
+               "heartbeat interval {} -> {}, CPUs {} -> {}{}",
+               n.source, format_duration(config_.checker.threshold), format_duration(n.checker.threshold),
+               format_duration(config_.checker.interval), format_duration(n.checker.interval),
+               format_duration(oh.interval), format_duration(nh.interval), format_cpulist(monitored_),
+               format_cpulist(*monitored), hb_changed ? " (heartbeats restarted)" : "");
+  if (!restart_only.empty()) {
+    std::string list;
+    for (auto& s : restart_only) list += (list.empty() ? "" : ", ") + s;
+    spdlog::warn("changes to {} take effect at the next restart", list);
+  }
+  config_ = std::move(n);
+  monitored_ = *monitored;
+  checker_->apply(CheckerSettings::from(config_));
+  if (hb_changed) {
+    for (int cpu = 0; cpu < heartbeats_->slot_count(); ++cpu) {
+      if (!heartbeats_->has_thread(cpu)) continue;
+      heartbeats_->request_stop(cpu);
+      checker_->set_monitored(cpu, false, now);
+    }
+    sync_cpus(now, true);
+  }
+  notifier_.ready();
+}
+
+// Hotplug: an offline CPU is not stalled. Its heartbeat is stopped and started again when the CPU
+// comes back. A heartbeat found running on another CPU (the kernel broke its affinity when its
+// CPU went down between two polls) is restarted too.
+void Daemon::sync_cpus(std::int64_t now, bool force_poll) {
+  if (force_poll || now - last_cpu_poll_ns_ >= kCpuPollNs) {
+    last_cpu_poll_ns_ = now;
+    auto online = read_online_cpus(options_.root);
+    if (!online) {
+      if (online_errors_++ % 60 == 0) spdlog::warn("cannot poll online CPUs: {}", online.error().message);
+    } else {
+      topo_.online = *online;
+    }
+  }
+  const CpuList wanted = cpu_intersection(monitored_, topo_.online);
+  auto is_wanted = [&](int cpu) { return std::binary_search(wanted.begin(), wanted.end(), cpu); };
+  for (int cpu = 0; cpu < heartbeats_->slot_count(); ++cpu) {
+    const bool monitored = checker_->view(cpu).state != CpuState::kUnmonitored;
+    if (monitored) {
+      const int on = heartbeats_->slots()[cpu].on_cpu.load(std::memory_order_relaxed);
+      const bool displaced = on >= 0 && on != cpu;
+      if (!is_wanted(cpu) || displaced) {
+        spdlog::info("CPU {} {}: heartbeat stopped, not monitored while away", cpu,
+                     displaced ? "was taken offline (heartbeat displaced)" : "is offline");
+        heartbeats_->request_stop(cpu);
+        checker_->set_monitored(cpu, false, now);
+      }
+      continue;
+    }
+    if (!heartbeats_->reap(cpu) || !is_wanted(cpu)) continue;
+    auto st = heartbeats_->start(cpu, heartbeat_params());
+    if (!st) {
+      spdlog::error("{}", st.error().message);
+      continue;
+    }
+    checker_->set_monitored(cpu, true, now);
+    spdlog::info("CPU {} is online: heartbeat started", cpu);
+  }
+}
+
+void Daemon::update_status(std::int64_t now, bool force) {
+  int active = 0;
+  for (int cpu = 0; cpu < checker_->slot_count(); ++cpu)
+    if (checker_->view(cpu).state != CpuState::kUnmonitored) ++active;
+  auto stalled = checker_->stalled_cpus();
+  std::string text = fmt::format("{}monitoring {} CPUs, threshold {}; stalls so far: {}; stalled now: {}",
+                                 heartbeats_->degraded() ? "DEGRADED (SCHED_OTHER heartbeats) " : "",
+                                 active, format_duration(config_.checker.threshold),
+                                 checker_->stalls_total(),
+                                 stalled.empty() ? "none" : format_cpulist(stalled));
+  if (force || text != last_status_) {
+    notifier_.status(text);
+    last_status_ = std::move(text);
+  }
+  if (now - last_status_file_ns_ >= kStatusFileNs) {
+    last_status_file_ns_ = now;
+    write_status_file(now);
+  }
+}
+
+// The status file for stallwatchctl: rewritten atomically at most once a second.
+void Daemon::write_status_file(std::int64_t now) {
+  nlohmann::json j;
+  j["version"] = STALLWATCH_VERSION;
+  j["pid"] = ::getpid();
+  j["updated_mono_ns"] = now;
+  j["updated_unix_ms"] = clock_ns(CLOCK_REALTIME) / 1'000'000;
+  j["degraded"] = heartbeats_->degraded();
+  j["config"] = config_.source;
+  j["heartbeat_interval_ms"] = config_.heartbeat.interval.count() / 1'000'000;
+  j["threshold_ms"] = config_.checker.threshold.count() / 1'000'000;
+  j["stalls_total"] = checker_->stalls_total();
+  j["events_dropped"] = worker_->dropped();
+  nlohmann::json cpus = nlohmann::json::array();
+  for (int cpu = 0; cpu < checker_->slot_count(); ++cpu) {
+    CpuView v = checker_->view(cpu);
+    if (v.state == CpuState::kUnmonitored &&
+        !std::binary_search(monitored_.begin(), monitored_.end(), cpu))
+      continue;
+    const HeartbeatSlot& s = heartbeats_->slots()[cpu];
+    nlohmann::json c;
+    c["cpu"] = cpu;
+    c["state"] = v.state == CpuState::kUnmonitored ? "offline" : to_string(v.state);
+    c["age_ms"] = v.age_ns / 1'000'000;
+    c["seq"] = s.seq.load(std::memory_order_relaxed);
+    c["late_max_us"] = s.late_max_ns.load(std::memory_order_relaxed) / 1000;
+    c["late_p99_us"] = lateness_percentile_ns(s, 0.99) / 1000;
+    c["stalls"] = v.stalls;
+    c["episode_ms"] = v.episode_ns / 1'000'000;
+    nlohmann::json hist = nlohmann::json::array();
+    for (const auto& b : s.late_hist) hist.push_back(b.load(std::memory_order_relaxed));
+    c["late_hist_log2_ns"] = hist;
+    cpus.push_back(std::move(c));
+  }
+  j["cpus"] = std::move(cpus);
+  const std::string dir = config_.daemon.runtime_dir;
+  const std::string path = dir + "/status.json";
+  const std::string tmp = path + ".tmp";
+  ::mkdir(dir.c_str(), 0755);
+  std::string text = j.dump(1) + "\n";
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  bool ok = fd.valid() && ::write(fd.get(), text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  fd.reset();
+  ok = ok && ::rename(tmp.c_str(), path.c_str()) == 0;
+  if (!ok && status_file_errors_++ % 300 == 0)
+    spdlog::warn("cannot write status file {}: {}", path, std::strerror(errno));
+}
+
+void Daemon::checker_loop() {
+  pollfd fds[2] = {{timer_fd_.get(), POLLIN, 0}, {wake_fd_.get(), POLLIN, 0}};
+  update_status(clock_ns(CLOCK_MONOTONIC), true);
+  while (!stop_.load()) {
+    int rc = ::poll(fds, 2, -1);
+    if (rc < 0 && errno != EINTR) {
+      spdlog::critical("checker poll failed: {}", std::strerror(errno));
+      break;
+    }
+    if (stop_.load()) break;
+    std::uint64_t count = 0;
+    if (fds[1].revents & POLLIN) [[maybe_unused]] auto n = ::read(wake_fd_.get(), &count, sizeof count);
+    const bool timer = fds[0].revents & POLLIN;
+    if (timer) [[maybe_unused]] auto n = ::read(timer_fd_.get(), &count, sizeof count);
+    const std::int64_t now = clock_ns(CLOCK_MONOTONIC);
+    apply_pending(now);  // tick boundary
+    if (!timer) continue;
+    sync_cpus(now, false);
+    const std::int64_t boot = clock_ns(CLOCK_BOOTTIME);
+    for (auto& event : checker_->tick(now, boot)) {
+      if (!worker_->push(std::move(event)) && worker_->dropped() % 100 == 1)
+        spdlog::error("report queue full: {} events dropped so far", worker_->dropped());
+    }
+    for (auto* o : observers_) o->on_tick(now, *checker_);
+
+    if (!ready_sent_ && (checker_->all_started() || now - start_ns_ > config_.checker.threshold.count())) {
+      if (!checker_->all_started())
+        spdlog::warn("not every heartbeat has stamped within the threshold; reporting ready anyway");
+      notifier_.ready();
+      ready_sent_ = true;
+      spdlog::info("all heartbeats running; ready");
+    }
+    const std::uint64_t wd_usec = notifier_.watchdog_usec();
+    if (wd_usec > 0 && now - last_watchdog_ns_ >= static_cast<std::int64_t>(wd_usec) * 1000 / 2) {
+      notifier_.watchdog_ping();
+      last_watchdog_ns_ = now;
+    }
+    update_status(now, false);
+  }
+}
+
+}  // namespace stallwatch

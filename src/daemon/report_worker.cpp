@@ -1,0 +1,90 @@
+#include "stallwatch/report_worker.h"
+
+#include <pthread.h>
+
+#include <spdlog/spdlog.h>
+
+namespace stallwatch {
+
+ReportWorker::ReportWorker(std::unique_ptr<EventSink> sink, Enricher enrich)
+    : sink_(std::move(sink)), enrich_(std::move(enrich)) {}
+
+ReportWorker::~ReportWorker() { stop(); }
+
+void ReportWorker::start(std::size_t stack_bytes) {
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, stack_bytes);
+  int rc = pthread_create(
+      &thread_, &attr,
+      [](void* self) -> void* {
+        static_cast<ReportWorker*>(self)->run();
+        return nullptr;
+      },
+      this);
+  pthread_attr_destroy(&attr);
+  if (rc == 0) {
+    pthread_setname_np(thread_, "sw-report");
+    started_ = true;
+  } else {
+    spdlog::error("cannot start the report worker thread (error {}); events are written inline", rc);
+  }
+}
+
+void ReportWorker::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (started_) {
+    pthread_join(thread_, nullptr);
+    started_ = false;
+  }
+}
+
+bool ReportWorker::push(StallEvent event) {
+  if (!started_) {
+    process(event);
+    return true;
+  }
+  {
+    std::lock_guard lock(mu_);
+    if (queue_.size() >= kCapacity) {
+      ++dropped_;
+      return false;
+    }
+    queue_.push_back(std::move(event));
+  }
+  cv_.notify_one();
+  return true;
+}
+
+std::uint64_t ReportWorker::dropped() const {
+  std::lock_guard lock(mu_);
+  return dropped_;
+}
+
+void ReportWorker::process(const StallEvent& event) {
+  std::optional<StallReport> report;
+  if (enrich_ && (event.kind == EventKind::kStall || event.kind == EventKind::kOngoing ||
+                  event.kind == EventKind::kEscalation))
+    report = enrich_(event);
+  sink_->fire(event, report ? &*report : nullptr);
+}
+
+void ReportWorker::run() {
+  for (;;) {
+    StallEvent event;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping and drained
+      event = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    process(event);
+  }
+}
+
+}  // namespace stallwatch

@@ -1,0 +1,146 @@
+// stallwatchd: argv, signals, thread start/stop. Everything else lives in the core library.
+#include <malloc.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include "stallwatch/config.h"
+#include "stallwatch/daemon.h"
+#include "stallwatch/journal_sink.h"
+#include "stallwatch/logging.h"
+#include "stallwatch/message_ids.h"
+#include "stallwatch/notify.h"
+#include "stallwatch/unique_fd.h"
+
+namespace {
+
+constexpr int kExitConfig = 78;   // EX_CONFIG: the unit's RestartPreventExitStatus
+constexpr int kExitNoPerm = 77;   // EX_NOPERM
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace stallwatch;
+  CLI::App app{"stallwatchd: per-CPU stall monitor (userspace soft-lockup detector with evidence)",
+               "stallwatchd"};
+  std::string config_path;
+  bool check_only = false;
+  bool print_config = false;
+  std::string events = "auto";
+  std::string sysroot;
+  app.add_option("-c,--config", config_path,
+                 fmt::format("configuration file (default {}; built-in defaults if it is absent)",
+                             kDefaultConfigPath));
+  app.add_flag("--check-config", check_only, "validate the configuration and exit (0 valid, 78 not)");
+  app.add_flag("--print-config", print_config, "print the effective configuration as TOML and exit");
+  app.add_option("--events", events, "where stall events go: auto (journald under systemd, else "
+                                     "stderr), journal, stderr, both")
+      ->check(CLI::IsMember({"auto", "journal", "stderr", "both"}));
+  app.add_option("--sysroot", sysroot, "prefix for /proc, /sys and /dev (testing)")->group("");
+  bool foreground = true;
+  app.add_flag("-f,--foreground", foreground, "accepted for compatibility; stallwatchd never forks");
+  app.set_version_flag("-V,--version", std::string("stallwatchd ") + STALLWATCH_VERSION);
+  CLI11_PARSE(app, argc, argv);
+
+  const bool explicit_config = !config_path.empty();
+  if (!explicit_config) config_path = kDefaultConfigPath;
+  auto config = load_config(config_path, explicit_config);
+  if (!config) {
+    std::fprintf(stderr, "%s\n", config.error().message.c_str());
+    return kExitConfig;
+  }
+  if (check_only) {
+    std::printf("%s: configuration is valid\n", config_path.c_str());
+    return 0;
+  }
+  if (print_config) {
+    std::fputs(format_config(*config).c_str(), stdout);
+    return 0;
+  }
+
+  const bool under_journald = event_output_from_env() == EventOutput::kJournal;
+  setup_logging(under_journald);
+  set_log_level(config->log.level);
+  spdlog::info("stallwatchd {} starting (config: {})", STALLWATCH_VERSION, config->source);
+
+  // Signals are taken through a signalfd on the main thread; block them before any thread starts
+  // so every thread inherits the mask.
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &mask, nullptr);
+  UniqueFd sig_fd(signalfd(-1, &mask, SFD_CLOEXEC));
+  if (!sig_fd.valid()) {
+    spdlog::critical("signalfd: {}", std::strerror(errno));
+    return 1;
+  }
+
+  // One malloc arena: few threads allocate, and every arena would be locked by mlockall.
+  mallopt(M_ARENA_MAX, 1);
+  if (mlockall(MCL_CURRENT | MCL_FUTURE) != 0)
+    spdlog::warn("mlockall failed ({}): heartbeats may be delayed by page faults under memory "
+                 "pressure; grant CAP_IPC_LOCK or raise LimitMEMLOCK", std::strerror(errno));
+
+  Notifier notifier;
+  DaemonOptions options;
+  options.root = Sysroot(sysroot);
+  options.output = events == "journal" ? EventOutput::kJournal
+                   : events == "stderr" ? EventOutput::kStderr
+                   : events == "both"   ? EventOutput::kBoth
+                                        : event_output_from_env();
+  Daemon daemon(*config, options, notifier);
+  if (auto st = daemon.start(); !st) {
+    spdlog::critical("{}", st.error().message);
+    notifier.status("failed: " + st.error().message);
+    switch (daemon.start_error()) {
+      case StartError::kConfig: return kExitConfig;
+      case StartError::kPermission: return kExitNoPerm;
+      default: return 1;
+    }
+  }
+
+  for (;;) {
+    signalfd_siginfo si{};
+    ssize_t n = ::read(sig_fd.get(), &si, sizeof si);
+    if (n != sizeof si) {
+      if (n < 0 && errno == EINTR) continue;
+      spdlog::critical("signalfd read: {}", std::strerror(errno));
+      break;
+    }
+    if (si.ssi_signo == SIGHUP) {
+      notifier.reloading();
+      auto next = load_config(config_path, explicit_config);
+      if (!next) {
+        spdlog::error("reload failed, keeping the running configuration: {}", next.error().message);
+        journal_send_note(message_id::kConfigError, LOG_ERR,
+                          "configuration reload failed, running configuration kept: " +
+                              next.error().message,
+                          "config-error");
+        notifier.ready();
+        continue;
+      }
+      set_log_level(next->log.level);
+      daemon.reload(std::move(*next));  // READY=1 once applied at the next tick
+      continue;
+    }
+    spdlog::info("{} received: stopping", strsignal(static_cast<int>(si.ssi_signo)));
+    break;
+  }
+  notifier.stopping();
+  daemon.stop();
+  spdlog::info("stopped");
+  return 0;
+}

@@ -1,0 +1,163 @@
+#include "stallwatch/config.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace stallwatch {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string err(std::string_view text) {
+  auto c = parse_config(text, "t.toml");
+  return c ? std::string("<ok>") : c.error().message;
+}
+
+TEST(Duration, ParsesUnits) {
+  EXPECT_EQ(*parse_duration("500ms"), 500ms);
+  EXPECT_EQ(*parse_duration("2s"), 2s);
+  EXPECT_EQ(*parse_duration("1m"), 60s);
+  EXPECT_EQ(*parse_duration("1.5s"), 1500ms);
+  EXPECT_EQ(*parse_duration("250us"), 250us);
+  EXPECT_EQ(*parse_duration("0"), 0s);
+  EXPECT_FALSE(parse_duration("5"));
+  EXPECT_FALSE(parse_duration("ms"));
+  EXPECT_FALSE(parse_duration("5 s"));
+  EXPECT_FALSE(parse_duration("-1s"));
+}
+
+TEST(Duration, FormatsWithLargestExactUnit) {
+  EXPECT_EQ(format_duration(500ms), "500ms");
+  EXPECT_EQ(format_duration(2s), "2s");
+  EXPECT_EQ(format_duration(60s), "1m");
+  EXPECT_EQ(format_duration(1500ms), "1500ms");
+}
+
+TEST(Config, EmptyFileGivesDefaults) {
+  auto c = parse_config("", "t.toml");
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->heartbeat.interval, 500ms);
+  EXPECT_EQ(c->heartbeat.priority, 99);
+  EXPECT_EQ(c->checker.threshold, 2s);
+  EXPECT_EQ(c->checker.interval, 100ms);
+  EXPECT_EQ(c->checker.repeat_interval, 10s);
+  EXPECT_EQ(c->heartbeat.cpus, "all");
+}
+
+TEST(Config, ParsesEveryKeyKind) {
+  auto c = parse_config(R"(
+[heartbeat]
+interval = "250ms"
+priority = 50
+cpus = "0-1"
+include_isolated = true
+[checker]
+threshold = "1s"
+interval = "50ms"
+repeat_interval = "5s"
+[log]
+level = "debug"
+[escalation]
+action = "systemd"
+after = "30s"
+)", "t.toml");
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->heartbeat.interval, 250ms);
+  EXPECT_EQ(c->heartbeat.priority, 50);
+  EXPECT_EQ(c->heartbeat.cpus, "0-1");
+  EXPECT_TRUE(c->heartbeat.include_isolated);
+  EXPECT_EQ(c->checker.threshold, 1s);
+  EXPECT_EQ(c->log.level, "debug");
+  EXPECT_EQ(c->escalation.action, EscalationAction::kSystemd);
+}
+
+TEST(ConfigErrors, Syntax) {
+  EXPECT_EQ(err("[heartbeat\ninterval = \"1s\""),
+            "t.toml:1:11: syntax: Error while parsing table header: expected ']', saw '\\n'");
+}
+
+TEST(ConfigErrors, UnknownKeyWithSuggestion) {
+  EXPECT_EQ(err("[heartbeat]\nintervall = \"1s\"\n"),
+            "t.toml:2:1: heartbeat.intervall: unknown key (did you mean \"interval\"?)");
+  EXPECT_EQ(err("[heartbeat]\nbogus = 1\n"), "t.toml:2:1: heartbeat.bogus: unknown key");
+  EXPECT_EQ(err("[cheker]\n"), "t.toml:1:2: cheker: unknown section (did you mean \"checker\"?)");
+  EXPECT_EQ(err("threshold = \"2s\"\n"), "t.toml:1:1: threshold: unknown section");
+}
+
+TEST(ConfigErrors, WrongType) {
+  EXPECT_EQ(err("[heartbeat]\npriority = \"high\"\n"),
+            "t.toml:2:12: heartbeat.priority: expected an integer, got string");
+  EXPECT_EQ(err("[checker]\nthreshold = 2\n"),
+            "t.toml:2:13: checker.threshold: expected a duration string with a unit such as "
+            "\"500ms\", got integer");
+  EXPECT_EQ(err("[heartbeat]\ninclude_isolated = \"yes\"\n"),
+            "t.toml:2:20: heartbeat.include_isolated: expected true or false, got string");
+}
+
+TEST(ConfigErrors, BadDurationAndRange) {
+  EXPECT_EQ(err("[checker]\nthreshold = \"2 parsecs\"\n"),
+            "t.toml:2:13: checker.threshold: invalid duration \"2 parsecs\": expected a number "
+            "followed by a unit (ns, us, ms, s, m, h), e.g. \"500ms\"");
+  EXPECT_EQ(err("[heartbeat]\npriority = 120\n"),
+            "t.toml:2:12: heartbeat.priority: must be between 1 and 99, got 120");
+  EXPECT_EQ(err("[heartbeat]\ninterval = \"20s\"\n"),
+            "t.toml:2:12: heartbeat.interval: must be between 1ms and 10s, got 20s");
+  EXPECT_EQ(err("[log]\nlevel = \"loud\"\n"),
+            "t.toml:2:9: log.level: must be one of \"trace\", \"debug\", \"info\", \"warn\", "
+            "\"error\", \"critical\", \"off\", got \"loud\"");
+  EXPECT_EQ(err("[heartbeat]\ncpus = \"0-\"\n"),
+            "t.toml:2:8: heartbeat.cpus: invalid cpulist \"0-\": bad range \"0-\"");
+}
+
+TEST(ConfigErrors, Inconsistent) {
+  EXPECT_EQ(err("[checker]\nthreshold = \"800ms\"\n"),
+            "t.toml:2:13: checker.threshold: checker.threshold (800ms) must be at least 2 x "
+            "heartbeat.interval (500ms)");
+  EXPECT_EQ(err("[heartbeat]\ninterval = \"2s\"\n"),
+            "t.toml:2:12: heartbeat.interval: checker.threshold (2s) must be at least 2 x "
+            "heartbeat.interval (2s)");
+  EXPECT_EQ(err("[checker]\ninterval = \"1500ms\"\n"),
+            "t.toml:2:12: checker.interval: checker.interval (1500ms) must be at most half of "
+            "checker.threshold (2s)");
+  EXPECT_EQ(err("[escalation]\naction = \"panic\"\n"),
+            "t.toml:2:10: escalation.action: \"panic\" crashes the kernel: it requires "
+            "escalation.allow_panic = true");
+  EXPECT_EQ(err("[escalation]\naction = \"watchdog-device\"\n"),
+            "t.toml:2:10: escalation.action: \"watchdog-device\" requires watchdog.device (e.g. "
+            "\"/dev/watchdog0\")");
+  EXPECT_EQ(err("[checker]\nrepeat_interval = \"1s\"\n"),
+            "t.toml:2:19: checker.repeat_interval: must be at least checker.threshold (2s), got 1s");
+}
+
+TEST(Config, MissingDefaultFileMeansDefaultsButExplicitFileIsRequired) {
+  auto c = load_config("/nonexistent/stallwatch.toml", false);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->checker.threshold, 2s);
+  auto e = load_config("/nonexistent/stallwatch.toml", true);
+  ASSERT_FALSE(e);
+  EXPECT_EQ(e.error().message,
+            "/nonexistent/stallwatch.toml:0:0: config: cannot read file: "
+            "/nonexistent/stallwatch.toml: No such file or directory");
+}
+
+TEST(Config, ShippedFileIsValidAndAtDefaults) {
+  auto shipped = load_config(std::string(STALLWATCH_FIXTURES) + "/../../config/stallwatch.toml", true);
+  ASSERT_TRUE(shipped) << shipped.error().message;
+  Config defaults;
+  defaults.source = shipped->source;
+  EXPECT_EQ(format_config(*shipped), format_config(defaults));
+}
+
+TEST(Config, PrintedConfigRoundTrips) {
+  auto c = parse_config("[heartbeat]\ninterval = \"250ms\"\n[checker]\nthreshold = \"3s\"\n", "a.toml");
+  ASSERT_TRUE(c);
+  std::string text = format_config(*c);
+  auto again = parse_config(text, "a.toml");
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(format_config(*again), text);
+}
+
+}  // namespace
+}  // namespace stallwatch
