@@ -12,6 +12,7 @@ structured fields.
 Exit status: 0 pass, 1 fail, 77 skipped (printed as "skipped: <reason>").
 """
 import argparse
+import fcntl
 import gzip
 import importlib.util
 import json
@@ -26,6 +27,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SKIP = 77
+RT_LOCK = "/tmp/stallwatch-rt.lock"
 
 
 def log(msg):
@@ -146,9 +148,12 @@ def build_overlay(args, scenario_dir, meta, overlay):
         env = dict(os.environ, DESTDIR=overlay)
         r = subprocess.run(["cmake", "--install", args.project_build, "--prefix", "/usr"],
                            env=env, capture_output=True, text=True)
-        if r.returncode != 0:
+        if r.returncode != 0 and not args.unit:
             die(f"cmake --install {args.project_build} failed:\n{r.stdout}{r.stderr}")
         normalise_usrmerge(overlay)
+        if args.unit:
+            write(os.path.join(overlay, "usr/lib/systemd/system/stallwatch.service"),
+                  open(args.unit).read())
         if not os.path.exists(os.path.join(overlay, "usr/sbin/stallwatchd")):
             die("the install tree has no /usr/sbin/stallwatchd (is the daemon built?)")
         add_missing_libraries(overlay, args.rootfs)
@@ -166,7 +171,7 @@ def build_overlay(args, scenario_dir, meta, overlay):
         shutil.copytree(files, os.path.join(overlay, "usr/lib/stallwatch-test/files"))
     # The harness.
     test_dir = os.path.join(overlay, "usr/lib/stallwatch-test")
-    for name in ("lib.sh", "run-scenario"):
+    for name in ("lib.sh", "run-scenario", "rt-hog"):
         src = os.path.join(HERE, "guest", name)
         write(os.path.join(test_dir, name), open(src).read(), 0o755)
     write(os.path.join(test_dir, "scenario.sh"),
@@ -323,6 +328,8 @@ def main():
     ap.add_argument("--stand-in", action="store_true",
                     default=os.environ.get("STALLWATCH_SYSTEM_STANDIN") == "1",
                     help="install the harness stand-in daemon instead of the project")
+    ap.add_argument("--unit", help="use this unit file instead of the installed one "
+                    "(harness development only)")
     args = ap.parse_args()
     if os.environ.get("STALLWATCH_SYSTEM_SKIP"):
         skip(f"STALLWATCH_SYSTEM_SKIP={os.environ['STALLWATCH_SYSTEM_SKIP']}")
@@ -348,9 +355,13 @@ def main():
     pack_initrd(os.path.join(args.image, "base.cpio.gz"), overlay, initrd)
     make_state_disk(os.path.join(run_dir, "state.img"))
 
-    boots = []
-    for n in range(1, meta["boots"] + 1):
-        boots.append(boot(args, meta, n, run_dir, initrd))
+    # The guest's two vCPUs keep both host cores busy and its latencies are measured: like the
+    # host's RT tests, hold the team's quiet-CPU lock while it runs.
+    with open(RT_LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        boots = []
+        for n in range(1, meta["boots"] + 1):
+            boots.append(boot(args, meta, n, run_dir, initrd))
     os.unlink(initrd)
 
     entries = collect(run_dir)

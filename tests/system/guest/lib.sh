@@ -54,3 +54,12 @@ spin() {
   mark spin-end CPU="$cpu"
   rmmod stallwatch_spin
 }
+
+# rt_hog CPU PRIO MS: a SCHED_FIFO PRIO busy loop on CPU for MS ms, in the background; prints
+# sets RT_HOG_PID (the same process all along: chrt and taskset exec). Wait for it with `wait PID`.
+rt_hog() {
+  local cpu=$1 prio=$2 ms=$3
+  chrt -f "$prio" taskset -c "$cpu" /usr/lib/stallwatch-test/rt-hog "$ms" &
+  RT_HOG_PID=$!
+  mark rt-hog-start CPU="$cpu" PRIO="$prio" MS="$ms" PID="$RT_HOG_PID"
+}

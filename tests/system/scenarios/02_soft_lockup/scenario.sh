@@ -1,0 +1,14 @@
+# Scenario 2 (kernel soft lockup, the oracle): the test module disables preemption and spins on
+# CPU 1 for 3 x threshold while the kernel's own soft-lockup detector watches too.
+wait_active stallwatch.service 40 || exit 1
+echo 2 > /proc/sys/kernel/watchdog_thresh
+sleep 3   # every heartbeat has stamped a few times
+taskset -c 1 insmod "/lib/modules/$(uname -r)/extra/stallwatch_spin.ko" spin_ms=6000 &
+pid=$!
+mark spin-start CPU=1 PID="$pid" MS=6000
+wait "$pid"
+mark spin-end CPU=1 STATUS=$?
+rmmod stallwatch_spin
+wait_journal 10 STALLWATCH_EVENT=recovered STALLWATCH_CPU=1
+sleep 2
+mark done ACTIVE="$(systemctl is-active stallwatch.service)"

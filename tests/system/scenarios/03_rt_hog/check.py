@@ -1,0 +1,35 @@
+"""Scenario 3: a SCHED_FIFO 99 busy loop on CPU 1 for 3 x threshold -> a stall event for CPU 1,
+class rt-hog, naming the hog's pid, comm (rt-hog) and priority (99), then recovered."""
+
+THRESHOLD_MS = 2000
+INTERVAL_MS = 100
+SLACK_MS = 500
+
+
+def check(run):
+    start = run.kernel(r"rt-hog: start pid=\d+ cpu=1 ")
+    run.require(start, "the hog started on CPU 1 (its kmsg start line)")
+    start_us = run.mono_us(start[0])
+    hog = run.marks("rt-hog-start")
+    hog_pid = hog[0].get("TEST_PID") if hog else None
+    stalls = [e for e in run.events("stall", cpu=1) if run.detected_us(e) >= start_us - 1000]
+    run.require(stalls, "a stall event with STALLWATCH_CPU=1 after the hog started",
+                f"events: {[run.describe(e) for e in run.events()][:4]}")
+    s = stalls[0]
+    latency_ms = (run.detected_us(s) - start_us) / 1000
+    run.metric("detection_latency_ms", round(latency_ms))
+    limit = THRESHOLD_MS + INTERVAL_MS + SLACK_MS
+    run.expect(latency_ms <= limit, f"detected within threshold + interval + 500 ms ({limit} ms)",
+               f"{latency_ms:.0f} ms after the hog's start")
+    run.expect_field(s, "STALLWATCH_CLASS", "rt-hog")
+    run.expect_field(s, "STALLWATCH_PID", hog_pid, f"names the hog's pid ({hog_pid})")
+    run.expect_field(s, "STALLWATCH_COMM", "rt-hog", "names the hog's comm")
+    run.expect_field(s, "STALLWATCH_PRIO", "99", "names the hog's RT priority")
+    policy = s.get("STALLWATCH_POLICY", "")
+    run.expect("fifo" in policy.lower(), "names the hog's policy (SCHED_FIFO)", f"got {policy!r}")
+    cpu0 = run.events("stall", cpu=0)
+    run.expect(not cpu0, "no stall event for CPU 0", "; ".join(run.describe(e) for e in cpu0[:3]))
+    rec = [e for e in run.events("recovered", cpu=1) if run.detected_us(e) > run.detected_us(s)]
+    run.expect(rec, "a recovered event for CPU 1 follows")
+    done = run.marks("done")
+    run.expect(done and done[0].get("TEST_ACTIVE") == "active", "the service is still active")
