@@ -1,0 +1,167 @@
+"""Shared helpers for stallwatch host integration tests: run the real stallwatchd, make real
+stalls with a SCHED_FIFO busy-loop hog, and read its events back.
+
+Each test is a plain script run by ctest; exit 77 = skipped (printed reason), 0 = pass."""
+import fcntl
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+SKIP = 77
+HOG_CPU = 1
+HOG_PRIO = 60
+HB_PRIO = 50
+
+
+def skip(reason):
+    print(f"skipped: {reason}")
+    sys.exit(SKIP)
+
+
+def fail(msg):
+    print(f"FAIL: {msg}")
+    sys.exit(1)
+
+
+def check(cond, msg):
+    if not cond:
+        fail(msg)
+    print(f"ok: {msg}")
+
+
+def require_root_and_cpus():
+    if os.geteuid() != 0:
+        skip("needs root (SCHED_FIFO heartbeats and a SCHED_FIFO hog)")
+    if os.cpu_count() < 2:
+        skip("needs at least 2 CPUs (the hog must not take CPU 0)")
+
+
+def rt_lock():
+    """Serialises tests that need quiet CPUs (shared with other runs on this machine)."""
+    f = open("/tmp/stallwatch-rt.lock", "w")
+    fcntl.flock(f, fcntl.LOCK_EX)
+    return f
+
+
+def mono_us():
+    return time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+
+
+EVENT_RE = re.compile(r"^stallwatch: (?P<headline>.*) \| (?P<fields>.*)$")
+FIELD_RE = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)')
+
+
+def parse_event(line):
+    m = EVENT_RE.match(line.rstrip("\n"))
+    if not m:
+        return None
+    ev = {"headline": m.group("headline")}
+    for k, v in FIELD_RE.findall(m.group("fields")):
+        ev[k] = json.loads(v) if v.startswith('"') else v
+    return ev
+
+
+class Daemon:
+    """stallwatchd in the foreground with events on stderr."""
+
+    def __init__(self, binary, config_text, extra_args=()):
+        self.dir = tempfile.mkdtemp(prefix="stallwatch-it-")
+        self.config = os.path.join(self.dir, "stallwatch.toml")
+        self.write_config(config_text)
+        self.log_path = os.path.join(self.dir, "stderr.log")
+        self.log = open(self.log_path, "w+")
+        env = dict(os.environ)
+        env.pop("JOURNAL_STREAM", None)
+        env.pop("NOTIFY_SOCKET", None)
+        self.proc = subprocess.Popen([binary, "--config", self.config, *extra_args],
+                                     stdout=self.log, stderr=subprocess.STDOUT, env=env)
+
+    def write_config(self, text):
+        text = text.replace("@DIR@", self.dir)
+        with open(self.config + ".tmp", "w") as f:
+            f.write(text)
+        os.rename(self.config + ".tmp", self.config)
+
+    def lines(self):
+        with open(self.log_path) as f:
+            return f.readlines()
+
+    def events(self):
+        return [e for e in (parse_event(l) for l in self.lines()) if e]
+
+    def wait_for(self, predicate, timeout_s):
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                fail(f"stallwatchd exited with {self.proc.returncode}:\n{''.join(self.lines())}")
+            if predicate(self):
+                return True
+            time.sleep(0.05)
+        return False
+
+    def wait_ready(self):
+        if not self.wait_for(lambda d: any("ready" in l for l in d.lines()), 10):
+            fail("stallwatchd did not become ready:\n" + "".join(self.lines()))
+
+    def hup(self):
+        self.proc.send_signal(signal.SIGHUP)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                fail("stallwatchd did not stop within 10 s of SIGTERM")
+        return self.proc.returncode
+
+    def dump(self):
+        print("---- stallwatchd output ----")
+        print("".join(self.lines()), end="")
+        print("----------------------------")
+
+
+HOG_SRC = r"""
+import os, sys, time
+cpu, secs, prio = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
+os.sched_setaffinity(0, {cpu})
+os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(prio))
+start = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+print(start // 1000, os.getpid(), flush=True)
+end = start + int(secs * 1e9)
+while time.clock_gettime_ns(time.CLOCK_MONOTONIC) < end:
+    pass
+"""
+
+
+def run_hog(seconds, cpu=HOG_CPU, prio=HOG_PRIO, comm="sw-test-hog"):
+    """Runs a SCHED_FIFO busy loop pinned to `cpu` for `seconds`; returns (start_mono_us, pid,
+    end_mono_us). The hog is bounded by its own clock and runs in a child that dies with us."""
+    p = subprocess.Popen([sys.executable, "-c", HOG_SRC, str(cpu), str(seconds), str(prio)],
+                         stdout=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: __import__("ctypes").CDLL(None).prctl(15, comm.encode()))
+    first = p.stdout.readline().split()
+    p.wait(seconds + 30)
+    return int(first[0]), int(first[1]), mono_us()
+
+
+def base_config(threshold="1s", extra="", repeat="1s"):
+    return f"""
+[heartbeat]
+interval = "100ms"
+priority = {HB_PRIO}
+[checker]
+interval = "100ms"
+threshold = "{threshold}"
+repeat_interval = "{repeat}"
+[daemon]
+state_dir = "@DIR@/state"
+runtime_dir = "@DIR@/run"
+{extra}
+"""
