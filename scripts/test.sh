@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh Debian 12 machine: installs dependencies, builds, runs the unit
+# tests under ASan+UBSan, then every ctest test (unit, host integration, QEMU system suite) and
+# the fuzzers briefly. Host and system tests need root; they print "skipped: <reason>" otherwise.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc)
+
+bash scripts/install-deps.sh --test
+
+echo "== build (RelWithDebInfo, warnings as errors)"
+cmake -S . -B build -DSTALLWATCH_DEVELOPER=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$jobs"
+
+echo "== unit tests under ASan+UBSan"
+cmake -S . -B build-asan -DSTALLWATCH_DEVELOPER=ON -DSTALLWATCH_SANITIZE=ON -DSTALLWATCH_BENCH=OFF \
+  -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake --build build-asan -j"$jobs" --target unit_tests
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan -L unit --output-on-failure -j"$jobs"
+
+if [ -x fuzz/run.sh ]; then
+  echo "== fuzzers (brief)"
+  bash fuzz/run.sh
+fi
+
+echo "== all tests: unit, host integration, system (QEMU)"
+ctest --test-dir build --output-on-failure
