@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""Idle overhead of stallwatchd next to cyclictest, measured the same way in the same run.
+
+CPU time of every thread comes from /proc/<pid>/task/*/schedstat (field 1: ns on CPU, field 3:
+number of times it ran = wakeups). Both programs run concurrently for DURATION seconds at the
+same interval with one thread per CPU. Also reports VmLck/VmRSS of stallwatchd at start with one
+monitored CPU and with all, giving the locked memory per monitored CPU.
+
+Usage: bench/overhead.py BUILD/src/stallwatchd [seconds]   (root; prints figures, asserts nothing)
+"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def task_stats(pid):
+    run_ns = slices = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            f = open(f"/proc/{pid}/task/{tid}/schedstat").read().split()
+        except OSError:
+            continue
+        run_ns += int(f[0])
+        slices += int(f[2])
+    return run_ns, slices
+
+
+def status_kib(pid, key):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def start_daemon(binary, cpus, tmp):
+    cfg = os.path.join(tmp, f"sw-{cpus}.toml")
+    with open(cfg, "w") as f:
+        f.write(f'[heartbeat]\ncpus = "{cpus}"\n[daemon]\nstate_dir = "{tmp}/state"\n'
+                f'runtime_dir = "{tmp}/run"\n')
+    p = subprocess.Popen([binary, "--config", cfg], stderr=subprocess.DEVNULL)
+    time.sleep(2)
+    return p
+
+
+def main():
+    binary = sys.argv[1]
+    duration = float(sys.argv[2]) if len(sys.argv) > 2 else 60
+    if os.geteuid() != 0:
+        sys.exit("needs root")
+    ncpu = os.cpu_count()
+    tmp = tempfile.mkdtemp()
+
+    # Locked memory: one monitored CPU vs all of them.
+    mem = {}
+    for cpus in ("0", f"0-{ncpu - 1}"):
+        p = start_daemon(binary, cpus, tmp)
+        mem[cpus] = (status_kib(p.pid, "VmLck"), status_kib(p.pid, "VmRSS"))
+        p.terminate()
+        p.wait()
+    one, all_ = mem["0"], mem[f"0-{ncpu - 1}"]
+    per_cpu = (all_[0] - one[0]) / max(ncpu - 1, 1)
+    print(f"memory at start: 1 CPU VmLck {one[0]} KiB VmRSS {one[1]} KiB; {ncpu} CPUs VmLck "
+          f"{all_[0]} KiB VmRSS {all_[1]} KiB; locked per extra monitored CPU {per_cpu:.0f} KiB")
+
+    # CPU time: stallwatchd at defaults (500 ms heartbeat, 100 ms checker) and cyclictest
+    # (one thread per CPU, 500 ms, SCHED_FIFO 99, mlockall) side by side.
+    sw = start_daemon(binary, "all", tmp)
+    if not shutil.which("cyclictest"):
+        sys.exit("cyclictest missing: apt-get install rt-tests")
+    ct = subprocess.Popen(["cyclictest", "-t", str(ncpu), "-a", "-i", "500000", "-p", "99", "-m",
+                           "-q", "-D", str(int(duration) + 5)], stdout=subprocess.DEVNULL)
+    time.sleep(2)
+    s0, c0, t0 = task_stats(sw.pid), task_stats(ct.pid), time.monotonic()
+    time.sleep(duration)
+    s1, c1, t1 = task_stats(sw.pid), task_stats(ct.pid), time.monotonic()
+    sw.terminate()
+    ct.terminate()
+    sw.wait()
+    ct.wait()
+    dt = t1 - t0
+    rows = []
+    for name, a, b in (("stallwatchd", s0, s1), ("cyclictest", c0, c1)):
+        run_ns, wakes = b[0] - a[0], b[1] - a[1]
+        rows.append((name, run_ns / dt / 1000, wakes / dt, run_ns / max(wakes, 1) / 1000))
+    print(f"idle overhead over {dt:.0f} s ({ncpu} CPUs, 500 ms interval):")
+    for name, us_per_s, wakes_per_s, us_per_wake in rows:
+        print(f"  {name:12s} {us_per_s:8.1f} us CPU/s  {wakes_per_s:6.1f} wakeups/s  "
+              f"{us_per_wake:6.2f} us/wakeup")
+    print(f"  stallwatchd / cyclictest CPU per wakeup: {rows[0][3] / rows[1][3]:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
