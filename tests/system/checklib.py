@@ -62,8 +62,17 @@ class Run:
 
     def kernel(self, pattern, boot=None):
         rx = re.compile(pattern)
-        return [e for e in self.boot_entries(boot)
-                if e.get("_TRANSPORT") == "kernel" and rx.search(e.get("MESSAGE", ""))]
+        out = []
+        for e in self.boot_entries(boot):
+            if e.get("_TRANSPORT") != "kernel":
+                continue
+            text = e.get("MESSAGE", "")
+            ident = e.get("SYSLOG_IDENTIFIER", "kernel")
+            if ident != "kernel":  # a userspace /dev/kmsg write: journald split off "ident: "
+                text = f"{ident}: {text}"
+            if rx.search(text):
+                out.append(e)
+        return out
 
     def unit_messages(self, unit, pattern=".", boot=None):
         rx = re.compile(pattern)

@@ -214,7 +214,7 @@ def make_state_disk(path, size_mb=64):
     if os.path.exists(path):
         os.unlink(path)
     subprocess.run(["mke2fs", "-q", "-F", "-t", "ext4", "-d", seed, path, f"{size_mb}M"],
-                   check=True)
+                   check=True, capture_output=True)
     shutil.rmtree(seed)
 
 
@@ -330,6 +330,8 @@ def main():
                     help="install the harness stand-in daemon instead of the project")
     ap.add_argument("--unit", help="use this unit file instead of the installed one "
                     "(harness development only)")
+    ap.add_argument("--check-only", action="store_true",
+                    help="re-run the checks on an existing run directory without booting")
     args = ap.parse_args()
     if os.environ.get("STALLWATCH_SYSTEM_SKIP"):
         skip(f"STALLWATCH_SYSTEM_SKIP={os.environ['STALLWATCH_SYSTEM_SKIP']}")
@@ -344,6 +346,10 @@ def main():
     name = os.path.basename(scenario_dir)
     meta = load_scenario(scenario_dir)
     run_dir = os.path.abspath(args.out)
+    if args.check_only:
+        with open(os.path.join(run_dir, "boots.json")) as f:
+            boots = json.load(f)
+        return check(name, scenario_dir, run_dir, meta, boots, collect(run_dir))
     if os.path.exists(run_dir):
         shutil.rmtree(run_dir)
     os.makedirs(run_dir)
@@ -363,11 +369,17 @@ def main():
         for n in range(1, meta["boots"] + 1):
             boots.append(boot(args, meta, n, run_dir, initrd))
     os.unlink(initrd)
+    with open(os.path.join(run_dir, "boots.json"), "w") as f:
+        json.dump(boots, f)
 
     entries = collect(run_dir)
     log(f"journal: {len(entries)} entries from "
         f"{len({e.get('_BOOT_ID') for e in entries})} boot(s) -> {run_dir}/journal.json")
 
+    return check(name, scenario_dir, run_dir, meta, boots, entries)
+
+
+def check(name, scenario_dir, run_dir, meta, boots, entries):
     sys.path.insert(0, HERE)
     import checklib
     result = checklib.Run(name, run_dir, entries, boots, meta)

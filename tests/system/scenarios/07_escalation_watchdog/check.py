@@ -1,0 +1,52 @@
+"""Scenario 7: escalation.action = "watchdog-device" on the i6300esb. Boot 1: a stall past
+escalation.after -> a PRIORITY=1 escalation event, then the device resets the guest (QEMU's QMP
+WATCHDOG event, action reset). Boot 2 from the same disk: a previous-boot event naming the
+escalation, CPU 1 and the culprit (rt-hog and its pid), action watchdog-device."""
+
+ESCALATION_ID = "87cf2ea35fc844aeb8c72139d29e0993"
+PREVIOUS_BOOT_ID = "1674528cb53e4c37a51d682a078392f5"
+
+
+def check(run):
+    b1 = run.boot_results[0]
+    wd = [e for e in b1["qmp_events"] if e["event"] == "WATCHDOG"]
+    run.expect(wd and wd[0]["data"].get("action") == "reset",
+               "boot 1 ended by the i6300esb (QMP WATCHDOG event, action reset)",
+               f"qmp events: {[e['event'] for e in b1['qmp_events']]}")
+    state = run.marks("watchdog-state", boot=1)
+    run.expect(state and state[0].get("TEST_STATE") == "active",
+               "boot 1: the daemon armed /dev/watchdog0 (sysfs state active)",
+               f"state={state[0].get('TEST_STATE') if state else None}")
+    hog = run.marks("rt-hog-start", boot=1)
+    hog_pid = hog[0].get("TEST_PID") if hog else None
+    stalls = run.events("stall", cpu=1, boot=1)
+    run.expect(stalls, "boot 1: a stall event for CPU 1")
+    esc = run.select(boot=1, MESSAGE_ID=ESCALATION_ID)
+    run.expect(esc, "boot 1: an escalation event (its MESSAGE_ID) reached the disk before the reset")
+    if esc:
+        run.expect_field(esc[0], "PRIORITY", "1", "the escalation event is PRIORITY=1")
+        run.expect_field(esc[0], "STALLWATCH_CPU", "1")
+        run.expect_field(esc[0], "STALLWATCH_ACTION", "watchdog-device")
+        if stalls:
+            run.metric("stall_to_escalation_ms",
+                       round((int(esc[0]["__MONOTONIC_TIMESTAMP"])
+                              - run.detected_us(stalls[0])) / 1000))
+    run.require(len(run.boot_ids) >= 2, "boot 2 ran from the same state disk")
+    prev = run.select(boot=2, MESSAGE_ID=PREVIOUS_BOOT_ID)
+    run.require(prev, "boot 2: a previous-boot event (its MESSAGE_ID)",
+                f"boot 2 stallwatch events: {[run.describe(e) for e in run.events(boot=2)][:3]}")
+    p = prev[0]
+    run.expect_field(p, "STALLWATCH_EVENT", "previous-boot")
+    run.expect_field(p, "STALLWATCH_PREVIOUS_BOOT_CAUSE", "stallwatch-escalation",
+                     "previous boot ended by stallwatch escalation")
+    run.expect_field(p, "STALLWATCH_CPU", "1", "names CPU 1")
+    run.expect_field(p, "STALLWATCH_ACTION", "watchdog-device")
+    run.expect_field(p, "STALLWATCH_COMM", "rt-hog", "names the culprit's comm")
+    run.expect_field(p, "STALLWATCH_PID", hog_pid, f"names the culprit's pid ({hog_pid})")
+    boot1 = run.boot_ids[0]
+    got = p.get("STALLWATCH_ESCALATION_BOOT_ID", "").replace("-", "")
+    run.expect(got == boot1, "the reason belongs to boot 1 (STALLWATCH_ESCALATION_BOOT_ID)",
+               f"got {got!r}, boot 1 is {boot1}")
+    b2 = run.boot_results[1] if len(run.boot_results) > 1 else None
+    run.expect(b2 and not any(e["event"] == "WATCHDOG" for e in b2["qmp_events"]),
+               "boot 2 ended without a watchdog reset (clean stop disarms the device)")

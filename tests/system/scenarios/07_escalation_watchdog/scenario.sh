@@ -1,0 +1,18 @@
+# Scenario 7 (escalation via the hardware watchdog). Boot 1: a SCHED_FIFO 99 hog holds CPU 1 far
+# longer than escalation.after + the device timeout; the daemon stops feeding the i6300esb and
+# the device resets the guest (QEMU runs with -watchdog-action reset -no-reboot, so it exits and
+# records the WATCHDOG event). Boot 2 (same state disk): the daemon reports how boot 1 ended.
+wait_active stallwatch.service 40 || exit 1
+boot=$(boot_number)
+wd=/sys/class/watchdog/watchdog0
+mark watchdog-state BOOT="$boot" STATE="$(cat $wd/state 2>/dev/null)" \
+  IDENTITY="$(cat $wd/identity 2>/dev/null)" TIMEOUT="$(cat $wd/timeout 2>/dev/null)"
+if [ "$boot" = 1 ]; then
+  sleep 3
+  rt_hog 1 99 40000
+  wait "$RT_HOG_PID"
+  fail "the guest was not reset by the watchdog during a 40 s stall"
+  exit 1
+fi
+wait_journal 20 STALLWATCH_EVENT=previous-boot
+mark done ACTIVE="$(systemctl is-active stallwatch.service)"

@@ -1,0 +1,23 @@
+# Scenario 8 (no false reset): with /dev/watchdog0 armed, `systemctl stop` disarms it (3 x the
+# timeout pass, no reset, no "watchdog did not stop!"); after `kill -9` systemd restarts the
+# daemon, which re-arms and feeds in time (3 x the timeout pass, no reset).
+wait_active stallwatch.service 40 || exit 1
+wd=/sys/class/watchdog/watchdog0
+show() { systemctl show -p "$1" --value stallwatch.service; }
+timeout_s=$(cat $wd/timeout 2>/dev/null || echo 5)
+sleep 3
+mark armed STATE="$(cat $wd/state 2>/dev/null)" TIMEOUT="$timeout_s" PID="$(show MainPID)"
+systemctl stop stallwatch.service
+mark stopped STATE="$(cat $wd/state 2>/dev/null)" ACTIVE="$(systemctl is-active stallwatch.service)"
+sleep $((3 * timeout_s))
+mark stop-survived STATE="$(cat $wd/state 2>/dev/null)"
+systemctl start stallwatch.service
+wait_active stallwatch.service 30 || exit 1
+sleep 2
+pid=$(show MainPID)
+mark restarted STATE="$(cat $wd/state 2>/dev/null)" PID="$pid" NRESTARTS="$(show NRestarts)"
+kill -9 "$pid"
+mark killed PID="$pid"
+sleep $((3 * timeout_s))
+mark kill-survived STATE="$(cat $wd/state 2>/dev/null)" ACTIVE="$(systemctl is-active stallwatch.service)" \
+  PID="$(show MainPID)" NRESTARTS="$(show NRestarts)"
