@@ -1,0 +1,185 @@
+// stallwatchctl drill: a bounded SCHED_FIFO hog and the check that stallwatchd reported it.
+#include "stallwatch/ctl/drill.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "stallwatch/ctl/status_view.h"
+#include "stallwatch/sysroot.h"
+
+namespace stallwatch::ctl {
+
+namespace {
+
+std::int64_t mono_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+void sleep_ms(int ms) {
+  timespec ts{ms / 1000, static_cast<long>(ms % 1000) * 1'000'000};
+  while (::nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+
+// The child: never returns. Exit codes: 0 ran to its deadline, 2..5 setup failures.
+[[noreturn]] void hog_child(const DrillPlan& plan, pid_t parent, int ready_fd) {
+  // Dies with the parent, whatever kills the parent.
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) ::_exit(2);
+  if (::getppid() != parent) ::_exit(2);  // the parent died before the prctl
+  ::prctl(PR_SET_NAME, "stallwatch-drill");
+  // The kernel's own bound on RT CPU time without blocking: SIGXCPU at the soft limit, SIGKILL at
+  // the hard one, so even a stopped clock cannot keep the hog running.
+  const auto budget_us = static_cast<rlim_t>(plan.duration_ns / 1000);
+  rlimit rl{budget_us + 500'000, budget_us + 1'000'000};
+  if (::setrlimit(RLIMIT_RTTIME, &rl) != 0) ::_exit(3);
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(plan.cpu, &set);
+  if (::sched_setaffinity(0, sizeof set, &set) != 0) ::_exit(4);
+  sched_param sp{};
+  sp.sched_priority = plan.priority;
+  if (::sched_setscheduler(0, SCHED_FIFO, &sp) != 0) ::_exit(5);
+  const std::int64_t start = mono_ns();
+  const std::int64_t end = start + plan.duration_ns;
+  (void)!::write(ready_fd, &start, sizeof start);
+  ::close(ready_fd);
+  while (mono_ns() < end) {
+  }
+  ::_exit(0);
+}
+
+Result<StatusSnapshot> read_status(const std::string& path) {
+  auto text = read_file_capped(path, 1 << 20);
+  if (!text) return text.error();
+  return parse_status(*text);
+}
+
+}  // namespace
+
+Result<DrillPlan> validate_drill(const DrillRequest& req, int heartbeat_priority,
+                                 std::int64_t threshold_ms, std::int64_t checker_interval_ms,
+                                 bool cpu_monitored, int cpu_count) {
+  if (req.cpu < 0 || req.cpu >= cpu_count)
+    return make_error("--cpu {}: no such CPU (this machine has CPUs 0-{})", req.cpu, cpu_count - 1);
+  if (req.cpu == 0 && !req.force)
+    return make_error("refusing to hog CPU 0 (housekeeping work runs there); use --force to insist");
+  if (!(req.duration_s > 0) || !std::isfinite(req.duration_s))
+    return make_error("--duration must be a positive number of seconds");
+  if (req.duration_s > kDrillMaxSecondsUnforced && !req.force)
+    return make_error("refusing a drill longer than {:.0f} s without --force", kDrillMaxSecondsUnforced);
+  if (!cpu_monitored)
+    return make_error("CPU {} is not monitored by the running stallwatchd (see heartbeat.cpus, "
+                      "heartbeat.include_isolated)", req.cpu);
+  const double needed_s =
+      static_cast<double>(threshold_ms + 2 * checker_interval_ms) / 1000.0 + 0.2;
+  if (req.duration_s < needed_s)
+    return make_error("--duration {} s is too short: the daemon reports a stall only after its "
+                      "threshold ({} ms); use at least {:.1f} s", req.duration_s, threshold_ms,
+                      needed_s);
+  if (heartbeat_priority < 1 || heartbeat_priority > 99)
+    return make_error("heartbeat priority {} is not a SCHED_FIFO priority", heartbeat_priority);
+  DrillPlan p;
+  p.cpu = req.cpu;
+  p.duration_ns = static_cast<std::int64_t>(req.duration_s * 1e9);
+  p.priority = heartbeat_priority;
+  p.threshold_ms = threshold_ms;
+  return p;
+}
+
+Result<DrillOutcome> run_drill(const DrillPlan& plan) {
+  DrillOutcome out;
+  auto before = read_status(plan.status_path);
+  if (!before) return make_error("cannot read {}: {}", plan.status_path, before.error().message);
+  const CpuStatus* c = before->find_cpu(plan.cpu);
+  if (c == nullptr) return make_error("CPU {} is not in {}", plan.cpu, plan.status_path);
+  out.stalls_before = c->stalls;
+
+  // Keep this process off the hogged CPU so that it can watch and, if need be, kill the hog.
+  cpu_set_t mine;
+  CPU_ZERO(&mine);
+  if (::sched_getaffinity(0, sizeof mine, &mine) == 0 && CPU_ISSET(plan.cpu, &mine) &&
+      CPU_COUNT(&mine) > 1) {
+    CPU_CLR(plan.cpu, &mine);
+    ::sched_setaffinity(0, sizeof mine, &mine);
+  }
+
+  int pipefd[2];
+  if (::pipe2(pipefd, O_CLOEXEC) != 0) return make_error("pipe: {}", std::strerror(errno));
+  const pid_t parent = ::getpid();
+  const pid_t child = ::fork();
+  if (child < 0) return make_error("fork: {}", std::strerror(errno));
+  if (child == 0) {
+    ::close(pipefd[0]);
+    hog_child(plan, parent, pipefd[1]);
+  }
+  ::close(pipefd[1]);
+  std::int64_t hog_start = 0;
+  const bool started = ::read(pipefd[0], &hog_start, sizeof hog_start) == sizeof hog_start;
+  ::close(pipefd[0]);
+
+  // Wait for the hog, bounded: its deadline plus a margin, then SIGKILL.
+  const std::int64_t kill_at = mono_ns() + plan.duration_ns + 3'000'000'000;
+  int wstatus = 0;
+  for (;;) {
+    pid_t r = ::waitpid(child, &wstatus, WNOHANG);
+    if (r == child) break;
+    if (r < 0 && errno != EINTR) return make_error("waitpid: {}", std::strerror(errno));
+    if (mono_ns() > kill_at) {
+      ::kill(child, SIGKILL);
+      ::waitpid(child, &wstatus, 0);
+      return make_error("the hog outlived its deadline and was killed");
+    }
+    sleep_ms(50);
+  }
+  if (!started || !WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0) {
+    int code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1;
+    const char* why = code == 2 ? "PR_SET_PDEATHSIG"
+                      : code == 3 ? "setrlimit(RLIMIT_RTTIME)"
+                      : code == 4 ? "sched_setaffinity (is the CPU online?)"
+                      : code == 5 ? "sched_setscheduler(SCHED_FIFO) (needs root or CAP_SYS_NICE)"
+                                  : "it was killed";
+    return make_error("the hog could not run: {}", why);
+  }
+  out.hog_ran_ns = mono_ns() - hog_start;
+
+  // The daemon reports within threshold + a check interval; the status file lags up to 1 s.
+  const std::int64_t give_up = mono_ns() + 3'000'000'000;
+  for (;;) {
+    auto now = read_status(plan.status_path);
+    if (now) {
+      if (const CpuStatus* after = now->find_cpu(plan.cpu); after != nullptr) {
+        out.stalls_after = after->stalls;
+        if (after->stalls > out.stalls_before) {
+          out.reported = true;
+          break;
+        }
+      }
+    }
+    if (mono_ns() > give_up) break;
+    sleep_ms(100);
+  }
+  out.message = out.reported
+      ? fmt::format("PASS: stallwatchd reported CPU {}: stalls {} -> {} after a {:.1f} s SCHED_FIFO "
+                    "hog at priority {}", plan.cpu, out.stalls_before, out.stalls_after,
+                    static_cast<double>(out.hog_ran_ns) / 1e9, plan.priority)
+      : fmt::format("FAIL: stallwatchd did not report CPU {} (stalls still {}) after a {:.1f} s "
+                    "SCHED_FIFO hog at priority {}", plan.cpu, out.stalls_after,
+                    static_cast<double>(out.hog_ran_ns) / 1e9, plan.priority);
+  return out;
+}
+
+}  // namespace stallwatch::ctl

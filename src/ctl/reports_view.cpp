@@ -1,0 +1,247 @@
+// stallwatchctl reports: listing and showing the JSON stall reports.
+#include "stallwatch/ctl/reports_view.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "stallwatch/ctl/status_view.h"
+#include "stallwatch/sysroot.h"
+
+namespace stallwatch::ctl {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr std::size_t kMaxReportBytes = 4 << 20;
+
+// j[key] as T if present and convertible, else fallback; j may be anything.
+template <class T>
+T get_or(const json& j, const char* key, T fallback) {
+  if (!j.is_object()) return fallback;
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return fallback;
+  try {
+    return it->get<T>();
+  } catch (const json::exception&) {
+    return fallback;
+  }
+}
+
+// Looks in the nested object first (the evidence engine's layout), then at the top level.
+template <class T>
+T nested_or_top(const json& doc, const char* nested, const char* key, T fallback) {
+  auto it = doc.find(nested);
+  if (it != doc.end() && it->is_object() && it->contains(key)) return get_or<T>(*it, key, fallback);
+  return get_or<T>(doc, key, fallback);
+}
+
+std::string policy_text(const ReportEntry& e) {
+  if (e.policy.empty()) return "";
+  if (e.rt_priority > 0) return fmt::format("{}/{}", e.policy, e.rt_priority);
+  return e.policy;
+}
+
+std::string culprit_text(const ReportEntry& e) {
+  if (e.comm.empty() && e.pid <= 0) return "-";
+  std::string s = fmt::format("{}[{}]", e.comm.empty() ? "?" : e.comm, e.pid);
+  if (auto p = policy_text(e); !p.empty()) s += " " + p;
+  return s;
+}
+
+void append_list(std::string& out, const json& doc, const char* key, const char* title) {
+  auto it = doc.find(key);
+  if (it == doc.end() || !it->is_array() || it->empty()) return;
+  out += fmt::format("{}:\n", title);
+  for (const auto& v : *it) out += "  " + (v.is_string() ? v.get<std::string>() : v.dump()) + "\n";
+}
+
+}  // namespace
+
+ReportEntry parse_report(std::string_view text, std::string id, std::string path,
+                         std::int64_t mtime_ns) {
+  ReportEntry e;
+  e.id = std::move(id);
+  e.path = std::move(path);
+  e.mtime_ns = mtime_ns;
+  json doc = json::parse(text, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) {
+    e.parse_error = true;
+    return e;
+  }
+  e.written = get_or<std::string>(doc, "written", "");
+  e.cpu = nested_or_top<int>(doc, "event", "cpu", -1);
+  e.kind = nested_or_top<std::string>(doc, "event", "kind", "");
+  std::int64_t stall_ns = nested_or_top<std::int64_t>(doc, "event", "stall_ns", -1);
+  e.stall_ms = stall_ns >= 0 ? stall_ns / 1'000'000
+                             : nested_or_top<std::int64_t>(doc, "event", "stall_ms", -1);
+  e.episode = nested_or_top<std::int64_t>(doc, "event", "episode", 0);
+  e.stall_class = get_or<std::string>(doc, "class", get_or<std::string>(doc, "stall_class", ""));
+  e.comm = nested_or_top<std::string>(doc, "culprit", "comm", "");
+  e.pid = nested_or_top<int>(doc, "culprit", "pid", 0);
+  e.policy = nested_or_top<std::string>(doc, "culprit", "policy", "");
+  e.rt_priority = nested_or_top<int>(doc, "culprit", "rt_priority", -1);
+  e.summary = get_or<std::string>(doc, "summary", "");
+  e.doc = std::move(doc);
+  return e;
+}
+
+Result<std::vector<ReportEntry>> list_reports(const std::string& dir) {
+  std::vector<ReportEntry> out;
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) {
+    if (errno == ENOENT) return out;
+    return make_error("{}: {}", dir, std::strerror(errno));
+  }
+  while (dirent* ent = ::readdir(d)) {
+    std::string name = ent->d_name;
+    if (name.size() <= 5 || name.compare(name.size() - 5, 5, ".json") != 0 || name[0] == '.')
+      continue;
+    std::string path = dir + "/" + name;
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    std::int64_t mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 +
+                            st.st_mtim.tv_nsec;
+    auto text = read_file_capped(path, kMaxReportBytes);
+    std::string id = name.substr(0, name.size() - 5);
+    if (!text) {
+      ReportEntry e;
+      e.id = id;
+      e.path = path;
+      e.mtime_ns = mtime_ns;
+      e.parse_error = true;
+      out.push_back(std::move(e));
+      continue;
+    }
+    out.push_back(parse_report(*text, id, path, mtime_ns));
+  }
+  ::closedir(d);
+  std::sort(out.begin(), out.end(), [](const ReportEntry& a, const ReportEntry& b) {
+    if (a.mtime_ns != b.mtime_ns) return a.mtime_ns > b.mtime_ns;
+    return a.id > b.id;
+  });
+  return out;
+}
+
+Result<const ReportEntry*> find_report(const std::vector<ReportEntry>& entries,
+                                       const std::string& id) {
+  std::vector<const ReportEntry*> matches;
+  for (const auto& e : entries) {
+    if (e.id == id || e.id + ".json" == id || e.path == id) return &e;
+    if (e.id.find(id) != std::string::npos) matches.push_back(&e);
+  }
+  if (matches.size() == 1) return matches.front();
+  if (matches.empty()) return make_error("no report matches \"{}\" ({} reports)", id, entries.size());
+  std::string names;
+  for (const auto* m : matches) names += "\n  " + m->id;
+  return make_error("\"{}\" matches {} reports:{}", id, matches.size(), names);
+}
+
+std::string format_report_list(const std::vector<ReportEntry>& entries) {
+  if (entries.empty()) return "no stall reports\n";
+  std::string out = fmt::format("{:<20}  {:>4}  {:<12}  {:>8}  {:<16}  {:<28}  {}\n", "WRITTEN",
+                                "CPU", "EVENT", "STALL", "CLASS", "CULPRIT", "ID");
+  for (const auto& e : entries) {
+    if (e.parse_error) {
+      out += fmt::format("{:<20}  {:>4}  {:<12}  {:>8}  {:<16}  {:<28}  {}\n", "-", "-",
+                         "(unreadable)", "-", "-", "-", e.id);
+      continue;
+    }
+    std::string when = e.written.substr(0, 19);
+    std::replace(when.begin(), when.end(), 'T', ' ');
+    out += fmt::format("{:<20}  {:>4}  {:<12}  {:>8}  {:<16}  {:<28}  {}\n",
+                       when.empty() ? "-" : when, e.cpu >= 0 ? std::to_string(e.cpu) : "-",
+                       e.kind.empty() ? "-" : e.kind, e.stall_ms >= 0 ? format_ms(e.stall_ms) : "-",
+                       e.stall_class.empty() ? "-" : e.stall_class, culprit_text(e), e.id);
+  }
+  return out;
+}
+
+std::string format_report_list_json(const std::vector<ReportEntry>& entries) {
+  json arr = json::array();
+  for (const auto& e : entries) {
+    json j = {{"id", e.id}, {"path", e.path}, {"readable", !e.parse_error}};
+    if (!e.parse_error) {
+      j["written"] = e.written;
+      j["cpu"] = e.cpu;
+      j["event"] = e.kind;
+      j["stall_ms"] = e.stall_ms;
+      j["episode"] = e.episode;
+      j["class"] = e.stall_class;
+      j["comm"] = e.comm;
+      j["pid"] = e.pid;
+      j["policy"] = e.policy;
+      j["rt_priority"] = e.rt_priority;
+    }
+    arr.push_back(std::move(j));
+  }
+  return arr.dump(2) + "\n";
+}
+
+std::string format_report(const ReportEntry& e) {
+  if (e.parse_error) return fmt::format("{}: not a readable JSON report\n", e.path);
+  const json& doc = e.doc;
+  std::string out = fmt::format("report {}\n  file:     {}\n", e.id, e.path);
+  if (!e.written.empty()) out += fmt::format("  written:  {}\n", e.written);
+  out += fmt::format("  event:    {} on CPU {}{}\n", e.kind.empty() ? "?" : e.kind,
+                     e.cpu >= 0 ? std::to_string(e.cpu) : "-",
+                     e.episode > 0 ? fmt::format(" (episode {})", e.episode) : "");
+  if (e.stall_ms >= 0) {
+    std::int64_t thr_ns = nested_or_top<std::int64_t>(doc, "event", "threshold_ns", -1);
+    out += fmt::format("  stalled:  {}{}\n", format_ms(e.stall_ms),
+                       thr_ns > 0 ? fmt::format(" (threshold {})", format_ms(thr_ns / 1'000'000)) : "");
+  }
+  if (!e.stall_class.empty()) {
+    std::string reason = get_or<std::string>(doc, "class_reason", "");
+    out += fmt::format("  class:    {}{}\n", e.stall_class, reason.empty() ? "" : " - " + reason);
+  }
+  if (e.pid > 0 || !e.comm.empty()) {
+    out += fmt::format("  culprit:  {}", culprit_text(e));
+    int tid = nested_or_top<int>(doc, "culprit", "tid", 0);
+    if (tid > 0 && tid != e.pid) out += fmt::format(" tid {}", tid);
+    out += "\n";
+    std::string cmdline = nested_or_top<std::string>(doc, "culprit", "cmdline", "");
+    if (!cmdline.empty()) out += fmt::format("  cmdline:  {}\n", cmdline);
+    std::string cgroup = nested_or_top<std::string>(doc, "culprit", "cgroup", "");
+    if (!cgroup.empty()) out += fmt::format("  cgroup:   {}\n", cgroup);
+  }
+  if (!e.summary.empty()) {
+    out += "summary:\n";
+    std::string_view s = e.summary;
+    while (!s.empty()) {
+      auto nl = s.find('\n');
+      out += fmt::format("  {}\n", s.substr(0, nl));
+      if (nl == std::string_view::npos) break;
+      s.remove_prefix(nl + 1);
+    }
+  }
+  auto culprit = doc.find("culprit");
+  const json& stack_holder = (culprit != doc.end() && culprit->is_object()) ? *culprit : doc;
+  auto stack = stack_holder.find("stack");
+  if (stack != stack_holder.end()) {
+    if (stack->is_string() && !stack->get<std::string>().empty()) {
+      out += "kernel stack:\n";
+      for (std::string_view s = stack->get_ref<const std::string&>(); !s.empty();) {
+        auto nl = s.find('\n');
+        out += fmt::format("  {}\n", s.substr(0, nl));
+        if (nl == std::string_view::npos) break;
+        s.remove_prefix(nl + 1);
+      }
+    } else if (stack->is_array() && !stack->empty()) {
+      append_list(out, stack_holder, "stack", "kernel stack");
+    }
+  }
+  append_list(out, doc, "kernel_verdicts", "kernel messages");
+  append_list(out, doc, "notes", "notes");
+  append_list(out, doc, "failed_steps", "evidence steps that failed");
+  if (doc.contains("evidence")) out += "(full evidence: stallwatchctl reports --json " + e.id + ")\n";
+  return out;
+}
+
+}  // namespace stallwatch::ctl

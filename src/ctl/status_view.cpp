@@ -1,0 +1,195 @@
+// stallwatchctl status: parsing, liveness and formatting of the daemon's status.json.
+#include "stallwatch/ctl/status_view.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace stallwatch::ctl {
+
+using nlohmann::json;
+
+namespace {
+
+template <class T>
+T get_or(const json& j, const char* key, T fallback) {
+  if (!j.is_object()) return fallback;
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return fallback;
+  try {
+    return it->get<T>();
+  } catch (const json::exception&) {
+    return fallback;
+  }
+}
+
+}  // namespace
+
+const CpuStatus* StatusSnapshot::find_cpu(int cpu) const {
+  for (const auto& c : cpus)
+    if (c.cpu == cpu) return &c;
+  return nullptr;
+}
+
+Result<StatusSnapshot> parse_status(std::string_view text) {
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return make_error("not a JSON object");
+  StatusSnapshot s;
+  s.version = get_or<std::string>(j, "version", "");
+  s.pid = get_or<int>(j, "pid", 0);
+  s.updated_mono_ns = get_or<std::int64_t>(j, "updated_mono_ns", 0);
+  s.updated_unix_ms = get_or<std::int64_t>(j, "updated_unix_ms", 0);
+  s.degraded = get_or<bool>(j, "degraded", false);
+  s.config = get_or<std::string>(j, "config", "");
+  s.heartbeat_interval_ms = get_or<std::int64_t>(j, "heartbeat_interval_ms", 0);
+  s.threshold_ms = get_or<std::int64_t>(j, "threshold_ms", 0);
+  s.stalls_total = get_or<std::uint64_t>(j, "stalls_total", 0);
+  s.events_dropped = get_or<std::uint64_t>(j, "events_dropped", 0);
+  auto cpus = j.find("cpus");
+  if (cpus != j.end() && cpus->is_array()) {
+    for (const auto& c : *cpus) {
+      if (!c.is_object()) continue;
+      CpuStatus cs;
+      cs.cpu = get_or<int>(c, "cpu", -1);
+      cs.state = get_or<std::string>(c, "state", "unknown");
+      cs.age_ms = get_or<std::int64_t>(c, "age_ms", 0);
+      cs.seq = get_or<std::uint64_t>(c, "seq", 0);
+      cs.late_max_us = get_or<std::int64_t>(c, "late_max_us", 0);
+      cs.late_p99_us = get_or<std::int64_t>(c, "late_p99_us", -1);
+      cs.stalls = get_or<std::uint64_t>(c, "stalls", 0);
+      cs.episode_ms = get_or<std::int64_t>(c, "episode_ms", 0);
+      cs.late_hist_log2_ns = get_or<std::vector<std::uint64_t>>(c, "late_hist_log2_ns", {});
+      if (cs.cpu >= 0) s.cpus.push_back(std::move(cs));
+    }
+  }
+  std::sort(s.cpus.begin(), s.cpus.end(),
+            [](const CpuStatus& a, const CpuStatus& b) { return a.cpu < b.cpu; });
+  return s;
+}
+
+std::int64_t hist_quantile_us(const std::vector<std::uint64_t>& hist, double q) {
+  std::uint64_t total = 0;
+  for (auto n : hist) total += n;
+  if (total == 0) return 0;
+  const auto rank = static_cast<std::uint64_t>(std::ceil(q * static_cast<double>(total)));
+  std::uint64_t seen = 0;
+  for (std::size_t k = 0; k < hist.size(); ++k) {
+    seen += hist[k];
+    if (seen >= std::max<std::uint64_t>(rank, 1)) {
+      // Bucket k holds [2^k, 2^(k+1)) ns: report its upper bound, rounded up to whole µs.
+      const double upper_ns = std::ldexp(1.0, static_cast<int>(k) + 1);
+      return static_cast<std::int64_t>(std::ceil(upper_ns / 1000.0));
+    }
+  }
+  return 0;
+}
+
+std::int64_t cpu_p99_us(const CpuStatus& cpu) {
+  if (cpu.late_p99_us >= 0) return cpu.late_p99_us;
+  return hist_quantile_us(cpu.late_hist_log2_ns, 0.99);
+}
+
+LivenessVerdict assess_liveness(const StatusSnapshot& s, bool pid_alive, std::int64_t now_mono_ns,
+                                std::int64_t now_unix_ms, const std::string& path) {
+  LivenessVerdict v;
+  if (s.updated_mono_ns > 0 && now_mono_ns >= s.updated_mono_ns)
+    v.age_ms = (now_mono_ns - s.updated_mono_ns) / 1'000'000;
+  else if (s.updated_unix_ms > 0)
+    v.age_ms = std::max<std::int64_t>(0, now_unix_ms - s.updated_unix_ms);
+  if (!pid_alive) {
+    v.liveness = Liveness::kNotRunning;
+    v.message = fmt::format(
+        "stallwatchd is not running: pid {} named in {} is gone (last update {} ago)", s.pid, path,
+        format_ms(v.age_ms));
+    return v;
+  }
+  if (v.age_ms > kStaleAfterMs) {
+    v.liveness = Liveness::kStale;
+    v.message = fmt::format(
+        "stallwatchd (pid {}) is not updating {}: last update {} ago (it should be every second); "
+        "the daemon may be hung", s.pid, path, format_ms(v.age_ms));
+    return v;
+  }
+  v.liveness = Liveness::kRunning;
+  return v;
+}
+
+std::string format_ms(std::int64_t ms) {
+  if (ms < 1000) return fmt::format("{}ms", ms);
+  if (ms < 60'000) return fmt::format("{:.1f}s", static_cast<double>(ms) / 1000.0);
+  return fmt::format("{}m{:02}s", ms / 60'000, (ms / 1000) % 60);
+}
+
+std::string format_us(std::int64_t us) {
+  if (us < 1000) return fmt::format("{}us", us);
+  if (us < 1'000'000) return fmt::format("{:.1f}ms", static_cast<double>(us) / 1000.0);
+  return fmt::format("{:.1f}s", static_cast<double>(us) / 1e6);
+}
+
+std::string format_status(const StatusSnapshot& s, const LivenessVerdict& v) {
+  std::string out;
+  if (v.liveness != Liveness::kRunning) out += "WARNING: " + v.message + "\n";
+  out += fmt::format("stallwatchd {} (pid {}){}: threshold {}, heartbeat every {}, stalls so far {}",
+                     s.version.empty() ? "?" : s.version, s.pid,
+                     s.degraded ? " DEGRADED (SCHED_OTHER heartbeats)" : "",
+                     format_ms(s.threshold_ms), format_ms(s.heartbeat_interval_ms), s.stalls_total);
+  if (s.events_dropped > 0) out += fmt::format(", events dropped {}", s.events_dropped);
+  out += fmt::format("; updated {} ago\n", format_ms(v.age_ms));
+  if (!s.config.empty()) out += fmt::format("config: {}\n", s.config);
+  out += fmt::format("{:>4}  {:<8}  {:>8}  {:>9}  {:>9}  {:>6}  {}\n", "CPU", "STATE", "AGE",
+                     "LATE-MAX", "LATE-P99", "STALLS", "EPISODE");
+  for (const auto& c : s.cpus) {
+    const bool online = c.state != "offline";
+    std::string episode = c.episode_ms > 0 ? format_ms(c.episode_ms) : "-";
+    if (c.state == "stalled" && c.episode_ms > 0) episode += " (ongoing)";
+    out += fmt::format("{:>4}  {:<8}  {:>8}  {:>9}  {:>9}  {:>6}  {}\n", c.cpu, c.state,
+                       online ? format_ms(c.age_ms) : "-", format_us(c.late_max_us),
+                       format_us(cpu_p99_us(c)), c.stalls, episode);
+  }
+  return out;
+}
+
+std::string format_status_json(const StatusSnapshot& s, const LivenessVerdict& v) {
+  json j;
+  j["running"] = v.liveness == Liveness::kRunning;
+  j["liveness"] = v.liveness == Liveness::kRunning ? "running"
+                  : v.liveness == Liveness::kStale ? "stale"
+                                                   : "not-running";
+  if (!v.message.empty()) j["message"] = v.message;
+  j["status_age_ms"] = v.age_ms;
+  j["version"] = s.version;
+  j["pid"] = s.pid;
+  j["degraded"] = s.degraded;
+  j["config"] = s.config;
+  j["heartbeat_interval_ms"] = s.heartbeat_interval_ms;
+  j["threshold_ms"] = s.threshold_ms;
+  j["stalls_total"] = s.stalls_total;
+  j["events_dropped"] = s.events_dropped;
+  json cpus = json::array();
+  for (const auto& c : s.cpus) {
+    cpus.push_back({{"cpu", c.cpu},
+                    {"state", c.state},
+                    {"age_ms", c.age_ms},
+                    {"seq", c.seq},
+                    {"late_max_us", c.late_max_us},
+                    {"late_p99_us", cpu_p99_us(c)},
+                    {"stalls", c.stalls},
+                    {"episode_ms", c.episode_ms}});
+  }
+  j["cpus"] = std::move(cpus);
+  return j.dump(2) + "\n";
+}
+
+bool pid_is_stallwatchd(const Sysroot& root, int pid) {
+  if (pid <= 0) return false;
+  auto comm = root.read_file(fmt::format("/proc/{}/comm", pid), 256);
+  if (!comm) return false;
+  std::string_view c = *comm;
+  while (!c.empty() && (c.back() == '\n' || c.back() == ' ')) c.remove_suffix(1);
+  // The kernel truncates comm to 15 bytes; "stallwatchd" fits.
+  return c == "stallwatchd";
+}
+
+}  // namespace stallwatch::ctl
