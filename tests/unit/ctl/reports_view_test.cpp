@@ -1,0 +1,147 @@
+// stallwatchctl reports: real report files, reports with fields missing or added, listing order,
+// lookup by id, readable rendering.
+#include "stallwatch/ctl/reports_view.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include <gtest/gtest.h>
+
+#include "stallwatch/sysroot.h"
+
+namespace stallwatch::ctl {
+namespace {
+
+namespace fs = std::filesystem;
+const std::string kDir = std::string(STALLWATCH_FIXTURES) + "/ctl/reports";
+
+std::string fixture(const std::string& name) {
+  auto text = read_file_capped(kDir + "/" + name, 1 << 22);
+  EXPECT_TRUE(text.ok()) << name;
+  return text.ok() ? *text : std::string();
+}
+
+TEST(ReportParse, CapturedReportFromTheEvidenceEngine) {
+  auto e = parse_report(fixture("captured-stall.json"), "captured-stall", "p", 1);
+  ASSERT_FALSE(e.parse_error);
+  EXPECT_EQ(e.cpu, 1);
+  EXPECT_FALSE(e.kind.empty());
+  EXPECT_GE(e.stall_ms, 1000);
+  EXPECT_GE(e.episode, 1);
+  EXPECT_FALSE(e.stall_class.empty());
+  EXPECT_EQ(e.comm, "sw-test-hog");
+  EXPECT_GT(e.pid, 0);
+  EXPECT_EQ(e.policy, "SCHED_FIFO");
+  EXPECT_EQ(e.rt_priority, 60);
+}
+
+TEST(ReportParse, FlatLayoutWithFieldsMissingAndAdded) {
+  auto e = parse_report(fixture("minimal-flat.json"), "minimal-flat", "p", 1);
+  ASSERT_FALSE(e.parse_error);
+  EXPECT_EQ(e.cpu, 3);
+  EXPECT_EQ(e.kind, "stall");
+  EXPECT_EQ(e.stall_ms, 2500);  // stall_ms, no stall_ns
+  EXPECT_EQ(e.stall_class, "rt-starvation");  // "stall_class", not "class"
+  EXPECT_EQ(e.comm, "spin");
+  EXPECT_EQ(e.pid, 77);
+  EXPECT_EQ(e.rt_priority, -1);  // absent
+  EXPECT_TRUE(e.written.empty());
+  std::string shown = format_report(e);
+  EXPECT_NE(shown.find("culprit:  spin[77] SCHED_FIFO"), std::string::npos) << shown;
+  EXPECT_NE(shown.find("stalled:  2.5s"), std::string::npos) << shown;
+}
+
+TEST(ReportParse, WrongTypesFallBackToDefaults) {
+  auto e = parse_report(R"({"event": {"cpu": "one", "stall_ns": null}, "culprit": 5,
+                            "class": ["x"]})", "id", "p", 1);
+  ASSERT_FALSE(e.parse_error);
+  EXPECT_EQ(e.cpu, -1);
+  EXPECT_EQ(e.stall_ms, -1);
+  EXPECT_EQ(e.pid, 0);
+  EXPECT_TRUE(e.stall_class.empty());
+  EXPECT_FALSE(format_report(e).empty());
+}
+
+TEST(ReportParse, GarbageIsMarkedNotFatal) {
+  auto e = parse_report("{\"event\": {\"cpu\": 1", "torn", "p", 1);
+  EXPECT_TRUE(e.parse_error);
+  EXPECT_NE(format_report_list({e}).find("(unreadable)"), std::string::npos);
+}
+
+class ReportDir : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/stallwatch-ctl-test.XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  void copy(const std::string& from, const std::string& to, std::int64_t mtime_s) {
+    fs::copy_file(kDir + "/" + from, dir_ + "/" + to);
+    timespec times[2] = {{mtime_s, 0}, {mtime_s, 0}};
+    ASSERT_EQ(::utimensat(AT_FDCWD, (dir_ + "/" + to).c_str(), times, 0), 0);
+  }
+  std::string dir_;
+};
+
+TEST_F(ReportDir, NewestFirstAndOnlyJsonFiles) {
+  copy("captured-stall.json", "stall-a-ep000001-cpu1.json", 1000);
+  copy("minimal-flat.json", "stall-a-ep000002-cpu3.json", 3000);
+  copy("torn.json", "stall-a-ep000003-cpu1.json", 2000);
+  copy("minimal-flat.json", "notes.txt", 4000);
+  fs::create_directory(dir_ + "/sub.json");
+  auto list = list_reports(dir_);
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 3u);
+  EXPECT_EQ((*list)[0].id, "stall-a-ep000002-cpu3");
+  EXPECT_EQ((*list)[1].id, "stall-a-ep000003-cpu1");
+  EXPECT_TRUE((*list)[1].parse_error);
+  EXPECT_EQ((*list)[2].id, "stall-a-ep000001-cpu1");
+  std::string table = format_report_list(*list);
+  EXPECT_LT(table.find("ep000002"), table.find("ep000001")) << table;
+}
+
+TEST_F(ReportDir, MissingDirectoryIsAnEmptyList) {
+  auto list = list_reports(dir_ + "/reports");
+  ASSERT_TRUE(list.ok());
+  EXPECT_TRUE(list->empty());
+  EXPECT_EQ(format_report_list(*list), "no stall reports\n");
+  EXPECT_EQ(format_report_list_json(*list), "[]\n");
+}
+
+TEST(ReportFind, ExactThenUniqueSubstring) {
+  std::vector<ReportEntry> v(3);
+  v[0].id = "stall-x-ep000001-cpu1";
+  v[1].id = "stall-x-ep000011-cpu2";
+  v[2].id = "stall-x-ep000002-cpu1";
+  auto r = find_report(v, "stall-x-ep000001-cpu1.json");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, &v[0]);
+  r = find_report(v, "cpu2");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, &v[1]);
+  r = find_report(v, "cpu1");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message,
+            "\"cpu1\" matches 2 reports:\n  stall-x-ep000001-cpu1\n  stall-x-ep000002-cpu1");
+  r = find_report(v, "cpu9");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message, "no report matches \"cpu9\" (3 reports)");
+}
+
+TEST(ReportFormat, ReadableFormShowsVerdictCulpritAndSummary) {
+  auto e = parse_report(fixture("captured-stall.json"), "captured-stall", "/x/captured-stall.json", 1);
+  std::string out = format_report(e);
+  EXPECT_EQ(out.rfind("report captured-stall\n", 0), 0u) << out;
+  EXPECT_NE(out.find("on CPU 1"), std::string::npos) << out;
+  EXPECT_NE(out.find("class:    "), std::string::npos) << out;
+  EXPECT_NE(out.find("culprit:  sw-test-hog["), std::string::npos) << out;
+  EXPECT_NE(out.find("SCHED_FIFO/60"), std::string::npos) << out;
+  EXPECT_NE(out.find("summary:\n"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace stallwatch::ctl
