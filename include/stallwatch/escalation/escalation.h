@@ -1,0 +1,76 @@
+// Escalation: the one object the daemon wires in for escalation and hardware-watchdog
+// ownership. Built from Config + Sysroot on the main thread.
+//   start()               main thread, before the checker thread starts: owns/arms the
+//                         watchdog device (if watchdog.device is set) and reports how the
+//                         previous boot ended.
+//   on_tick()             checker thread, every tick: feeds the device per FeedPolicy. Never
+//                         blocks on a lock; one ioctl at most.
+//   on_escalation_due()   checker thread, when tick() returned a kEscalation event: the
+//                         feeding stops after a grace even if the report worker is wedged.
+//   make_sink()           the Escalator EventSink for the report worker's CompositeSink.
+//   shutdown()            main thread, after the checker and report worker have stopped:
+//                         disarms cleanly, or (after an escalation) leaves the reset due.
+// Escalation/watchdog settings are read once; a SIGHUP reload does not change them.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "stallwatch/config.h"
+#include "stallwatch/escalation/escalator.h"
+#include "stallwatch/escalation/feed_policy.h"
+#include "stallwatch/escalation/journal_writer.h"
+#include "stallwatch/escalation/reset_reason.h"
+#include "stallwatch/escalation/watchdog_device.h"
+#include "stallwatch/escalation/watchdog_ops.h"
+#include "stallwatch/result.h"
+#include "stallwatch/sink.h"
+#include "stallwatch/sysroot.h"
+
+namespace stallwatch::escalation {
+
+// Everything with a side effect; empty members get the real implementation.
+struct EscalationSeams {
+  std::unique_ptr<WatchdogOps> ops;
+  std::unique_ptr<JournalWriter> journal;
+  EscalatorSeams escalator;
+};
+
+class Escalation {
+ public:
+  Escalation(const Config& config, const Sysroot& root, EscalationSeams seams = {});
+  ~Escalation();
+  Escalation(const Escalation&) = delete;
+  Escalation& operator=(const Escalation&) = delete;
+
+  // Reads the boot id, probes and arms the device, reports the previous boot. An error (e.g.
+  // EBUSY, timeout out of the device's range) is fatal for the daemon: nothing stays armed.
+  Status start(std::int64_t now_mono_ns);
+  void on_tick(std::int64_t now_mono_ns, bool checker_healthy);
+  void on_escalation_due(std::int64_t now_mono_ns);
+  std::unique_ptr<EventSink> make_sink();
+  void shutdown();
+
+  // Startup report of the previous boot; start() calls it. Exposed for tests.
+  PreviousBootReport report_previous_boot();
+
+  const WatchdogDevice* device() const { return device_.get(); }
+  const FeedPolicy* policy() const { return policy_.get(); }
+  const std::string& boot_id() const { return boot_id_; }
+  const ResetReasonStore& store() const { return store_; }
+
+ private:
+  Config config_;
+  const Sysroot& root_;
+  EscalationSeams seams_;
+  ResetReasonStore store_;
+  std::string boot_id_;
+  std::unique_ptr<WatchdogDevice> device_;
+  std::unique_ptr<FeedPolicy> policy_;
+  bool started_ = false;
+  bool shut_down_ = false;
+  std::uint64_t feed_failures_ = 0;
+};
+
+}  // namespace stallwatch::escalation

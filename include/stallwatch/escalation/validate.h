@@ -1,0 +1,26 @@
+// Escalation/watchdog config checks that need the escalation area's knowledge (whole-second
+// watchdog API, feed cadence, pretimeout, how escalation.after relates to the timeout).
+// Pure; called by the core's config validation on the main thread.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "stallwatch/config.h"
+
+namespace stallwatch::escalation {
+
+struct ConfigProblem {
+  std::string key;      // the key to point at, e.g. "watchdog.timeout"
+  std::string message;  // without the key, e.g. "must be a whole number of seconds, got 1500ms"
+};
+
+// Every problem found, in a stable order (empty = fine). The caller reports them as
+// "FILE:LINE:COL: key: message", usually just the first.
+std::vector<ConfigProblem> validate_escalation(const Config& config);
+
+// The longest escalation.after allowed with action watchdog-device, as a multiple of the
+// watchdog timeout (see validate.cpp for why).
+inline constexpr int kMaxAfterTimeouts = 1;
+
+}  // namespace stallwatch::escalation

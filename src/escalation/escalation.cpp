@@ -1,0 +1,167 @@
+#include "stallwatch/escalation/escalation.h"
+
+#include <syslog.h>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "stallwatch/escalation/message_ids.h"
+
+namespace stallwatch::escalation {
+
+Escalation::Escalation(const Config& config, const Sysroot& root, EscalationSeams seams)
+    : config_(config), root_(root), seams_(std::move(seams)), store_(config.daemon.state_dir) {
+  if (!seams_.ops) seams_.ops = make_system_watchdog_ops();
+  if (!seams_.journal) seams_.journal = make_journal_writer();
+  EscalatorSeams defaults = default_escalator_seams(root_);
+  if (!seams_.escalator.notify) seams_.escalator.notify = defaults.notify;
+  if (!seams_.escalator.sysrq) seams_.escalator.sysrq = defaults.sysrq;
+  if (!seams_.escalator.realtime_ns) seams_.escalator.realtime_ns = defaults.realtime_ns;
+  if (!config_.watchdog.device.empty())
+    device_ = std::make_unique<WatchdogDevice>(root_, *seams_.ops, WatchdogSettings::from(config_));
+}
+
+Escalation::~Escalation() = default;
+
+namespace {
+
+void watchdog_notice(JournalWriter& journal, int priority, const std::string& device,
+                     const std::string& message) {
+  journal.send({"MESSAGE=" + message, fmt::format("MESSAGE_ID={}", message_id::kWatchdogNotice),
+                fmt::format("PRIORITY={}", priority), "STALLWATCH_EVENT=watchdog",
+                "STALLWATCH_WATCHDOG_DEVICE=" + device});
+}
+
+}  // namespace
+
+Status Escalation::start(std::int64_t now_mono_ns) {
+  started_ = true;
+  if (auto id = read_boot_id(root_); id.ok()) {
+    boot_id_ = *id;
+  } else {
+    spdlog::warn("cannot read the boot id ({}); the previous-boot report is skipped",
+                 id.error().message);
+  }
+
+  Status armed = Ok{};
+  if (device_) {
+    const std::string& dev = device_->settings().device;
+    armed = device_->probe();
+    if (armed.ok()) armed = device_->arm();
+    const WatchdogState& st = device_->state();
+    for (const auto& w : st.warnings) spdlog::warn("{}", w);
+    if (armed.ok()) {
+      policy_ = std::make_unique<FeedPolicy>(FeedPolicySettings::from(config_, st.timeout_s));
+      policy_->fed_at(now_mono_ns);
+      spdlog::info("owning hardware watchdog {} ({}): timeout {}s, fed every {}ms at most, "
+                   "bootstatus {}, nowayout {}, feeding by {}",
+                   dev, st.identity.empty() ? "unknown" : st.identity, st.timeout_s,
+                   (policy_->settings().feed_period_ns() + config_.checker.interval.count()) /
+                       1'000'000,
+                   st.bootstatus ? describe_watchdog_flags(*st.bootstatus) : "unknown",
+                   st.nowayout ? "yes" : "no", st.feed_by_write ? "write()" : "WDIOC_KEEPALIVE");
+      if (st.nowayout)
+        watchdog_notice(*seams_.journal, LOG_WARNING, dev,
+                        fmt::format("{} has nowayout set: it cannot be disarmed; stopping "
+                                    "stallwatchd resets the machine within {}s unless it is "
+                                    "restarted in time",
+                                    dev, st.timeout_s));
+    }
+  }
+  report_previous_boot();
+  return armed;
+}
+
+PreviousBootReport Escalation::report_previous_boot() {
+  if (boot_id_.empty()) return {};
+  ResetReasonFile file;
+  if (auto loaded = store_.load(); loaded.ok()) {
+    file = std::move(loaded).value();
+  } else {
+    spdlog::warn("ignoring unreadable reset reason: {}", loaded.error().message);
+  }
+  std::optional<std::uint32_t> bootstatus;
+  std::string dev;
+  if (device_) {
+    bootstatus = device_->state().bootstatus;
+    dev = device_->settings().device;
+  }
+  PreviousBootReport rep = decide_previous_boot_report(file, boot_id_, bootstatus, dev);
+  if (rep.report) {
+    std::vector<std::string> f;
+    f.push_back("MESSAGE=" + rep.message);
+    f.push_back(fmt::format("MESSAGE_ID={}", message_id::kPreviousBoot));
+    f.push_back(fmt::format("PRIORITY={}", rep.priority));
+    f.push_back("STALLWATCH_EVENT=previous-boot");
+    f.push_back("STALLWATCH_PREVIOUS_BOOT_CAUSE=" + rep.cause);
+    if (rep.reason) {
+      const ResetReason& r = *rep.reason;
+      f.push_back(fmt::format("STALLWATCH_CPU={}", r.cpu));
+      f.push_back("STALLWATCH_ACTION=" + r.action);
+      f.push_back(fmt::format("STALLWATCH_STALL_MS={}", r.stall_ns / 1'000'000));
+      f.push_back("STALLWATCH_CLASS=" + r.stall_class);
+      if (r.culprit_pid > 0) {
+        f.push_back(fmt::format("STALLWATCH_PID={}", r.culprit_pid));
+        f.push_back("STALLWATCH_COMM=" + r.culprit_comm);
+      }
+      f.push_back("STALLWATCH_ESCALATION_BOOT_ID=" + r.boot_id);
+      f.push_back("STALLWATCH_ESCALATION_TIME=" + format_utc(r.time_realtime_ns));
+      f.push_back(fmt::format("STALLWATCH_ESCALATIONS_TOTAL={}", file.escalations_total));
+    }
+    if (bootstatus) {
+      f.push_back(fmt::format("STALLWATCH_WATCHDOG_BOOTSTATUS={:#x}", *bootstatus));
+      f.push_back("STALLWATCH_WATCHDOG_DEVICE=" + dev);
+    }
+    seams_.journal->send(f);
+  }
+  if (rep.mark_consumed) {
+    file.consumed = true;
+    file.reported_boot_id = boot_id_;
+    if (auto st = store_.save(file); !st.ok())
+      spdlog::error("cannot mark the reset reason consumed: {}", st.error().message);
+  }
+  return rep;
+}
+
+void Escalation::on_tick(std::int64_t now_mono_ns, bool checker_healthy) {
+  if (!policy_ || !device_) return;
+  if (policy_->on_tick(now_mono_ns, checker_healthy) != FeedDecision::kFeed) return;
+  FeedResult r = device_->feed();
+  if (r == FeedResult::kFed) return;
+  policy_->feed_missed();
+  if (r == FeedResult::kFailed && feed_failures_++ % 100 == 0)
+    spdlog::error("feeding {} failed ({} failures so far)", device_->settings().device,
+                  feed_failures_);
+}
+
+void Escalation::on_escalation_due(std::int64_t now_mono_ns) {
+  if (policy_) policy_->escalation_due(now_mono_ns);
+}
+
+std::unique_ptr<EventSink> Escalation::make_sink() {
+  return std::make_unique<Escalator>(EscalatorSettings::from(config_), store_, *seams_.journal,
+                                     seams_.escalator, boot_id_, device_.get(), policy_.get());
+}
+
+void Escalation::shutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
+  if (!device_ || !device_->armed()) return;
+  const std::string& dev = device_->settings().device;
+  if (policy_ && policy_->stopped()) {
+    // An escalation is under way: leave the reset due, never write the magic 'V'.
+    DisarmOutcome out = device_->abandon();
+    spdlog::critical("stopping after an escalation: {}", out.detail);
+    if (out.stopped) watchdog_notice(*seams_.journal, LOG_CRIT, dev, out.detail);
+    return;
+  }
+  DisarmOutcome out = device_->disarm();
+  if (out.stopped) {
+    spdlog::info("{}", out.detail);
+  } else {
+    spdlog::error("{}", out.detail);
+    watchdog_notice(*seams_.journal, LOG_ERR, dev, out.detail);
+  }
+}
+
+}  // namespace stallwatch::escalation

@@ -1,0 +1,236 @@
+#include "stallwatch/escalation/escalator.h"
+
+#include <fcntl.h>
+#include <syslog.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "stallwatch/escalation/message_ids.h"
+#include "stallwatch/unique_fd.h"
+
+namespace stallwatch::escalation {
+
+std::string_view action_name(EscalationAction action) {
+  switch (action) {
+    case EscalationAction::kNone: return "none";
+    case EscalationAction::kWatchdogDevice: return "watchdog-device";
+    case EscalationAction::kSystemd: return "systemd";
+    case EscalationAction::kPanic: return "panic";
+  }
+  return "none";
+}
+
+EscalatorSettings EscalatorSettings::from(const Config& config) {
+  EscalatorSettings s;
+  s.action = config.escalation.action;
+  s.dry_run = config.escalation.dry_run;
+  s.allow_panic = config.escalation.allow_panic;
+  return s;
+}
+
+EscalatorSeams default_escalator_seams(const Sysroot& root) {
+  EscalatorSeams s;
+  s.notify = [](const std::string& state) { return sd_notify(0, state.c_str()); };
+  std::string sysrq_path = root.path("/proc/sysrq-trigger");
+  s.sysrq = [sysrq_path](char key) -> Status {
+    UniqueFd fd(::open(sysrq_path.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!fd.valid()) return make_error("{}: {}", sysrq_path, std::strerror(errno));
+    if (::write(fd.get(), &key, 1) != 1)
+      return make_error("write '{}' to {}: {}", key, sysrq_path, std::strerror(errno));
+    return Ok{};
+  };
+  s.realtime_ns = [] {
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+  };
+  return s;
+}
+
+Escalator::Escalator(EscalatorSettings settings, const ResetReasonStore& store,
+                     JournalWriter& journal, EscalatorSeams seams, std::string boot_id,
+                     WatchdogDevice* device, FeedPolicy* policy)
+    : settings_(settings),
+      store_(store),
+      journal_(journal),
+      seams_(std::move(seams)),
+      boot_id_(std::move(boot_id)),
+      device_(device),
+      policy_(policy) {}
+
+namespace {
+
+std::string culprit_text(const ResetReason& r) {
+  return r.culprit_pid > 0 ? fmt::format(" [{}:{}]", r.culprit_comm, r.culprit_pid) : "";
+}
+
+std::vector<std::string> base_fields(const ResetReason& r, const char* message_id, int priority,
+                                     const std::string& event_name, const std::string& message) {
+  std::vector<std::string> f;
+  f.push_back("MESSAGE=" + message);
+  f.push_back(fmt::format("MESSAGE_ID={}", message_id));
+  f.push_back(fmt::format("PRIORITY={}", priority));
+  f.push_back("STALLWATCH_EVENT=" + event_name);
+  f.push_back(fmt::format("STALLWATCH_CPU={}", r.cpu));
+  f.push_back("STALLWATCH_ACTION=" + r.action);
+  f.push_back(fmt::format("STALLWATCH_STALL_MS={}", r.stall_ns / 1'000'000));
+  f.push_back("STALLWATCH_CLASS=" + r.stall_class);
+  if (r.episode > 0) f.push_back(fmt::format("STALLWATCH_EPISODE={}", r.episode));
+  if (r.culprit_pid > 0) {
+    f.push_back(fmt::format("STALLWATCH_PID={}", r.culprit_pid));
+    f.push_back("STALLWATCH_COMM=" + r.culprit_comm);
+  }
+  return f;
+}
+
+}  // namespace
+
+std::string Escalator::what_would_happen() const {
+  std::string dev = device_ != nullptr ? device_->settings().device : std::string("watchdog.device");
+  switch (settings_.action) {
+    case EscalationAction::kNone:
+      return "nothing (escalation.action = none)";
+    case EscalationAction::kWatchdogDevice: {
+      if (device_ == nullptr || !device_->armed())
+        return fmt::format("stop feeding {}, but it is not armed: nothing would reset the machine",
+                           dev);
+      int timeout = device_->state().timeout_s;
+      if (settings_.reset_timeout_s > 0 && settings_.reset_timeout_s < timeout)
+        return fmt::format("shorten the timeout of {} to {}s and stop feeding it: the hardware "
+                           "resets the machine within {}s",
+                           dev, settings_.reset_timeout_s, settings_.reset_timeout_s);
+      return fmt::format("stop feeding {}: the hardware resets the machine within {}s", dev,
+                         timeout);
+    }
+    case EscalationAction::kSystemd:
+      return "send WATCHDOG=trigger to systemd: the unit's watchdog handling and FailureAction= "
+             "apply";
+    case EscalationAction::kPanic:
+      if (!settings_.allow_panic) return "nothing: panic requires escalation.allow_panic = true";
+      return "write 'c' to /proc/sysrq-trigger: the kernel crashes (kdump saves a vmcore if "
+             "configured)";
+  }
+  return "nothing";
+}
+
+void Escalator::fire(const StallEvent& event, const StallReport* report) {
+  if (event.kind != EventKind::kEscalation) return;
+  if (settings_.action == EscalationAction::kNone) return;
+  ResetReason r;
+  r.time_realtime_ns = seams_.realtime_ns ? seams_.realtime_ns() : 0;
+  r.boot_id = boot_id_;
+  r.cpu = event.cpu;
+  r.stall_ns = event.stall_ns;
+  r.episode = event.episode;
+  r.action = std::string(action_name(settings_.action));
+  if (report != nullptr) {
+    r.stall_class = report->stall_class;
+    r.culprit_comm = report->comm;
+    r.culprit_pid = report->tid > 0 ? report->tid : report->pid;
+  }
+  if (settings_.dry_run) {
+    fire_dry_run(r);
+    return;
+  }
+  if (acted_) {
+    spdlog::warn("CPU#{} reached escalation.after too, but stallwatchd already escalated",
+                 event.cpu);
+    return;
+  }
+  act(r);
+}
+
+void Escalator::fire_dry_run(const ResetReason& r) {
+  std::string message = fmt::format(
+      "would escalate: CPU#{} stuck for {}!{} class={}, action={}\ndry_run: would write the "
+      "reset reason to {} and {}; nothing was done",
+      r.cpu, format_stall_seconds(r.stall_ns), culprit_text(r), r.stall_class, r.action,
+      store_.path(), what_would_happen());
+  auto f = base_fields(r, message_id::kEscalationDryRun, LOG_WARNING, "escalation", message);
+  f.push_back("STALLWATCH_DRY_RUN=1");
+  journal_.send(f);
+}
+
+void Escalator::act(const ResetReason& r) {
+  acted_ = true;
+  const std::string plan = what_would_happen();
+  auto failed = [&](const std::string& why) {
+    spdlog::critical("escalation failed: {}", why);
+    auto f = base_fields(r, message_id::kEscalation, LOG_CRIT, "escalation-failed",
+                         fmt::format("escalation of CPU#{} with action={} failed: {}", r.cpu,
+                                     r.action, why));
+    journal_.send(f);
+  };
+  if (settings_.action == EscalationAction::kPanic && !settings_.allow_panic) {
+    failed("panic requires escalation.allow_panic = true; nothing done");
+    return;
+  }
+
+  // 1. The reset reason, durable before anything irreversible happens.
+  std::string persisted;
+  std::uint64_t total = 0;
+  if (auto rec = store_.record(r); rec.ok()) {
+    total = *rec;
+    persisted = fmt::format("reset reason saved to {}", store_.path());
+  } else {
+    persisted = fmt::format("reset reason NOT saved: {}", rec.error().message);
+    spdlog::error("{}", persisted);
+  }
+
+  // 2. The final journald event.
+  std::string message =
+      fmt::format("CPU#{} stuck for {}!{} escalating: action={}, class={}\n{}; {}", r.cpu,
+                  format_stall_seconds(r.stall_ns), culprit_text(r), r.action, r.stall_class,
+                  plan, persisted);
+  auto f = base_fields(r, message_id::kEscalation, LOG_ALERT, "escalation", message);
+  f.push_back("STALLWATCH_DRY_RUN=0");
+  f.push_back("STALLWATCH_RESET_REASON=" + store_.path());
+  if (total > 0) f.push_back(fmt::format("STALLWATCH_ESCALATIONS_TOTAL={}", total));
+  if (device_ != nullptr) {
+    f.push_back("STALLWATCH_WATCHDOG_DEVICE=" + device_->settings().device);
+    f.push_back(fmt::format("STALLWATCH_WATCHDOG_TIMEOUT_S={}", device_->state().timeout_s));
+  }
+  journal_.send(f);
+
+  // 3. Act.
+  switch (settings_.action) {
+    case EscalationAction::kNone:
+      return;
+    case EscalationAction::kWatchdogDevice: {
+      if (device_ == nullptr || policy_ == nullptr || !device_->armed()) {
+        failed("no hardware watchdog is armed (watchdog.device)");
+        return;
+      }
+      if (settings_.reset_timeout_s > 0 && settings_.reset_timeout_s < device_->state().timeout_s) {
+        // WDIOC_SETTIMEOUT also pings: the reset comes reset_timeout_s from now.
+        if (auto t = device_->set_timeout(settings_.reset_timeout_s); !t.ok())
+          spdlog::error("could not shorten the watchdog timeout: {}", t.error().message);
+      }
+      policy_->stop();  // never fed again, never the magic 'V'
+      return;
+    }
+    case EscalationAction::kSystemd: {
+      int rc = seams_.notify ? seams_.notify("WATCHDOG=trigger") : 0;
+      if (rc == 0)
+        failed("WATCHDOG=trigger not sent: not running under systemd (NOTIFY_SOCKET unset)");
+      else if (rc < 0)
+        failed(fmt::format("WATCHDOG=trigger not sent: {}", std::strerror(-rc)));
+      return;
+    }
+    case EscalationAction::kPanic: {
+      Status st = seams_.sysrq ? seams_.sysrq('c') : Status(make_error("no sysrq writer"));
+      // Reaching this line means the kernel did not crash.
+      if (!st.ok()) failed(fmt::format("sysrq crash not triggered: {}", st.error().message));
+      return;
+    }
+  }
+}
+
+}  // namespace stallwatch::escalation

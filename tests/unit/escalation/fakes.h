@@ -1,0 +1,93 @@
+// Test doubles for the escalation area: a fake watchdog character device that follows the
+// kernel's watchdog_dev.c semantics (open arms, EBUSY on a second owner, SETTIMEOUT validates,
+// rounds and writes back, magic close, nowayout), a capturing journal, and a temp directory.
+// Single-threaded test use only.
+#pragma once
+
+#include <linux/watchdog.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "stallwatch/escalation/journal_writer.h"
+#include "stallwatch/escalation/watchdog_ops.h"
+
+namespace stallwatch::escalation::testing {
+
+struct FakeWatchdog {
+  // Driver description.
+  std::uint32_t options = WDIOF_SETTIMEOUT | WDIOF_MAGICCLOSE | WDIOF_KEEPALIVEPING;
+  std::string identity = "i6300ESB timer";
+  std::uint32_t bootstatus = 0;
+  int timeout = 30;
+  int min_timeout = 1;
+  int max_timeout = 2046;
+  int pretimeout = 0;
+  bool nowayout = false;
+  std::function<int(int)> round = [](int t) { return t; };  // what the driver really sets
+  bool settimeout_writes_back = true;  // the watchdog core does; some legacy drivers don't
+  std::set<unsigned long> enotty;      // ioctls the driver does not know
+  int keepalive_error = 0;             // e.g. -EIO
+  int write_error = 0;                 // e.g. -EIO
+  bool busy = false;                   // someone else holds it (systemd RuntimeWatchdogSec)
+
+  // State.
+  bool open = false;
+  bool running = false;
+  bool expect_close = false;
+  bool ran_on_after_close = false;  // "watchdog did not stop!"
+  int pings = 0;
+  std::string last_open_path;
+  int last_open_flags = 0;
+  std::vector<std::string> calls;
+};
+
+class FakeWatchdogOps final : public WatchdogOps {
+ public:
+  explicit FakeWatchdogOps(FakeWatchdog& dev) : dev_(dev) {}
+  int open(const std::string& path, int flags) override;
+  int ioctl(int fd, unsigned long request, void* arg) override;
+  ssize_t write(int fd, const void* data, std::size_t size) override;
+  int close(int fd) override;
+
+ private:
+  void ping() { ++dev_.pings; }
+  FakeWatchdog& dev_;
+};
+
+class CapturingJournal final : public JournalWriter {
+ public:
+  void send(const std::vector<std::string>& fields) override {
+    if (on_send) on_send(fields);
+    entries.push_back(fields);
+  }
+  std::vector<std::vector<std::string>> entries;
+  std::function<void(const std::vector<std::string>&)> on_send;
+};
+
+// Value of KEY in one entry ("" when absent).
+std::string field(const std::vector<std::string>& entry, const std::string& key);
+bool has_field(const std::vector<std::string>& entry, const std::string& key);
+
+// A fresh directory under $TMPDIR, removed on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  // Copies tests/fixtures/<name> into the directory (for fixtures a test writes to).
+  void copy_fixture(const std::string& name) const;
+  void write(const std::string& relative, const std::string& content) const;
+  std::string read(const std::string& relative) const;
+
+ private:
+  std::string path_;
+};
+
+std::string fixture(const std::string& name);
+
+}  // namespace stallwatch::escalation::testing
