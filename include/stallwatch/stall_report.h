@@ -25,6 +25,16 @@ struct StallReport {
   std::string summary;      // readable multi-line text for MESSAGE (culprit, stack, counters)
   std::string report_path;  // JSON report file, "" when not written
   std::vector<std::string> failed_steps;  // "step: reason" for each collection step that failed
+
+  // Added by the evidence engine (include/stallwatch/evidence/engine.h):
+  std::string cmdline;                       // the culprit's, truncated
+  std::string cgroup;                        // the culprit's (unified hierarchy path)
+  std::vector<std::string> stack;            // the culprit's kernel stack, else the CPU's NMI
+                                             // backtrace frames ("" frames never)
+  std::vector<std::string> kernel_verdicts;  // kernel stall messages attached to this report
+  std::vector<std::string> notes;            // "sysrq unavailable", ... (not failures)
+  std::string details_json;                  // every piece of evidence, a JSON object; the report
+                                             // file embeds it as "evidence"
 };
 
 }  // namespace stallwatch

@@ -1,0 +1,41 @@
+// Stall classification: a pure function from the gathered Evidence to exactly one class and the
+// evidence that decided it. Called by EvidenceEngine::collect() on the report worker thread and by
+// the unit tests on fixture evidence. The rules, first match wins:
+//   global-pause           the checker itself was frozen (EventKind::kGlobalPause)
+//   interrupts-off         the CPU's LOC count and /proc/stat times did not move over a window
+//                          inside the stall, or the kernel reported a hard LOCKUP on it
+//   hypervisor-steal       steal time >= 80 % of the stall window
+//   irq-storm              hardirq + softirq > 50 % of the CPU's time, or one IRQ (not LOC) fired
+//                          >= 10,000/s and made >= 80 % of the CPU's interrupts
+//   rt-hog                 the task on the CPU is SCHED_FIFO/RR at priority >= the heartbeat's
+//                          (or SCHED_DEADLINE)
+//   kernel-nonpreemptible  the CPU's NMI backtrace shows a kernel RIP (not idle), the kernel
+//                          reported a soft lockup / RCU stall on it, or the running task's
+//                          syscall reads "running" while system time is >= 80 % of the CPU
+//   unknown                none of the above; the reason says what was seen
+#pragma once
+
+#include <string>
+
+#include "stallwatch/evidence/evidence.h"
+
+namespace stallwatch::evidence {
+
+inline constexpr double kStealShare = 0.8;
+inline constexpr double kIrqShare = 0.5;
+inline constexpr double kIrqStormRatePerSec = 10'000;
+inline constexpr double kIrqDominantShare = 0.8;
+inline constexpr double kSystemShare = 0.8;
+
+struct Classification {
+  std::string stall_class = "unknown";
+  std::string reason;
+  int culprit = -1;  // index into Evidence::tasks, -1 for none
+};
+
+Classification classify(const Evidence& ev);
+
+// The part of the counter window that overlaps the stall, for shares of "the stall".
+std::int64_t stall_window_ns(const Evidence& ev);
+
+}  // namespace stallwatch::evidence

@@ -1,0 +1,126 @@
+// EvidenceEngine: the integration point the daemon calls. start() launches two background threads
+// (the /dev/kmsg verdict reader and the once-a-second counter sampler; SCHED_OTHER, small explicit
+// stacks, stopped promptly through eventfds); collect() gathers and classifies the evidence for
+// one stall event within cfg.budget; store() writes the per-episode JSON report file.
+// collect() and store() run on the daemon's report worker thread only; the engine's own state
+// (episode cache, sysrq rate limit) is touched by that thread alone, the background threads share
+// only CounterHistory and KmsgReader, each with its own lock.
+#pragma once
+
+#include <pthread.h>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "stallwatch/config.h"
+#include "stallwatch/event.h"
+#include "stallwatch/evidence/bounded_io.h"
+#include "stallwatch/evidence/counters.h"
+#include "stallwatch/evidence/evidence.h"
+#include "stallwatch/evidence/kmsg_reader.h"
+#include "stallwatch/evidence/report_store.h"
+#include "stallwatch/evidence/sysrq_parse.h"
+#include "stallwatch/evidence/task_scan.h"
+#include "stallwatch/stall_report.h"
+#include "stallwatch/sysroot.h"
+#include "stallwatch/unique_fd.h"
+
+namespace stallwatch {
+
+namespace evidence {
+// Knobs with daemon defaults that tests and the benchmark change.
+struct EngineTuning {
+  std::chrono::nanoseconds sample_interval = std::chrono::seconds(1);
+  std::chrono::nanoseconds schedstat_gap = std::chrono::milliseconds(20);  // between 2 samples
+  std::chrono::nanoseconds per_read_timeout = std::chrono::milliseconds(50);
+  std::size_t thread_stack_bytes = 128 * 1024;
+  std::size_t max_detailed_tasks = 8;  // tasks whose stack/cmdline/... are read
+  std::size_t max_updates_per_episode = 8;  // report updates kept in one episode file
+  int exclude_pid = -1;                // -1: getpid() (the daemon's starved heartbeat)
+  long clk_tck = 0;                    // 0: sysconf(_SC_CLK_TCK)
+  NowFn now = &mono_now_ns;
+};
+}  // namespace evidence
+
+class EvidenceEngine {
+ public:
+  EvidenceEngine(Sysroot root, EvidenceConfig cfg, int heartbeat_priority, std::string state_dir,
+                 evidence::EngineTuning tuning = {});
+  ~EvidenceEngine();
+  EvidenceEngine(const EvidenceEngine&) = delete;
+  EvidenceEngine& operator=(const EvidenceEngine&) = delete;
+
+  // Starts the kmsg reader and the counter sampler. What cannot start (no /dev/kmsg) is logged
+  // and noted in later reports; never fatal.
+  void start();
+  void stop();  // joins both threads; prompt
+
+  // For kStall / kOngoing (kOngoing re-collects at most every cfg.ongoing_min_interval, else it
+  // repeats the episode's last verdict); kGlobalPause yields class global-pause without
+  // collecting; other kinds repeat the episode's last verdict. Bounded by cfg.budget.
+  StallReport collect(const StallEvent& ev, std::int64_t now_mono_ns);
+  // Writes (or rewrites) the episode's JSON file under <state_dir>/reports and sets report_path
+  // ("" when the write failed: logged, rate-limited).
+  void store(StallReport& report);
+
+  // The evidence behind the last collect() (tests, benchmark).
+  const evidence::Evidence& last_evidence() const { return last_; }
+  // Feeds a counter baseline sample (the sampler thread does this every second).
+  void add_counter_sample(evidence::SamplePtr sample) { history_.push(std::move(sample)); }
+  evidence::KmsgReader& kmsg() { return kmsg_; }
+  const std::string& reports_dir() const { return store_.dir(); }
+
+ private:
+  struct Episode {
+    StallReport last;                 // the last collected report
+    std::int64_t collected_ns = 0;    // when it was collected
+    evidence::SamplePtr baseline;     // counter baseline used for the stall
+    std::string baseline_kind;
+    std::vector<std::string> updates;  // JSON objects written to the episode file
+    std::string file_name;
+    std::uint64_t order = 0;
+  };
+  using EpisodeKey = std::pair<int, std::uint64_t>;  // cpu, episode
+
+  static void* sampler_main(void* self);
+  void sampler_run();
+  Episode& episode(const StallEvent& ev);
+
+  void collect_backtrace(evidence::Evidence& ev, std::int64_t deadline_ns);
+  void collect_counters(evidence::Evidence& ev, Episode& ep, const evidence::SamplePtr& now_sample);
+  void collect_system(evidence::Evidence& ev);
+  StallReport repeat_last(const StallEvent& ev, const char* why);
+
+  Sysroot root_;
+  EvidenceConfig cfg_;
+  int heartbeat_priority_;
+  evidence::EngineTuning tuning_;
+  std::string run_id_;
+  evidence::ReportStore store_;
+  evidence::CounterHistory history_;
+  evidence::KmsgReader kmsg_;
+  std::string kmsg_error_;
+  evidence::BoundedIo detail_io_{"sw-evio"};
+  evidence::BoundedIo sysrq_io_{"sw-sysrq"};
+
+  // sysrq rate limit and the last dump (reused for other CPUs stalled at the same time)
+  std::int64_t last_sysrq_ns_ = 0;
+  bool sysrq_ever_ = false;
+  std::vector<evidence::BacktraceSection> cached_sections_;
+  std::int64_t cached_sections_ns_ = 0;
+
+  std::map<EpisodeKey, Episode> episodes_;
+  std::uint64_t episode_order_ = 0;
+  evidence::Evidence last_;
+
+  UniqueFd stop_fd_;
+  pthread_t sampler_{};
+  bool sampler_running_ = false;
+};
+
+}  // namespace stallwatch

@@ -1,0 +1,185 @@
+#include "stallwatch/evidence/classify.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "stallwatch/evidence/proc_parse.h"
+#include "stallwatch/evidence/sysrq_parse.h"
+
+namespace stallwatch::evidence {
+
+namespace {
+
+double secs(std::int64_t ns) { return static_cast<double>(ns) / 1e9; }
+
+bool outranks_heartbeat(const TaskEvidence& t, int heartbeat_priority) {
+  if (t.policy == kSchedDeadline) return true;
+  return is_rt_policy(t.policy) && t.rt_priority >= heartbeat_priority;
+}
+
+std::string who(const TaskEvidence& t) {
+  return fmt::format("{}[{}] (pid {})", t.comm, t.tid, t.pid);
+}
+
+int index_of_tid(const Evidence& ev, int tid) {
+  for (std::size_t i = 0; i < ev.tasks.size(); ++i)
+    if (tid > 0 && ev.tasks[i].tid == tid) return static_cast<int>(i);
+  return -1;
+}
+
+bool names_cpu(const KernelVerdict& v, int cpu) {
+  return std::find(v.cpus.begin(), v.cpus.end(), cpu) != v.cpus.end();
+}
+
+Classification make(std::string cls, std::string reason, int culprit) {
+  return Classification{std::move(cls), std::move(reason), culprit};
+}
+
+}  // namespace
+
+std::int64_t stall_window_ns(const Evidence& ev) {
+  const auto& c = ev.counters;
+  if (!c.have_window) return 0;
+  if (c.window_kind != "before-stall") return c.window_ns;
+  std::int64_t end = c.window_start_mono_ns + c.window_ns;
+  std::int64_t start = std::max(c.window_start_mono_ns, ev.event.stall_start_mono_ns);
+  return std::max<std::int64_t>(0, end - start);
+}
+
+Classification classify(const Evidence& ev) {
+  const int cpu = ev.event.cpu;
+  const int running = ev.running_task() != nullptr ? 0 : -1;
+  const auto& c = ev.counters;
+  const auto& ms = c.cpu_ms;
+
+  if (ev.event.kind == EventKind::kGlobalPause)
+    return make("global-pause",
+                fmt::format("the checker itself was frozen for {:.2f} s{}", secs(ev.event.stall_ns),
+                            ev.event.note.empty() ? "" : ": " + ev.event.note),
+                -1);
+
+  // interrupts-off
+  if (c.window_kind == "inside-stall" && c.window_ns >= 400'000'000 && c.have_loc &&
+      c.loc_delta == 0 && c.have_stat && ms.total() == 0)
+    return make("interrupts-off",
+                fmt::format("CPU {}'s local timer interrupt count (LOC) and /proc/stat times did "
+                            "not move over {:.2f} s inside the stall",
+                            cpu, secs(c.window_ns)),
+                running);
+  for (const auto& v : ev.verdicts)
+    if (v.match.kind == VerdictKind::kHardLockup && names_cpu(v, cpu))
+      return make("interrupts-off", "kernel: " + v.text, running);
+
+  // hypervisor-steal
+  const std::int64_t window = stall_window_ns(ev);
+  if (c.have_stat && window >= 400'000'000 &&
+      static_cast<double>(ms.steal) * 1e6 >= kStealShare * static_cast<double>(window))
+    return make("hypervisor-steal",
+                fmt::format("steal time {:.2f} s of a {:.2f} s stall window on CPU {}: the "
+                            "hypervisor did not run this vCPU",
+                            static_cast<double>(ms.steal) / 1e3, secs(window), cpu),
+                running);
+
+  // irq-storm
+  if (c.have_stat && ms.total() > 0) {
+    double share = static_cast<double>(ms.irq + ms.softirq) / static_cast<double>(ms.total());
+    if (share > kIrqShare)
+      return make("irq-storm",
+                  fmt::format("hardirq + softirq took {:.0f}% of CPU {} over {:.2f} s (irq {:.2f} "
+                              "s, softirq {:.2f} s)",
+                              share * 100, cpu, secs(c.window_ns),
+                              static_cast<double>(ms.irq) / 1e3,
+                              static_cast<double>(ms.softirq) / 1e3),
+                  running);
+  }
+  if (c.have_interrupts && c.window_ns > 0 && c.irq_total_delta > 0) {
+    for (const auto& irq : c.top_irqs) {
+      if (irq.name == c.local_timer_row) continue;
+      double rate = static_cast<double>(irq.delta) / secs(c.window_ns);
+      double share = static_cast<double>(irq.delta) / static_cast<double>(c.irq_total_delta);
+      if (rate >= kIrqStormRatePerSec && share >= kIrqDominantShare)
+        return make("irq-storm",
+                    fmt::format("IRQ {} ({}) fired {} times on CPU {} ({:.0f}/s), {:.0f}% of its "
+                                "interrupts",
+                                irq.name, irq.description, irq.delta, cpu, rate, share * 100),
+                    running);
+      break;  // only the top non-LOC row can dominate
+    }
+  }
+
+  // rt-hog
+  int hog = -1;
+  if (running >= 0 && outranks_heartbeat(ev.tasks[0], ev.heartbeat_priority)) hog = 0;
+  if (hog < 0 && !ev.running_certain) {
+    for (std::size_t i = 0; i < ev.tasks.size(); ++i) {
+      const auto& t = ev.tasks[i];
+      if (!outranks_heartbeat(t, ev.heartbeat_priority)) continue;
+      if (hog < 0 || t.rt_priority > ev.tasks[static_cast<std::size_t>(hog)].rt_priority)
+        hog = static_cast<int>(i);
+    }
+  }
+  if (hog >= 0) {
+    const auto& t = ev.tasks[static_cast<std::size_t>(hog)];
+    std::string prio = t.policy == kSchedDeadline
+                           ? std::string("SCHED_DEADLINE outranks every SCHED_FIFO priority")
+                           : fmt::format("{} priority {} >= heartbeat priority {}",
+                                         policy_name(t.policy), t.rt_priority,
+                                         ev.heartbeat_priority);
+    return make("rt-hog",
+                fmt::format("{} is runnable on CPU {} with {}{}", who(t), cpu, prio,
+                            t.running ? " and holds the CPU (" + ev.running_reason + ")" : ""),
+                hog);
+  }
+
+  // kernel-nonpreemptible
+  const auto& bt = ev.backtrace;
+  if (bt.have_section && bt.kernel_rip && !bt.idle && !is_idle_function(bt.rip)) {
+    int culprit = index_of_tid(ev, bt.pid);
+    return make("kernel-nonpreemptible",
+                fmt::format("NMI backtrace of CPU {}: kernel RIP {} in {}[{}]", cpu, bt.rip,
+                            bt.comm, bt.pid),
+                culprit >= 0 ? culprit : running);
+  }
+  for (const auto& v : ev.verdicts) {
+    if (!names_cpu(v, cpu)) continue;
+    if (v.match.kind != VerdictKind::kSoftLockup && v.match.kind != VerdictKind::kRcuStall)
+      continue;
+    int culprit = index_of_tid(ev, v.match.pid);
+    std::string rip = v.kernel_rip ? " (RIP " + v.rip + ")" : "";
+    return make("kernel-nonpreemptible", "kernel: " + v.text + rip,
+                culprit >= 0 ? culprit : running);
+  }
+  if (running >= 0 && ev.tasks[0].syscall == "running" && c.have_stat && ms.total() > 0) {
+    double sys = static_cast<double>(ms.system) / static_cast<double>(ms.total());
+    if (sys >= kSystemShare)
+      return make("kernel-nonpreemptible",
+                  fmt::format("{} is on the CPU in the kernel: syscall reads 'running' and system "
+                              "time is {:.0f}% of CPU {} over {:.2f} s",
+                              who(ev.tasks[0]), sys * 100, cpu, secs(c.window_ns)),
+                  0);
+  }
+
+  // unknown: say what was seen
+  std::string seen;
+  if (running >= 0) {
+    const auto& t = ev.tasks[0];
+    seen = fmt::format("on the CPU: {} {} prio {} nice {}", who(t), policy_name(t.policy),
+                       t.rt_priority, t.nice);
+  } else {
+    seen = "no runnable task found on the CPU";
+  }
+  if (c.have_stat && ms.total() > 0) {
+    auto pct = [&](std::int64_t x) {
+      return static_cast<double>(x) * 100 / static_cast<double>(ms.total());
+    };
+    seen += fmt::format("; CPU {}: user {:.0f}% system {:.0f}% idle {:.0f}% over {:.2f} s", cpu,
+                        pct(ms.user + ms.nice), pct(ms.system), pct(ms.idle + ms.iowait),
+                        secs(c.window_ns));
+  } else if (!c.have_stat) {
+    seen += "; no /proc/stat deltas";
+  }
+  return make("unknown", "no rule matched: " + seen, running);
+}
+
+}  // namespace stallwatch::evidence
