@@ -54,6 +54,8 @@ class Checker {
   bool all_started() const;
   std::uint64_t stalls_total() const { return stalls_total_; }
   std::vector<int> stalled_cpus() const;
+  std::uint64_t stalled_cpus_count() const { return stalled_count_; }
+  std::uint64_t monitored_count() const { return monitored_count_; }
   // Whether the last tick was on time; false after a global pause until the next normal tick.
   bool healthy() const { return healthy_; }
 
@@ -82,6 +84,8 @@ class Checker {
   std::uint64_t next_episode_ = 1;
   std::uint64_t stalls_total_ = 0;
   bool healthy_ = true;
+  std::uint64_t stalled_count_ = 0;    // recomputed each tick
+  std::uint64_t monitored_count_ = 0;  // recomputed each tick
 };
 
 }  // namespace stallwatch

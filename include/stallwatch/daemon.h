@@ -63,7 +63,6 @@ class Daemon {
   HeartbeatParams heartbeat_params() const;
   void update_status(std::int64_t now, bool force);
   void write_status_file(std::int64_t now);
-  void wake();
 
   Config config_;
   DaemonOptions options_;
@@ -79,7 +78,7 @@ class Daemon {
   std::unique_ptr<ReportWorker> worker_;
 
   UniqueFd timer_fd_;
-  UniqueFd wake_fd_;
+  UniqueFd online_fd_;
   pthread_t checker_thread_{};
   bool checker_started_ = false;
   std::atomic<bool> stop_{false};
@@ -96,6 +95,7 @@ class Daemon {
   bool ready_sent_ = false;
   bool restart_heartbeats_ = false;
   std::string last_status_;
+  std::uint64_t last_status_signature_ = 0;
   int online_errors_ = 0;
   int status_file_errors_ = 0;
 };

@@ -100,7 +100,7 @@ CpuView Checker::view(int cpu) const {
 // stamping, only the checker was held up (e.g. it was queued behind a stalled CPU): not global.
 bool Checker::was_global_pause(std::int64_t elapsed_ns) {
   const std::int64_t expected = elapsed_ns / std::max<std::int64_t>(settings_.heartbeat_interval_ns, 1);
-  const auto alive_stamps = static_cast<std::uint64_t>(std::max<std::int64_t>(3, expected / 2));
+  const auto alive_stamps = static_cast<std::uint64_t>(std::max<std::int64_t>(2, expected / 2));
   for (std::size_t i = 0; i < cpus_.size(); ++i) {
     const PerCpu& c = cpus_[i];
     if (c.state == CpuState::kUnmonitored) continue;
@@ -150,9 +150,11 @@ std::vector<StallEvent> Checker::tick(std::int64_t now_ns, std::int64_t now_boot
   last_tick_ns_ = now_ns;
   last_boot_offset_ns_ = boot_offset;
 
+  stalled_count_ = monitored_count_ = 0;
   for (std::size_t i = 0; i < cpus_.size(); ++i) {
     PerCpu& c = cpus_[i];
     if (c.state == CpuState::kUnmonitored) continue;
+    ++monitored_count_;
     const HeartbeatSlot& slot = slots_[i];
     const std::int64_t last = slot.last_ns.load(std::memory_order_acquire);
     const std::uint64_t seq = slot.seq.load(std::memory_order_relaxed);
@@ -213,6 +215,7 @@ std::vector<StallEvent> Checker::tick(std::int64_t now_ns, std::int64_t now_boot
       }
     }
   }
+  for (const auto& c : cpus_) stalled_count_ += c.state == CpuState::kStalled;
   return events;
 }
 

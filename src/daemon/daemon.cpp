@@ -1,8 +1,6 @@
 #include "stallwatch/daemon.h"
 
 #include <fcntl.h>
-#include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -88,7 +86,7 @@ Status Daemon::start() {
   }
   CpuList offline = cpu_difference(monitored_, topo_.online);
   spdlog::info("monitoring CPUs {} (offline now: {}; excluded isolated/nohz_full: {}), "
-               "heartbeat {} at SCHED_FIFO {}, threshold {}, check every {}",
+               "heartbeat {} at {}, threshold {}, check every {}",
                format_cpulist(cpu_intersection(monitored_, topo_.online)),
                offline.empty() ? "none" : format_cpulist(offline),
                config_.heartbeat.include_isolated
@@ -96,7 +94,9 @@ Status Daemon::start() {
                    : (cpu_union(topo_.isolated, topo_.nohz_full).empty()
                           ? "none"
                           : format_cpulist(cpu_union(topo_.isolated, topo_.nohz_full))),
-               format_duration(config_.heartbeat.interval), config_.heartbeat.priority,
+               format_duration(config_.heartbeat.interval),
+               heartbeats_->degraded() ? std::string("SCHED_OTHER (DEGRADED)")
+                                       : fmt::format("SCHED_FIFO {}", config_.heartbeat.priority),
                format_duration(config_.checker.threshold), format_duration(config_.checker.interval));
   if (heartbeats_->degraded())
     spdlog::warn("DEGRADED: heartbeats run SCHED_OTHER (no permission for SCHED_FIFO); a busy CPU "
@@ -109,11 +109,14 @@ Status Daemon::start() {
   worker_->start(kWorkerStack);
 
   timer_fd_ = UniqueFd(timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC));
-  wake_fd_ = UniqueFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (!timer_fd_.valid() || !wake_fd_.valid()) {
+  if (!timer_fd_.valid()) {
     start_error_ = StartError::kOther;
-    return make_error("timerfd/eventfd: {}", std::strerror(errno));
+    return make_error("timerfd_create: {}", std::strerror(errno));
   }
+  // Kept open: re-reading a sysfs attribute from offset 0 regenerates it, one pread a poll.
+  online_fd_ = UniqueFd(::open(options_.root.path("/sys/devices/system/cpu/online").c_str(),
+                               O_RDONLY | O_CLOEXEC));
+  ::mkdir(config_.daemon.runtime_dir.c_str(), 0755);
   itimerspec its = periodic(config_.checker.interval.count());
   timerfd_settime(timer_fd_.get(), 0, &its, nullptr);
 
@@ -150,23 +153,16 @@ Status Daemon::start() {
   return Ok{};
 }
 
-void Daemon::wake() {
-  std::uint64_t one = 1;
-  if (wake_fd_.valid()) [[maybe_unused]] auto n = ::write(wake_fd_.get(), &one, sizeof one);
-}
-
 void Daemon::reload(Config config) {
   {
     std::lock_guard lock(pending_mu_);
     pending_config_ = std::move(config);
   }
-  wake();
 }
 
 void Daemon::stop() {
   if (checker_started_) {
-    stop_.store(true);
-    wake();
+    stop_.store(true);  // seen after the next timer expiry, at most one check interval away
     pthread_join(checker_thread_, nullptr);
     checker_started_ = false;
   }
@@ -252,7 +248,13 @@ void Daemon::apply_pending(std::int64_t now) {
 void Daemon::sync_cpus(std::int64_t now, bool force_poll) {
   if (force_poll || now - last_cpu_poll_ns_ >= kCpuPollNs) {
     last_cpu_poll_ns_ = now;
-    auto online = read_online_cpus(options_.root);
+    Result<CpuList> online = make_error("cannot open {}", options_.root.path("/sys/devices/system/cpu/online"));
+    if (online_fd_.valid()) {
+      char buf[4096];
+      ssize_t n = ::pread(online_fd_.get(), buf, sizeof buf - 1, 0);
+      online = n < 0 ? Result<CpuList>(make_error("read online CPUs: {}", std::strerror(errno)))
+                     : parse_cpulist(std::string_view(buf, static_cast<std::size_t>(n)));
+    }
     if (!online) {
       if (online_errors_++ % 60 == 0) spdlog::warn("cannot poll online CPUs: {}", online.error().message);
     } else {
@@ -286,6 +288,17 @@ void Daemon::sync_cpus(std::int64_t now, bool force_poll) {
 }
 
 void Daemon::update_status(std::int64_t now, bool force) {
+  if (now - last_status_file_ns_ >= kStatusFileNs) {
+    last_status_file_ns_ = now;
+    write_status_file(now);
+  }
+  // The STATUS= line only changes with these; rebuilding it every tick would cost a format.
+  const std::uint64_t signature = checker_->stalls_total() * 1'000'003u +
+                                  checker_->stalled_cpus_count() * 1009u +
+                                  static_cast<std::uint64_t>(config_.checker.threshold.count()) +
+                                  checker_->monitored_count() * 7u;
+  if (!force && signature == last_status_signature_) return;
+  last_status_signature_ = signature;
   int active = 0;
   for (int cpu = 0; cpu < checker_->slot_count(); ++cpu)
     if (checker_->view(cpu).state != CpuState::kUnmonitored) ++active;
@@ -298,10 +311,6 @@ void Daemon::update_status(std::int64_t now, bool force) {
   if (force || text != last_status_) {
     notifier_.status(text);
     last_status_ = std::move(text);
-  }
-  if (now - last_status_file_ns_ >= kStatusFileNs) {
-    last_status_file_ns_ = now;
-    write_status_file(now);
   }
 }
 
@@ -343,7 +352,6 @@ void Daemon::write_status_file(std::int64_t now) {
   const std::string dir = config_.daemon.runtime_dir;
   const std::string path = dir + "/status.json";
   const std::string tmp = path + ".tmp";
-  ::mkdir(dir.c_str(), 0755);
   std::string text = j.dump(1) + "\n";
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   bool ok = fd.valid() && ::write(fd.get(), text.data(), text.size()) == static_cast<ssize_t>(text.size());
@@ -354,22 +362,19 @@ void Daemon::write_status_file(std::int64_t now) {
 }
 
 void Daemon::checker_loop() {
-  pollfd fds[2] = {{timer_fd_.get(), POLLIN, 0}, {wake_fd_.get(), POLLIN, 0}};
   update_status(clock_ns(CLOCK_MONOTONIC), true);
-  while (!stop_.load()) {
-    int rc = ::poll(fds, 2, -1);
-    if (rc < 0 && errno != EINTR) {
-      spdlog::critical("checker poll failed: {}", std::strerror(errno));
+  // One blocking read of the timerfd per tick: stop and reload requests are picked up at the
+  // next tick boundary, so no second fd (and no poll) is needed.
+  while (!stop_.load(std::memory_order_relaxed)) {
+    std::uint64_t expirations = 0;
+    if (::read(timer_fd_.get(), &expirations, sizeof expirations) < 0) {
+      if (errno == EINTR) continue;
+      spdlog::critical("checker timerfd read failed: {}", std::strerror(errno));
       break;
     }
-    if (stop_.load()) break;
-    std::uint64_t count = 0;
-    if (fds[1].revents & POLLIN) [[maybe_unused]] auto n = ::read(wake_fd_.get(), &count, sizeof count);
-    const bool timer = fds[0].revents & POLLIN;
-    if (timer) [[maybe_unused]] auto n = ::read(timer_fd_.get(), &count, sizeof count);
+    if (stop_.load(std::memory_order_relaxed)) break;
     const std::int64_t now = clock_ns(CLOCK_MONOTONIC);
     apply_pending(now);  // tick boundary
-    if (!timer) continue;
     sync_cpus(now, false);
     const std::int64_t boot = clock_ns(CLOCK_BOOTTIME);
     for (auto& event : checker_->tick(now, boot)) {

@@ -111,6 +111,16 @@ TEST_F(CheckerTest, LateTickWithAllHeartbeatsFrozenIsOneGlobalPause) {
   EXPECT_TRUE(checker_->healthy());
 }
 
+TEST_F(CheckerTest, HeartbeatsCatchingUpBeforeTheCheckerAfterAPauseStillMeanGlobalPause) {
+  run_for(1000 * kMs);
+  now_ += 5000 * kMs;
+  slots_[0].stamp(now_ - 1 * kMs, 4500 * kMs, 0);  // two heartbeats ran first after the resume
+  slots_[2].stamp(now_ - 1 * kMs, 4500 * kMs, 2);
+  auto ev = checker_->tick(now_, now_);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].kind, EventKind::kGlobalPause);
+}
+
 TEST_F(CheckerTest, LateTickWhileOtherHeartbeatsRanIsNotAGlobalPause) {
   run_for(1000 * kMs);
   // The checker was held up for 3 s (queued behind a stuck CPU 1); CPUs 0, 2, 3 kept stamping.
