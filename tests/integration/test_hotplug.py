@@ -1,0 +1,43 @@
+"""CPU hotplug: CPU 1 offline for a while is not a stall; its heartbeat stops and starts again when
+it is back, and a later hog on it is detected."""
+import sys
+
+from swtest import *
+
+require_root_and_cpus()
+ctl = "/sys/devices/system/cpu/cpu1/online"
+try:
+    with open(ctl, "w") as f:
+        f.write("1")
+except OSError as e:
+    skip(f"CPU hotplug not available here ({ctl}: {e.strerror})")
+binary = sys.argv[1]
+lock = rt_lock()
+d = Daemon(binary, base_config("1s"))
+try:
+    d.wait_ready()
+    try:
+        with open(ctl, "w") as f:
+            f.write("0")
+    except OSError as e:
+        d.stop()
+        skip(f"cannot take CPU 1 offline ({e.strerror})")
+    time.sleep(4)
+    with open(ctl, "w") as f:
+        f.write("1")
+    check(d.wait_for(lambda d: any("CPU 1 is online: heartbeat started" in l for l in d.lines()), 5),
+          "heartbeat restarted when CPU 1 came back")
+    check(any("CPU 1" in l and "offline" in l for l in d.lines()), "offline CPU 1 was noticed")
+    check(not d.events(), "no stall event for an offline CPU")
+    time.sleep(0.5)
+    run_hog(2.0)
+    check(d.wait_for(lambda d: any(e["event"] == "stall" and e["cpu"] == "1" for e in d.events()), 3),
+          "CPU 1 monitored again: a later hog on it is detected")
+    check(d.stop() == 0, "clean stop")
+except SystemExit:
+    with open(ctl, "w") as f:
+        f.write("1")
+    d.dump()
+    d.stop()
+    raise
+print("PASS")
