@@ -40,7 +40,7 @@ void sleep_ms(int ms) {
   // Dies with the parent, whatever kills the parent.
   if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) ::_exit(2);
   if (::getppid() != parent) ::_exit(2);  // the parent died before the prctl
-  ::prctl(PR_SET_NAME, "stallwatch-drill");
+  ::prctl(PR_SET_NAME, "sw-drill-hog");
   // The kernel's own bound on RT CPU time without blocking: SIGXCPU at the soft limit, SIGKILL at
   // the hard one, so even a stopped clock cannot keep the hog running.
   const auto budget_us = static_cast<rlim_t>(plan.duration_ns / 1000);

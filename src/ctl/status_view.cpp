@@ -87,8 +87,11 @@ std::int64_t hist_quantile_us(const std::vector<std::uint64_t>& hist, double q) 
 }
 
 std::int64_t cpu_p99_us(const CpuStatus& cpu) {
-  if (cpu.late_p99_us >= 0) return cpu.late_p99_us;
-  return hist_quantile_us(cpu.late_hist_log2_ns, 0.99);
+  std::int64_t p99 = cpu.late_p99_us >= 0 ? cpu.late_p99_us
+                                          : hist_quantile_us(cpu.late_hist_log2_ns, 0.99);
+  // A bucket's upper bound can exceed the largest lateness really seen: never show p99 > max.
+  if (cpu.late_max_us > 0 && p99 > cpu.late_max_us) p99 = cpu.late_max_us;
+  return p99;
 }
 
 LivenessVerdict assess_liveness(const StatusSnapshot& s, bool pid_alive, std::int64_t now_mono_ns,

@@ -50,7 +50,7 @@ Result<StatusSnapshot> parse_status(std::string_view text);
 // Upper bound (µs, rounded up) of the bucket holding the q-quantile of a log2 lateness histogram;
 // 0 for an empty histogram.
 std::int64_t hist_quantile_us(const std::vector<std::uint64_t>& hist_log2_ns, double q);
-// The file's p99 if present, else computed from the histogram.
+// The file's p99 if present, else computed from the histogram; capped at the max seen.
 std::int64_t cpu_p99_us(const CpuStatus& cpu);
 
 enum class Liveness { kRunning, kStale, kNotRunning };

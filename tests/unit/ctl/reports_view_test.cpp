@@ -24,8 +24,8 @@ std::string fixture(const std::string& name) {
   return text.ok() ? *text : std::string();
 }
 
-TEST(ReportParse, CapturedReportFromTheEvidenceEngine) {
-  auto e = parse_report(fixture("captured-stall.json"), "captured-stall", "p", 1);
+TEST(ReportParse, EvidenceEngineLayout) {
+  auto e = parse_report(fixture("engine-layout.json"), "engine-layout", "p", 1);
   ASSERT_FALSE(e.parse_error);
   EXPECT_EQ(e.cpu, 1);
   EXPECT_FALSE(e.kind.empty());
@@ -88,7 +88,7 @@ class ReportDir : public ::testing::Test {
 };
 
 TEST_F(ReportDir, NewestFirstAndOnlyJsonFiles) {
-  copy("captured-stall.json", "stall-a-ep000001-cpu1.json", 1000);
+  copy("engine-layout.json", "stall-a-ep000001-cpu1.json", 1000);
   copy("minimal-flat.json", "stall-a-ep000002-cpu3.json", 3000);
   copy("torn.json", "stall-a-ep000003-cpu1.json", 2000);
   copy("minimal-flat.json", "notes.txt", 4000);
@@ -133,9 +133,9 @@ TEST(ReportFind, ExactThenUniqueSubstring) {
 }
 
 TEST(ReportFormat, ReadableFormShowsVerdictCulpritAndSummary) {
-  auto e = parse_report(fixture("captured-stall.json"), "captured-stall", "/x/captured-stall.json", 1);
+  auto e = parse_report(fixture("engine-layout.json"), "engine-layout", "/x/engine-layout.json", 1);
   std::string out = format_report(e);
-  EXPECT_EQ(out.rfind("report captured-stall\n", 0), 0u) << out;
+  EXPECT_EQ(out.rfind("report engine-layout\n", 0), 0u) << out;
   EXPECT_NE(out.find("on CPU 1"), std::string::npos) << out;
   EXPECT_NE(out.find("class:    "), std::string::npos) << out;
   EXPECT_NE(out.find("culprit:  sw-test-hog["), std::string::npos) << out;

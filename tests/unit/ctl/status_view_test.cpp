@@ -85,6 +85,8 @@ TEST(HistQuantile, FileValuePreferredOverHistogram) {
   EXPECT_EQ(cpu_p99_us(c), 9);  // 8192 ns -> 9 µs
   c.late_p99_us = 7;
   EXPECT_EQ(cpu_p99_us(c), 7);
+  c.late_max_us = 5;  // the bucket bound is above the real maximum
+  EXPECT_EQ(cpu_p99_us(c), 5);
 }
 
 StatusSnapshot snapshot_at(std::int64_t mono_ns, std::int64_t unix_ms) {
