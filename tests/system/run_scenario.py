@@ -59,8 +59,8 @@ def qemu_usable():
 
 
 def load_scenario(path):
-    meta = {"timeout": 150, "guest_timeout": 110, "boots": 1, "watchdog_action": "reset",
-            "config": None, "cmdline": ""}
+    meta = {"timeout": 240, "guest_timeout": 150, "boots": 1, "watchdog_action": "reset",
+            "config": None, "cmdline": "", "dropins": []}
     meta_path = os.path.join(path, "scenario.json")
     if os.path.exists(meta_path):
         with open(meta_path) as f:
@@ -161,6 +161,14 @@ def build_overlay(args, scenario_dir, meta, overlay):
     if not os.path.exists(unit):
         die("the install tree has no /usr/lib/systemd/system/stallwatch.service")
     enable_unit(overlay, unit, "stallwatch.service")
+    # Drop-ins the scenario enables the way the documentation tells an operator to (e.g. the
+    # shipped sysrq.conf example), named by their path in the install tree.
+    for dropin in meta["dropins"]:
+        src = os.path.join(overlay, dropin.lstrip("/"))
+        if not os.path.exists(src):
+            die(f"the install tree has no {dropin} (scenario.json dropins)")
+        shutil.copy2(src, _mkparent(os.path.join(
+            overlay, "etc/systemd/system/stallwatch.service.d", os.path.basename(src))))
     # The scenario's configuration replaces the shipped one.
     if meta["config"]:
         shutil.copy2(os.path.join(scenario_dir, meta["config"]),
@@ -368,6 +376,11 @@ def main():
         boots = []
         for n in range(1, meta["boots"] + 1):
             boots.append(boot(args, meta, n, run_dir, initrd))
+            if n in meta.get("reset_boots", []) and not any(
+                    e["event"] == "WATCHDOG" for e in boots[-1]["qmp_events"]):
+                log(f"boot {n} was expected to end in a watchdog reset and did not: "
+                    "skipping the remaining boots")
+                break
     os.unlink(initrd)
     with open(os.path.join(run_dir, "boots.json"), "w") as f:
         json.dump(boots, f)

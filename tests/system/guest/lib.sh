@@ -22,10 +22,11 @@ fail() { mark fail "REASON=$*"; echo "[test] FAIL: $*"; }
 
 # wait_active UNIT SECONDS: waits until UNIT is active; returns 1 (and marks a failure) on timeout.
 wait_active() {
-  local unit=$1 limit=$2 i
-  for ((i = 0; i < limit * 10; i++)); do
+  local unit=$1 limit=$2
+  local deadline=$((SECONDS + limit))
+  while ((SECONDS < deadline)); do
     [ "$(systemctl is-active "$unit")" = active ] && return 0
-    sleep 0.1
+    sleep 0.2
   done
   fail "$unit not active after ${limit}s: $(systemctl is-active "$unit")"
   return 1
@@ -34,10 +35,11 @@ wait_active() {
 # wait_journal SECONDS MATCH...: waits until journalctl MATCH... (e.g. STALLWATCH_EVENT=recovered)
 # finds an entry in this boot. Returns 1 on timeout (no failure mark: the checker decides).
 wait_journal() {
-  local limit=$1 i; shift
-  for ((i = 0; i < limit * 5; i++)); do
+  local limit=$1; shift
+  local deadline=$((SECONDS + limit))
+  while ((SECONDS < deadline)); do
     [ -n "$(journalctl -b -q -o cat "$@" 2>/dev/null | head -1)" ] && return 0
-    sleep 0.2
+    sleep 0.5
   done
   echo "[test] no journal entry for $* after ${limit}s"
   return 1
@@ -63,3 +65,6 @@ rt_hog() {
   RT_HOG_PID=$!
   mark rt-hog-start CPU="$cpu" PRIO="$prio" MS="$ms" PID="$RT_HOG_PID"
 }
+
+# watchdog_armed: true when the daemon holds /dev/watchdog0 open and running (sysfs state).
+watchdog_armed() { [ "$(cat /sys/class/watchdog/watchdog0/state 2>/dev/null)" = active ]; }

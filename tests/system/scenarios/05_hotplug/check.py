@@ -13,6 +13,9 @@ def check(run):
              and t_off <= run.detected_us(e) <= t_before]
     run.expect(not quiet, "no stall event across offline/online",
                "; ".join(run.describe(e) for e in quiet[:4]))
+    pauses = [e for e in run.events("global-pause") if t_off <= run.detected_us(e) <= t_before]
+    run.expect(not pauses, "hotplug is not mistaken for a global pause either",
+               "; ".join(f"{run.describe(e)} {e.get('MESSAGE', '')[:100]}" for e in pauses[:2]))
     start = run.kernel(r"rt-hog: start pid=\d+ cpu=1 ")
     run.require(start, "the hog ran on CPU 1 after onlining")
     start_us = run.mono_us(start[0])

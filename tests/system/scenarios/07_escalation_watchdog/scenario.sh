@@ -9,6 +9,10 @@ mark watchdog-state BOOT="$boot" STATE="$(cat $wd/state 2>/dev/null)" \
   IDENTITY="$(cat $wd/identity 2>/dev/null)" TIMEOUT="$(cat $wd/timeout 2>/dev/null)"
 if [ "$boot" = 1 ]; then
   sleep 3
+  if ! watchdog_armed; then
+    fail "stallwatchd did not arm /dev/watchdog0 (escalation.action = watchdog-device)"
+    exit 1
+  fi
   rt_hog 1 99 40000
   wait "$RT_HOG_PID"
   fail "the guest was not reset by the watchdog during a 40 s stall"

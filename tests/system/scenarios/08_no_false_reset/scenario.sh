@@ -4,9 +4,14 @@
 wait_active stallwatch.service 40 || exit 1
 wd=/sys/class/watchdog/watchdog0
 show() { systemctl show -p "$1" --value stallwatch.service; }
-timeout_s=$(cat $wd/timeout 2>/dev/null || echo 5)
 sleep 3
+timeout_s=5   # watchdog.timeout in stallwatch.toml; the device's own value once armed
+watchdog_armed && timeout_s=$(cat $wd/timeout)
 mark armed STATE="$(cat $wd/state 2>/dev/null)" TIMEOUT="$timeout_s" PID="$(show MainPID)"
+if ! watchdog_armed; then
+  fail "stallwatchd did not arm /dev/watchdog0 (watchdog.device)"
+  exit 1
+fi
 systemctl stop stallwatch.service
 mark stopped STATE="$(cat $wd/state 2>/dev/null)" ACTIVE="$(systemctl is-active stallwatch.service)"
 sleep $((3 * timeout_s))
