@@ -57,6 +57,36 @@ echo "== lintian"
 lintian --fail-on error --tag-display-limit 0 "$deb" | tee "$out/lintian.txt"
 echo "lintian: no errors"
 
+echo "== checks on the .deb's contents"
+x="$work/x"
+dpkg-deb -x "$deb" "$x"
+dpkg-deb -e "$deb" "$work/control"
+grep -qx /etc/stallwatch/stallwatch.toml "$work/control/conffiles" || { echo "FAIL: config is not a conffile"; exit 1; }
+grep -q "deb-systemd-invoke" "$work/control/postinst" && grep -q "deb-systemd-helper" "$work/control/postrm" ||
+  { echo "FAIL: maintainer scripts lack dh_installsystemd's enable/start/stop"; exit 1; }
+echo "conffile and systemd maintainer scripts: ok"
+# systemd-analyze verify with the packaged binary and man pages (ExecStart= pointed at them).
+sed "s|^ExecStart=/usr/sbin/stallwatchd|ExecStart=$x/usr/sbin/stallwatchd|" \
+  "$x/lib/systemd/system/stallwatch.service" >"$work/stallwatch.service"
+MANPATH="$x/usr/share/man:" systemd-analyze verify "$work/stallwatch.service"
+echo "systemd-analyze verify: ok"
+exposure=$(systemd-analyze security --offline=true "$work/stallwatch.service" |
+  sed -n 's/.*exposure level for stallwatch.service: \([0-9.]*\).*/\1/p')
+echo "systemd-analyze security exposure: $exposure"
+awk -v e="$exposure" 'BEGIN { exit !(e != "" && e <= 4.0) }' || { echo "FAIL: exposure above 4.0"; exit 1; }
+# The catalog compiles and lists one entry per MESSAGE_ID.
+mkdir -p "$x/var/lib/systemd/catalog"
+journalctl --root="$x" --update-catalog
+want=$(grep -c '^-- [0-9a-f]\{32\}$' "$x/usr/lib/systemd/catalog/stallwatch.catalog")
+got=$(journalctl --root="$x" --list-catalog | grep -c ' stallwatch: ' || true)
+[ "$want" -eq "$got" ] && [ "$got" -gt 0 ] || { echo "FAIL: catalog lists $got of $want entries"; exit 1; }
+echo "catalog: $got entries"
+for page in "$x"/usr/share/man/man*/*; do
+  MANWIDTH=80 man --warnings -l "$page" 2>"$work/man.err" >/dev/null
+  [ ! -s "$work/man.err" ] || { echo "FAIL: man warnings in $page:"; cat "$work/man.err"; exit 1; }
+done
+echo "man pages render without warnings"
+
 if [ $rpm -eq 1 ]; then
   echo "== .rpm"
   top="$work/rpm"
