@@ -84,7 +84,10 @@ Result<std::string> BoundedIo::submit(bool is_write, const std::string& path, st
   if (!state_) return run_job(is_write, path, data, max_bytes);
   State& st = *state_;
   std::unique_lock lock(st.mu);
-  if (st.busy) return make_error("previous call still blocked");
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  // A call that timed out before may finish any moment: wait for it within this call's timeout.
+  if (!st.cv.wait_until(lock, until, [&] { return !st.busy; }))
+    return make_error("previous call still blocked");
   st.is_write = is_write;
   st.path = path;
   st.data = std::move(data);
@@ -92,7 +95,7 @@ Result<std::string> BoundedIo::submit(bool is_write, const std::string& path, st
   st.busy = true;
   std::uint64_t id = ++st.job_id;
   st.cv.notify_all();
-  if (!st.cv.wait_for(lock, timeout, [&] { return st.done_id == id; }))
+  if (!st.cv.wait_until(lock, until, [&] { return st.done_id == id; }))
     return make_error("timed out after {} ms",
                       std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count());
   return std::move(st.result);

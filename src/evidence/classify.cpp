@@ -59,13 +59,24 @@ Classification classify(const Evidence& ev) {
                             ev.event.note.empty() ? "" : ": " + ev.event.note),
                 -1);
 
-  // interrupts-off
-  if (c.window_kind == "inside-stall" && c.window_ns >= 400'000'000 && c.have_loc &&
-      c.loc_delta == 0 && c.have_stat && ms.total() == 0)
+  // interrupts-off: the local timer is the CPU's heartbeat in the kernel; when it stops while
+  // time passes, interrupts are off. An NMI that finds EFLAGS.IF clear confirms it (alone it
+  // proves little: any spin_lock_irqsave() has IF clear for a moment).
+  const auto& bt = ev.backtrace;
+  const bool nmi_irqs_off = bt.have_section && bt.kernel_rip && bt.irqs_off && !bt.idle;
+  const bool timer_frozen = c.window_kind == "inside-stall" && c.window_ns >= 400'000'000 &&
+                            c.have_loc && c.loc_delta == 0;
+  if (timer_frozen && ((c.have_stat && ms.total() == 0) || nmi_irqs_off))
     return make("interrupts-off",
-                fmt::format("CPU {}'s local timer interrupt count (LOC) and /proc/stat times did "
-                            "not move over {:.2f} s inside the stall",
-                            cpu, secs(c.window_ns)),
+                fmt::format("CPU {}'s local timer interrupt count ({}){} did not move over {:.2f} "
+                            "s inside the stall{}",
+                            cpu, c.local_timer_row,
+                            c.have_stat && ms.total() == 0 ? " and /proc/stat times" : "",
+                            secs(c.window_ns),
+                            nmi_irqs_off ? fmt::format("; NMI backtrace: {} with interrupts "
+                                                       "disabled (EFLAGS.IF clear)",
+                                                       bt.rip)
+                                         : std::string()),
                 running);
   for (const auto& v : ev.verdicts)
     if (v.match.kind == VerdictKind::kHardLockup && names_cpu(v, cpu))
@@ -109,12 +120,17 @@ Classification classify(const Evidence& ev) {
   }
 
   // rt-hog
+  // The running task, else a runnable one whose runtime grew between the two schedstat samples
+  // (it did run: the NMI may have landed in an RT-throttling gap). A runnable RT task that did
+  // not run is starved too (by a non-preemptible kernel section, say): a victim, not the cause.
   int hog = -1;
-  if (running >= 0 && outranks_heartbeat(ev.tasks[0], ev.heartbeat_priority)) hog = 0;
-  if (hog < 0 && !ev.running_certain) {
+  if (running >= 0 && outranks_heartbeat(ev.tasks[0], ev.heartbeat_priority)) {
+    hog = 0;
+  } else {
     for (std::size_t i = 0; i < ev.tasks.size(); ++i) {
       const auto& t = ev.tasks[i];
       if (!outranks_heartbeat(t, ev.heartbeat_priority)) continue;
+      if (t.run_ns_growth <= 0) continue;
       if (hog < 0 || t.rt_priority > ev.tasks[static_cast<std::size_t>(hog)].rt_priority)
         hog = static_cast<int>(i);
     }
@@ -126,14 +142,15 @@ Classification classify(const Evidence& ev) {
                            : fmt::format("{} priority {} >= heartbeat priority {}",
                                          policy_name(t.policy), t.rt_priority,
                                          ev.heartbeat_priority);
+    std::string held;
+    if (t.running) held = " and holds the CPU (" + ev.running_reason + ")";
+    else if (t.run_ns_growth > 0)
+      held = fmt::format(" and ran {:.1f} ms between two samples", static_cast<double>(t.run_ns_growth) / 1e6);
     return make("rt-hog",
-                fmt::format("{} is runnable on CPU {} with {}{}", who(t), cpu, prio,
-                            t.running ? " and holds the CPU (" + ev.running_reason + ")" : ""),
-                hog);
+                fmt::format("{} is runnable on CPU {} with {}{}", who(t), cpu, prio, held), hog);
   }
 
   // kernel-nonpreemptible
-  const auto& bt = ev.backtrace;
   if (bt.have_section && bt.kernel_rip && !bt.idle && !is_idle_function(bt.rip)) {
     int culprit = index_of_tid(ev, bt.pid);
     return make("kernel-nonpreemptible",

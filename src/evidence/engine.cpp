@@ -278,6 +278,7 @@ StallReport EvidenceEngine::collect(const StallEvent& event, std::int64_t now_mo
         bt.idle = s.idle;
         bt.kernel_rip = s.kernel_rip;
         bt.user_rip = s.user_rip;
+        bt.irqs_off = s.have_eflags && s.irqs_off;
         bt.rip = s.rip;
         bt.pid = s.pid;
         bt.comm = s.comm;
@@ -329,14 +330,14 @@ StallReport EvidenceEngine::collect(const StallEvent& event, std::int64_t now_mo
     ev.running_certain = !ev.running_reason.empty() &&
                          ev.running_reason.find("no runtime growth") == std::string::npos;
     DetailLimits limits;
+    limits.per_read_timeout = tuning_.per_read_timeout;
+    limits.deadline_ns = deadline;
+    limits.now = now;
     for (std::size_t i = 0; i < ev.tasks.size() && i < tuning_.max_detailed_tasks; ++i) {
-      std::int64_t left = deadline - now();
-      if (left <= 0) {
+      if (now() >= deadline) {
         st.fail(fmt::format("budget exhausted before task {} of {}", i + 1, ev.tasks.size()));
         break;
       }
-      limits.per_read_timeout = std::chrono::nanoseconds(
-          std::min<std::int64_t>(tuning_.per_read_timeout.count(), left));
       read_task_details(root_, detail_io_, limits, &ev.tasks[i]);
     }
   }

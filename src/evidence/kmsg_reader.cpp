@@ -115,13 +115,23 @@ void KmsgReader::process_read(std::string_view data) {
     context_left_ = 0;
     return;
   }
-  --context_left_;
-  int cpu = follow_up_cpu(rec->text);
-  // RCU names the stalled CPUs on the lines after "rcu: INFO: ... stall".
-  if (cpu >= 0 && v.match.kind == VerdictKind::kRcuStall &&
-      std::find(v.cpus.begin(), v.cpus.end(), cpu) == v.cpus.end())
-    v.cpus.push_back(cpu);
   std::string_view t = trim(text);
+  // A sysrq dump is not part of the verdict's own report.
+  if (t.substr(0, 7) == "sysrq: " || t.substr(0, 7) == "SysRq :") {
+    context_left_ = 0;
+    return;
+  }
+  --context_left_;
+  // RCU names the stalled CPUs on the lines after "rcu: INFO: ... stall" ("rcu: \x091-....:"),
+  // and a self-detected stall dumps the stalled CPU's registers ("CPU: 1 PID: ...") next.
+  if (v.match.kind == VerdictKind::kRcuStall) {
+    int cpu = follow_up_cpu(rec->text);
+    bool cpu_line = t.substr(0, 5) == "CPU: ";
+    if (cpu >= 0 && (!cpu_line || !v.saw_cpu_line) &&
+        std::find(v.cpus.begin(), v.cpus.end(), cpu) == v.cpus.end())
+      v.cpus.push_back(cpu);
+    if (cpu_line) v.saw_cpu_line = true;
+  }
   if (v.rip.empty() && t.substr(0, 5) == "RIP: ") {
     std::string_view r = t.substr(5);
     auto colon = r.find(':');

@@ -86,7 +86,8 @@ std::string evidence_to_json(const Evidence& ev) {
   j["backtrace"] = json{{"status", b.status},     {"note", b.note},
                         {"cpu", b.cpu},           {"have_section", b.have_section},
                         {"idle", b.idle},         {"kernel_rip", b.kernel_rip},
-                        {"user_rip", b.user_rip}, {"rip", b.rip},
+                        {"user_rip", b.user_rip}, {"irqs_off", b.irqs_off},
+                        {"rip", b.rip},
                         {"pid", b.pid},           {"comm", b.comm},
                         {"frames", b.frames},     {"section", b.section},
                         {"cpus_seen", b.cpus_seen}, {"cpus_missing", b.cpus_missing},
@@ -146,8 +147,11 @@ void fill_report(const Evidence& ev, const Classification& cls, StallReport* r) 
     r->tid = ev.backtrace.pid;
     r->comm = ev.backtrace.comm;
   }
-  // A task on a CPU has no readable stack (verified): the NMI backtrace is the CPU's live one.
-  if (r->stack.empty() && ev.backtrace.have_section) {
+  // A task on a CPU has no readable stack (verified), and a stack read later may show another
+  // moment: the NMI backtrace is the CPU's live one, preferred when it shows the culprit.
+  const auto& bt = ev.backtrace;
+  if (bt.have_section && !bt.idle && (r->tid == 0 || (bt.pid > 0 && bt.pid == r->tid))) {
+    r->stack.clear();
     if (!ev.backtrace.rip.empty()) r->stack.push_back(ev.backtrace.rip);
     for (const auto& f : ev.backtrace.frames) r->stack.push_back(f);
   }

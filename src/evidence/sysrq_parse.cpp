@@ -1,5 +1,7 @@
 #include "stallwatch/evidence/sysrq_parse.h"
 
+#include <charconv>
+
 #include "stallwatch/evidence/proc_parse.h"
 
 namespace stallwatch::evidence {
@@ -93,6 +95,17 @@ void SysrqDumpAssembler::add_line(std::string_view text) {
     s->rip = std::string(colon == std::string_view::npos ? r : r.substr(colon + 1));
     s->kernel_rip = cs == "0010";
     s->user_rip = cs == "0033";
+  } else if (starts_with(t, "RSP: ") && !s->have_eflags && !s->in_trace) {
+    auto e = t.find("EFLAGS: ");
+    if (e != std::string_view::npos) {
+      std::string_view hex = t.substr(e + 8, 8);
+      unsigned long flags = 0;
+      auto [p, ec] = std::from_chars(hex.data(), hex.data() + hex.size(), flags, 16);
+      if (ec == std::errc() && p != hex.data()) {
+        s->have_eflags = true;
+        s->irqs_off = (flags & 0x200) == 0;
+      }
+    }
   } else if (starts_with(t, "FS:") && s->user_rip && t.find("knlGS") == std::string_view::npos) {
     s->complete = true;  // user-mode registers end with FS/GS and no call trace follows
   } else if (t == "Call Trace:") {
@@ -106,7 +119,10 @@ void SysrqDumpAssembler::add_line(std::string_view text) {
         if (t == "<NMI>") s->in_nmi = true;
         ++s->depth;
       }
-    } else if (!s->in_nmi && !starts_with(t, "? ") && s->frames.size() < 64) {
+    } else if (!s->in_nmi && !starts_with(t, "? ") && t.find("+0x") != std::string_view::npos &&
+               t.find(": ") == std::string_view::npos && s->frames.size() < 64) {
+      // "name+0x1d/0xffb [module]"; register lines ("RIP: 0033:...") of the user-mode entry
+      // frame also sit inside <TASK> and are skipped.
       s->frames.emplace_back(t);
     }
   }

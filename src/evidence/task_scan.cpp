@@ -144,7 +144,9 @@ void resample_schedstat(const Sysroot& root, std::vector<TaskEvidence>* tasks) {
 }
 
 Result<TaskEvidence> read_task(const Sysroot& root, int tid) {
-  auto text = root.read_file("/proc/" + std::to_string(tid) + "/stat", 4096);
+  // /proc/<tid>/task/<tid> resolves for any thread, listed or not.
+  const std::string dir = "/proc/" + std::to_string(tid) + "/task/" + std::to_string(tid);
+  auto text = root.read_file(dir + "/stat", 4096);
   if (!text) return text.error();
   auto st = parse_task_stat(*text);
   if (!st) return st.error();
@@ -158,8 +160,7 @@ Result<TaskEvidence> read_task(const Sysroot& root, int tid) {
     }
   }
   TaskEvidence t = from_stat(pid, *st);
-  if (auto s = root.read_file("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) +
-                              "/schedstat", 256))
+  if (auto s = root.read_file(dir + "/schedstat", 256))
     if (auto parsed = parse_schedstat(*s)) t.run_ns = parsed->run_ns;
   return t;
 }
@@ -206,7 +207,16 @@ void read_task_details(const Sysroot& root, BoundedIo& reader, const DetailLimit
   std::string base = root.path("/proc/" + std::to_string(t->pid) + "/task/" +
                                std::to_string(t->tid) + "/");
   auto read = [&](const char* name, std::size_t max) -> Result<std::string> {
-    auto r = reader.read(base + name, max, limits.per_read_timeout);
+    auto timeout = limits.per_read_timeout;
+    if (limits.deadline_ns != 0) {
+      std::int64_t left = limits.deadline_ns - limits.now();
+      if (left <= 0) {
+        t->read_errors.push_back(std::string(name) + ": budget exhausted");
+        return make_error("budget exhausted");
+      }
+      timeout = std::min(timeout, std::chrono::nanoseconds(left));
+    }
+    auto r = reader.read(base + name, max, timeout);
     if (!r) {
       // The reader's message names the full path; keep only the reason.
       std::string msg = r.error().message;

@@ -47,6 +47,7 @@ struct KernelVerdict {
   std::vector<std::string> context;  // following records (unescaped), bounded
   std::string rip;           // from a register dump in the context ("RIP: 0010:...")
   bool kernel_rip = false;
+  bool saw_cpu_line = false;  // reader state: a "CPU: N PID:" line was seen in the context
 };
 
 struct BacktraceEvidence {
@@ -58,6 +59,7 @@ struct BacktraceEvidence {
   bool idle = false;
   bool kernel_rip = false;
   bool user_rip = false;
+  bool irqs_off = false;  // the interrupted context had interrupts disabled (EFLAGS.IF clear)
   std::string rip;
   int pid = 0;  // the task the NMI interrupted (a thread id)
   std::string comm;

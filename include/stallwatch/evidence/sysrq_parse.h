@@ -20,6 +20,8 @@ struct BacktraceSection {
   std::string rip;                 // "delay_tsc+0x2d/0x40" (kernel) or "0x401136" (user)
   bool kernel_rip = false;         // RIP with the kernel code segment (0010)
   bool user_rip = false;           // RIP with the user code segment (0033)
+  bool have_eflags = false;        // "RSP: 0018:... EFLAGS: 00000087" of the interrupted context
+  bool irqs_off = false;           // EFLAGS.IF (0x200) clear: interrupts were disabled
   int pid = 0;                     // "CPU: 1 PID: 90 Comm: insmod": the task on the CPU
   std::string comm;
   std::vector<std::string> frames;  // call-trace frames outside <NMI>, "? " guesses dropped

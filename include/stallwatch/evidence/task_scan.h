@@ -4,6 +4,7 @@
 // EvidenceEngine::collect(); the scan is bounded by a deadline, the detail reads by BoundedIo.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -44,6 +45,8 @@ Result<TaskEvidence> read_task(const Sysroot& root, int tid);
 
 struct DetailLimits {
   std::chrono::nanoseconds per_read_timeout = std::chrono::milliseconds(50);
+  std::int64_t deadline_ns = 0;  // CLOCK_MONOTONIC; reads past it are skipped; 0 = none
+  NowFn now = &mono_now_ns;
   std::size_t cmdline_bytes = 512;
   std::size_t stack_frames = 32;
 };
