@@ -139,8 +139,10 @@ void Escalation::on_escalation_due(std::int64_t now_mono_ns) {
 }
 
 std::unique_ptr<EventSink> Escalation::make_sink() {
-  return std::make_unique<Escalator>(EscalatorSettings::from(config_), store_, *seams_.journal,
-                                     seams_.escalator, boot_id_, device_.get(), policy_.get());
+  EscalatorSettings settings = EscalatorSettings::from(config_);
+  settings.reset_timeout_s = reset_timeout_s_;
+  return std::make_unique<Escalator>(settings, store_, *seams_.journal, seams_.escalator, boot_id_,
+                                     device_.get(), policy_.get());
 }
 
 void Escalation::shutdown() {

@@ -13,6 +13,7 @@ namespace stallwatch::escalation {
 
 std::string journal_fields_to_line(const std::vector<std::string>& fields) {
   std::string headline;
+  std::string note;  // MESSAGE lines after the first
   std::string rest;
   for (const auto& f : fields) {
     auto eq = f.find('=');
@@ -20,7 +21,13 @@ std::string journal_fields_to_line(const std::vector<std::string>& fields) {
     std::string_view key(f.data(), eq);
     std::string_view value(f.data() + eq + 1, f.size() - eq - 1);
     if (key == "MESSAGE") {
-      headline = std::string(value.substr(0, value.find('\n')));
+      auto nl = value.find('\n');
+      headline = std::string(value.substr(0, nl));
+      if (nl != std::string_view::npos) {
+        note = std::string(value.substr(nl + 1));
+        for (char& c : note)
+          if (c == '\n') c = ' ';
+      }
       continue;
     }
     constexpr std::string_view kPrefix = "STALLWATCH_";
@@ -31,6 +38,7 @@ std::string journal_fields_to_line(const std::vector<std::string>& fields) {
     rest += '=';
     rest += value;
   }
+  if (!note.empty()) rest += " note=" + note;
   return "stallwatch: " + headline + " |" + rest;
 }
 

@@ -231,6 +231,18 @@ Status WatchdogDevice::configure_locked() {
         "{} has no magic close: the kernel stops it whenever the daemon exits, so it cannot "
         "reset a machine whose stallwatchd died",
         dev));
+  // The first feed is a write() of a non-'V' byte: it also clears a magic 'V' a previous owner
+  // left behind. The kernel keeps that flag across opens when the previous owner's
+  // WDIOS_DISABLECARD had already stopped the device, and only write() clears it; left set,
+  // our close — even a crash after an escalation — would stop the watchdog. (Seen on 6.1 with
+  // i6300esb: closing without 'V' after such a predecessor left the device inactive.)
+  const char byte = '\0';
+  if (ops_.write(fd_, &byte, 1) == 1) {
+    feeds_.fetch_add(1, std::memory_order_relaxed);
+    return Ok{};
+  }
+  state_.warnings.push_back(fmt::format(
+      "{}: write() failed, so a magic close left by a previous owner may still be pending", dev));
   if (feed_locked() != FeedResult::kFed)
     return make_error("{}: the first feed failed (neither WDIOC_KEEPALIVE nor write work)", dev);
   return Ok{};

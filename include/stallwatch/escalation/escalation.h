@@ -51,6 +51,9 @@ class Escalation {
   void on_escalation_due(std::int64_t now_mono_ns);
   std::unique_ptr<EventSink> make_sink();
   void shutdown();
+  // watchdog-device: shorten the device timeout to this when escalating (0 = keep). There is
+  // no config key for it yet; call before make_sink().
+  void set_reset_timeout(int seconds) { reset_timeout_s_ = seconds; }
 
   // Startup report of the previous boot; start() calls it. Exposed for tests.
   PreviousBootReport report_previous_boot();
@@ -70,6 +73,7 @@ class Escalation {
   std::unique_ptr<FeedPolicy> policy_;
   bool started_ = false;
   bool shut_down_ = false;
+  int reset_timeout_s_ = 0;
   std::uint64_t feed_failures_ = 0;
 };
 

@@ -25,7 +25,8 @@ enum class JournalMode { kAuto, kJournal, kStderr };
 std::unique_ptr<JournalWriter> make_journal_writer(JournalMode mode = JournalMode::kAuto,
                                                    std::FILE* err = stderr);
 
-// "stallwatch: <first MESSAGE line> | event=escalation cpu=1 action=..." (the stderr form).
+// "stallwatch: <first MESSAGE line> | priority=1 event=escalation cpu=1 ... note=<other lines>"
+// (the stderr form, one line per entry).
 std::string journal_fields_to_line(const std::vector<std::string>& fields);
 
 }  // namespace stallwatch::escalation

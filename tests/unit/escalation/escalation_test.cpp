@@ -115,6 +115,18 @@ TEST_F(EscalationTest, EscalationStopsFeedingAndShutdownLeavesTheResetDue) {
   EXPECT_EQ(field(journal_->entries.at(0), "PRIORITY"), "1");
 }
 
+TEST_F(EscalationTest, ResetTimeoutShortensTheDeviceWhenEscalating) {
+  auto esc = make();
+  ASSERT_TRUE(esc->start(0).ok());
+  esc->set_reset_timeout(5);
+  auto sink = esc->make_sink();
+  dev_.calls.clear();
+  sink->fire(escalation_event(), nullptr);
+  EXPECT_THAT(dev_.calls, ElementsAre("SETTIMEOUT 5", "GETTIMEOUT"));
+  EXPECT_EQ(dev_.timeout, 5);
+  EXPECT_TRUE(esc->policy()->stopped());
+}
+
 TEST_F(EscalationTest, EscalationDueOnTheCheckerThreadStopsFeedingAfterTheGrace) {
   auto esc = make();
   ASSERT_TRUE(esc->start(0).ok());

@@ -119,17 +119,19 @@ ssize_t FakeWatchdogOps::write(int fd, const void* data, std::size_t size) {
 int FakeWatchdogOps::close(int fd) {
   if (fd != kFd || !dev_.open) return -EBADF;
   dev_.calls.push_back("close");
+  // watchdog_release(): the magic flag is only tested (and cleared) while the watchdog runs, so
+  // a 'V' written before a successful WDIOS_DISABLECARD stays set for the next owner.
   if (dev_.running) {
     bool may_stop = dev_.expect_close || (dev_.options & WDIOF_MAGICCLOSE) == 0;
+    dev_.expect_close = false;
     if (may_stop && !dev_.nowayout) {
       dev_.running = false;
     } else {
-      dev_.ran_on_after_close = true;  // the kernel pings once and keeps it running
+      dev_.ran_on_after_close = true;  // "watchdog did not stop!": one ping, keeps running
       ping();
     }
   }
   dev_.open = false;
-  dev_.expect_close = false;
   return 0;
 }
 

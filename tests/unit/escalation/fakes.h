@@ -38,7 +38,7 @@ struct FakeWatchdog {
   // State.
   bool open = false;
   bool running = false;
-  bool expect_close = false;
+  bool expect_close = false;        // _WDOG_ALLOW_RELEASE: survives a close of a stopped device
   bool ran_on_after_close = false;  // "watchdog did not stop!"
   int pings = 0;
   std::string last_open_path;

@@ -44,8 +44,9 @@ TEST_F(WatchdogDeviceTest, ArmSequenceReadsBackTimeoutAndFeedsOnce) {
   EXPECT_TRUE(dev_.calls.empty()) << "probing must not touch (arm) the device";
   Status st = wd.arm();
   ASSERT_TRUE(st.ok()) << st.error().message;
+  // The first feed is a write() of a non-'V' byte (clears a stale magic close).
   EXPECT_THAT(dev_.calls, ElementsAre("open", "GETSUPPORT", "GETBOOTSTATUS", "SETTIMEOUT 30",
-                                      "GETTIMEOUT", "KEEPALIVE"));
+                                      "GETTIMEOUT", "write 00"));
   EXPECT_EQ(dev_.last_open_path, fixture("qemu-6.1-watchdogs") + "/dev/watchdog0");
   EXPECT_EQ(dev_.last_open_flags & O_ACCMODE, O_WRONLY);
   EXPECT_NE(dev_.last_open_flags & O_CLOEXEC, 0);
@@ -148,21 +149,45 @@ TEST_F(WatchdogDeviceTest, KeepaliveEnottyFallsBackToWrite) {
   dev_.enotty = {WDIOC_KEEPALIVE};
   WatchdogDevice wd(root_, ops_, settings());
   ASSERT_TRUE(wd.arm().ok());
+  dev_.calls.clear();
+  EXPECT_EQ(wd.feed(), FeedResult::kFed);
+  EXPECT_THAT(dev_.calls, ElementsAre("KEEPALIVE", "write 00"));  // a non-'V' byte
   EXPECT_TRUE(wd.state().feed_by_write);
-  EXPECT_EQ(dev_.calls.back(), "write 00");  // a non-'V' byte
   dev_.calls.clear();
   EXPECT_EQ(wd.feed(), FeedResult::kFed);
   EXPECT_THAT(dev_.calls, ElementsAre("write 00"));  // no more KEEPALIVE attempts
-  EXPECT_EQ(wd.feeds(), 2u);
+  EXPECT_EQ(wd.feeds(), 3u);
   EXPECT_FALSE(dev_.expect_close);
+}
+
+TEST_F(WatchdogDeviceTest, StaleMagicCloseOfAPreviousOwnerIsCleared) {
+  {
+    WatchdogDevice previous(root_, ops_, settings());
+    ASSERT_TRUE(previous.arm().ok());
+    ASSERT_TRUE(previous.disarm().stopped);  // DISABLECARD stopped it, so the 'V' stays set
+  }
+  ASSERT_TRUE(dev_.expect_close);
+  WatchdogDevice wd(root_, ops_, settings());
+  ASSERT_TRUE(wd.arm().ok());
+  EXPECT_FALSE(dev_.expect_close);
+  wd.abandon();  // e.g. the daemon dies after an escalation
+  EXPECT_TRUE(dev_.running) << "a stale magic close must not stop the watchdog";
+}
+
+TEST_F(WatchdogDeviceTest, FirstWriteFailingFallsBackToKeepalive) {
+  dev_.write_error = -EIO;
+  WatchdogDevice wd(root_, ops_, settings());
+  ASSERT_TRUE(wd.arm().ok());
+  EXPECT_EQ(dev_.calls.back(), "KEEPALIVE");
+  EXPECT_TRUE(any_warning(wd.state(), "a magic close left by a previous owner may still be pending"));
 }
 
 TEST_F(WatchdogDeviceTest, NoKeepalivePingOptionFeedsByWriteFromTheStart) {
   dev_.options &= ~WDIOF_KEEPALIVEPING;  // the core answers KEEPALIVE with EOPNOTSUPP
   WatchdogDevice wd(root_, ops_, settings());
   ASSERT_TRUE(wd.arm().ok());
-  for (const auto& c : dev_.calls) EXPECT_NE(c, "KEEPALIVE");
   EXPECT_EQ(wd.feed(), FeedResult::kFed);
+  for (const auto& c : dev_.calls) EXPECT_NE(c, "KEEPALIVE");
   EXPECT_EQ(dev_.calls.back(), "write 00");
 }
 
@@ -200,7 +225,7 @@ TEST_F(WatchdogDeviceTest, PretimeoutWhenSupported) {
   ASSERT_TRUE(wd.arm().ok());
   EXPECT_THAT(dev_.calls, ElementsAre("open", "GETSUPPORT", "GETBOOTSTATUS", "SETTIMEOUT 30",
                                       "GETTIMEOUT", "SETPRETIMEOUT 10", "GETPRETIMEOUT",
-                                      "KEEPALIVE"));
+                                      "write 00"));
   EXPECT_EQ(wd.state().pretimeout_s, 10);
 }
 
