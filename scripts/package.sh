@@ -29,8 +29,12 @@ jobs=${JOBS:-2}
 
 if [ $from_source -eq 0 ]; then
   echo "== cmake build in $build"
+  # Debian's hardening flags (bindnow, fortify, ...), as a debhelper build would use them.
+  export DEB_BUILD_MAINT_OPTIONS=hardening=+all
   cmake -S "$root" -B "$build" -DCMAKE_INSTALL_PREFIX=/usr -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DSTALLWATCH_TESTS=OFF -DSTALLWATCH_BENCH=OFF >/dev/null
+    -DSTALLWATCH_TESTS=OFF -DSTALLWATCH_BENCH=OFF \
+    -DCMAKE_CXX_FLAGS="$(dpkg-buildflags --get CXXFLAGS) $(dpkg-buildflags --get CPPFLAGS)" \
+    -DCMAKE_EXE_LINKER_FLAGS="$(dpkg-buildflags --get LDFLAGS)" >/dev/null
   cmake --build "$build" -j"$jobs" --target stallwatchd stallwatchctl
 fi
 
