@@ -24,11 +24,18 @@
 
 namespace stallwatch {
 
-// Called on the checker thread after every tick (e.g. to feed a hardware watchdog). Must not block.
+class EvidenceEngine;
+namespace escalation {
+class Escalation;
+}
+
+// Called on the checker thread after every tick with that tick's events (e.g. to feed a hardware
+// watchdog). Must not block.
 class TickObserver {
  public:
   virtual ~TickObserver() = default;
-  virtual void on_tick(std::int64_t now_mono_ns, const Checker& checker) = 0;
+  virtual void on_tick(std::int64_t now_mono_ns, const Checker& checker,
+                       const std::vector<StallEvent>& events) = 0;
 };
 
 struct DaemonOptions {
@@ -46,7 +53,8 @@ class Daemon {
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
 
-  // Extra sinks and observers, added before start().
+  // Evidence (when evidence.enabled) and escalation/watchdog ownership are built by start() from
+  // the config. Extra sinks and observers (tests) are added before start().
   void add_sink(std::unique_ptr<EventSink> sink);
   void add_tick_observer(TickObserver* observer);
   void set_enricher(ReportWorker::Enricher enrich);
@@ -76,6 +84,8 @@ class Daemon {
   std::unique_ptr<HeartbeatManager> heartbeats_;
   std::unique_ptr<Checker> checker_;
   std::unique_ptr<ReportWorker> worker_;
+  std::unique_ptr<EvidenceEngine> evidence_;
+  std::unique_ptr<escalation::Escalation> escalation_;
 
   UniqueFd timer_fd_;
   UniqueFd online_fd_;

@@ -13,6 +13,7 @@
 #include <toml++/toml.h>
 
 #include "stallwatch/cpuset.h"
+#include "stallwatch/escalation/validate.h"
 #include "stallwatch/sysroot.h"
 
 namespace stallwatch {
@@ -175,26 +176,21 @@ void validate(const Config& c, const Parser& p) {
     p.fail_key("checker.pause_tolerance",
                fmt::format("must be at least checker.interval ({}), got {}",
                            format_duration(ck.interval), format_duration(ck.pause_tolerance)));
-  const auto& esc = c.escalation;
-  if (esc.action != EscalationAction::kNone && esc.after < ck.threshold)
-    p.fail_key(p.has("escalation.after") ? "escalation.after" : "escalation.action",
-               fmt::format("escalation.after ({}) must be at least checker.threshold ({})",
-                           format_duration(esc.after), format_duration(ck.threshold)));
-  if (esc.action == EscalationAction::kPanic && !esc.allow_panic)
-    p.fail_key("escalation.action",
-               "\"panic\" crashes the kernel: it requires escalation.allow_panic = true");
-  if (esc.action == EscalationAction::kWatchdogDevice && c.watchdog.device.empty())
-    p.fail_key("escalation.action",
-               "\"watchdog-device\" requires watchdog.device (e.g. \"/dev/watchdog0\")");
-  if (!c.watchdog.device.empty() && ck.interval * 3 > c.watchdog.timeout)
-    p.fail_key(p.has("watchdog.timeout") ? "watchdog.timeout" : "watchdog.device",
-               fmt::format("watchdog.timeout ({}) must be at least 3 x checker.interval ({}), "
-                           "the feed interval",
-                           format_duration(c.watchdog.timeout), format_duration(ck.interval)));
-  if (!c.watchdog.device.empty() && c.watchdog.pretimeout >= c.watchdog.timeout)
-    p.fail_key("watchdog.pretimeout",
-               fmt::format("must be shorter than watchdog.timeout ({})",
-                           format_duration(c.watchdog.timeout)));
+  // Escalation and watchdog rules live with the escalation code that knows the device API.
+  auto problems = escalation::validate_escalation(c);
+  if (!problems.empty()) {
+    const auto& first = problems.front();
+    // Point at the key named, or at the key that made the rule apply when it is not in the file.
+    std::string at = first.key;
+    if (!p.has(at)) {
+      for (const char* k : {"escalation.action", "watchdog.device"})
+        if (p.has(k)) {
+          at = k;
+          break;
+        }
+    }
+    p.fail_key(at, at == first.key ? first.message : first.key + ": " + first.message);
+  }
 }
 
 }  // namespace

@@ -13,6 +13,9 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "stallwatch/escalation/escalation.h"
+#include "stallwatch/evidence/engine.h"
+
 namespace stallwatch {
 
 namespace {
@@ -102,8 +105,28 @@ Status Daemon::start() {
     spdlog::warn("DEGRADED: heartbeats run SCHED_OTHER (no permission for SCHED_FIFO); a busy CPU "
                  "can delay them and cause false stall reports");
 
+  // Escalation first: owning the watchdog device can fail (EBUSY), and then nothing else starts.
+  escalation_ = std::make_unique<escalation::Escalation>(config_, options_.root);
+  if (auto st = escalation_->start(now); !st) {
+    heartbeats_->stop_all();
+    escalation_.reset();
+    start_error_ = StartError::kConfig;
+    return st.error();
+  }
+  if (config_.evidence.enabled && !enrich_) {
+    evidence_ = std::make_unique<EvidenceEngine>(options_.root, config_.evidence,
+                                                 config_.heartbeat.priority, config_.daemon.state_dir);
+    evidence_->start();
+    enrich_ = [engine = evidence_.get()](const StallEvent& e) -> std::optional<StallReport> {
+      StallReport report = engine->collect(e, clock_ns(CLOCK_MONOTONIC));
+      engine->store(report);
+      return report;
+    };
+  }
+
   auto sinks = std::make_unique<CompositeSink>();
   sinks->add(std::make_unique<JournalSink>(options_.output));
+  sinks->add(escalation_->make_sink());
   sinks->add(std::move(pending_sinks_));
   worker_ = std::make_unique<ReportWorker>(std::move(sinks), enrich_);
   worker_->start(kWorkerStack);
@@ -144,6 +167,8 @@ Status Daemon::start() {
   if (rc != 0) {
     heartbeats_->stop_all();
     worker_->stop();
+    escalation_->shutdown();
+    if (evidence_) evidence_->stop();
     start_error_ = rc == EPERM ? StartError::kPermission : StartError::kOther;
     return make_error("cannot start the SCHED_FIFO checker thread: {}{}", std::strerror(rc),
                       rc == EPERM ? " (needs CAP_SYS_NICE)" : "");
@@ -168,6 +193,9 @@ void Daemon::stop() {
   }
   if (heartbeats_) heartbeats_->stop_all();
   if (worker_) worker_->stop();
+  // After the checker (no more feeding) and the worker (no more escalations): disarm cleanly.
+  if (escalation_) escalation_->shutdown();
+  if (evidence_) evidence_->stop();
 }
 
 // Applies a reloaded config at a tick boundary. Heartbeats are re-created only when their CPU set,
@@ -377,11 +405,15 @@ void Daemon::checker_loop() {
     apply_pending(now);  // tick boundary
     sync_cpus(now, false);
     const std::int64_t boot = clock_ns(CLOCK_BOOTTIME);
-    for (auto& event : checker_->tick(now, boot)) {
+    std::vector<StallEvent> events = checker_->tick(now, boot);
+    for (const auto& event : events)
+      if (event.kind == EventKind::kEscalation) escalation_->on_escalation_due(now);
+    escalation_->on_tick(now, checker_->healthy());
+    for (auto* o : observers_) o->on_tick(now, *checker_, events);
+    for (auto& event : events) {
       if (!worker_->push(std::move(event)) && worker_->dropped() % 100 == 1)
         spdlog::error("report queue full: {} events dropped so far", worker_->dropped());
     }
-    for (auto* o : observers_) o->on_tick(now, *checker_);
 
     if (!ready_sent_ && (checker_->all_started() || now - start_ns_ > config_.checker.threshold.count())) {
       if (!checker_->all_started())

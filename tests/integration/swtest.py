@@ -128,8 +128,9 @@ class Daemon:
 
 
 HOG_SRC = r"""
-import os, sys, time
+import ctypes, os, sys, time
 cpu, secs, prio = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
+ctypes.CDLL(None).prctl(15, sys.argv[4].encode(), 0, 0, 0)  # PR_SET_NAME: the comm to look for
 os.sched_setaffinity(0, {cpu})
 os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(prio))
 start = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
@@ -143,9 +144,8 @@ while time.clock_gettime_ns(time.CLOCK_MONOTONIC) < end:
 def run_hog(seconds, cpu=HOG_CPU, prio=HOG_PRIO, comm="sw-test-hog"):
     """Runs a SCHED_FIFO busy loop pinned to `cpu` for `seconds`; returns (start_mono_us, pid,
     end_mono_us). The hog is bounded by its own clock and runs in a child that dies with us."""
-    p = subprocess.Popen([sys.executable, "-c", HOG_SRC, str(cpu), str(seconds), str(prio)],
-                         stdout=subprocess.PIPE, text=True,
-                         preexec_fn=lambda: __import__("ctypes").CDLL(None).prctl(15, comm.encode()))
+    p = subprocess.Popen([sys.executable, "-c", HOG_SRC, str(cpu), str(seconds), str(prio), comm],
+                         stdout=subprocess.PIPE, text=True)
     first = p.stdout.readline().split()
     p.wait(seconds + 30)
     return int(first[0]), int(first[1]), mono_us()
