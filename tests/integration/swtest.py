@@ -69,7 +69,7 @@ def parse_event(line):
 class Daemon:
     """stallwatchd in the foreground with events on stderr."""
 
-    def __init__(self, binary, config_text, extra_args=()):
+    def __init__(self, binary, config_text, extra_args=(), env_extra=None):
         self.dir = tempfile.mkdtemp(prefix="stallwatch-it-")
         self.config = os.path.join(self.dir, "stallwatch.toml")
         self.write_config(config_text)
@@ -78,6 +78,7 @@ class Daemon:
         env = dict(os.environ)
         env.pop("JOURNAL_STREAM", None)
         env.pop("NOTIFY_SOCKET", None)
+        env.update(env_extra or {})
         self.proc = subprocess.Popen([binary, "--config", self.config, *extra_args],
                                      stdout=self.log, stderr=subprocess.STDOUT, env=env)
 
