@@ -22,6 +22,8 @@ using namespace evidence;
 
 namespace {
 
+constexpr auto kSysrqWriteWait = std::chrono::milliseconds(20);
+
 // "20261121T101502Z" (file names) or "2026-11-21T10:15:02Z" (report contents).
 std::string utc_stamp(bool compact) {
   timespec ts{};
@@ -221,21 +223,29 @@ StallReport EvidenceEngine::collect(const StallEvent& event, std::int64_t now_mo
       sysrq_ever_ = true;
       last_sysrq_ns_ = t0;
       trigger_ns = now();
-      if (auto s = sysrq->trigger(sysrq_io_, cfg_.sysrq_wait); !s) {
-        bt.status = "failed";
-        st.fail(s.error().message);
-        sysrq.reset();
+      // The kernel busy-waits in this write until every CPU answered the NMI (10 s at most):
+      // don't wait for it, the records are read back after the task scan.
+      if (auto s = sysrq->trigger(sysrq_io_, kSysrqWriteWait); !s) {
+        if (s.error().message.rfind("timed out", 0) == 0) {
+          bt.note = "the sysrq write was still in progress after the trigger step";
+        } else {
+          bt.status = "failed";
+          st.fail(s.error().message);
+          sysrq.reset();
+        }
       }
     }
   }
 
-  // 3. Tasks runnable on the CPU. Half the budget at most, the rest is for the details.
+  // 3. Tasks runnable on the CPU.
   {
     StepTimer st(ev, "tasks", now);
     TaskScanOptions opts;
     opts.cpu = cpu;
     opts.exclude_pid = tuning_.exclude_pid;
-    opts.deadline_ns = t0 + cfg_.budget.count() / 2;
+    // Half the budget from the start, but at least a quarter from now if earlier steps were slow.
+    opts.deadline_ns = std::min(deadline, std::max(t0 + cfg_.budget.count() / 2,
+                                                   now() + cfg_.budget.count() / 4));
     opts.now = now;
     TaskScanResult scan = scan_cpu_tasks(root_, opts);
     ev.tasks = std::move(scan.candidates);

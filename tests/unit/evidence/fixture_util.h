@@ -20,3 +20,23 @@ inline std::string fixture(const std::string& rel) {
 }
 
 }  // namespace stallwatch::evidence::testing
+
+#include <vector>
+
+#include "stallwatch/evidence/kmsg_parse.h"
+
+namespace stallwatch::evidence::testing {
+
+// The message texts of a captured kmsg file (one record per line, continuation lines attached).
+inline std::vector<std::string> kmsg_texts(const std::string& rel) {
+  std::vector<std::string> out;
+  std::string data = fixture(rel);
+  for (auto rec : split_kmsg_records(data)) {
+    auto r = parse_kmsg_record(rec);
+    EXPECT_TRUE(r.ok()) << rel << ": " << rec;
+    if (r.ok()) out.emplace_back(r->text);
+  }
+  return out;
+}
+
+}  // namespace stallwatch::evidence::testing

@@ -2,7 +2,7 @@
 // event, the way the daemon would, and prints the reports. Used by the fixture-capture guest
 // (tests/fixtures/evidence/capture/qemu) and by hand on a host while a hog runs:
 //   evidence_probe --cpu 1 --hb-prio 50 --state-dir /tmp/sw --stall-start-ns <CLOCK_MONOTONIC ns>
-//                  --collect-at-ms 2000,7000 [--sysrq-wait-ms 1500] [--budget-ms 3000]
+//                  --collect-at-ms 2000,7000 [--sysrq-wait-ms 1500] [--budget-ms 3000] [--sysrq 0]
 // The first collection is a kStall event, later ones kOngoing.
 #include <time.h>
 
@@ -52,6 +52,7 @@ int main(int argc, char** argv) {
     else if (k == "--stall-start-ns") start_ns = std::atoll(v.c_str());
     else if (k == "--sysrq-wait-ms") cfg.sysrq_wait = std::chrono::milliseconds(std::atoll(v.c_str()));
     else if (k == "--budget-ms") cfg.budget = std::chrono::milliseconds(std::atoll(v.c_str()));
+    else if (k == "--sysrq") cfg.sysrq_backtrace = v != "0";
     else if (k == "--collect-at-ms") {
       offsets_ms.clear();
       for (char* tok = std::strtok(argv[i + 1], ","); tok; tok = std::strtok(nullptr, ","))
