@@ -1,11 +1,13 @@
 #include "stallwatch/evidence/engine.h"
 
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <thread>
 
 #include <fmt/format.h>
@@ -52,6 +54,32 @@ class StepTimer {
   NowFn now_;
   std::int64_t t0_;
   bool ok_ = true;
+};
+
+// Raises the calling thread's CFS weight for its lifetime (see EngineTuning::collect_nice).
+class NiceBoost {
+ public:
+  explicit NiceBoost(int nice) {
+    if (nice == 0) return;
+    tid_ = static_cast<id_t>(::gettid());
+    errno = 0;
+    int cur = ::getpriority(PRIO_PROCESS, tid_);
+    if (errno != 0 || cur <= nice) return;
+    if (::setpriority(PRIO_PROCESS, tid_, nice) == 0) {
+      restore_ = true;
+      old_ = cur;
+    }
+  }
+  ~NiceBoost() {
+    if (restore_) ::setpriority(PRIO_PROCESS, tid_, old_);
+  }
+  NiceBoost(const NiceBoost&) = delete;
+  NiceBoost& operator=(const NiceBoost&) = delete;
+
+ private:
+  id_t tid_ = 0;
+  int old_ = 0;
+  bool restore_ = false;
 };
 
 }  // namespace
@@ -180,6 +208,7 @@ StallReport EvidenceEngine::collect(const StallEvent& event, std::int64_t now_mo
       return repeat_last(event, "evidence not re-collected (evidence.ongoing_min_interval)");
   }
 
+  NiceBoost boost(tuning_.collect_nice);
   const NowFn now = tuning_.now;
   const std::int64_t t0 = now();
   const std::int64_t deadline = t0 + cfg_.budget.count();

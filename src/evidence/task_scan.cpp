@@ -89,16 +89,42 @@ TaskScanResult scan_cpu_tasks(const Sysroot& root, const TaskScanOptions& opts) 
   }
   char rel[320];  // "<d_name>/stat", d_name up to 255 bytes
   char buf[2048];
+  auto past_deadline = [&] { return opts.deadline_ns != 0 && opts.now() > opts.deadline_ns; };
+  // One task's stat text: keep it when it is runnable on the CPU.
+  auto consider = [&](int pid, std::string_view text) {
+    ++res.tasks_scanned;
+    // Most tasks sleep: look at the state right after the last ')' before parsing it all.
+    auto close = text.rfind(')');
+    if (close == std::string_view::npos || close + 2 >= text.size() || text[close + 2] != 'R')
+      return;
+    auto st = parse_task_stat(text);
+    if (!st || st->state != 'R' || st->processor != opts.cpu) return;
+    if (res.candidates.size() >= opts.max_candidates) return;
+    TaskEvidence t = from_stat(pid, *st);
+    read_schedstat_at(procfd.get(), &t, &t.run_ns);
+    res.candidates.push_back(std::move(t));
+  };
   while (dirent* pe = ::readdir(dir)) {
     if (!is_number(pe->d_name)) continue;
-    if (opts.deadline_ns != 0 && (res.processes_scanned & 63) == 0 &&
-        opts.now() > opts.deadline_ns) {
+    if ((res.processes_scanned & 63) == 0 && past_deadline()) {
       res.budget_exhausted = true;
       break;
     }
     int pid = std::atoi(pe->d_name);
     ++res.processes_scanned;
     if (pid == opts.exclude_pid) continue;
+    // A single-threaded process: its own stat is its only task's (state and CPU are the
+    // leader's), which saves listing task/ -- most processes have one thread.
+    std::snprintf(rel, sizeof rel, "%d/stat", pid);
+    ssize_t n = read_small_at(procfd.get(), rel, buf, sizeof buf);
+    if (n > 0) {
+      std::string_view text(buf, static_cast<std::size_t>(n));
+      auto whole = parse_task_stat(text);
+      if (whole && whole->num_threads == 1) {
+        consider(pid, text);
+        continue;
+      }
+    }
     std::snprintf(rel, sizeof rel, "%d/task", pid);
     int taskfd = ::openat(procfd.get(), rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (taskfd < 0) continue;  // exited
@@ -109,21 +135,13 @@ TaskScanResult scan_cpu_tasks(const Sysroot& root, const TaskScanOptions& opts) 
     }
     while (dirent* te = ::readdir(tdir)) {
       if (!is_number(te->d_name)) continue;
-      if (opts.deadline_ns != 0 && (res.tasks_scanned & 255) == 255 &&
-          opts.now() > opts.deadline_ns) {
+      if ((res.tasks_scanned & 255) == 255 && past_deadline()) {
         res.budget_exhausted = true;
         break;
       }
       std::snprintf(rel, sizeof rel, "%s/stat", te->d_name);
-      ssize_t n = read_small_at(taskfd, rel, buf, sizeof buf);
-      if (n <= 0) continue;  // exited in between
-      ++res.tasks_scanned;
-      auto st = parse_task_stat(std::string_view(buf, static_cast<std::size_t>(n)));
-      if (!st || st->state != 'R' || st->processor != opts.cpu) continue;
-      if (res.candidates.size() >= opts.max_candidates) continue;
-      TaskEvidence t = from_stat(pid, *st);
-      read_schedstat_at(procfd.get(), &t, &t.run_ns);
-      res.candidates.push_back(std::move(t));
+      n = read_small_at(taskfd, rel, buf, sizeof buf);
+      if (n > 0) consider(pid, std::string_view(buf, static_cast<std::size_t>(n)));
     }
     ::closedir(tdir);
     if (res.budget_exhausted) break;

@@ -42,6 +42,10 @@ struct EngineTuning {
   std::size_t max_detailed_tasks = 8;  // tasks whose stack/cmdline/... are read
   std::size_t max_updates_per_episode = 8;  // report updates kept in one episode file
   int exclude_pid = -1;                // -1: getpid() (the daemon's starved heartbeat)
+  // The calling thread's nice value while collect() runs (restored after): a stall is when the
+  // machine is busiest, and the scan should not queue behind the load it is diagnosing. Applied
+  // only when lower than the thread's own and permitted; 0 = leave it alone.
+  int collect_nice = -10;
   long clk_tck = 0;                    // 0: sysconf(_SC_CLK_TCK)
   NowFn now = &mono_now_ns;
 };

@@ -185,6 +185,56 @@ TEST(Softirqs, RealTwoCpuFile) {
   EXPECT_EQ(t->find("HRTIMER")->description, "");
 }
 
+TEST(Interrupts, RealSixtyFourCpuFile) {
+  auto t = parse_interrupts(fixture("qemu/smp64/spin/pre/proc/interrupts"));
+  ASSERT_TRUE(t.ok()) << t.error().message;
+  ASSERT_EQ(t->cpus.size(), 64u);
+  EXPECT_EQ(t->cpus.back(), 63);
+  EXPECT_EQ(t->rows.size(), 26u);
+  const CounterRow* loc = t->find("LOC");
+  ASSERT_NE(loc, nullptr);
+  EXPECT_EQ(loc->counts.size(), 64u);
+  EXPECT_EQ(loc->description, "Local timer interrupts");
+  std::uint64_t v = 0;
+  ASSERT_TRUE(t->count(*loc, 0, &v));
+  EXPECT_EQ(v, 3797u);
+  ASSERT_TRUE(t->count(*loc, 63, &v));
+  EXPECT_EQ(v, 354u);
+  auto s = parse_softirqs(fixture("qemu/smp64/spin/pre/proc/softirqs"));
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->cpus.size(), 64u);
+  auto st = parse_proc_stat(fixture("qemu/smp64/spin/pre/proc/stat"));
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->size(), 64u);
+  EXPECT_EQ(find_cpu(*st, 63)->idle, 1561u);
+}
+
+TEST(Interrupts, RealOfflineCpuHasNoColumnButSoftirqsKeepIt) {
+  // CPU 5 offline: /proc/interrupts lists online CPUs only, /proc/softirqs every possible CPU.
+  auto t = parse_interrupts(fixture("qemu/offline/proc/interrupts"));
+  ASSERT_TRUE(t.ok()) << t.error().message;
+  EXPECT_EQ(t->cpus, (std::vector<int>{0, 1, 2, 3, 4, 6, 7}));
+  EXPECT_EQ(t->column_of(5), -1);
+  EXPECT_EQ(t->column_of(6), 5);
+  std::uint64_t v = 0;
+  const CounterRow* loc = t->find("LOC");
+  ASSERT_NE(loc, nullptr);
+  EXPECT_FALSE(t->count(*loc, 5, &v));
+  ASSERT_TRUE(t->count(*loc, 7, &v));
+  EXPECT_EQ(v, 293u);
+  EXPECT_EQ(t->find("0")->description, "IO-APIC 2-edge timer");
+  auto s = parse_softirqs(fixture("qemu/offline/proc/softirqs"));
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->cpus, (std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7}));
+  ASSERT_TRUE(s->count(*s->find("TIMER"), 5, &v));
+  EXPECT_EQ(v, 5u);
+  auto st = parse_proc_stat(fixture("qemu/offline/proc/stat"));
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->size(), 7u);
+  EXPECT_EQ(find_cpu(*st, 5), nullptr);
+  EXPECT_EQ(*parse_cpu_list(fixture("qemu/offline/online")), t->cpus);
+}
+
 TEST(CpuList, Formats) {
   EXPECT_EQ(*parse_cpu_list("0-1\n"), (std::vector<int>{0, 1}));
   EXPECT_EQ(*parse_cpu_list("0-3,8,10-11"), (std::vector<int>{0, 1, 2, 3, 8, 10, 11}));
