@@ -75,19 +75,41 @@ ReportEntry parse_report(std::string_view text, std::string id, std::string path
     e.parse_error = true;
     return e;
   }
-  e.written = get_or<std::string>(doc, "written", "");
-  e.cpu = nested_or_top<int>(doc, "event", "cpu", -1);
-  e.kind = nested_or_top<std::string>(doc, "event", "kind", "");
-  std::int64_t stall_ns = nested_or_top<std::int64_t>(doc, "event", "stall_ns", -1);
-  e.stall_ms = stall_ns >= 0 ? stall_ns / 1'000'000
-                             : nested_or_top<std::int64_t>(doc, "event", "stall_ms", -1);
-  e.episode = nested_or_top<std::int64_t>(doc, "event", "episode", 0);
-  e.stall_class = get_or<std::string>(doc, "class", get_or<std::string>(doc, "stall_class", ""));
-  e.comm = nested_or_top<std::string>(doc, "culprit", "comm", "");
-  e.pid = nested_or_top<int>(doc, "culprit", "pid", 0);
-  e.policy = nested_or_top<std::string>(doc, "culprit", "policy", "");
-  e.rt_priority = nested_or_top<int>(doc, "culprit", "rt_priority", -1);
-  e.summary = get_or<std::string>(doc, "summary", "");
+  // The evidence engine's envelope holds one object per update; older layouts are one update.
+  std::vector<const json*> updates;
+  if (auto u = doc.find("updates"); u != doc.end() && u->is_array())
+    for (const auto& x : *u)
+      if (x.is_object()) updates.push_back(&x);
+  if (updates.empty()) updates.push_back(&doc);
+  const json* primary = updates.front();
+  for (const json* u : updates)
+    if (nested_or_top<int>(*u, "culprit", "pid", 0) > 0) {
+      primary = u;
+      break;
+    }
+  const json& last = *updates.back();
+  for (const json* u : updates) {
+    ReportUpdate ru;
+    ru.written = get_or<std::string>(*u, "written", "");
+    ru.kind = nested_or_top<std::string>(*u, "event", "kind", "");
+    std::int64_t ns = nested_or_top<std::int64_t>(*u, "event", "stall_ns", -1);
+    ru.stall_ms = ns >= 0 ? ns / 1'000'000 : nested_or_top<std::int64_t>(*u, "event", "stall_ms", -1);
+    e.stall_ms = std::max(e.stall_ms, ru.stall_ms);
+    if (u != &doc) e.updates.push_back(std::move(ru));
+  }
+  e.written = get_or<std::string>(last, "written", "");
+  e.kind = nested_or_top<std::string>(last, "event", "kind", "");
+  e.cpu = get_or<int>(doc, "cpu", nested_or_top<int>(*primary, "event", "cpu", -1));
+  e.episode = get_or<std::int64_t>(doc, "episode",
+                                   nested_or_top<std::int64_t>(*primary, "event", "episode", 0));
+  e.stall_class =
+      get_or<std::string>(*primary, "class", get_or<std::string>(*primary, "stall_class", ""));
+  e.comm = nested_or_top<std::string>(*primary, "culprit", "comm", "");
+  e.pid = nested_or_top<int>(*primary, "culprit", "pid", 0);
+  e.policy = nested_or_top<std::string>(*primary, "culprit", "policy", "");
+  e.rt_priority = nested_or_top<int>(*primary, "culprit", "rt_priority", -1);
+  e.summary = get_or<std::string>(*primary, "summary", "");
+  e.primary = *primary;
   e.doc = std::move(doc);
   return e;
 }
@@ -186,7 +208,7 @@ std::string format_report_list_json(const std::vector<ReportEntry>& entries) {
 
 std::string format_report(const ReportEntry& e) {
   if (e.parse_error) return fmt::format("{}: not a readable JSON report\n", e.path);
-  const json& doc = e.doc;
+  const json& doc = e.primary.is_object() ? e.primary : e.doc;
   std::string out = fmt::format("report {}\n  file:     {}\n", e.id, e.path);
   if (!e.written.empty()) out += fmt::format("  written:  {}\n", e.written);
   out += fmt::format("  event:    {} on CPU {}{}\n", e.kind.empty() ? "?" : e.kind,
@@ -207,6 +229,7 @@ std::string format_report(const ReportEntry& e) {
     if (tid > 0 && tid != e.pid) out += fmt::format(" tid {}", tid);
     out += "\n";
     std::string cmdline = nested_or_top<std::string>(doc, "culprit", "cmdline", "");
+    std::replace(cmdline.begin(), cmdline.end(), '\n', ' ');  // one line, whatever argv held
     if (!cmdline.empty()) out += fmt::format("  cmdline:  {}\n", cmdline);
     std::string cgroup = nested_or_top<std::string>(doc, "culprit", "cgroup", "");
     if (!cgroup.empty()) out += fmt::format("  cgroup:   {}\n", cgroup);
@@ -240,6 +263,12 @@ std::string format_report(const ReportEntry& e) {
   append_list(out, doc, "kernel_verdicts", "kernel messages");
   append_list(out, doc, "notes", "notes");
   append_list(out, doc, "failed_steps", "evidence steps that failed");
+  if (e.updates.size() > 1) {
+    out += "updates:\n";
+    for (const auto& u : e.updates)
+      out += fmt::format("  {:<20}  {:<12}  {}\n", u.written.empty() ? "-" : u.written,
+                         u.kind.empty() ? "-" : u.kind, u.stall_ms >= 0 ? format_ms(u.stall_ms) : "-");
+  }
   if (doc.contains("evidence")) out += "(full evidence: stallwatchctl reports --json " + e.id + ")\n";
   return out;
 }

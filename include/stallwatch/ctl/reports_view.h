@@ -1,6 +1,8 @@
 // ReportsView: stallwatchctl's reading of the JSON stall reports in <state_dir>/reports/ (written
-// by the evidence engine, one file per episode, rewritten on each update). Every field is
-// optional: a report from an older or newer daemon still lists and shows. Parsing and formatting
+// by the evidence engine, one file per episode, rewritten on each update:
+// {"format":"stallwatch-report/1","cpu","episode","updates":[{event, class, culprit, summary,
+// ...}, ...]}; a bare update object is read too). Every field is optional: a report from an
+// older or newer daemon still lists and shows. Parsing and formatting
 // are pure; list_reports() reads the directory. Single-threaded (stallwatchctl).
 #pragma once
 
@@ -15,14 +17,20 @@
 
 namespace stallwatch::ctl {
 
+struct ReportUpdate {
+  std::string written;
+  std::string kind;
+  std::int64_t stall_ms = -1;
+};
+
 struct ReportEntry {
   std::string id;            // file name without ".json"
   std::string path;
   std::int64_t mtime_ns = 0; // last rewrite of the file
   std::string written;       // RFC 3339 from the report, if any
   int cpu = -1;
-  std::string kind;          // stall | ongoing | recovered | global-pause
-  std::int64_t stall_ms = -1;
+  std::string kind;          // of the latest update: stall | ongoing | recovered | global-pause
+  std::int64_t stall_ms = -1;  // the longest over the updates (recovered: the whole silence)
   std::int64_t episode = 0;
   std::string stall_class;
   std::string comm;
@@ -31,7 +39,9 @@ struct ReportEntry {
   int rt_priority = -1;
   std::string summary;
   bool parse_error = false;  // listed anyway, marked unreadable
+  std::vector<ReportUpdate> updates;  // oldest first; empty for a bare update object
   nlohmann::json doc;        // the whole document (null when unreadable)
+  nlohmann::json primary;    // the update the details come from (the one with the culprit)
 };
 
 // Extracts the list fields from one report's text (never fails: unreadable text gives an entry

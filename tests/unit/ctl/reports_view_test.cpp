@@ -38,6 +38,32 @@ TEST(ReportParse, EvidenceEngineLayout) {
   EXPECT_EQ(e.rt_priority, 60);
 }
 
+TEST(ReportParse, CapturedEnvelopeFromARealStall) {
+  // Written by stallwatchd during a real 3.5 s SCHED_FIFO hog on CPU 1 (tests/integration).
+  auto e = parse_report(fixture("captured-stall.json"), "captured", "p", 1);
+  ASSERT_FALSE(e.parse_error);
+  EXPECT_EQ(e.cpu, 1);
+  EXPECT_EQ(e.episode, 1);
+  ASSERT_EQ(e.updates.size(), 3u);
+  EXPECT_EQ(e.updates[0].kind, "stall");
+  EXPECT_EQ(e.updates[0].stall_ms, 1001);
+  EXPECT_EQ(e.kind, "ongoing");      // the latest update
+  EXPECT_EQ(e.stall_ms, 3101);       // the longest
+  EXPECT_EQ(e.written, "2026-11-21T20:30:47Z");
+  EXPECT_EQ(e.stall_class, "rt-hog");
+  EXPECT_EQ(e.comm, "sw-test-hog");
+  EXPECT_EQ(e.pid, 20423);
+  EXPECT_EQ(e.policy, "SCHED_FIFO");
+  EXPECT_EQ(e.rt_priority, 60);
+  std::string out = format_report(e);
+  EXPECT_NE(out.find("culprit:  sw-test-hog[20423] SCHED_FIFO/60"), std::string::npos) << out;
+  EXPECT_NE(out.find("class:    rt-hog - sw-test-hog[20423]"), std::string::npos) << out;
+  EXPECT_NE(out.find("updates:\n  2026-11-21T20:30:44Z  stall         1.0s\n"), std::string::npos) << out;
+  std::string list = format_report_list({e});
+  EXPECT_NE(list.find("2026-11-21 20:30:47      1  ongoing           3.1s  rt-hog"), std::string::npos)
+      << list;
+}
+
 TEST(ReportParse, FlatLayoutWithFieldsMissingAndAdded) {
   auto e = parse_report(fixture("minimal-flat.json"), "minimal-flat", "p", 1);
   ASSERT_FALSE(e.parse_error);
