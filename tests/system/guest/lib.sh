@@ -24,8 +24,11 @@ fail() { mark fail "REASON=$*"; echo "[test] FAIL: $*"; }
 wait_active() {
   local unit=$1 limit=$2
   local deadline=$((SECONDS + limit))
+  local state
   while ((SECONDS < deadline)); do
-    [ "$(systemctl is-active "$unit")" = active ] && return 0
+    state=$(systemctl is-active "$unit")
+    [ "$state" = active ] && return 0
+    [ "$state" = failed ] && break   # start failed (e.g. a config error): no need to wait
     sleep 0.2
   done
   fail "$unit not active after ${limit}s: $(systemctl is-active "$unit")"

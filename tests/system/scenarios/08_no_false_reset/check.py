@@ -18,10 +18,9 @@ def check(run):
     run.require(stopped and survived, "3 x the device timeout passed after systemctl stop")
     run.expect_field(stopped[0], "TEST_STATE", "inactive", "systemctl stop disarmed the device")
     restarted = run.marks("restarted")
-    killed = run.marks("killed")
-    not_stop = run.kernel(r"watchdog did not stop")
-    before_kill = [e for e in not_stop if not killed or run.mono_us(e) < t(killed[0])]
-    run.expect(not before_kill, "no 'watchdog did not stop!' after systemctl stop")
+    # Counted in the guest before the kill -9 (which does log it: the device stays armed).
+    run.expect_field(survived[0], "TEST_NOT_STOPPED", "0",
+                     "no 'watchdog did not stop!' in the kernel log after systemctl stop")
     run.require(restarted, "the service was started again")
     run.expect_field(restarted[0], "TEST_STATE", "active", "re-armed after start")
     ks = run.marks("kill-survived")

@@ -15,7 +15,8 @@ fi
 systemctl stop stallwatch.service
 mark stopped STATE="$(cat $wd/state 2>/dev/null)" ACTIVE="$(systemctl is-active stallwatch.service)"
 sleep $((3 * timeout_s))
-mark stop-survived STATE="$(cat $wd/state 2>/dev/null)"
+mark stop-survived STATE="$(cat $wd/state 2>/dev/null)" \
+  NOT_STOPPED="$(dmesg | grep -c 'watchdog did not stop')"
 systemctl start stallwatch.service
 wait_active stallwatch.service 30 || exit 1
 sleep 2
