@@ -123,9 +123,11 @@ CounterEvidence compute_counter_delta(const CounterSample& base, const CounterSa
     const CpuTimes* a = find_cpu(base.stat, cpu);
     const CpuTimes* b = find_cpu(now.stat, cpu);
     if (a != nullptr && b != nullptr && clk_tck > 0) {
+      const auto hz = static_cast<std::uint64_t>(clk_tck);
       auto ms = [&](std::uint64_t x, std::uint64_t y) {
-        return static_cast<std::int64_t>((y >= x ? y - x : 0) * 1000 /
-                                         static_cast<std::uint64_t>(clk_tck));
+        std::uint64_t d = y >= x ? y - x : 0;  // ticks; the split keeps * 1000 from overflowing
+        return static_cast<std::int64_t>(
+            std::min<std::uint64_t>(d / hz * 1000 + d % hz * 1000 / hz, INT64_MAX));
       };
       ev.cpu_ms.user = ms(a->user, b->user);
       ev.cpu_ms.nice = ms(a->nice, b->nice);

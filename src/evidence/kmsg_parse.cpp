@@ -1,5 +1,7 @@
 #include "stallwatch/evidence/kmsg_parse.h"
 
+#include <limits>
+
 #include "stallwatch/evidence/proc_parse.h"
 
 namespace stallwatch::evidence {
@@ -23,7 +25,10 @@ Result<KmsgRecord> parse_kmsg_record(std::string_view data) {
   r.level = prio & 7;
   r.facility = prio >> 3;
   if (!parse_u64(fields[1], &r.seq)) return make_error("kmsg: bad seq '{}'", fields[1]);
-  if (!parse_i64(fields[2], &r.usec)) return make_error("kmsg: bad usec '{}'", fields[2]);
+  // Callers turn usec into nanoseconds: keep that representable.
+  if (!parse_i64(fields[2], &r.usec) || r.usec < 0 ||
+      r.usec > std::numeric_limits<std::int64_t>::max() / 1000)
+    return make_error("kmsg: bad usec '{}'", fields[2]);
   r.flag = fields[3].empty() ? '-' : fields[3][0];
   std::string_view body = data.substr(semi + 1);
   auto nl = body.find('\n');

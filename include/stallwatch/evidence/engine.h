@@ -95,10 +95,18 @@ class EvidenceEngine {
   void sampler_run();
   Episode& episode(const StallEvent& ev);
 
-  void collect_backtrace(evidence::Evidence& ev, std::int64_t deadline_ns);
-  void collect_counters(evidence::Evidence& ev, Episode& ep, const evidence::SamplePtr& now_sample);
-  void collect_system(evidence::Evidence& ev);
   StallReport repeat_last(const StallEvent& ev, const char* why);
+
+  // collect()'s steps (engine_collect.cpp), in order.
+  struct Collection;
+  void step_counters_now(Collection& c);
+  void step_trigger_backtrace(Collection& c);
+  void step_scan_tasks(Collection& c);
+  void step_read_backtrace(Collection& c);
+  void step_verdicts(Collection& c);
+  void step_task_details(Collection& c);
+  void step_counter_deltas(Collection& c, Episode& ep);
+  void step_system(Collection& c);
 
   Sysroot root_;
   EvidenceConfig cfg_;

@@ -63,6 +63,9 @@ TEST(KmsgRecord, Malformed) {
   EXPECT_FALSE(parse_kmsg_record("x,1,2,-;text").ok());
   EXPECT_FALSE(parse_kmsg_record("6,y,2,-;text").ok());
   EXPECT_FALSE(parse_kmsg_record("6,1,z,-;text").ok());
+  // Found by fuzz_kmsg_reader: usec * 1000 overflowed.
+  EXPECT_FALSE(parse_kmsg_record("6,1,5555555555555555550,-;text").ok());
+  EXPECT_FALSE(parse_kmsg_record("6,1,-5,-;text").ok());
   EXPECT_FALSE(parse_kmsg_record("6,1,2,-;text\nNOSPACE=1\n").ok());
   EXPECT_TRUE(split_kmsg_records("").empty());
 }
