@@ -9,6 +9,11 @@ def check(run):
     run.expect_field(a, "TEST_TYPE", "notify", "the unit is Type=notify")
     run.expect(a.get("TEST_WATCHDOG_USEC") not in (None, "", "0", "infinity"),
                "WatchdogUSec is set", f"WatchdogUSec={a.get('TEST_WATCHDOG_USEC')}")
+    cfg = run.marks("shipped-config")
+    run.expect(cfg and cfg[0].get("TEST_ETC") == "present",
+               "the install put the shipped config at /etc/stallwatch/stallwatch.toml",
+               f"found instead at: {cfg[0].get('TEST_ELSEWHERE', '').strip() or 'nowhere'}"
+               if cfg else "no mark")
     idle = run.marks("idle-done")
     run.require(idle, "30 s idle period completed")
     i = idle[0]

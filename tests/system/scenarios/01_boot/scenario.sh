@@ -2,6 +2,9 @@
 # 30 s without a stall or a watchdog timeout, and survives `systemctl reload`.
 wait_active stallwatch.service 40 || exit 1
 show() { systemctl show -p "$1" --value stallwatch.service; }
+# The shipped configuration, installed by `cmake --install --prefix /usr`, is what the daemon reads.
+mark shipped-config ETC="$([ -f /etc/stallwatch/stallwatch.toml ] && echo present || echo missing)" \
+  ELSEWHERE="$(find /usr/local/etc /usr/etc -name stallwatch.toml 2>/dev/null | tr '\n' ' ')"
 mark service-active TYPE="$(show Type)" WATCHDOG_USEC="$(show WatchdogUSec)" \
   RESULT="$(show Result)" MAINPID="$(show MainPID)"
 sleep 30
