@@ -341,6 +341,10 @@ def main():
     ap.add_argument("--check-only", action="store_true",
                     help="re-run the checks on an existing run directory without booting")
     args = ap.parse_args()
+    if not args.check_only:  # a skipped run must not leave the previous verdict for summary.py
+        stale = os.path.join(os.path.abspath(args.out), "result.json")
+        if os.path.exists(stale):
+            os.unlink(stale)
     if os.environ.get("STALLWATCH_SYSTEM_SKIP"):
         skip(f"STALLWATCH_SYSTEM_SKIP={os.environ['STALLWATCH_SYSTEM_SKIP']}")
     reason = qemu_usable()
