@@ -1,10 +1,22 @@
-// EvidenceEngine: the integration point the daemon calls. start() launches two background threads
-// (the /dev/kmsg verdict reader and the once-a-second counter sampler; SCHED_OTHER, small explicit
-// stacks, stopped promptly through eventfds); collect() gathers and classifies the evidence for
-// one stall event within cfg.budget; store() writes the per-episode JSON report file.
-// collect() and store() run on the daemon's report worker thread only; the engine's own state
-// (episode cache, sysrq rate limit) is touched by that thread alone, the background threads share
-// only CounterHistory and KmsgReader, each with its own lock.
+// EvidenceEngine: the integration point the daemon calls. start() launches the background
+// threads -- the /dev/kmsg verdict reader, the once-a-second counter sampler, and two BoundedIo
+// helpers (per-task /proc reads that may block, the sysrq write) -- all SCHED_OTHER with explicit
+// 128 KiB stacks (512 KiB locked under mlockall), stopped promptly through eventfds/condvars.
+// collect() gathers and classifies the evidence for one stall event within cfg.budget; store()
+// writes the per-episode JSON report file. collect() and store() run on the daemon's report
+// worker thread only; the engine's own state (episode cache, sysrq rate limit) is touched by that
+// thread alone, the background threads share only CounterHistory and KmsgReader, each with its
+// own lock.
+//
+//   EvidenceEngine engine(Sysroot(), config.evidence, config.heartbeat.priority,
+//                         config.daemon.state_dir);
+//   engine.start();
+//   ...on the report worker, for a StallEvent ev:
+//   StallReport r = engine.collect(ev, now_mono_ns);  // kStall, kOngoing, kGlobalPause, ...
+//   engine.store(r);                                  // sets r.report_path
+//   sink.fire(ev, &r);
+//   ...
+//   engine.stop();
 #pragma once
 
 #include <pthread.h>
