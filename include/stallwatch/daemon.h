@@ -68,9 +68,10 @@ class Daemon {
   void checker_loop();
   void apply_pending(std::int64_t now);
   void sync_cpus(std::int64_t now, bool force_poll);
-  HeartbeatParams heartbeat_params() const;
+  HeartbeatParams heartbeat_params();
   void update_status(std::int64_t now, bool force);
   void write_status_file(std::int64_t now);
+  void after_rescue(std::int64_t now);
 
   Config config_;
   DaemonOptions options_;
@@ -82,6 +83,7 @@ class Daemon {
   CpuTopology topo_;
   CpuList monitored_;
   std::unique_ptr<HeartbeatManager> heartbeats_;
+  CheckerBeacon beacon_;
   std::unique_ptr<Checker> checker_;
   std::unique_ptr<ReportWorker> worker_;
   std::unique_ptr<EvidenceEngine> evidence_;

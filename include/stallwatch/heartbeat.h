@@ -18,11 +18,25 @@
 
 namespace stallwatch {
 
+// CheckerBeacon: the checker's last tick time and thread id, read by every heartbeat after its
+// stamp (one relaxed load on the hot path). A checker woken on a CPU that is spinning in
+// non-preemptible kernel code stays queued there: the scheduler's RT push logic does not move a
+// queued RT task off a CPU whose current task has lower priority, expecting a preemption that
+// never comes. The first heartbeat that sees the checker overdue moves it to its own CPU, which
+// is demonstrably running; this is the one syscall a heartbeat may make, and only then.
+struct alignas(64) CheckerBeacon {
+  std::atomic<std::int64_t> last_tick_ns{0};
+  std::atomic<std::int64_t> overdue_ns{0};  // 0 = rescue off
+  std::atomic<int> tid{0};
+  std::atomic<int> rescued_by{-1};          // CPU whose heartbeat moved the checker; -1 none
+};
+
 struct HeartbeatParams {
   std::int64_t interval_ns = 500'000'000;
   int priority = 99;
   bool allow_degraded = false;  // fall back to SCHED_OTHER when SCHED_FIFO is not permitted
   std::size_t stack_bytes = 64 * 1024;
+  CheckerBeacon* beacon = nullptr;  // optional; must outlive the heartbeats
 };
 
 class HeartbeatManager {
@@ -53,6 +67,7 @@ class HeartbeatManager {
     int cpu = -1;
     std::int64_t interval_ns = 0;
     HeartbeatSlot* slot = nullptr;
+    CheckerBeacon* beacon = nullptr;
     std::atomic<bool> stop{false};
     std::atomic<bool> exited{false};
     pthread_t thread{};

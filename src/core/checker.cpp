@@ -125,7 +125,8 @@ std::vector<StallEvent> Checker::tick(std::int64_t now_ns, std::int64_t now_boot
     const std::int64_t suspended = boot_offset - last_boot_offset_ns_;
     std::string reason;
     std::int64_t pause_ns = 0;
-    if (suspended > 10'000'000) {
+    // A suspend is seconds long; a few ms of difference is two clock reads being preempted.
+    if (suspended > std::min<std::int64_t>(100'000'000, settings_.pause_tolerance_ns)) {
       reason = fmt::format("system was suspended for {:.3f}s (CLOCK_BOOTTIME advanced past "
                            "CLOCK_MONOTONIC)", static_cast<double>(suspended) / 1e9);
       pause_ns = suspended;

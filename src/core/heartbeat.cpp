@@ -22,6 +22,17 @@ timespec to_timespec(std::int64_t ns) {
   return timespec{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
 }
 
+// Rare path: pin the stuck checker to this CPU. The checker restores its affinity on its next tick.
+void rescue_checker(CheckerBeacon& b, int cpu) {
+  int expected = -1;
+  if (!b.rescued_by.compare_exchange_strong(expected, cpu, std::memory_order_acq_rel)) return;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(static_cast<unsigned>(cpu), &set);
+  if (sched_setaffinity(b.tid.load(std::memory_order_relaxed), sizeof set, &set) != 0)
+    b.rescued_by.store(-1, std::memory_order_release);
+}
+
 }  // namespace
 
 HeartbeatManager::HeartbeatManager(int slot_count)
@@ -44,6 +55,11 @@ void* HeartbeatManager::run(void* arg) {
     if (rc == EINTR) continue;
     const std::int64_t now = mono_now_ns();
     w->slot->stamp(now, now - next, sched_getcpu());
+    if (CheckerBeacon* b = w->beacon) {
+      const std::int64_t last_tick = b->last_tick_ns.load(std::memory_order_relaxed);
+      const std::int64_t overdue = b->overdue_ns.load(std::memory_order_relaxed);
+      if (overdue > 0 && last_tick > 0 && now - last_tick > overdue) rescue_checker(*b, w->cpu);
+    }
     next += interval;
     if (next <= now) next += ((now - next) / interval + 1) * interval;
   }
@@ -61,6 +77,7 @@ Status HeartbeatManager::start(int cpu, const HeartbeatParams& params) {
   w->cpu = cpu;
   w->interval_ns = params.interval_ns;
   w->slot = &slots_[cpu];
+  w->beacon = params.beacon;
 
   auto try_create = [&](bool fifo) -> int {
     pthread_attr_t attr;

@@ -1,6 +1,7 @@
 #include "stallwatch/daemon.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -50,12 +51,13 @@ void Daemon::add_sink(std::unique_ptr<EventSink> sink) { pending_sinks_->add(std
 void Daemon::add_tick_observer(TickObserver* observer) { observers_.push_back(observer); }
 void Daemon::set_enricher(ReportWorker::Enricher enrich) { enrich_ = std::move(enrich); }
 
-HeartbeatParams Daemon::heartbeat_params() const {
+HeartbeatParams Daemon::heartbeat_params() {
   HeartbeatParams p;
   p.interval_ns = config_.heartbeat.interval.count();
   p.priority = config_.heartbeat.priority;
   p.allow_degraded = config_.heartbeat.allow_degraded;
   p.stack_bytes = config_.heartbeat.stack_kib * 1024;
+  p.beacon = &beacon_;
   return p;
 }
 
@@ -307,7 +309,10 @@ void Daemon::sync_cpus(std::int64_t now, bool force_poll) {
     if (!heartbeats_->reap(cpu) || !is_wanted(cpu)) continue;
     auto st = heartbeats_->start(cpu, heartbeat_params());
     if (!st) {
-      spdlog::error("{}", st.error().message);
+      // Most likely the CPU went offline since the last poll: forget it until the next poll
+      // says otherwise, so this is not retried (and logged) every tick.
+      spdlog::warn("{}; retrying after the next online-CPU poll", st.error().message);
+      topo_.online = cpu_difference(topo_.online, CpuList{cpu});
       continue;
     }
     checker_->set_monitored(cpu, true, now);
@@ -389,7 +394,23 @@ void Daemon::write_status_file(std::int64_t now) {
     spdlog::warn("cannot write status file {}: {}", path, std::strerror(errno));
 }
 
+// A heartbeat moved this thread off a CPU it was stuck on (see CheckerBeacon): let it run
+// anywhere again and say so.
+void Daemon::after_rescue(std::int64_t now) {
+  const int by = beacon_.rescued_by.load(std::memory_order_acquire);
+  if (by < 0) return;
+  cpu_set_t all;
+  CPU_ZERO(&all);
+  for (int cpu : topo_.possible) CPU_SET(static_cast<unsigned>(cpu), &all);
+  sched_setaffinity(0, sizeof all, &all);
+  const std::int64_t last = beacon_.last_tick_ns.load(std::memory_order_relaxed);
+  spdlog::warn("checker was held up for {} ms (queued on a CPU that could not schedule); "
+               "CPU {}'s heartbeat moved it", (now - last) / 1'000'000, by);
+  beacon_.rescued_by.store(-1, std::memory_order_release);
+}
+
 void Daemon::checker_loop() {
+  beacon_.tid.store(static_cast<int>(::gettid()), std::memory_order_relaxed);
   update_status(clock_ns(CLOCK_MONOTONIC), true);
   // One blocking read of the timerfd per tick: stop and reload requests are picked up at the
   // next tick boundary, so no second fd (and no poll) is needed.
@@ -401,10 +422,15 @@ void Daemon::checker_loop() {
       break;
     }
     if (stop_.load(std::memory_order_relaxed)) break;
+    // Both clocks back to back: their difference is the suspend detector's input.
     const std::int64_t now = clock_ns(CLOCK_MONOTONIC);
+    const std::int64_t boot = clock_ns(CLOCK_BOOTTIME);
+    after_rescue(now);
+    beacon_.last_tick_ns.store(now, std::memory_order_relaxed);
+    beacon_.overdue_ns.store(std::max<std::int64_t>(3 * config_.checker.interval.count(), 200'000'000),
+                             std::memory_order_relaxed);
     apply_pending(now);  // tick boundary
     sync_cpus(now, false);
-    const std::int64_t boot = clock_ns(CLOCK_BOOTTIME);
     std::vector<StallEvent> events = checker_->tick(now, boot);
     for (const auto& event : events)
       if (event.kind == EventKind::kEscalation) escalation_->on_escalation_due(now);
