@@ -1,4 +1,5 @@
 // stallwatchctl reports: listing and showing the JSON stall reports.
+#include "stallwatch/ctl/json_get.h"
 #include "stallwatch/ctl/reports_view.h"
 
 #include <dirent.h>
@@ -21,18 +22,6 @@ namespace {
 
 constexpr std::size_t kMaxReportBytes = 4 << 20;
 
-// j[key] as T if present and convertible, else fallback; j may be anything.
-template <class T>
-T get_or(const json& j, const char* key, T fallback) {
-  if (!j.is_object()) return fallback;
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return fallback;
-  try {
-    return it->get<T>();
-  } catch (const json::exception&) {
-    return fallback;
-  }
-}
 
 // Looks in the nested object first (the evidence engine's layout), then at the top level.
 template <class T>

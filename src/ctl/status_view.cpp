@@ -1,4 +1,5 @@
 // stallwatchctl status: parsing, liveness and formatting of the daemon's status.json.
+#include "stallwatch/ctl/json_get.h"
 #include "stallwatch/ctl/status_view.h"
 
 #include <algorithm>
@@ -13,17 +14,6 @@ using nlohmann::json;
 
 namespace {
 
-template <class T>
-T get_or(const json& j, const char* key, T fallback) {
-  if (!j.is_object()) return fallback;
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return fallback;
-  try {
-    return it->get<T>();
-  } catch (const json::exception&) {
-    return fallback;
-  }
-}
 
 }  // namespace
 

@@ -17,16 +17,6 @@
 
 namespace stallwatch::escalation {
 
-std::string_view action_name(EscalationAction action) {
-  switch (action) {
-    case EscalationAction::kNone: return "none";
-    case EscalationAction::kWatchdogDevice: return "watchdog-device";
-    case EscalationAction::kSystemd: return "systemd";
-    case EscalationAction::kPanic: return "panic";
-  }
-  return "none";
-}
-
 EscalatorSettings EscalatorSettings::from(const Config& config) {
   EscalatorSettings s;
   s.action = config.escalation.action;
@@ -129,7 +119,7 @@ void Escalator::fire(const StallEvent& event, const StallReport* report) {
   r.cpu = event.cpu;
   r.stall_ns = event.stall_ns;
   r.episode = event.episode;
-  r.action = std::string(action_name(settings_.action));
+  r.action = std::string(to_string(settings_.action));
   if (report != nullptr) {
     r.stall_class = report->stall_class;
     r.culprit_comm = report->comm;

@@ -23,8 +23,6 @@
 
 namespace stallwatch::escalation {
 
-std::string_view action_name(EscalationAction action);
-
 struct EscalatorSettings {
   EscalationAction action = EscalationAction::kNone;
   bool dry_run = false;

@@ -342,7 +342,7 @@ TEST(EscalatorSettingsFrom, CopiesTheConfig) {
   EXPECT_TRUE(s.dry_run);
   EXPECT_TRUE(s.allow_panic);
   EXPECT_EQ(s.reset_timeout_s, 0);
-  EXPECT_EQ(action_name(EscalationAction::kWatchdogDevice), "watchdog-device");
+  EXPECT_EQ(to_string(EscalationAction::kWatchdogDevice), "watchdog-device");
 }
 
 }  // namespace
