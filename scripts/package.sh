@@ -2,32 +2,41 @@
 # Builds stallwatch's .deb (debhelper, packaging/debian) and .rpm (packaging/rpm/stallwatch.spec)
 # from this working tree, and runs lintian on the .deb (fails on any lintian error).
 #
-#   scripts/package.sh [--out DIR] [--build-dir DIR] [--from-source] [--no-rpm]
+#   scripts/package.sh [--out DIR] [--build-dir DIR] [--prebuilt DIR] [--from-source] [--no-rpm]
 #
 # By default one CMake build (prefix /usr, tests off) in --build-dir is installed by both
-# packagers; --from-source lets dpkg-buildpackage and rpmbuild compile the tree themselves.
+# packagers; --from-source lets dpkg-buildpackage and rpmbuild compile the tree themselves;
+# --prebuilt DIR packages an existing, already built CMake tree as it is (no configure, no
+# compile: the QEMU system suite packages the main build/ this way; installed with --prefix /usr).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out="$root/build-package/dist"
 build="$root/build-package/cmake"
 from_source=0
+prebuilt=0
 rpm=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --out) out=$2; shift 2 ;;
     --build-dir) build=$2; shift 2 ;;
+    --prebuilt) build=$(cd "$2" && pwd); prebuilt=1; shift 2 ;;
     --from-source) from_source=1; shift ;;
     --no-rpm) rpm=0; shift ;;
-    *) echo "usage: $0 [--out DIR] [--build-dir DIR] [--from-source] [--no-rpm]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--out DIR] [--build-dir DIR] [--prebuilt DIR] [--from-source] [--no-rpm]" >&2; exit 2 ;;
   esac
 done
-for tool in dpkg-buildpackage dh lintian rpmbuild; do
+tools=(dpkg-buildpackage dh lintian)
+[ $rpm -eq 0 ] || tools+=(rpmbuild)
+for tool in "${tools[@]}"; do
   command -v "$tool" >/dev/null || { echo "package.sh: $tool missing (scripts/install-deps.sh --test)" >&2; exit 2; }
 done
 version=$(sed -n 's/^project(stallwatch VERSION \([0-9.]*\).*/\1/p' "$root/CMakeLists.txt")
 jobs=${JOBS:-2}
 
-if [ $from_source -eq 0 ]; then
+if [ $prebuilt -eq 1 ]; then
+  [ -x "$build/src/stallwatchd" ] || { echo "package.sh: $build has no built stallwatchd" >&2; exit 2; }
+  echo "== packaging the existing build in $build"
+elif [ $from_source -eq 0 ]; then
   echo "== cmake build in $build"
   # Debian's hardening flags (bindnow, fortify, ...), as a debhelper build would use them.
   export DEB_BUILD_MAINT_OPTIONS=hardening=+all

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Runs one system-test scenario in a QEMU guest and checks it.
 
-For each boot of the scenario: layers the project (installed with its own install rules into a
-DESTDIR), the scenario's files and the harness units over the cached base image as a second cpio
-archive, boots Debian's kernel with systemd under TCG with an i6300esb watchdog and a persistent
+For each boot of the scenario: layers the project's .deb (built by scripts/package.sh, installed
+with dpkg -i inside the guest by guest/install-package), the scenario's files and the harness units
+over the cached base image as a second cpio archive, boots Debian's kernel with systemd under TCG with an i6300esb watchdog and a persistent
 ext4 state disk, enforces a hard time limit, records QEMU's QMP events (watchdog actions, shutdown
 reasons) and the serial console. Afterwards it reads the guest's persistent journal back from the
 state disk (debugfs, no mount needed), exports it as JSON and runs the scenario's check.py on the
@@ -77,47 +77,19 @@ def write(path, text, mode=0o644):
     os.chmod(path, mode)
 
 
-def normalise_usrmerge(root):
-    """The base image is merged-/usr: an overlay must not ship /lib, /bin or /sbin directories,
-    or the kernel's cpio unpacker would write them beside the symlinks' targets inconsistently."""
-    for top in ("lib", "bin", "sbin", "lib64"):
-        src = os.path.join(root, top)
-        if os.path.isdir(src) and not os.path.islink(src):
-            dst = os.path.join(root, "usr", top)
-            shutil.copytree(src, dst, symlinks=True, dirs_exist_ok=True)
-            shutil.rmtree(src)
+def find_deb(package_dir):
+    """The project's .deb in package_dir (system.package builds it with scripts/package.sh)."""
+    if not package_dir or not os.path.isdir(package_dir):
+        return None
+    debs = sorted(f for f in os.listdir(package_dir)
+                  if f.startswith("stallwatch_") and f.endswith(".deb"))
+    return os.path.join(package_dir, debs[-1]) if debs else None
 
 
-def add_missing_libraries(overlay, rootfs):
-    """Copies shared libraries the installed binaries need but the base image lacks (the image
-    lists the daemon's runtime packages; this only catches a dependency added since)."""
-    copied = []
-    for dirpath, _, files in os.walk(overlay):
-        for name in files:
-            path = os.path.join(dirpath, name)
-            if os.path.islink(path) or not os.access(path, os.X_OK):
-                continue
-            with open(path, "rb") as f:
-                if f.read(4) != b"\x7fELF":
-                    continue
-            out = subprocess.run(["ldd", path], capture_output=True, text=True).stdout
-            for line in out.splitlines():
-                parts = line.split("=>")
-                if len(parts) != 2 or not parts[1].strip().startswith("/"):
-                    continue
-                lib = parts[1].split()[0]
-                rel = lib.lstrip("/")
-                if rel.startswith("lib/") or rel.startswith("lib64/"):
-                    rel = "usr/" + rel
-                if os.path.exists(os.path.join(rootfs, rel)):
-                    continue
-                dst = os.path.join(overlay, rel)
-                if not os.path.exists(dst):
-                    os.makedirs(os.path.dirname(dst), exist_ok=True)
-                    shutil.copy2(os.path.realpath(lib), dst)
-                    copied.append(lib)
-    if copied:
-        log(f"warning: copied host libraries missing from the image: {' '.join(copied)}")
+def deb_paths(deb):
+    """The paths a .deb installs (dpkg-deb -c), as absolute paths."""
+    out = subprocess.run(["dpkg-deb", "-c", deb], capture_output=True, text=True, check=True).stdout
+    return {line.split()[5][1:].rstrip("/") for line in out.splitlines() if len(line.split()) >= 6}
 
 
 def enable_unit(overlay, unit_path, unit_name):
@@ -138,38 +110,37 @@ def build_overlay(args, scenario_dir, meta, overlay):
     if os.path.exists(overlay):
         shutil.rmtree(overlay)
     os.makedirs(overlay)
-    # The project, installed the way a user or a package would install it.
+    # The project: its .deb, installed in the guest with dpkg -i by guest/install-package (the
+    # package's postinst enables and starts the unit). Nothing of it is pre-installed here.
+    test_dir = os.path.join(overlay, "usr/lib/stallwatch-test")
     if args.stand_in:
         write(os.path.join(overlay, "usr/sbin/stallwatchd"),
               open(os.path.join(HERE, "standin/stallwatchd")).read(), 0o755)
-        write(os.path.join(overlay, "usr/lib/systemd/system/stallwatch.service"),
-              open(os.path.join(HERE, "standin/stallwatch.service")).read())
+        unit = os.path.join(overlay, "usr/lib/systemd/system/stallwatch.service")
+        write(unit, open(os.path.join(HERE, "standin/stallwatch.service")).read())
+        enable_unit(overlay, unit, "stallwatch.service")
     else:
-        env = dict(os.environ, DESTDIR=overlay)
-        r = subprocess.run(["cmake", "--install", args.project_build, "--prefix", "/usr"],
-                           env=env, capture_output=True, text=True)
-        if r.returncode != 0 and not args.unit:
-            die(f"cmake --install {args.project_build} failed:\n{r.stdout}{r.stderr}")
-        normalise_usrmerge(overlay)
-        if args.unit:
-            write(os.path.join(overlay, "usr/lib/systemd/system/stallwatch.service"),
+        deb = find_deb(args.package)
+        if not deb:
+            die(f"no stallwatch_*.deb in {args.package} (the system.package test builds it: "
+                "scripts/package.sh --prebuilt <build> --no-rpm --out <dir>)")
+        log(f"package: {deb}")
+        shutil.copy2(deb, _mkparent(os.path.join(test_dir, "package", os.path.basename(deb))))
+        contents = deb_paths(deb)
+        for path in ("/usr/sbin/stallwatchd", "/lib/systemd/system/stallwatch.service"):
+            if path not in contents:
+                die(f"{os.path.basename(deb)} has no {path}")
+        # Drop-ins the scenario installs the way the documentation tells an operator to (e.g.
+        # the shipped sysrq.conf example), named by their path in the package.
+        for dropin in meta["dropins"]:
+            if dropin not in contents:
+                die(f"{os.path.basename(deb)} has no {dropin} (scenario.json dropins)")
+        write(os.path.join(test_dir, "dropins"), "".join(d + "\n" for d in meta["dropins"]))
+        if args.unit:  # harness development: a local unit overrides the packaged one
+            write(os.path.join(overlay, "etc/systemd/system/stallwatch.service"),
                   open(args.unit).read())
-        if not os.path.exists(os.path.join(overlay, "usr/sbin/stallwatchd")):
-            die("the install tree has no /usr/sbin/stallwatchd (is the daemon built?)")
-        add_missing_libraries(overlay, args.rootfs)
-    unit = os.path.join(overlay, "usr/lib/systemd/system/stallwatch.service")
-    if not os.path.exists(unit):
-        die("the install tree has no /usr/lib/systemd/system/stallwatch.service")
-    enable_unit(overlay, unit, "stallwatch.service")
-    # Drop-ins the scenario enables the way the documentation tells an operator to (e.g. the
-    # shipped sysrq.conf example), named by their path in the install tree.
-    for dropin in meta["dropins"]:
-        src = os.path.join(overlay, dropin.lstrip("/"))
-        if not os.path.exists(src):
-            die(f"the install tree has no {dropin} (scenario.json dropins)")
-        shutil.copy2(src, _mkparent(os.path.join(
-            overlay, "etc/systemd/system/stallwatch.service.d", os.path.basename(src))))
-    # The scenario's configuration replaces the shipped one.
+    # The scenario's configuration replaces the shipped one: preseeded before the install (dpkg
+    # keeps it with --force-confold), so the package's first start already uses it.
     if meta["config"]:
         shutil.copy2(os.path.join(scenario_dir, meta["config"]),
                      _mkparent(os.path.join(overlay, "etc/stallwatch/stallwatch.toml")))
@@ -178,8 +149,7 @@ def build_overlay(args, scenario_dir, meta, overlay):
     if os.path.isdir(files):
         shutil.copytree(files, os.path.join(overlay, "usr/lib/stallwatch-test/files"))
     # The harness.
-    test_dir = os.path.join(overlay, "usr/lib/stallwatch-test")
-    for name in ("lib.sh", "run-scenario", "rt-hog"):
+    for name in ("lib.sh", "run-scenario", "rt-hog", "install-package"):
         src = os.path.join(HERE, "guest", name)
         write(os.path.join(test_dir, name), open(src).read(), 0o755)
     write(os.path.join(test_dir, "scenario.sh"),
@@ -331,13 +301,14 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--scenario", required=True, help="scenario directory")
     ap.add_argument("--image", required=True, help="base image directory (build_image.sh)")
-    ap.add_argument("--project-build", required=True, help="the project's CMake build directory")
+    ap.add_argument("--package", help="directory holding the project's stallwatch_*.deb "
+                    "(scripts/package.sh --out)")
     ap.add_argument("--out", required=True, help="run directory (logs, journal, results)")
     ap.add_argument("--stand-in", action="store_true",
                     default=os.environ.get("STALLWATCH_SYSTEM_STANDIN") == "1",
                     help="install the harness stand-in daemon instead of the project")
-    ap.add_argument("--unit", help="use this unit file instead of the installed one "
-                    "(harness development only)")
+    ap.add_argument("--unit", help="override the packaged unit with this file in "
+                    "/etc/systemd/system (harness development only)")
     ap.add_argument("--check-only", action="store_true",
                     help="re-run the checks on an existing run directory without booting")
     args = ap.parse_args()
@@ -353,10 +324,12 @@ def main():
     if not os.path.exists(os.path.join(args.image, "base.cpio.gz")):
         skip(f"no guest image in {args.image} (the system.image test builds it; needs root and "
              "Debian's archive)")
-    args.rootfs = os.path.join(args.image, "rootfs")
+    if not args.stand_in and not args.check_only and not find_deb(args.package):
+        skip(f"no stallwatch_*.deb in {args.package} (the system.package test builds it)")
     scenario_dir = os.path.abspath(args.scenario)
     name = os.path.basename(scenario_dir)
     meta = load_scenario(scenario_dir)
+    meta["stand_in"] = args.stand_in
     run_dir = os.path.abspath(args.out)
     if args.check_only:
         with open(os.path.join(run_dir, "boots.json")) as f:

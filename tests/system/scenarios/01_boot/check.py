@@ -1,8 +1,68 @@
-"""Scenario 1: Type=notify start, WatchdogUSec set, 30 s idle without stall or watchdog timeout,
-`systemctl reload` keeps the same process active."""
+"""Scenario 1: the unit comes from the .deb and was enabled and started by its postinst;
+Type=notify start, WatchdogUSec set, the packaged hardening in effect, 30 s idle without stall or
+watchdog timeout, `systemctl reload` keeps the same process active."""
+
+# CapabilityBoundingSet= of systemd/stallwatch.service, as capability numbers (linux/capability.h).
+PACKAGED_CAPS = {"CAP_DAC_READ_SEARCH": 2, "CAP_IPC_LOCK": 14, "CAP_SYS_PTRACE": 19,
+                 "CAP_SYS_ADMIN": 21, "CAP_SYS_NICE": 23, "CAP_SYSLOG": 34}
+
+
+def check_package(run):
+    begin = run.marks("package-install-begin")
+    inst = run.marks("package-installed")
+    run.require(begin and inst, "install-package ran (dpkg -i of the .deb)")
+    b, i = begin[0], inst[0]
+    run.expect_field(b, "TEST_LOADSTATE", "not-found", "no stallwatch.service before dpkg -i")
+    run.expect(i.get("TEST_OWNER", "").startswith("stallwatch:"),
+               "dpkg -S: the unit file belongs to the stallwatch package", i.get("TEST_OWNER"))
+    run.expect(i.get("TEST_FRAGMENT") in ("/lib/systemd/system/stallwatch.service",
+                                          "/usr/lib/systemd/system/stallwatch.service"),
+               "systemd loaded the packaged unit file", i.get("TEST_FRAGMENT"))
+    run.expect_field(i, "TEST_ENABLED", "enabled", "enabled after dpkg -i")
+    run.expect(i.get("TEST_WANTS_LINK", "").endswith("/systemd/system/stallwatch.service"),
+               "multi-user.target.wants link created", i.get("TEST_WANTS_LINK"))
+    run.expect_field(i, "TEST_DSH_STATE", "present",
+                     "enabled by the postinst (deb-systemd-helper state file)")
+    run.expect_field(i, "TEST_ACTIVE", "active", "active when dpkg -i returned")
+    run.expect(int(i.get("TEST_CATALOG") or 0) > 0,
+               "journald catalog entries installed (dpkg trigger ran journalctl --update-catalog)",
+               f"{i.get('TEST_CATALOG')} entries")
+    # The only start of the unit in this boot is the postinst's deb-systemd-invoke, during dpkg -i.
+    t0, t1 = int(b["__MONOTONIC_TIMESTAMP"]), int(i["__MONOTONIC_TIMESTAMP"])
+    starts = [e for e in run.select(UNIT="stallwatch.service", JOB_TYPE="start")
+              if e.get("JOB_RESULT") == "done"]
+    run.expect(len(starts) == 1 and t0 <= int(starts[0]["__MONOTONIC_TIMESTAMP"]) <= t1,
+               "started once, by the postinst while dpkg -i ran",
+               f"{len(starts)} start job(s) at "
+               f"{[int(e['__MONOTONIC_TIMESTAMP']) / 1e6 for e in starts]} s, "
+               f"dpkg -i from {t0 / 1e6:.2f} to {t1 / 1e6:.2f} s")
+
+
+def check_hardening(run):
+    h = run.marks("hardening")
+    run.require(h, "hardening mark")
+    h = h[0]
+    run.expect_field(h, "TEST_SECCOMP", "2", "system-call filter active (Seccomp: 2)")
+    run.expect_field(h, "TEST_NO_NEW_PRIVS", "1", "NoNewPrivileges in effect")
+    try:
+        bits = int(h.get("TEST_CAP_BND", ""), 16)
+    except ValueError:
+        bits = -1
+    caps = {n for n in range(64) if bits >= 0 and bits >> n & 1}
+    run.expect(caps == set(PACKAGED_CAPS.values()),
+               "capability bounding set is the unit's six capabilities",
+               f"CapBnd={h.get('TEST_CAP_BND')}")
+    run.expect_field(h, "TEST_PROTECT_SYSTEM", "strict", "ProtectSystem=strict")
+    run.expect_field(h, "TEST_DEVICE_POLICY", "closed", "DevicePolicy=closed")
+    run.expect_field(h, "TEST_PRIVATE_NETWORK", "yes", "PrivateNetwork=yes")
+    run.expect("/etc/stallwatch/stallwatch.toml" in h.get("TEST_CONFFILES", "").split(),
+               "/etc/stallwatch/stallwatch.toml is a conffile of the package",
+               h.get("TEST_CONFFILES"))
 
 
 def check(run):
+    check_package(run)
+    check_hardening(run)
     active = run.marks("service-active")
     run.require(active, "stallwatch.service became active")
     a = active[0]
@@ -11,7 +71,7 @@ def check(run):
                "WatchdogUSec is set", f"WatchdogUSec={a.get('TEST_WATCHDOG_USEC')}")
     cfg = run.marks("shipped-config")
     run.expect(cfg and cfg[0].get("TEST_ETC") == "present",
-               "the install put the shipped config at /etc/stallwatch/stallwatch.toml",
+               "the package put the shipped config at /etc/stallwatch/stallwatch.toml",
                f"found instead at: {cfg[0].get('TEST_ELSEWHERE', '').strip() or 'nowhere'}"
                if cfg else "no mark")
     idle = run.marks("idle-done")

@@ -1,10 +1,19 @@
-# Scenario 1 (boot): the unit becomes active through Type=notify with a systemd watchdog, idles
-# 30 s without a stall or a watchdog timeout, and survives `systemctl reload`.
+# Scenario 1 (boot): the unit, installed and started by the .deb's postinst (guest/install-package
+# records how), becomes active through Type=notify with a systemd watchdog, runs under the
+# packaged hardening, idles 30 s without a stall or a watchdog timeout, and survives
+# `systemctl reload`.
 wait_active stallwatch.service 40 || exit 1
 show() { systemctl show -p "$1" --value stallwatch.service; }
-# The shipped configuration, installed by `cmake --install --prefix /usr`, is what the daemon reads.
+# The shipped configuration, installed by the package as a conffile, is what the daemon reads.
 mark shipped-config ETC="$([ -f /etc/stallwatch/stallwatch.toml ] && echo present || echo missing)" \
   ELSEWHERE="$(find /usr/local/etc /usr/etc -name stallwatch.toml 2>/dev/null | tr '\n' ' ')"
+# The packaged unit's sandbox, as the kernel sees the running daemon.
+pid=$(show MainPID)
+status() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$pid/status"; }
+mark hardening SECCOMP="$(status Seccomp)" NO_NEW_PRIVS="$(status NoNewPrivs)" \
+  CAP_BND="$(status CapBnd)" PROTECT_SYSTEM="$(show ProtectSystem)" \
+  DEVICE_POLICY="$(show DevicePolicy)" PRIVATE_NETWORK="$(show PrivateNetwork)" \
+  CONFFILES="$(dpkg-query -W -f='${Conffiles}' stallwatch | awk '{print $1}' | tr '\n' ' ')"
 mark service-active TYPE="$(show Type)" WATCHDOG_USEC="$(show WatchdogUSec)" \
   RESULT="$(show Result)" MAINPID="$(show MainPID)"
 sleep 30
