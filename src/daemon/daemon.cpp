@@ -214,6 +214,7 @@ void Daemon::apply_pending(std::int64_t now) {
   if (!monitored) {
     spdlog::error("reload of {} rejected: {}; keeping the running configuration", n.source,
                   monitored.error().message);
+    notifier_.ready();  // end the reload systemd is waiting on
     return;
   }
   const auto& oh = config_.heartbeat;
