@@ -186,6 +186,14 @@ int main(int argc, char** argv) {
   pid_t farm = spawn_thread_farm(threads, &release_fd);
   if (farm < 0) return 1;
   std::thread tick(ticker);
+  // The stalled CPU is not available to the daemon: keep the collection (and the engine's
+  // threads, which inherit this) off it, as in a real stall.
+  if (g_cpu > 0) {
+    cpu_set_t others;
+    CPU_ZERO(&others);
+    for (int c = 0; c < g_cpu; ++c) CPU_SET(c, &others);
+    pthread_setaffinity_np(pthread_self(), sizeof others, &others);
+  }
 
   EvidenceConfig cfg;
   cfg.sysrq_backtrace = false;  // the figure excludes the sysrq wait
