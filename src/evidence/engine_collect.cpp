@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "stallwatch/evidence/classify.h"
+#include "stallwatch/cpuset.h"
 #include "stallwatch/evidence/engine.h"
 #include "stallwatch/evidence/report_json.h"
 #include "stallwatch/evidence/sysrq_backtrace.h"
@@ -169,7 +170,7 @@ void EvidenceEngine::step_trigger_backtrace(Collection& c) {
     return;
   }
   if (auto text = root_.read_file("/sys/devices/system/cpu/online", 4096))
-    if (auto parsed = parse_cpu_list(*text)) c.online = std::move(*parsed);
+    if (auto parsed = parse_cpulist(*text)) c.online = std::move(*parsed);
   if (std::find(c.online.begin(), c.online.end(), cpu) == c.online.end()) c.online.push_back(cpu);
   c.sysrq = std::make_unique<SysrqBacktrace>(root_);
   sysrq_ever_ = true;

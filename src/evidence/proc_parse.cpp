@@ -221,26 +221,4 @@ Result<CounterTable> parse_softirqs(std::string_view text) {
   return parse_counter_table(text, "softirqs");
 }
 
-Result<std::vector<int>> parse_cpu_list(std::string_view text) {
-  std::vector<int> out;
-  text = trim(text);
-  if (text.empty()) return out;
-  while (!text.empty()) {
-    auto comma = text.find(',');
-    std::string_view part = text.substr(0, comma);
-    text.remove_prefix(comma == std::string_view::npos ? text.size() : comma + 1);
-    auto dash = part.find('-');
-    int lo = 0, hi = 0;
-    if (dash == std::string_view::npos) {
-      if (!parse_int(part, &lo)) return make_error("cpu list: bad '{}'", part);
-      hi = lo;
-    } else if (!parse_int(part.substr(0, dash), &lo) || !parse_int(part.substr(dash + 1), &hi)) {
-      return make_error("cpu list: bad range '{}'", part);
-    }
-    if (lo < 0 || hi < lo || hi > 65535) return make_error("cpu list: bad range '{}'", part);
-    for (int c = lo; c <= hi; ++c) out.push_back(c);
-  }
-  return out;
-}
-
 }  // namespace stallwatch::evidence

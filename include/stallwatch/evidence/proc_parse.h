@@ -77,8 +77,6 @@ struct CounterTable {
 Result<CounterTable> parse_interrupts(std::string_view text);
 Result<CounterTable> parse_softirqs(std::string_view text);
 
-// "0-3,8,10-11\n" -> {0,1,2,3,8,10,11}
-Result<std::vector<int>> parse_cpu_list(std::string_view text);
 
 // Small helpers shared by the evidence parsers.
 std::string_view trim(std::string_view s);

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "stallwatch/cpuset.h"
+
 #include "fixture_util.h"
 
 namespace stallwatch::evidence {
@@ -232,16 +234,16 @@ TEST(Interrupts, RealOfflineCpuHasNoColumnButSoftirqsKeepIt) {
   ASSERT_TRUE(st.ok());
   EXPECT_EQ(st->size(), 7u);
   EXPECT_EQ(find_cpu(*st, 5), nullptr);
-  EXPECT_EQ(*parse_cpu_list(fixture("qemu/offline/online")), t->cpus);
+  EXPECT_EQ(*parse_cpulist(fixture("qemu/offline/online")), t->cpus);
 }
 
 TEST(CpuList, Formats) {
-  EXPECT_EQ(*parse_cpu_list("0-1\n"), (std::vector<int>{0, 1}));
-  EXPECT_EQ(*parse_cpu_list("0-3,8,10-11"), (std::vector<int>{0, 1, 2, 3, 8, 10, 11}));
-  EXPECT_TRUE(parse_cpu_list("\n")->empty());
-  EXPECT_FALSE(parse_cpu_list("3-1").ok());
-  EXPECT_FALSE(parse_cpu_list("a").ok());
-  EXPECT_EQ(*parse_cpu_list(fixture("host/sys/online")), (std::vector<int>{0, 1}));
+  EXPECT_EQ(*parse_cpulist("0-1\n"), (std::vector<int>{0, 1}));
+  EXPECT_EQ(*parse_cpulist("0-3,8,10-11"), (std::vector<int>{0, 1, 2, 3, 8, 10, 11}));
+  EXPECT_TRUE(parse_cpulist("\n")->empty());
+  EXPECT_FALSE(parse_cpulist("3-1").ok());
+  EXPECT_FALSE(parse_cpulist("a").ok());
+  EXPECT_EQ(*parse_cpulist(fixture("host/sys/online")), (std::vector<int>{0, 1}));
 }
 
 }  // namespace
