@@ -41,11 +41,19 @@ def require_root_and_cpus():
         skip("needs at least 2 CPUs (the hog must not take CPU 0)")
 
 
-def rt_lock():
-    """Serialises tests that need quiet CPUs (shared with other runs on this machine)."""
+def rt_lock(wait_s=240):
+    """Serialises tests that need quiet CPUs (shared with the QEMU suite and other runs on this
+    machine). Fails clearly, rather than by the ctest timeout, if the lock stays held."""
     f = open("/tmp/stallwatch-rt.lock", "w")
-    fcntl.flock(f, fcntl.LOCK_EX)
-    return f
+    end = time.monotonic() + wait_s
+    while True:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return f
+        except BlockingIOError:
+            if time.monotonic() > end:
+                fail(f"/tmp/stallwatch-rt.lock still held after {wait_s} s (another test run?)")
+            time.sleep(0.2)
 
 
 def mono_us():
