@@ -15,6 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include "stallwatch/escalation/escalation.h"
+#include "stallwatch/fs_util.h"
 #include "stallwatch/evidence/engine.h"
 
 namespace stallwatch {
@@ -141,7 +142,8 @@ Status Daemon::start() {
   // Kept open: re-reading a sysfs attribute from offset 0 regenerates it, one pread a poll.
   online_fd_ = UniqueFd(::open(options_.root.path("/sys/devices/system/cpu/online").c_str(),
                                O_RDONLY | O_CLOEXEC));
-  ::mkdir(config_.daemon.runtime_dir.c_str(), 0755);
+  if (auto st = make_dirs(config_.daemon.runtime_dir, 0755); !st)
+    spdlog::warn("{}; stallwatchctl status will not work", st.error().message);
   itimerspec its = periodic(config_.checker.interval.count());
   timerfd_settime(timer_fd_.get(), 0, &its, nullptr);
 

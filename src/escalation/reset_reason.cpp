@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "stallwatch/escalation/watchdog_sysfs.h"
+#include "stallwatch/fs_util.h"
 #include "stallwatch/unique_fd.h"
 
 namespace stallwatch::escalation {
@@ -121,20 +122,6 @@ Result<ResetReasonFile> ResetReasonStore::load() const {
 
 namespace {
 
-Status make_dirs(const std::string& dir) {
-  if (dir.empty()) return make_error("daemon.state_dir is empty");
-  std::string partial;
-  std::size_t pos = 0;
-  while (pos != std::string::npos) {
-    pos = dir.find('/', pos + 1);
-    partial = dir.substr(0, pos);
-    if (partial.empty()) continue;
-    if (::mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST)
-      return make_error("cannot create {}: {}", partial, std::strerror(errno));
-  }
-  return Ok{};
-}
-
 Status fsync_path(const std::string& p, int flags) {
   UniqueFd fd(::open(p.c_str(), flags | O_CLOEXEC));
   if (!fd.valid()) return make_error("{}: {}", p, std::strerror(errno));
@@ -145,7 +132,8 @@ Status fsync_path(const std::string& p, int flags) {
 }  // namespace
 
 Status ResetReasonStore::save(const ResetReasonFile& file) const {
-  if (auto st = make_dirs(state_dir_); !st.ok()) return st;
+  if (state_dir_.empty()) return make_error("daemon.state_dir is empty");
+  if (auto st = make_dirs(state_dir_, 0755); !st.ok()) return st;
   const std::string final_path = path();
   const std::string tmp = state_dir_ + "/." + kResetReasonFile + ".tmp";
   const std::string data = encode_reset_reason_file(file);

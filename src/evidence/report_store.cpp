@@ -12,6 +12,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "stallwatch/fs_util.h"
 #include "stallwatch/unique_fd.h"
 
 namespace stallwatch::evidence {
@@ -21,19 +22,6 @@ ReportStore::ReportStore(std::string dir, int max_reports, std::int64_t max_byte
 
 namespace {
 
-Status make_dirs(const std::string& path) {
-  std::string cur;
-  std::size_t pos = 0;
-  while (pos != std::string::npos) {
-    pos = path.find('/', pos + 1);
-    cur = path.substr(0, pos);
-    if (cur.empty()) continue;
-    if (::mkdir(cur.c_str(), 0750) != 0 && errno != EEXIST)
-      return make_error("mkdir {}: {}", cur, std::strerror(errno));
-  }
-  return Ok{};
-}
-
 bool is_report(const std::string& name) {
   return name.size() > 11 && name.compare(0, 6, "stall-") == 0 &&
          name.compare(name.size() - 5, 5, ".json") == 0;
@@ -42,7 +30,7 @@ bool is_report(const std::string& name) {
 }  // namespace
 
 Result<std::string> ReportStore::write_once(const std::string& name, std::string_view content) {
-  if (auto s = make_dirs(dir_); !s) return s.error();
+  if (auto s = make_dirs(dir_, 0750); !s) return s.error();
   std::string final_path = dir_ + "/" + name;
   std::string tmp = dir_ + "/." + name + ".tmp";
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640));
