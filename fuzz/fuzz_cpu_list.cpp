@@ -1,12 +1,11 @@
-// "0-3,8" CPU lists (/sys/devices/system/cpu/online).
+// "0-3,8" CPU lists (/sys/devices/system/cpu/online, isolated, nohz_full, heartbeat.cpus).
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
-#include "stallwatch/evidence/proc_parse.h"
+#include "stallwatch/cpuset.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  (void)stallwatch::evidence::parse_cpu_list(
-      std::string_view(reinterpret_cast<const char*>(data), size));
+  (void)stallwatch::parse_cpulist(std::string_view(reinterpret_cast<const char*>(data), size));
   return 0;
 }
