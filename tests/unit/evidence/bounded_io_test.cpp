@@ -10,24 +10,14 @@
 #include <thread>
 
 #include <gtest/gtest.h>
+#include "fixture_util.h"
 
 namespace stallwatch::evidence {
 namespace {
 
 using namespace std::chrono_literals;
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/sw-evidence-test-XXXXXX";
-    path_ = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { std::system(("rm -rf '" + path_ + "'").c_str()); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using testing::TempDir;
 
 TEST(BoundedIo, InlineWithoutStart) {
   TempDir dir;

@@ -22,18 +22,7 @@ constexpr std::int64_t kLateNs = 759'209'916'944;
 std::atomic<std::int64_t> g_fake_now{kLateNs};
 std::int64_t fake_now() { return g_fake_now.fetch_add(100'000); }  // 0.1 ms per reading
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/sw-evidence-test-XXXXXX";
-    path_ = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { std::system(("rm -rf '" + path_ + "'").c_str()); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using evidence::testing::TempDir;
 
 evidence::EngineTuning fake_tuning() {
   evidence::EngineTuning t;

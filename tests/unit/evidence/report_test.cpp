@@ -14,22 +14,12 @@
 #include "stallwatch/evidence/report_json.h"
 #include "stallwatch/evidence/report_store.h"
 #include "stallwatch/sysroot.h"
+#include "fixture_util.h"
 
 namespace stallwatch::evidence {
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/sw-evidence-test-XXXXXX";
-    path_ = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { std::system(("rm -rf '" + path_ + "'").c_str()); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using testing::TempDir;
 
 std::vector<std::string> list(const std::string& dir) {
   auto r = Sysroot().list_dir(dir);  // absolute path, empty prefix
