@@ -112,6 +112,20 @@ class Run:
         self.metrics[name] = value
         print(f"  METRIC {self.name}: {name} = {value}{(' ' + unit) if unit else ''}", flush=True)
 
+    def first_stall_within(self, cpu, start_us, limit_ms, since_what):
+        """The first stall event for `cpu` detected after start_us (1 ms of slack); records
+        detection_latency_ms and checks it against limit_ms. Aborts when there is none."""
+        stalls = [e for e in self.events("stall", cpu=cpu) if self.detected_us(e) >= start_us - 1000]
+        self.require(stalls, f"a stall event with STALLWATCH_CPU={cpu} after the {since_what} started",
+                     f"events: {[self.describe(e) for e in self.events()][:4]}")
+        s = stalls[0]
+        latency_ms = (self.detected_us(s) - start_us) / 1000
+        self.metric("detection_latency_ms", round(latency_ms))
+        self.expect(latency_ms <= limit_ms,
+                    f"detected within threshold + interval + 500 ms ({limit_ms} ms)",
+                    f"{latency_ms:.0f} ms after the {since_what}'s start")
+        return s, latency_ms
+
     def describe(self, e):
         keys = sorted(k for k in e if k.startswith("STALLWATCH_"))
         return "{" + ", ".join(f"{k}={e[k]}" for k in keys) + "}"

@@ -21,15 +21,8 @@ def check(run):
     mark = run.marks("spin-start")
     insmod_pid = mark[0].get("TEST_PID") if mark else None
 
-    stalls = [e for e in run.events("stall", cpu=1) if run.detected_us(e) >= start_us - 1000]
-    run.require(stalls, "a stall event with STALLWATCH_CPU=1 after the spin started",
-                f"events: {[run.describe(e) for e in run.events()][:4]}")
-    s = stalls[0]
-    latency_ms = (run.detected_us(s) - start_us) / 1000
-    run.metric("detection_latency_ms", round(latency_ms))
-    limit = THRESHOLD_MS + INTERVAL_MS + SLACK_MS
-    run.expect(latency_ms <= limit, f"detected within threshold + interval + 500 ms ({limit} ms)",
-               f"{latency_ms:.0f} ms after the module's start message")
+    s, latency_ms = run.first_stall_within(1, start_us, THRESHOLD_MS + INTERVAL_MS + SLACK_MS,
+                                           "spin")
     if lockup:
         kernel_ms = (run.mono_us(lockup[0]) - start_us) / 1000
         run.metric("kernel_soft_lockup_ms", round(kernel_ms))
