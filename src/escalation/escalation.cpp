@@ -134,6 +134,11 @@ void Escalation::on_tick(std::int64_t now_mono_ns, bool checker_healthy) {
                   feed_failures_);
 }
 
+bool Escalation::feed_device() {
+  if (!device_) return false;
+  return device_->feed() == FeedResult::kFed;
+}
+
 void Escalation::on_escalation_due(std::int64_t now_mono_ns) {
   if (policy_) policy_->escalation_due(now_mono_ns);
 }
