@@ -118,6 +118,7 @@ class CheckRunner final : public CheckHook {
   std::atomic<bool> closed_{false};
   std::atomic<std::uint64_t> feeds_served_{0};
   std::uint64_t feeds_requested_ = 0;
+  std::uint64_t published_changes_ = ~0ull;
   std::int64_t last_ping_ns_ = 0;
 };
 

@@ -71,6 +71,9 @@ class Checker {
   std::uint64_t monitored_count() const { return monitored_count_; }
   // Whether the last tick was on time; false after a global pause until the next normal tick.
   bool healthy() const { return healthy_; }
+  // Bumped whenever a CPU's state or stall count changes (so a publisher can skip the O(CPUs)
+  // copy on the common check where nothing did).
+  std::uint64_t changes() const { return changes_; }
 
  private:
   struct PerCpu {
@@ -100,6 +103,7 @@ class Checker {
   std::uint64_t stalled_count_ = 0;    // recomputed each tick
   std::uint64_t monitored_count_ = 0;  // recomputed each tick
   std::int64_t next_deadline_ns_ = 0;
+  std::uint64_t changes_ = 0;
 };
 
 }  // namespace stallwatch

@@ -68,6 +68,7 @@ void Checker::set_monitored(int cpu, bool monitored, std::int64_t now_ns) {
   c = PerCpu{};
   c.stalls = stalls;
   c.state = monitored ? CpuState::kStarting : CpuState::kUnmonitored;
+  ++changes_;
   c.baseline_ns = now_ns;
   c.seq_at_last_tick = slots_[cpu].seq.load(std::memory_order_relaxed);
 }
@@ -224,6 +225,7 @@ void Checker::tick_into(std::int64_t now_ns, std::int64_t now_boot_ns, std::int6
         // this first stamp after it.
         events.push_back(make(EventKind::kRecovered, last - c.episode_start_ns));
         c.state = CpuState::kHealthy;
+        ++changes_;
         slot.attention.store(0, std::memory_order_relaxed);
         c.age_ns = std::max<std::int64_t>(0, now_ns - last);
         next = std::min(next, last + settings_.threshold_ns + 1);
@@ -242,11 +244,15 @@ void Checker::tick_into(std::int64_t now_ns, std::int64_t now_boot_ns, std::int6
       continue;
     }
 
-    if (c.state == CpuState::kStarting && last != 0) c.state = CpuState::kHealthy;
+    if (c.state == CpuState::kStarting && last != 0) {
+      c.state = CpuState::kHealthy;
+      ++changes_;
+    }
     if (c.age_ns > settings_.threshold_ns) {
       // A heartbeat that never stamped within the threshold is stalled too (e.g. a hog was
       // already running when we started); its silence counts from its start.
       c.state = CpuState::kStalled;
+      ++changes_;
       c.episode_start_ns = base;
       c.episode_seq = seq;
       c.episode = next_episode_++;

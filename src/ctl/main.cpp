@@ -12,6 +12,7 @@
 #include "stallwatch/config.h"
 #include "stallwatch/ctl/drill.h"
 #include "stallwatch/ctl/reports_view.h"
+#include "stallwatch/ctl/status_request.h"
 #include "stallwatch/ctl/status_view.h"
 #include "stallwatch/sysroot.h"
 
@@ -54,6 +55,8 @@ struct LiveStatus {
 
 // Reads status.json and judges liveness; an error result is "not running" with its reason.
 Result<LiveStatus> live_status(const std::string& path) {
+  const std::string dir = path.substr(0, path.rfind('/'));
+  const RefreshResult refresh = request_status_refresh(dir, std::chrono::milliseconds(1000));
   auto text = read_file_capped(path, 1 << 20);
   if (!text)
     return make_error("stallwatchd is not running (no status file: {})", text.error().message);
@@ -64,6 +67,12 @@ Result<LiveStatus> live_status(const std::string& path) {
   ls.verdict = assess_liveness(ls.snapshot, pid_is_stallwatchd(Sysroot(), ls.snapshot.pid),
                                clock_ns(CLOCK_MONOTONIC), clock_ns(CLOCK_REALTIME) / 1'000'000,
                                path);
+  if (refresh == RefreshResult::kNoAnswer && ls.verdict.liveness == Liveness::kRunning) {
+    ls.verdict.liveness = Liveness::kStale;
+    ls.verdict.message = fmt::format(
+        "stallwatchd (pid {}) did not answer a status request within 1 s (last update {} ago); "
+        "the daemon may be hung", ls.snapshot.pid, format_ms(ls.verdict.age_ms));
+  }
   return ls;
 }
 

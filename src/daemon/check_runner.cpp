@@ -73,7 +73,9 @@ void CheckRunner::apply_pending(std::int64_t now_ns) {
 
 void CheckRunner::publish(std::int64_t now_ns) {
   bool changed = false;
-  for (int cpu = 0; cpu < checker_.slot_count(); ++cpu) {
+  const bool any = checker_.changes() != published_changes_;
+  published_changes_ = checker_.changes();
+  for (int cpu = 0; any && cpu < checker_.slot_count(); ++cpu) {
     const CpuView v = checker_.view(cpu);
     PublishedCpu& p = published_.cpu[cpu];
     const int state = static_cast<int>(v.state);
@@ -89,7 +91,7 @@ void CheckRunner::publish(std::int64_t now_ns) {
     }
   }
   published_.stalls_total.store(checker_.stalls_total(), std::memory_order_relaxed);
-  const bool started = checker_.all_started();
+  const bool started = any ? checker_.all_started() : published_.all_started.load(std::memory_order_relaxed);
   if (published_.all_started.load(std::memory_order_relaxed) != started) {
     published_.all_started.store(started, std::memory_order_relaxed);
     changed = true;
