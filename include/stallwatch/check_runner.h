@@ -53,6 +53,7 @@ struct PublishedState {
   std::atomic<std::uint64_t> stalls_total{0};
   std::atomic<std::uint64_t> global_pauses{0};
   std::atomic<std::uint64_t> stuck_owners{0};
+  std::atomic<std::uint64_t> suspects{0};  // Checker::suspects(): counter baselines wanted
   std::atomic<std::int64_t> last_check_ns{0};
   std::atomic<bool> all_started{false};
   std::atomic<std::uint64_t> feeds_requested{0};

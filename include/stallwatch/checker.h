@@ -74,6 +74,9 @@ class Checker {
   // Bumped whenever a CPU's state or stall count changes (so a publisher can skip the O(CPUs)
   // copy on the common check where nothing did).
   std::uint64_t changes() const { return changes_; }
+  // Bumped when a healthy CPU's heartbeat age first passes half the threshold: the moment to take
+  // the evidence's counter baseline, so no counters need sampling while all is well.
+  std::uint64_t suspects() const { return suspects_; }
 
  private:
   struct PerCpu {
@@ -84,6 +87,7 @@ class Checker {
     std::uint64_t episode = 0;
     std::int64_t next_report_ns = 0;
     bool escalated = false;
+    bool suspect = false;  // age passed threshold / 2 since its last stamp
     std::int64_t age_ns = 0;
     std::uint64_t stalls = 0;
     std::uint64_t seq_at_last_tick = 0;
@@ -104,6 +108,7 @@ class Checker {
   std::uint64_t monitored_count_ = 0;  // recomputed each tick
   std::int64_t next_deadline_ns_ = 0;
   std::uint64_t changes_ = 0;
+  std::uint64_t suspects_ = 0;
 };
 
 }  // namespace stallwatch

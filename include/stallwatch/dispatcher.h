@@ -38,6 +38,7 @@ class Dispatcher {
     Notifier* notifier = nullptr;
     std::function<StatusInputs(std::int64_t now_ns)> snapshot;  // on this thread
     std::function<void(const nlohmann::json&)> on_status;       // after each status rewrite
+    std::function<void()> on_suspect;  // a CPU's heartbeat is half-way to a stall
     std::string runtime_dir;
     int wake_fd = -1;  // eventfd (non-blocking) the check writes to; owned by the caller
     std::int64_t start_ns = 0;
@@ -72,6 +73,7 @@ class Dispatcher {
   std::atomic<bool> status_requested_{true};
   std::uint64_t seen_version_ = ~0ull;
   std::uint64_t reported_drops_ = 0;
+  std::uint64_t seen_suspects_ = 0;
   std::int64_t last_status_ns_ = 0;
   std::string last_line_;
   int status_errors_ = 0;

@@ -269,8 +269,15 @@ void Checker::tick_into(std::int64_t now_ns, std::int64_t now_boot_ns, std::int6
       stalled_deadlines();
       continue;
     }
-    // Healthy: nothing can happen before its age crosses the threshold.
-    next = std::min(next, base + settings_.threshold_ns + 1);
+    // Healthy: the counter baseline is due at half the threshold, the stall at the threshold.
+    const std::int64_t half = settings_.threshold_ns / 2;
+    if (c.age_ns > half && !c.suspect) {
+      c.suspect = true;
+      ++suspects_;
+    } else if (c.age_ns <= half) {
+      c.suspect = false;
+    }
+    next = std::min(next, base + (c.suspect ? settings_.threshold_ns : half) + 1);
   }
   for (const auto& c : cpus_) stalled_count_ += c.state == CpuState::kStalled;
   next_deadline_ns_ = std::max(next, now_ns + 1);

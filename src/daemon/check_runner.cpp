@@ -91,6 +91,10 @@ void CheckRunner::publish(std::int64_t now_ns) {
     }
   }
   published_.stalls_total.store(checker_.stalls_total(), std::memory_order_relaxed);
+  if (published_.suspects.load(std::memory_order_relaxed) != checker_.suspects()) {
+    published_.suspects.store(checker_.suspects(), std::memory_order_relaxed);
+    changed = true;
+  }
   const bool started = any ? checker_.all_started() : published_.all_started.load(std::memory_order_relaxed);
   if (published_.all_started.load(std::memory_order_relaxed) != started) {
     published_.all_started.store(started, std::memory_order_relaxed);

@@ -142,8 +142,11 @@ Status Daemon::start() {
   ring_ = std::make_unique<EventRing<CheckEvent>>(kRingCapacity);
 
   if (config_.evidence.enabled && !enrich_) {
+    evidence::EngineTuning tuning;
+    tuning.sample_interval = std::chrono::nanoseconds(0);  // baselines on demand (on_suspect)
     evidence_ = std::make_unique<EvidenceEngine>(options_.root, config_.evidence,
-                                                 config_.heartbeat.priority, config_.daemon.state_dir);
+                                                 config_.heartbeat.priority, config_.daemon.state_dir,
+                                                 tuning);
     evidence_->start();
     enrich_ = [engine = evidence_.get()](const StallEvent& e) -> std::optional<StallReport> {
       StallReport report = engine->collect(e, clock_ns(CLOCK_MONOTONIC));
@@ -177,6 +180,7 @@ Status Daemon::start() {
   deps.start_ns = start_ns_;
   deps.ready_after_ns = config_.checker.threshold.count();
   deps.snapshot = [this](std::int64_t now) { return snapshot(now); };
+  if (evidence_) deps.on_suspect = [engine = evidence_.get()] { engine->request_sample(); };
   dispatcher_ = std::make_unique<Dispatcher>(deps);
   if (auto st = dispatcher_->start(); !st) {
     start_error_ = StartError::kOther;

@@ -117,6 +117,11 @@ void Dispatcher::write_status(std::int64_t now) {
 void Dispatcher::run() {
   for (;;) {
     const std::int64_t now = mono_ns();
+    const std::uint64_t suspects = deps_.published->suspects.load(std::memory_order_relaxed);
+    if (suspects != seen_suspects_) {
+      seen_suspects_ = suspects;
+      if (deps_.on_suspect) deps_.on_suspect();
+    }
     drain_events();
     if (!ready_sent_.load(std::memory_order_relaxed) &&
         (deps_.published->all_started.load(std::memory_order_relaxed) ||

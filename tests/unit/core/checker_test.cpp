@@ -249,10 +249,11 @@ class DeadlineTest : public ::testing::Test {
 
 TEST_F(DeadlineTest, HealthyMachineChecksOncePerThresholdNotPerWakeup) {
   EXPECT_TRUE(run_until(61'000 * kMs).empty());
-  // 60 s of heartbeats = 240 wakeups; a check is due only when the oldest stamp could cross
-  // the threshold, about every threshold - heartbeat interval.
-  EXPECT_GE(checks_, 20);
-  EXPECT_LE(checks_, 45);
+  // 60 s of heartbeats = 240 wakeups; a check is due only when the oldest stamp could reach half
+  // the threshold (the counter-baseline point), about every threshold / 2 - heartbeat interval.
+  EXPECT_GE(checks_, 50);
+  EXPECT_LE(checks_, 70);
+  EXPECT_EQ(checker_->suspects(), 0u);
 }
 
 TEST_F(DeadlineTest, NextDeadlineIsOldestStampPlusThreshold) {
@@ -260,7 +261,7 @@ TEST_F(DeadlineTest, NextDeadlineIsOldestStampPlusThreshold) {
   out_.clear();
   checker_->tick_into(now_, now_, planned_, out_);
   const std::int64_t oldest = std::min(slots_[0].last_ns.load(), slots_[1].last_ns.load());
-  EXPECT_EQ(checker_->next_deadline_ns(), oldest + s_.threshold_ns + 1);
+  EXPECT_EQ(checker_->next_deadline_ns(), oldest + s_.threshold_ns / 2 + 1);
   // The interval backstop caps it when shorter.
   s_.interval_ns = 300 * kMs;
   checker_->apply(s_);
@@ -294,6 +295,19 @@ TEST_F(DeadlineTest, RepeatAndEscalationDeadlinesOfAStalledCpu) {
   EXPECT_EQ(stalls, 1);
   EXPECT_EQ(escalations, 1);
   EXPECT_EQ(ongoing, 2);  // every repeat_interval (10 s) in ~23 s of stall
+}
+
+TEST_F(DeadlineTest, HalfwayToAStallAsksOnceForACounterBaseline) {
+  run_until(5000 * kMs);
+  auto ev = run_until(6300 * kMs, {1});  // 1.3 s without CPU 1: past half, not yet a stall
+  EXPECT_TRUE(ev.empty());
+  EXPECT_EQ(checker_->suspects(), 1u);
+  run_until(8000 * kMs, {1});  // and on to a stall: no second request in the same silence
+  EXPECT_EQ(checker_->suspects(), 1u);
+  EXPECT_EQ(checker_->view(1).state, CpuState::kStalled);
+  run_until(9000 * kMs);
+  run_until(10'300 * kMs, {1});  // a new silence asks again
+  EXPECT_EQ(checker_->suspects(), 2u);
 }
 
 TEST_F(DeadlineTest, GlobalPauseBetweenDeadlinesIsOneEvent) {
