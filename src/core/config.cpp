@@ -13,7 +13,7 @@
 #include <toml++/toml.h>
 
 #include "stallwatch/cpuset.h"
-#include "stallwatch/escalation/validate.h"
+#include "stallwatch/escalation_rules.h"
 #include "stallwatch/sysroot.h"
 
 namespace stallwatch {

@@ -1,4 +1,4 @@
-// Escalation/watchdog config checks that need the escalation area's knowledge (whole-second
+// Escalation/watchdog config rules (part of the core: config validation) (whole-second
 // watchdog API, feed cadence, pretimeout, how escalation.after relates to the timeout).
 // Pure; called by the core's config validation on the main thread.
 #pragma once
