@@ -131,7 +131,7 @@ const Case kCases[] = {
     {"", "hardware-watchdog", kWarn,
      "no hardware watchdog (/sys/class/watchdog is empty): nothing resets a hung host"},
     {"watchdog-stallwatch", "hardware-watchdog", kOk,
-     "watchdog0 (i6300ESB timer, timeout 30s, nowayout 0) fed by stallwatch (watchdog.device = "
+     "watchdog0 (i6300ESB timer, timeout 5s, nowayout 0) fed by stallwatch (watchdog.device = "
      "/dev/watchdog0)"},
     {"watchdog-unfed", "hardware-watchdog", kWarn,
      "watchdog0 (i6300ESB timer, timeout 30s, nowayout 0) is not fed by anyone: it will not reset "
