@@ -1,5 +1,6 @@
 // stallwatchctl: the operator's view of stallwatchd. status (status.json), reports (JSON stall
-// reports), drill (a bounded real stall), check-config (the daemon's own parser).
+// reports), drill (a bounded real stall), check-config (the daemon's own parser), doctor (host
+// audit).
 #include <time.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "stallwatch/config.h"
+#include "stallwatch/ctl/doctor.h"
 #include "stallwatch/ctl/drill.h"
 #include "stallwatch/ctl/reports_view.h"
 #include "stallwatch/ctl/status_request.h"
@@ -203,6 +205,15 @@ int cmd_drill(const Globals& g, const DrillRequest& req) {
   return outcome->reported ? 0 : kExitFailure;
 }
 
+int cmd_doctor(const Globals& g, const std::string& sysroot, bool as_json) {
+  DoctorOptions opt;
+  opt.sysroot = sysroot;
+  opt.config_path = g.config_path;
+  const auto results = run_doctor(collect_doctor_context(opt));
+  std::fputs((as_json ? format_doctor_json(results) : format_doctor(results)).c_str(), stdout);
+  return doctor_exit_status(results);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -236,10 +247,18 @@ int main(int argc, char** argv) {
   auto* check = app.add_subcommand("check-config", "validate a configuration file (exit 0 or 78)");
   check->add_option("FILE", check_file, fmt::format("file to check (default {})", kDefaultConfigPath));
 
+  std::string doctor_sysroot;
+  auto* doctor = app.add_subcommand(
+      "doctor", "audit this host for known causes of stalls and its protection ladder (exit 0 ok, "
+                "1 warn, 2 fail)");
+  doctor->add_flag("--json", as_json, "machine-readable output");
+  doctor->add_option("--sysroot", doctor_sysroot, "read /proc, /sys, /dev and /etc under DIR");
+
   CLI11_PARSE(app, argc, argv);
   if (status->parsed()) return cmd_status(g, as_json);
   if (reports->parsed()) return cmd_reports(g, report_id, as_json);
   if (drill->parsed()) return cmd_drill(g, drill_req);
   if (check->parsed()) return cmd_check_config(check_file);
+  if (doctor->parsed()) return cmd_doctor(g, doctor_sysroot, as_json);
   return kExitFailure;
 }

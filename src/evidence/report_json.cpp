@@ -63,6 +63,11 @@ json counters_json(const CounterEvidence& c) {
                                                           {"delta", c.loc_delta}};
   }
   if (c.have_softirqs) j["softirqs"] = rows(c.softirqs);
+  if (c.have_thermal)
+    j["thermal_throttle"] = json{{"core_delta", c.core_throttle_delta},
+                                 {"package_delta", c.package_throttle_delta}};
+  if (c.have_machine_checks)
+    j["machine_checks"] = json{{"mce_delta", c.mce_delta}, {"mcp_delta", c.mcp_delta}};
   return j;
 }
 
@@ -219,6 +224,12 @@ std::string format_summary(const Evidence& ev, const Classification& cls) {
       out += fmt::format(" {} +{}", c.top_irqs[i].name, c.top_irqs[i].delta);
     if (c.have_loc && c.loc_delta == 0) out += fmt::format(" ({} +0)", c.local_timer_row);
   }
+  if (c.have_thermal && c.core_throttle_delta + c.package_throttle_delta > 0)
+    out += fmt::format("\nCPU {} was thermally throttled {} times during the stall (package {})",
+                       ev.event.cpu, c.core_throttle_delta, c.package_throttle_delta);
+  if (c.have_machine_checks && c.mce_delta > 0)
+    out += fmt::format("\nCPU {} took {} machine check exceptions during the stall", ev.event.cpu,
+                       c.mce_delta);
   if (c.have_softirqs && !c.softirqs.empty()) {
     out += "\nsoftirqs:";
     for (std::size_t i = 0; i < c.softirqs.size() && i < 4; ++i)

@@ -280,7 +280,9 @@ def collect(run_dir):
                    capture_output=True, check=True)
     jdir = os.path.join(state, "journal")
     with open(os.path.join(run_dir, "journal.json"), "w") as f:
-        subprocess.run(["journalctl", "--directory", jdir, "-o", "json", "--no-pager"], stdout=f,
+        # --all: without it fields over 4096 bytes (doctor's JSON in scenario 7) export as null.
+        subprocess.run(["journalctl", "--directory", jdir, "-o", "json", "--all", "--no-pager"],
+                       stdout=f,
                        stderr=subprocess.DEVNULL)
     with open(os.path.join(run_dir, "journal.txt"), "w") as f:
         subprocess.run(["journalctl", "--directory", jdir, "-o", "short-monotonic", "--no-pager"],
