@@ -109,7 +109,8 @@ Status Daemon::start() {
                  "can delay them and cause false stall reports");
 
   // Escalation first: owning the watchdog device can fail (EBUSY), and then nothing else starts.
-  escalation_ = std::make_unique<escalation::Escalation>(config_, options_.root);
+  escalation_ = std::make_unique<escalation::Escalation>(
+      config_, options_.root, escalation::EscalationSeams{{}, make_journal_writer(options_.output), {}});
   if (auto st = escalation_->start(now); !st) {
     heartbeats_->stop_all();
     escalation_.reset();

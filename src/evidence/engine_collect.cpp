@@ -14,6 +14,7 @@
 #include "stallwatch/evidence/engine.h"
 #include "stallwatch/evidence/report_json.h"
 #include "stallwatch/evidence/sysrq_backtrace.h"
+#include "stallwatch/sanitize.h"
 
 namespace stallwatch {
 
@@ -327,7 +328,7 @@ void EvidenceEngine::step_system(Collection& c) {
   StepTimer st(ev, "system", tuning_.now);
   if (auto cs = root_.read_file("/sys/devices/system/clocksource/clocksource0/current_clocksource",
                                 256))
-    ev.system.clocksource = std::string(trim(*cs));
+    ev.system.clocksource = sanitize_text(trim(*cs));
   else
     st.fail(cs.error().message);
   auto runtime = root_.read_file("/proc/sys/kernel/sched_rt_runtime_us", 64);
