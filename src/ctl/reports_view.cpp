@@ -108,8 +108,8 @@ ReportEntry parse_report(std::string_view text, std::string id, std::string path
   e.policy = nested_or_top<std::string>(*primary, "culprit", "policy", "");
   e.rt_priority = nested_or_top<int>(*primary, "culprit", "rt_priority", -1);
   e.summary = get_or<std::string>(*primary, "summary", "");
-  for (std::string* text : {&e.written, &e.kind, &e.stall_class, &e.comm, &e.policy})
-    *text = safe(*text);
+  for (std::string* field : {&e.written, &e.kind, &e.stall_class, &e.comm, &e.policy})
+    *field = safe(*field);
   for (auto& u : e.updates) {
     u.written = safe(u.written);
     u.kind = safe(u.kind);
