@@ -5,9 +5,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <exception>
 #include <thread>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "stallwatch/evidence/classify.h"
 #include "stallwatch/cpuset.h"
@@ -89,6 +91,19 @@ struct EvidenceEngine::Collection {
 };
 
 StallReport EvidenceEngine::collect(const StallEvent& event, std::int64_t now_mono_ns) {
+  try {
+    return collect_steps(event, now_mono_ns);
+  } catch (const std::exception& e) {
+    static std::uint64_t failures = 0;  // report worker thread only
+    if (failures++ % 100 == 0) spdlog::error("evidence collection failed: {}", e.what());
+    StallReport r;
+    r.event = event;
+    r.failed_steps.push_back(std::string("evidence: ") + e.what());
+    return r;
+  }
+}
+
+StallReport EvidenceEngine::collect_steps(const StallEvent& event, std::int64_t now_mono_ns) {
   if (event.kind == EventKind::kGlobalPause) {
     Evidence ev;
     ev.event = event;

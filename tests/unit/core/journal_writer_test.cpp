@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <functional>
+#include <stdexcept>
 #include <cstdio>
 #include <string>
 
@@ -135,6 +136,26 @@ TEST(JournalWriter, StderrEpipeDisablesStderrAndKeepsGoing) {
   EXPECT_NO_THROW(w->send({"MESSAGE=two", "PRIORITY=3"}));
   EXPECT_EQ(pipe.writes, after_first) << "stderr is not tried again once it is broken";
   std::fclose(f);
+}
+
+// A sink that throws (a bad report, a JSON encode error) must not keep the next sink -- the
+// escalation sink -- from running.
+TEST(CompositeSink, AThrowingSinkDoesNotStopTheNext) {
+  struct Throws final : EventSink {
+    void fire(const StallEvent&, const StallReport*) override { throw std::runtime_error("bad"); }
+  };
+  struct Counts final : EventSink {
+    int* n;
+    explicit Counts(int* count) : n(count) {}
+    void fire(const StallEvent&, const StallReport*) override { ++*n; }
+  };
+  int fired = 0;
+  CompositeSink sinks;
+  sinks.add(std::make_unique<Throws>());
+  sinks.add(std::make_unique<Counts>(&fired));
+  EXPECT_NO_THROW(sinks.fire(stall(), nullptr));
+  EXPECT_NO_THROW(sinks.fire(stall(), nullptr));
+  EXPECT_EQ(fired, 2);
 }
 
 }  // namespace
