@@ -13,6 +13,7 @@
 #include "stallwatch/ctl/drill.h"
 #include "stallwatch/ctl/reports_view.h"
 #include "stallwatch/ctl/status_view.h"
+#include "stallwatch/sanitize.h"
 #include "stallwatch/sysroot.h"
 
 namespace {
@@ -119,7 +120,7 @@ int cmd_reports(const Globals& g, const std::string& id, bool as_json) {
   const ReportEntry& e = **found;
   if (as_json) {
     if (e.parse_error) {
-      std::fprintf(stderr, "%s: not a readable JSON report\n", e.path.c_str());
+      std::fprintf(stderr, "%s: not a readable JSON report\n", escape_controls(e.path).c_str());
       return kExitFailure;
     }
     std::printf("%s\n", e.doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());

@@ -165,10 +165,11 @@ Result<const ReportEntry*> find_report(const std::vector<ReportEntry>& entries,
     if (e.id.find(id) != std::string::npos) matches.push_back(&e);
   }
   if (matches.size() == 1) return matches.front();
-  if (matches.empty()) return make_error("no report matches \"{}\" ({} reports)", id, entries.size());
+  if (matches.empty())
+    return make_error("no report matches \"{}\" ({} reports)", safe(id), entries.size());
   std::string names;
-  for (const auto* m : matches) names += "\n  " + m->id;
-  return make_error("\"{}\" matches {} reports:{}", id, matches.size(), names);
+  for (const auto* m : matches) names += "\n  " + safe(m->id);
+  return make_error("\"{}\" matches {} reports:{}", safe(id), matches.size(), names);
 }
 
 std::string format_report_list(const std::vector<ReportEntry>& entries) {
