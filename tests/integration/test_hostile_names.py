@@ -81,6 +81,17 @@ def check_clean(label, data):
     check(utf8_ok, f"{label}: valid UTF-8, no C1 control")
 
 
+def daemon_output(d):
+    """The daemon's stderr as text; bytes that are not UTF-8 (which the checks below reject)
+    shown as \\xNN instead of stopping the test with a decode error."""
+    with open(d.log_path, "rb") as f:
+        return f.read().decode(errors="backslashreplace")
+
+
+def daemon_events(d):
+    return [e for e in (parse_event(l) for l in daemon_output(d).splitlines()) if e]
+
+
 def journal_entries(since, pid):
     r = subprocess.run(["journalctl", "--no-pager", "-o", "json", "--since", since,
                         f"_PID={pid}"], capture_output=True, text=True)
@@ -97,10 +108,14 @@ def one_name(label, name):
     try:
         d.wait_ready()
         _, hog_pid, _ = run_named_hog(3.5, name)
-        d.wait_for(lambda d: any(e.get("event") == "recovered" for e in d.events()), 6)
+        end = time.monotonic() + 6
+        while time.monotonic() < end and d.proc.poll() is None and not any(
+                e.get("event") == "recovered" for e in daemon_events(d)):
+            time.sleep(0.05)
         time.sleep(0.5)
         notify.drain()
-        check(d.proc.poll() is None, f"{label}: the daemon is alive after the escalation")
+        check(d.proc.poll() is None,
+              f"{label}: the daemon is alive after the escalation (exit {d.proc.returncode})")
         check(any("WATCHDOG=trigger" in m for m in notify.messages),
               f"{label}: escalation taken (WATCHDOG=trigger received)")
         reason = os.path.join(d.dir, "state", "reset-reason.json")
@@ -113,7 +128,7 @@ def one_name(label, name):
             err = f.read()
         print(err.decode(errors="backslashreplace"), end="")
         check_clean(f"{label}: stderr", err)
-        evs = d.events()
+        evs = daemon_events(d)
         stalls = [e for e in evs if e.get("event") == "stall"]
         check(len(stalls) >= 1, f"{label}: a stall event on stderr")
         if stalls[0].get("pid") == str(hog_pid):
@@ -167,7 +182,9 @@ def one_name(label, name):
                   f"{label}: no forged line in the single view")
         check(d.stop() == 0, f"{label}: clean stop")
     except SystemExit:
-        d.dump()
+        print("---- stallwatchd output ----")
+        print(daemon_output(d), end="")
+        print("----------------------------")
         d.stop()
         raise
     finally:
