@@ -16,6 +16,7 @@
 #include "stallwatch/ctl/reports_view.h"
 #include "stallwatch/ctl/status_request.h"
 #include "stallwatch/ctl/status_view.h"
+#include "stallwatch/sanitize.h"
 #include "stallwatch/sysroot.h"
 
 namespace {
@@ -89,7 +90,7 @@ int cmd_status(const Globals& g, bool as_json) {
   if (!ls) {
     if (as_json)
       std::printf("%s\n", nlohmann::json{{"running", false}, {"liveness", "not-running"},
-                                         {"message", ls.error().message}}.dump(2).c_str());
+                                         {"message", ls.error().message}}.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     std::fprintf(stderr, "%s\n", ls.error().message.c_str());
     return kExitNotRunning;
   }
@@ -130,10 +131,10 @@ int cmd_reports(const Globals& g, const std::string& id, bool as_json) {
   const ReportEntry& e = **found;
   if (as_json) {
     if (e.parse_error) {
-      std::fprintf(stderr, "%s: not a readable JSON report\n", e.path.c_str());
+      std::fprintf(stderr, "%s: not a readable JSON report\n", escape_controls(e.path).c_str());
       return kExitFailure;
     }
-    std::printf("%s\n", e.doc.dump(2).c_str());
+    std::printf("%s\n", e.doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else {
     std::fputs(format_report(e).c_str(), stdout);
   }

@@ -101,7 +101,7 @@ PreviousBootReport Escalation::report_previous_boot() {
       f.push_back(fmt::format("STALLWATCH_STALL_MS={}", r.stall_ns / 1'000'000));
       f.push_back("STALLWATCH_CLASS=" + r.stall_class);
       if (r.culprit_pid > 0) {
-        f.push_back(fmt::format("STALLWATCH_PID={}", r.culprit_pid));
+        f.push_back(fmt::format("STALLWATCH_TID={}", r.culprit_pid));  // a thread id
         f.push_back("STALLWATCH_COMM=" + r.culprit_comm);
       }
       f.push_back("STALLWATCH_ESCALATION_BOOT_ID=" + r.boot_id);

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "stallwatch/evidence/proc_parse.h"
+#include "stallwatch/sanitize.h"
 
 namespace stallwatch::evidence {
 
@@ -17,8 +18,16 @@ std::string dump(const json& j, int indent = -1) {
   return j.dump(indent, ' ', false, json::error_handler_t::replace);
 }
 
+// Strings from /proc and /dev/kmsg are stored in their sanitized form (sanitize.h): readable,
+// no control byte, and unescape_text() gives the exact bytes back. When the two differ the raw
+// bytes are also kept as hex in a sibling "<key>_raw_hex" field.
+void add_raw_hex(json* j, const char* key, const std::string& sanitized) {
+  if (sanitized.find('\\') == std::string::npos) return;
+  (*j)[std::string(key) + "_raw_hex"] = hex_bytes(unescape_text(sanitized));
+}
+
 json task_json(const TaskEvidence& t) {
-  return json{{"pid", t.pid},
+  json j = json{{"pid", t.pid},
               {"tid", t.tid},
               {"comm", t.comm},
               {"state", std::string(1, t.state)},
@@ -38,6 +47,10 @@ json task_json(const TaskEvidence& t) {
               {"wchan", t.wchan},
               {"stack", t.stack},
               {"read_errors", t.read_errors}};
+  add_raw_hex(&j, "comm", t.comm);
+  add_raw_hex(&j, "cmdline", t.cmdline);
+  add_raw_hex(&j, "cgroup", t.cgroup);
+  return j;
 }
 
 json counters_json(const CounterEvidence& c) {
@@ -268,6 +281,11 @@ std::string report_to_json(const StallReport& r, const std::string& wall_time) {
                       {"rt_priority", r.rt_priority}, {"nice", r.nice},
                       {"cmdline", r.cmdline}, {"cgroup", r.cgroup},
                       {"stack", r.stack}};
+  add_raw_hex(&j["culprit"], "comm", r.comm);
+  add_raw_hex(&j["culprit"], "cmdline", r.cmdline);
+  add_raw_hex(&j["culprit"], "cgroup", r.cgroup);
+  j["text_encoding"] = "sanitized: control bytes, C1 controls and invalid UTF-8 as \\xHH, "
+                       "backslash as \\\\; *_raw_hex holds the exact bytes";
   j["summary"] = r.summary;
   j["kernel_verdicts"] = r.kernel_verdicts;
   j["notes"] = r.notes;

@@ -84,6 +84,9 @@ class EvidenceEngine {
   // For kStall / kOngoing (kOngoing re-collects at most every cfg.ongoing_min_interval, else it
   // repeats the episode's last verdict); kGlobalPause yields class global-pause without
   // collecting; other kinds repeat the episode's last verdict. Bounded by cfg.budget.
+  // Never throws: a step that throws (a last resort; steps record their own failures) gives a
+  // report without evidence whose failed_steps says why, so the sinks -- escalation among
+  // them -- still run.
   StallReport collect(const StallEvent& ev, std::int64_t now_mono_ns);
   // Writes (or rewrites) the episode's JSON file under <state_dir>/reports and sets report_path
   // ("" when the write failed: logged, rate-limited).
@@ -97,6 +100,7 @@ class EvidenceEngine {
   const std::string& reports_dir() const { return store_.dir(); }
 
  private:
+  StallReport collect_steps(const StallEvent& ev, std::int64_t now_mono_ns);
   struct Episode {
     StallReport last;                 // the last collected report
     std::int64_t collected_ns = 0;    // when it was collected
