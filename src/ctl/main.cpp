@@ -254,6 +254,7 @@ int main(int argc, char** argv) {
   drill->add_flag("--force", drill_req.force, "allow CPU 0 and durations over 30 s");
 
   auto* metrics = app.add_subcommand("metrics", "the daemon's state in Prometheus text format");
+  metrics->fallthrough();  // `stallwatchctl metrics --runtime-dir DIR` works too
 
   std::string check_file;
   auto* check = app.add_subcommand("check-config", "validate a configuration file (exit 0 or 78)");
