@@ -18,21 +18,45 @@ MetricsPublisher::MetricsPublisher(int cpu_slots, std::string escalation_action,
 
 std::unique_ptr<EventSink> MetricsPublisher::make_sink() { return std::make_unique<CountingSink>(counters_); }
 
-void MetricsPublisher::add_cpu_fields(nlohmann::json& cpu_doc, int cpu, std::int64_t current_episode_ns) {
-  nlohmann::json by_class = nlohmann::json::object();
-  for (std::size_t k = 0; k < kStallClasses.size(); ++k)
-    if (auto n = counters_->stalls(cpu, k); n > 0) by_class[std::string(kStallClasses[k])] = n;
-  cpu_doc["stalls_by_class"] = std::move(by_class);
-  cpu_doc["stall_ms_total"] = counters_->stall_ns_total(cpu, current_episode_ns) / 1'000'000;
-}
-
 void MetricsPublisher::add_fields(nlohmann::json& doc, std::optional<bool> watchdog_armed) {
-  doc["global_pauses_total"] = counters_->global_pauses();
+  if (auto cpus = doc.find("cpus"); cpus != doc.end() && cpus->is_array()) {
+    for (auto& c : *cpus) {
+      if (!c.is_object()) continue;
+      const int cpu = c.value("cpu", -1);
+      nlohmann::json by_class = nlohmann::json::object();
+      for (std::size_t k = 0; k < kStallClasses.size(); ++k)
+        if (auto n = counters_->stalls(cpu, k); n > 0) by_class[std::string(kStallClasses[k])] = n;
+      c["stalls_by_class"] = std::move(by_class);
+      const std::int64_t episode_ns = c.value("episode_ms", std::int64_t{0}) * 1'000'000;
+      c["stall_ms_total"] = counters_->stall_ns_total(cpu, episode_ns) / 1'000'000;
+    }
+  }
   nlohmann::json esc = nlohmann::json::object();
   if (!escalation_action_.empty() && escalation_action_ != "none") esc[escalation_action_] = counters_->escalations();
   doc["escalations_total"] = std::move(esc);
   doc["watchdog_armed"] = watchdog_armed ? nlohmann::json(*watchdog_armed) : nlohmann::json(nullptr);
   doc["config_reload_failures_total"] = counters_->reload_failures();
+}
+
+std::int64_t MetricsPublisher::refresh_ns(const MetricsConfig& config, std::int64_t max_refresh_ns) {
+  const std::int64_t interval = config.interval.count();
+  if (config.textfile.empty() || interval <= 0 || max_refresh_ns <= 0) return max_refresh_ns;
+  const std::int64_t n = (interval + max_refresh_ns - 1) / max_refresh_ns;
+  return interval / n;
+}
+
+void MetricsPublisher::configure(const MetricsConfig& config) {
+  std::lock_guard lock(config_mu_);
+  config_ = config;
+}
+
+void MetricsPublisher::publish(const nlohmann::json& doc, std::int64_t now_mono_ns) {
+  MetricsConfig config;
+  {
+    std::lock_guard lock(config_mu_);
+    config = config_;
+  }
+  publish(doc, now_mono_ns, config);
 }
 
 void MetricsPublisher::publish(const nlohmann::json& doc, std::int64_t now_mono_ns, const MetricsConfig& config) {

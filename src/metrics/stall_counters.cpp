@@ -36,13 +36,10 @@ void StallCounters::count(const StallEvent& event, const StallReport* report) {
     case EventKind::kRecovered:
       if (has_cpu) finished_ns_[cpu].fetch_add(std::max<std::int64_t>(event.stall_ns, 0), std::memory_order_relaxed);
       break;
-    case EventKind::kGlobalPause:
-      global_pauses_.fetch_add(1, std::memory_order_relaxed);
-      break;
     case EventKind::kEscalation:
       escalations_.fetch_add(1, std::memory_order_relaxed);
       break;
-    case EventKind::kOngoing:
+    default:  // ongoing (same episode), global pause (counted by the check)
       break;
   }
 }

@@ -4,12 +4,14 @@
 // every metrics.interval renders that document (render_metrics) into the textfile. The status
 // document stays the single source of truth: the textfile and `stallwatchctl metrics` are both
 // render_metrics() of it.
-// Owned by the Daemon. make_sink() at start; add_*_fields() and publish() on the status writer
-// thread (blocking file I/O: never a real-time thread); count_reload_failure() from any thread.
+// Owned by the Daemon. make_sink() at start; add_fields() and publish() on the status writer
+// thread (blocking file I/O: never a real-time thread); count_reload_failure() and configure()
+// from any thread.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -30,21 +32,30 @@ class MetricsPublisher {
   std::unique_ptr<EventSink> make_sink();
   void count_reload_failure() { counters_->count_reload_failure(); }
 
-  // Status document fields (see the list in stallwatchd(8), METRICS AND ALERTS):
-  //   per CPU: stalls_by_class {class: n>0}, stall_ms_total;
-  //   global: global_pauses_total, escalations_total {action: n}, watchdog_armed (bool; null when
-  //   no hardware watchdog is configured), config_reload_failures_total.
-  void add_cpu_fields(nlohmann::json& cpu_doc, int cpu, std::int64_t current_episode_ns);
+  // Adds the counter fields to a status document (status_document()): per CPU (by its "cpu",
+  // with its "episode_ms" as the ongoing stall) stalls_by_class {class: n>0} and stall_ms_total;
+  // and escalations_total {action: n}, watchdog_armed (bool; null when no hardware watchdog is
+  // configured), config_reload_failures_total.
   void add_fields(nlohmann::json& doc, std::optional<bool> watchdog_armed);
 
   // Writes render_metrics(doc) when metrics.interval has passed since the last write (the first
   // call always writes). Logs where it writes when that changes, and failures rate-limited.
   void publish(const nlohmann::json& doc, std::int64_t now_mono_ns, const MetricsConfig& config);
+  // The same with the [metrics] settings last given to configure() (start, reload: any thread).
+  void configure(const MetricsConfig& config);
+  void publish(const nlohmann::json& doc, std::int64_t now_mono_ns);
 
   const std::string& current_path() const { return path_; }
 
+  // How often the status document must be rebuilt (at most max_refresh_ns apart) so the
+  // textfile is written every metrics.interval: interval / ceil(interval / max_refresh).
+  // max_refresh_ns when the textfile is off.
+  static std::int64_t refresh_ns(const MetricsConfig& config, std::int64_t max_refresh_ns);
+
  private:
   std::shared_ptr<StallCounters> counters_;
+  std::mutex config_mu_;  // the supervisor's reload vs the status writer; never a real-time thread
+  MetricsConfig config_;
   std::string escalation_action_;
   std::string auto_path_;
   std::string path_;          // where the last write went ("" = off)

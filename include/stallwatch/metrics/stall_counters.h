@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // StallCounters: the counts behind the stall metrics that only the report worker can make (the
 // class of a stall is known once its evidence is in) or that must survive episodes (seconds
-// stalled, global pauses, escalations). Fixed-size arrays of relaxed atomics sized at start, so
+// stalled, escalations). Global pauses are counted by the check itself (PublishedState). Fixed-size arrays of relaxed atomics sized at start, so
 // the writer never allocates or locks and the reader never waits for it.
 // Owned by MetricsPublisher (shared with its sink). Threads: count() on the report worker (via
 // the sink); the snapshot getters on the status writer (stall_ns_total() is single-reader: it
@@ -37,7 +37,6 @@ class StallCounters {
   // checker). Never decreases, though a finished episode is counted by the report worker a little
   // after the checker ends it.
   std::int64_t stall_ns_total(int cpu, std::int64_t current_episode_ns);
-  std::uint64_t global_pauses() const { return global_pauses_.load(std::memory_order_relaxed); }
   std::uint64_t escalations() const { return escalations_.load(std::memory_order_relaxed); }
   std::uint64_t reload_failures() const { return reload_failures_.load(std::memory_order_relaxed); }
 
@@ -48,7 +47,6 @@ class StallCounters {
   std::unique_ptr<std::atomic<std::uint64_t>[]> stalls_;      // slots_ x kStallClasses.size()
   std::unique_ptr<std::atomic<std::int64_t>[]> finished_ns_;  // per CPU
   std::unique_ptr<std::int64_t[]> high_water_ns_;             // per CPU, reader-owned
-  std::atomic<std::uint64_t> global_pauses_{0};
   std::atomic<std::uint64_t> escalations_{0};
   std::atomic<std::uint64_t> reload_failures_{0};
 };

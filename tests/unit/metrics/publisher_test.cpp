@@ -38,18 +38,35 @@ TEST(MetricsPublisher, AddsCounterFieldsToTheStatusDocument) {
   sink->fire(e, &r);
   e.kind = EventKind::kEscalation;
   sink->fire(e, &r);
-  nlohmann::json doc;
-  nlohmann::json cpu1;
-  p.add_cpu_fields(cpu1, 1, 3'250'000'000);
+  nlohmann::json doc = {{"cpus", {{{"cpu", 0}, {"episode_ms", 0}}, {{"cpu", 1}, {"episode_ms", 3250}}}},
+                        {"global_pauses_total", 4}};
   p.add_fields(doc, std::nullopt);
-  EXPECT_EQ(cpu1.dump(), R"({"stall_ms_total":3250,"stalls_by_class":{"irq-storm":1}})");
+  EXPECT_EQ(doc["cpus"][0].dump(), R"({"cpu":0,"episode_ms":0,"stall_ms_total":0,"stalls_by_class":{}})");
+  EXPECT_EQ(doc["cpus"][1].dump(),
+            R"({"cpu":1,"episode_ms":3250,"stall_ms_total":3250,"stalls_by_class":{"irq-storm":1}})");
+  doc.erase("cpus");
   EXPECT_EQ(doc.dump(), R"({"config_reload_failures_total":0,"escalations_total":{"systemd":1},)"
-                        R"("global_pauses_total":0,"watchdog_armed":null})");
+                        R"("global_pauses_total":4,"watchdog_armed":null})");
   MetricsPublisher none(2, "none");
   nlohmann::json doc2;
   none.add_fields(doc2, false);
   EXPECT_EQ(doc2["escalations_total"].dump(), "{}");
   EXPECT_EQ(doc2["watchdog_armed"].dump(), "false");
+}
+
+TEST(MetricsPublisher, StatusRefreshDividesTheInterval) {
+  MetricsConfig cfg;  // 15s
+  constexpr std::int64_t k10s = 10'000'000'000;
+  EXPECT_EQ(MetricsPublisher::refresh_ns(cfg, k10s), 7'500'000'000);
+  cfg.interval = 1s;
+  EXPECT_EQ(MetricsPublisher::refresh_ns(cfg, k10s), 1'000'000'000);
+  cfg.interval = 60s;
+  EXPECT_EQ(MetricsPublisher::refresh_ns(cfg, k10s), k10s);
+  cfg.interval = 10s;
+  EXPECT_EQ(MetricsPublisher::refresh_ns(cfg, k10s), k10s);
+  cfg.textfile = "";
+  cfg.interval = 1s;
+  EXPECT_EQ(MetricsPublisher::refresh_ns(cfg, k10s), k10s);
 }
 
 TEST(MetricsPublisher, WritesTheRenderedStatusEveryInterval) {
