@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// status.json -> Prometheus text format 0.0.4. Series per host: 21 fixed (13 of them the
+// status.json -> Prometheus text format 0.0.4. Series per host: 20 to 22 fixed (13 of them the
 // lateness histogram) + 4 per CPU + 1 per (CPU, class) that has stalled; see stallwatchd(8).
 #include "stallwatch/metrics/exposition.h"
 

@@ -2,7 +2,7 @@
 // Exposition: the daemon's status document (<runtime_dir>/status.json, the one source of truth for
 // metrics) rendered as Prometheus text exposition format 0.0.4, for node_exporter's textfile
 // collector and `stallwatchctl metrics`. A pure function over JSON: no clock, no I/O, no samples
-// with timestamps. Any thread (stallwatchd: the status writer; stallwatchctl: main).
+// with timestamps. Any thread (stallwatchd: the dispatcher (status writer); stallwatchctl: main).
 #pragma once
 
 #include <array>

@@ -4,9 +4,9 @@
 // every metrics.interval renders that document (render_metrics) into the textfile. The status
 // document stays the single source of truth: the textfile and `stallwatchctl metrics` are both
 // render_metrics() of it.
-// Owned by the Daemon. make_sink() at start; add_fields() and publish() on the status writer
-// thread (blocking file I/O: never a real-time thread); count_reload_failure() and configure()
-// from any thread.
+// Owned by the Daemon. make_sink() at start; add_fields() and publish() on the dispatcher (the
+// status writer; blocking file I/O: never a real-time thread); count_reload_failure() and
+// configure() from any thread.
 #pragma once
 
 #include <cstdint>
@@ -54,7 +54,7 @@ class MetricsPublisher {
 
  private:
   std::shared_ptr<StallCounters> counters_;
-  std::mutex config_mu_;  // the supervisor's reload vs the status writer; never a real-time thread
+  std::mutex config_mu_;  // reload (supervisor) vs the dispatcher; never a real-time thread
   MetricsConfig config_;
   std::string escalation_action_;
   std::string auto_path_;

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // StallCounters: the counts behind the stall metrics that only the report worker can make (the
 // class of a stall is known once its evidence is in) or that must survive episodes (seconds
-// stalled, escalations). Global pauses are counted by the check itself (PublishedState). Fixed-size arrays of relaxed atomics sized at start, so
-// the writer never allocates or locks and the reader never waits for it.
+// stalled, escalations); global pauses are counted by the check itself (PublishedState).
+// Fixed-size arrays of relaxed atomics sized at start, so the writer never allocates or locks
+// and the reader never waits for it.
 // Owned by MetricsPublisher (shared with its sink). Threads: count() on the report worker (via
-// the sink); the snapshot getters on the status writer (stall_ns_total() is single-reader: it
-// keeps a high-water mark); count_reload_failure() from any thread.
+// the sink); the getters on the dispatcher, the status writer (stall_ns_total() is single-reader:
+// it keeps a high-water mark); count_reload_failure() from any thread.
 #pragma once
 
 #include <array>
