@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Layering check (ctest "layering"): a lower layer never includes an upper layer's header.
 #   core (src/core)  <  evidence (src/evidence), escalation (src/escalation)  <  daemon (src/daemon)
-#   ctl (src/ctl) may use core and the evidence parsers.
+#   metrics (src/metrics) uses core; ctl (src/ctl) may use core, the evidence parsers and metrics.
 # Headers belong to a layer by place: include/stallwatch/evidence/ -> evidence,
 # include/stallwatch/escalation/ -> escalation, include/stallwatch/ctl/ -> ctl, the daemon
 # headers listed below -> daemon, every other include/stallwatch/*.h -> core. Headers are
@@ -16,7 +16,7 @@ layer_of_header() {  # include path under stallwatch/ -> layer
     evidence/*) echo evidence ;;
     escalation/*) echo escalation ;;
     ctl/*) echo ctl ;;
-    metrics/*) echo core ;;
+    metrics/*) echo metrics ;;
     *) for h in $daemon_headers; do [ "$1" = "$h" ] && { echo daemon; return; }; done; echo core ;;
   esac
 }
@@ -25,8 +25,9 @@ allowed() {  # layer of the including file, layer of the included header
     core:core) return 0 ;;
     evidence:core|evidence:evidence) return 0 ;;
     escalation:core|escalation:escalation) return 0 ;;
+    metrics:core|metrics:metrics) return 0 ;;
     daemon:*) [ "$2" != ctl ] ;;
-    ctl:core|ctl:evidence|ctl:ctl) return 0 ;;
+    ctl:core|ctl:evidence|ctl:metrics|ctl:ctl) return 0 ;;
     *) return 1 ;;
   esac
 }
@@ -42,7 +43,7 @@ check_file() {  # file, its layer
     fi
   done < <(sed -n 's|^#include "stallwatch/\([^"]*\)".*|\1|p' "$f")
 }
-for d in core evidence escalation daemon ctl; do
+for d in core evidence escalation metrics daemon ctl; do
   for f in src/$d/*.cpp src/$d/*.h; do [ -e "$f" ] && check_file "$f" "$d"; done
 done
 for f in include/stallwatch/*.h include/stallwatch/*/*.h; do
@@ -50,4 +51,4 @@ for f in include/stallwatch/*.h include/stallwatch/*/*.h; do
   check_file "$f" "$(layer_of_header "$rel")"
 done
 if [ $bad -ne 0 ]; then exit 1; fi
-echo "layering: ok (core < evidence, escalation < daemon; ctl uses core and evidence)"
+echo "layering: ok (core < evidence, escalation, metrics < daemon; ctl uses core, evidence, metrics)"

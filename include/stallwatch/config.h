@@ -71,6 +71,13 @@ struct WatchdogConfig {
   std::string pretimeout_governor;   // "" = leave as is
 };
 
+// Prometheus metrics through node_exporter's textfile collector (stallwatchd(8), METRICS AND ALERTS).
+inline constexpr const char* kAutoTextfile = "/var/lib/prometheus/node-exporter/stallwatch.prom";
+struct MetricsConfig {
+  std::string textfile = "auto";  // "auto": kAutoTextfile when its directory exists; "": off
+  Nanos interval = std::chrono::seconds(15);
+};
+
 struct Config {
   std::string source = "<defaults>";  // file it came from
   HeartbeatConfig heartbeat;
@@ -80,6 +87,7 @@ struct Config {
   EvidenceConfig evidence;
   EscalationConfig escalation;
   WatchdogConfig watchdog;
+  MetricsConfig metrics;
 };
 
 // Parses TOML text; errors read "FILE:LINE:COL: key: message".

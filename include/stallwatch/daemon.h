@@ -33,6 +33,9 @@ class EvidenceEngine;
 namespace escalation {
 class Escalation;
 }
+namespace metrics {
+class MetricsPublisher;
+}
 
 struct DaemonOptions {
   Sysroot root;
@@ -106,6 +109,7 @@ class Daemon {
   std::unique_ptr<ReportWorker> worker_;
   std::unique_ptr<EvidenceEngine> evidence_;
   std::unique_ptr<escalation::Escalation> escalation_;
+  std::unique_ptr<metrics::MetricsPublisher> metrics_;  // status fields, textfile (status writer)
 
   std::int64_t start_ns_ = 0;
   bool started_ = false;

@@ -37,12 +37,15 @@ class Dispatcher {
     ReportWorker* worker = nullptr;
     Notifier* notifier = nullptr;
     std::function<StatusInputs(std::int64_t now_ns)> snapshot;  // on this thread
-    std::function<void(const nlohmann::json&)> on_status;       // after each status rewrite
+    // Before each status.json write: may add fields (metrics counters) and publish the document
+    // elsewhere (the metrics textfile).
+    std::function<void(nlohmann::json&)> on_status;
     std::function<void()> on_suspect;  // a CPU's heartbeat is half-way to a stall
     std::string runtime_dir;
     int wake_fd = -1;  // eventfd (non-blocking) the check writes to; owned by the caller
     std::int64_t start_ns = 0;
     std::int64_t ready_after_ns = 0;  // READY=1 anyway this long after start
+    std::int64_t refresh_ns = kRefreshNs;  // rewrite at least this often (metrics.interval)
   };
 
   explicit Dispatcher(Deps deps);

@@ -290,6 +290,17 @@ Result<Config> parse_config(std::string_view text, const std::string& file_name)
         {"pretimeout", [&](auto& n, auto& k) { wd.pretimeout = p.duration(n, k, kNs0, hours(1)); }},
         {"pretimeout_governor", [&](auto& n, auto& k) { wd.pretimeout_governor = p.str(n, k); }},
     };
+    sections["metrics"] = {
+        {"textfile", [&](auto& n, auto& k) {
+           c.metrics.textfile = p.str(n, k);
+           const std::string& t = c.metrics.textfile;
+           const bool prom = t.size() > 6 && t[0] == '/' && t.ends_with(".prom") && t[t.size() - 6] != '/';
+           if (!t.empty() && t != "auto" && !prom)
+             p.fail(n.source(), k, fmt::format("must be \"auto\", \"\" (off) or an absolute path ending "
+                                               "in .prom, got \"{}\"", t));
+         }},
+        {"interval", [&](auto& n, auto& k) { c.metrics.interval = p.duration(n, k, seconds(1), seconds(60)); }},
+    };
     p.walk(root, sections);
     validate(c, p);
   } catch (const Failure& f) {
@@ -342,6 +353,7 @@ std::string format_config(const Config& c) {
   const auto& wd = c.watchdog;
   out += fmt::format("[watchdog]\ndevice = {}\ntimeout = {}\npretimeout = {}\npretimeout_governor = {}\n",
                      q(wd.device), d(wd.timeout), d(wd.pretimeout), q(wd.pretimeout_governor));
+  out += fmt::format("\n[metrics]\ntextfile = {}\ninterval = {}\n", q(c.metrics.textfile), d(c.metrics.interval));
   return out;
 }
 

@@ -13,6 +13,7 @@
 #include "stallwatch/config.h"
 #include "stallwatch/ctl/doctor.h"
 #include "stallwatch/ctl/drill.h"
+#include "stallwatch/ctl/metrics_view.h"
 #include "stallwatch/ctl/reports_view.h"
 #include "stallwatch/ctl/status_request.h"
 #include "stallwatch/ctl/status_view.h"
@@ -104,6 +105,26 @@ int cmd_status(const Globals& g, bool as_json) {
     std::fputs(format_status(ls->snapshot, ls->verdict).c_str(), stdout);
   }
   return ls->verdict.liveness == Liveness::kRunning ? 0 : kExitNotRunning;
+}
+
+// Prometheus text format of the running daemon's status.json; exit 3 when it is not running.
+int cmd_metrics(const Globals& g) {
+  auto cfg = effective_config(g);
+  if (!cfg) {
+    std::fprintf(stderr, "%s\n", cfg.error().message.c_str());
+    return kExitConfig;
+  }
+  const std::string path = cfg->daemon.runtime_dir + "/status.json";
+  auto ls = live_status(path);
+  // Read again for the renderer: the file is replaced atomically, so either text is whole.
+  auto text = ls ? read_file_capped(path, 1 << 20) : Result<std::string>(ls.error());
+  auto out = text ? metrics_exposition(*text, ls->verdict) : Result<std::string>(text.error());
+  if (!out) {
+    std::fprintf(stderr, "%s\n", out.error().message.c_str());
+    return kExitNotRunning;
+  }
+  std::fputs(out->c_str(), stdout);
+  return 0;
 }
 
 int cmd_reports(const Globals& g, const std::string& id, bool as_json) {
@@ -244,6 +265,9 @@ int main(int argc, char** argv) {
       ->required();
   drill->add_flag("--force", drill_req.force, "allow CPU 0 and durations over 30 s");
 
+  auto* metrics = app.add_subcommand("metrics", "the daemon's state in Prometheus text format");
+  metrics->fallthrough();  // `stallwatchctl metrics --runtime-dir DIR` works too
+
   std::string check_file;
   auto* check = app.add_subcommand("check-config", "validate a configuration file (exit 0 or 78)");
   check->add_option("FILE", check_file, fmt::format("file to check (default {})", kDefaultConfigPath));
@@ -261,5 +285,6 @@ int main(int argc, char** argv) {
   if (drill->parsed()) return cmd_drill(g, drill_req);
   if (check->parsed()) return cmd_check_config(check_file);
   if (doctor->parsed()) return cmd_doctor(g, doctor_sysroot, as_json);
+  if (metrics->parsed()) return cmd_metrics(g);
   return kExitFailure;
 }

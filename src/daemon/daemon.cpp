@@ -17,6 +17,7 @@
 #include "stallwatch/escalation/escalation.h"
 #include "stallwatch/evidence/engine.h"
 #include "stallwatch/fs_util.h"
+#include "stallwatch/metrics/publisher.h"
 #include "stallwatch/supervisor_plan.h"
 
 namespace stallwatch {
@@ -158,6 +159,9 @@ Status Daemon::start() {
   auto sinks = std::make_unique<CompositeSink>();
   sinks->add(std::make_unique<JournalSink>(options_.output));
   sinks->add(escalation_->make_sink());
+  metrics_ = std::make_unique<metrics::MetricsPublisher>(slots, std::string(to_string(config_.escalation.action)));
+  sinks->add(metrics_->make_sink());
+  metrics_->configure(config_.metrics);
   sinks->add(std::move(pending_sinks_));
   worker_ = std::make_unique<ReportWorker>(std::move(sinks), enrich_);
   worker_->start(kWorkerStack);
@@ -182,6 +186,13 @@ Status Daemon::start() {
   deps.ready_after_ns = config_.checker.threshold.count();
   deps.snapshot = [this](std::int64_t now) { return snapshot(now); };
   if (evidence_) deps.on_suspect = [engine = evidence_.get()] { engine->request_sample(); };
+  // Metrics: counter fields into status.json, and the textfile rendered from it (dispatcher thread).
+  deps.on_status = [this](nlohmann::json& doc) {
+    const escalation::WatchdogDevice* dev = escalation_->device();
+    metrics_->add_fields(doc, dev != nullptr ? std::optional<bool>(dev->armed()) : std::nullopt);
+    metrics_->publish(doc, doc.value("updated_mono_ns", std::int64_t{0}));
+  };
+  deps.refresh_ns = metrics::MetricsPublisher::refresh_ns(config_.metrics, Dispatcher::kRefreshNs);
   dispatcher_ = std::make_unique<Dispatcher>(deps);
   if (auto st = dispatcher_->start(); !st) {
     start_error_ = StartError::kOther;
@@ -255,6 +266,7 @@ void Daemon::reload(Config next) {
   ReloadPlan plan = plan_reload(config_, monitored_, std::move(next), topo_, armed_timeout);
   if (!plan.accepted) {
     spdlog::error("{}", plan.message);
+    if (metrics_) metrics_->count_reload_failure();
     notifier_.ready();  // end the reload systemd is waiting on
     return;
   }
@@ -265,6 +277,7 @@ void Daemon::reload(Config next) {
     spdlog::warn("changes to {} take effect at the next restart", list);
   }
   config_ = std::move(plan.next);
+  metrics_->configure(config_.metrics);
   monitored_ = plan.monitored;
   runner_->post_settings(runner_settings());
   if (plan.heartbeats_changed) {
@@ -418,6 +431,7 @@ void Daemon::stop() {
   }
   if (leak_writers) {
     (void)dispatcher_.release();
+    (void)metrics_.release();  // the dispatcher's on_status uses it
     (void)worker_.release();
     (void)evidence_.release();
   }

@@ -134,7 +134,7 @@ void Dispatcher::run() {
     }
     const std::uint64_t version = deps_.published->version.load(std::memory_order_acquire);
     const bool due = version != seen_version_ || status_requested_.load(std::memory_order_relaxed) ||
-                     now - last_status_ns_ >= kRefreshNs;
+                     now - last_status_ns_ >= deps_.refresh_ns;
     if (due && now - last_status_ns_ >= kMinRewriteNs) {
       seen_version_ = version;
       status_requested_.store(false, std::memory_order_relaxed);
@@ -142,7 +142,7 @@ void Dispatcher::run() {
     }
     if (stop_.load(std::memory_order_acquire)) break;
 
-    std::int64_t wait_ns = last_status_ns_ + kRefreshNs - now;
+    std::int64_t wait_ns = last_status_ns_ + deps_.refresh_ns - now;
     if (due) wait_ns = std::min<std::int64_t>(wait_ns, kMinRewriteNs);
     if (!ready_sent_.load(std::memory_order_relaxed))
       wait_ns = std::min<std::int64_t>(wait_ns, std::max<std::int64_t>(deps_.start_ns + deps_.ready_after_ns - now, 1'000'000));

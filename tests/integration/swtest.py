@@ -165,7 +165,9 @@ def run_hog(seconds, cpu=HOG_CPU, prio=HOG_PRIO, comm="sw-test-hog"):
     return int(first[0]), int(first[1]), mono_us()
 
 
-def base_config(threshold="1s", extra="", repeat="1s"):
+def base_config(threshold="1s", extra="", repeat="1s", metrics='textfile = ""'):
+    """metrics: the [metrics] keys; off by default so tests never write the host's real
+    node_exporter directory (metrics.textfile = "auto")."""
     return f"""
 [heartbeat]
 interval = "100ms"
@@ -177,6 +179,8 @@ repeat_interval = "{repeat}"
 [daemon]
 state_dir = "@DIR@/state"
 runtime_dir = "@DIR@/run"
+[metrics]
+{metrics}
 {extra}
 """
 

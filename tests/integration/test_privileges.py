@@ -13,7 +13,8 @@ binary = sys.argv[1]
 tmp = tempfile.mkdtemp(prefix="stallwatch-priv-")
 os.chmod(tmp, 0o777)
 cfg = os.path.join(tmp, "s.toml")
-open(cfg, "w").write(f'[daemon]\nstate_dir = "{tmp}/state"\nruntime_dir = "{tmp}/run"\n')
+open(cfg, "w").write(f'[daemon]\nstate_dir = "{tmp}/state"\nruntime_dir = "{tmp}/run"\n'
+                     '[metrics]\ntextfile = ""\n')
 os.chmod(cfg, 0o644)
 drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
         "--bounding-set=-all"]

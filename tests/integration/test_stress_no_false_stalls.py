@@ -17,6 +17,8 @@ threshold = "1s"
 [daemon]
 state_dir = "@DIR@/state"
 runtime_dir = "@DIR@/run"
+[metrics]
+textfile = ""
 """
 d = Daemon(binary, cfg)
 try:

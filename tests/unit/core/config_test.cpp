@@ -181,5 +181,39 @@ TEST(Config, PrintedConfigRoundTrips) {
   EXPECT_EQ(format_config(*again), text);
 }
 
+TEST(Config, MetricsDefaultsAndKeys) {
+  Config defaults;
+  EXPECT_EQ(defaults.metrics.textfile, "auto");
+  EXPECT_EQ(defaults.metrics.interval, 15s);
+  auto c = parse_config("[metrics]\ntextfile = \"/srv/textfile/stallwatch.prom\"\ninterval = \"1s\"\n", "m.toml");
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->metrics.textfile, "/srv/textfile/stallwatch.prom");
+  EXPECT_EQ(c->metrics.interval, 1s);
+  auto off = parse_config("[metrics]\ntextfile = \"\"\n", "m.toml");
+  ASSERT_TRUE(off) << off.error().message;
+  EXPECT_EQ(off->metrics.textfile, "");
+  EXPECT_NE(format_config(*c).find("[metrics]\ntextfile = \"/srv/textfile/stallwatch.prom\"\ninterval = \"1s\"\n"),
+            std::string::npos);
+}
+
+TEST(Config, MetricsErrorsAreExact) {
+  EXPECT_EQ(err("[metrics]\ntextfile = \"stallwatch.prom\"\n"),
+            "t.toml:2:12: metrics.textfile: must be \"auto\", \"\" (off) or an absolute path ending in "
+            ".prom, got \"stallwatch.prom\"");
+  EXPECT_EQ(err("[metrics]\ntextfile = \"/var/lib/x/stallwatch.txt\"\n"),
+            "t.toml:2:12: metrics.textfile: must be \"auto\", \"\" (off) or an absolute path ending in "
+            ".prom, got \"/var/lib/x/stallwatch.txt\"");
+  EXPECT_EQ(err("[metrics]\ntextfile = \"/var/lib/x/.prom\"\n"),
+            "t.toml:2:12: metrics.textfile: must be \"auto\", \"\" (off) or an absolute path ending in "
+            ".prom, got \"/var/lib/x/.prom\"");
+  EXPECT_EQ(err("[metrics]\ntextfile = 1\n"), "t.toml:2:12: metrics.textfile: expected a string, got integer");
+  EXPECT_EQ(err("[metrics]\ninterval = \"500ms\"\n"),
+            "t.toml:2:12: metrics.interval: must be between 1s and 1m, got 500ms");
+  EXPECT_EQ(err("[metrics]\ninterval = \"2m\"\n"),
+            "t.toml:2:12: metrics.interval: must be between 1s and 1m, got 2m");
+  EXPECT_EQ(err("[metrics]\ntextfil = \"\"\n"),
+            "t.toml:2:1: metrics.textfil: unknown key (did you mean \"textfile\"?)");
+}
+
 }  // namespace
 }  // namespace stallwatch

@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "stallwatch/metrics/publisher.h"
+
+#include <sys/stat.h>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "stallwatch/metrics/exposition.h"
+#include "stallwatch/metrics/textfile.h"
+
+namespace stallwatch::metrics {
+
+MetricsPublisher::MetricsPublisher(int cpu_slots, std::string escalation_action, std::string auto_path)
+    : counters_(std::make_shared<StallCounters>(cpu_slots)),
+      escalation_action_(std::move(escalation_action)),
+      auto_path_(std::move(auto_path)) {}
+
+std::unique_ptr<EventSink> MetricsPublisher::make_sink() { return std::make_unique<CountingSink>(counters_); }
+
+void MetricsPublisher::add_fields(nlohmann::json& doc, std::optional<bool> watchdog_armed) {
+  if (auto cpus = doc.find("cpus"); cpus != doc.end() && cpus->is_array()) {
+    for (auto& c : *cpus) {
+      if (!c.is_object()) continue;
+      const int cpu = c.value("cpu", -1);
+      nlohmann::json by_class = nlohmann::json::object();
+      for (std::size_t k = 0; k < kStallClasses.size(); ++k)
+        if (auto n = counters_->stalls(cpu, k); n > 0) by_class[std::string(kStallClasses[k])] = n;
+      c["stalls_by_class"] = std::move(by_class);
+      const std::int64_t episode_ns = c.value("episode_ms", std::int64_t{0}) * 1'000'000;
+      c["stall_ms_total"] = counters_->stall_ns_total(cpu, episode_ns) / 1'000'000;
+    }
+  }
+  nlohmann::json esc = nlohmann::json::object();
+  if (!escalation_action_.empty() && escalation_action_ != "none") esc[escalation_action_] = counters_->escalations();
+  doc["escalations_total"] = std::move(esc);
+  doc["watchdog_armed"] = watchdog_armed ? nlohmann::json(*watchdog_armed) : nlohmann::json(nullptr);
+  doc["config_reload_failures_total"] = counters_->reload_failures();
+}
+
+std::int64_t MetricsPublisher::refresh_ns(const MetricsConfig& config, std::int64_t max_refresh_ns) {
+  const std::int64_t interval = config.interval.count();
+  if (config.textfile.empty() || interval <= 0 || max_refresh_ns <= 0) return max_refresh_ns;
+  const std::int64_t n = (interval + max_refresh_ns - 1) / max_refresh_ns;
+  return interval / n;
+}
+
+void MetricsPublisher::configure(const MetricsConfig& config) {
+  std::lock_guard lock(config_mu_);
+  config_ = config;
+}
+
+void MetricsPublisher::publish(const nlohmann::json& doc, std::int64_t now_mono_ns) {
+  MetricsConfig config;
+  {
+    std::lock_guard lock(config_mu_);
+    config = config_;
+  }
+  publish(doc, now_mono_ns, config);
+}
+
+void MetricsPublisher::publish(const nlohmann::json& doc, std::int64_t now_mono_ns, const MetricsConfig& config) {
+  if (written_ && now_mono_ns - last_write_ns_ < config.interval.count()) return;
+  written_ = true;
+  last_write_ns_ = now_mono_ns;
+  struct stat st {};
+  const bool auto_dir = config.textfile == "auto" && ::stat(parent_dir(auto_path_).c_str(), &st) == 0 &&
+                        S_ISDIR(st.st_mode);
+  std::string path = resolve_textfile(config.textfile, auto_path_, auto_dir);
+  if (!announced_ || path != path_) {
+    announced_ = true;
+    if (path.empty())
+      spdlog::info("metrics textfile off ({})", config.textfile.empty()
+                                                    ? "metrics.textfile = \"\""
+                                                    : parent_dir(auto_path_) + " does not exist");
+    else
+      spdlog::info("metrics: writing {} every {}s", path, static_cast<double>(config.interval.count()) / 1e9);
+    path_ = path;
+    failures_ = 0;
+  }
+  if (path.empty()) return;
+  if (auto st_write = write_textfile(path, render_metrics(doc)); !st_write) {
+    if (failures_++ % 100 == 0)
+      spdlog::warn("metrics: {} (failure {}; node_exporter keeps the previous file)", st_write.error().message,
+                   failures_);
+  }
+}
+
+}  // namespace stallwatch::metrics

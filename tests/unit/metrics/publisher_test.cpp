@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// MetricsPublisher: the status fields it adds, and the textfile cadence (metrics.interval) with
+// the "auto" and off settings, driven with explicit times.
+#include "stallwatch/metrics/publisher.h"
+
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "stallwatch/metrics/exposition.h"
+#include "temp_dir.h"
+
+namespace stallwatch::metrics {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::TempDir;
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+TEST(MetricsPublisher, AddsCounterFieldsToTheStatusDocument) {
+  MetricsPublisher p(2, "systemd");
+  auto sink = p.make_sink();
+  StallEvent e;
+  e.kind = EventKind::kStall;
+  e.cpu = 1;
+  StallReport r;
+  r.stall_class = "irq-storm";
+  sink->fire(e, &r);
+  e.kind = EventKind::kEscalation;
+  sink->fire(e, &r);
+  nlohmann::json doc = {{"cpus", {{{"cpu", 0}, {"episode_ms", 0}}, {{"cpu", 1}, {"episode_ms", 3250}}}},
+                        {"global_pauses_total", 4}};
+  p.add_fields(doc, std::nullopt);
+  EXPECT_EQ(doc["cpus"][0].dump(), R"({"cpu":0,"episode_ms":0,"stall_ms_total":0,"stalls_by_class":{}})");
+  EXPECT_EQ(doc["cpus"][1].dump(),
+            R"({"cpu":1,"episode_ms":3250,"stall_ms_total":3250,"stalls_by_class":{"irq-storm":1}})");
+  doc.erase("cpus");
+  EXPECT_EQ(doc.dump(), R"({"config_reload_failures_total":0,"escalations_total":{"systemd":1},)"
+                        R"("global_pauses_total":4,"watchdog_armed":null})");
+  MetricsPublisher none(2, "none");
+  nlohmann::json doc2;
+  none.add_fields(doc2, false);
+  EXPECT_EQ(doc2["escalations_total"].dump(), "{}");
+  EXPECT_EQ(doc2["watchdog_armed"].dump(), "false");
+}
+
+TEST(MetricsPublisher, StatusRefreshDividesTheInterval) {
+  MetricsConfig cfg;  // 15s
+  constexpr std::int64_t k10s = 10'000'000'000;
+  EXPECT_EQ(MetricsPublisher::refresh_ns(cfg, k10s), 7'500'000'000);
+  cfg.interval = 1s;
+  EXPECT_EQ(MetricsPublisher::refresh_ns(cfg, k10s), 1'000'000'000);
+  cfg.interval = 60s;
+  EXPECT_EQ(MetricsPublisher::refresh_ns(cfg, k10s), k10s);
+  cfg.interval = 10s;
+  EXPECT_EQ(MetricsPublisher::refresh_ns(cfg, k10s), k10s);
+  cfg.textfile = "";
+  cfg.interval = 1s;
+  EXPECT_EQ(MetricsPublisher::refresh_ns(cfg, k10s), k10s);
+}
+
+TEST(MetricsPublisher, WritesTheRenderedStatusEveryInterval) {
+  TempDir dir;
+  MetricsPublisher p(1, "none");
+  MetricsConfig cfg;
+  cfg.textfile = dir.path() + "/stallwatch.prom";
+  cfg.interval = 15s;
+  nlohmann::json doc = {{"version", "1"}, {"updated_unix_ms", 1000}};
+  p.publish(doc, 100'000'000'000, cfg);  // first call: written at once
+  EXPECT_EQ(slurp(cfg.textfile), render_metrics(doc));
+  doc["updated_unix_ms"] = 2000;
+  p.publish(doc, 114'000'000'000, cfg);  // 14 s later: not yet
+  EXPECT_NE(slurp(cfg.textfile), render_metrics(doc));
+  p.publish(doc, 115'000'000'000, cfg);  // 15 s: rewritten
+  EXPECT_EQ(slurp(cfg.textfile), render_metrics(doc));
+  EXPECT_EQ(p.current_path(), cfg.textfile);
+}
+
+TEST(MetricsPublisher, AutoWritesOnlyWhereTheCollectorDirectoryExists) {
+  TempDir dir;
+  const std::string auto_path = dir.path() + "/node-exporter/stallwatch.prom";
+  MetricsPublisher p(1, "none", auto_path);
+  MetricsConfig cfg;  // textfile = "auto"
+  nlohmann::json doc = {{"version", "1"}};
+  p.publish(doc, 1'000'000'000, cfg);
+  EXPECT_EQ(p.current_path(), "");
+  EXPECT_NE(::access(auto_path.c_str(), F_OK), 0);
+  ASSERT_EQ(::mkdir((dir.path() + "/node-exporter").c_str(), 0755), 0);  // node_exporter installed
+  p.publish(doc, 16'000'000'000, cfg);
+  EXPECT_EQ(p.current_path(), auto_path);
+  EXPECT_EQ(slurp(auto_path), render_metrics(doc));
+}
+
+TEST(MetricsPublisher, EmptyTextfileIsOff) {
+  TempDir dir;
+  const std::string auto_path = dir.path() + "/stallwatch.prom";
+  MetricsPublisher p(1, "none", auto_path);
+  MetricsConfig cfg;
+  cfg.textfile = "";
+  p.publish(nlohmann::json::object(), 1'000'000'000, cfg);
+  EXPECT_EQ(p.current_path(), "");
+  EXPECT_NE(::access(auto_path.c_str(), F_OK), 0);
+}
+
+}  // namespace
+}  // namespace stallwatch::metrics
