@@ -156,6 +156,7 @@ int main(int argc, char** argv) {
                           "configuration reload failed, running configuration kept: " +
                               next.error().message,
                           "config-error");
+        daemon.reload_failed();
         notifier.ready();
         continue;
       }

@@ -63,6 +63,8 @@ class Daemon {
   // Supervisor (main thread). reload() validates against what runs and is armed, then applies
   // at once; the notifier gets READY=1 either way.
   void reload(Config config);
+  // A reload whose file did not parse (the running configuration stays): counted for metrics.
+  void reload_failed();
   // Re-reads the online CPUs and starts/stops heartbeats (hotplug). Cheap when nothing changed.
   void sync_cpus();
   // A netlink socket with the kernel's uevents (CPU online/offline), or -1: then poll every

@@ -294,6 +294,11 @@ void Daemon::reload(Config next) {
   notifier_.ready();
 }
 
+void Daemon::reload_failed() {
+  if (metrics_) metrics_->count_reload_failure();
+  if (dispatcher_) dispatcher_->request_status();
+}
+
 bool Daemon::drain_hotplug_fd() {
   bool cpu_event = false;
   char buf[8192];
