@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -90,6 +91,7 @@ class Daemon {
   std::unique_ptr<CompositeSink> pending_sinks_ = std::make_unique<CompositeSink>();
   ReportWorker::Enricher enrich_;
 
+  std::mutex config_mu_;  // config_/monitored_: written by the supervisor, read by snapshot()
   CpuTopology topo_;
   CpuList monitored_;
   std::vector<bool> watched_;  // by CPU: a heartbeat runs and the check monitors it

@@ -276,9 +276,11 @@ void Daemon::reload(Config next) {
     for (auto& s : plan.restart_only) list += (list.empty() ? "" : ", ") + s;
     spdlog::warn("changes to {} take effect at the next restart", list);
   }
+  std::unique_lock config_lock(config_mu_);  // snapshot() reads these on the dispatcher
   config_ = std::move(plan.next);
   metrics_->configure(config_.metrics);
   monitored_ = plan.monitored;
+  config_lock.unlock();
   runner_->post_settings(runner_settings());
   if (plan.heartbeats_changed) {
     const std::int64_t now = clock_ns(CLOCK_MONOTONIC);
@@ -375,6 +377,7 @@ StatusInputs Daemon::snapshot(std::int64_t now) {
   in.now_mono_ns = now;
   in.now_unix_ms = clock_ns(CLOCK_REALTIME) / 1'000'000;
   in.degraded = heartbeats_->degraded();
+  std::lock_guard config_lock(config_mu_);
   in.config = config_.source;
   in.heartbeat_interval_ns = config_.heartbeat.interval.count();
   in.threshold_ns = config_.checker.threshold.count();
