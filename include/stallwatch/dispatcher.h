@@ -28,7 +28,7 @@ namespace stallwatch {
 
 class Dispatcher {
  public:
-  static constexpr std::int64_t kRefreshNs = 10'000'000'000;
+  static constexpr std::int64_t kRefreshNs = 30'000'000'000;
   static constexpr std::int64_t kMinRewriteNs = 100'000'000;  // request flood limit
 
   struct Deps {

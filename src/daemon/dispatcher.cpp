@@ -133,12 +133,13 @@ void Dispatcher::run() {
       spdlog::info("all heartbeats running; ready");
     }
     const std::uint64_t version = deps_.published->version.load(std::memory_order_acquire);
-    const bool due = version != seen_version_ || status_requested_.load(std::memory_order_relaxed) ||
-                     now - last_status_ns_ >= deps_.refresh_ns;
+    bool due = version != seen_version_ || status_requested_.load(std::memory_order_relaxed) ||
+               now - last_status_ns_ >= deps_.refresh_ns;
     if (due && now - last_status_ns_ >= kMinRewriteNs) {
       seen_version_ = version;
       status_requested_.store(false, std::memory_order_relaxed);
       write_status(now);
+      due = false;  // written: the next one is a refresh_ns away unless something changes
     }
     if (stop_.load(std::memory_order_acquire)) break;
 

@@ -57,7 +57,7 @@ void KmsgReader::run() {
   std::string buf(kBuf, '\0');
   for (;;) {
     pollfd fds[2] = {{kmsg_fd_.get(), POLLIN, 0}, {stop_fd_.get(), POLLIN, 0}};
-    int rc = ::poll(fds, 2, 1000);
+    int rc = ::poll(fds, 2, -1);  // a record or the stop eventfd; no idle wakeups
     if (rc < 0 && errno != EINTR) {
       spdlog::warn("kmsg reader: poll: {}", std::strerror(errno));
       return;

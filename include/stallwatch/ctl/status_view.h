@@ -63,8 +63,8 @@ struct LivenessVerdict {
 
 // The daemon rewrites the file every second: older than this means it is hung or gone.
 // The daemon rewrites status.json on every change, on request (status.request) and at least
-// every 10 s; stallwatchctl asks for a fresh one first, so an older file means a hung daemon.
-inline constexpr std::int64_t kStaleAfterMs = 25000;
+// every 30 s; stallwatchctl asks for a fresh one first, so an older file means a hung daemon.
+inline constexpr std::int64_t kStaleAfterMs = 75000;
 
 // pid_alive: whether snapshot.pid is a live stallwatchd. Times: CLOCK_MONOTONIC ns and
 // CLOCK_REALTIME ms now (the monotonic stamp is preferred; it does not jump).
