@@ -53,7 +53,10 @@ Escalator::Escalator(EscalatorSettings settings, const ResetReasonStore& store,
       seams_(std::move(seams)),
       boot_id_(std::move(boot_id)),
       device_(device),
-      policy_(policy) {}
+      policy_(policy) {
+  if (!seams_.persist)
+    seams_.persist = [store = store_](const ResetReason& r) { return store.record(r); };
+}
 
 namespace {
 
@@ -163,15 +166,26 @@ void Escalator::act(const ResetReason& r) {
     return;
   }
 
-  // 1. The reset reason, durable before anything irreversible happens.
+  // 1. The reset reason, durable before anything irreversible happens — but bounded: a hung
+  //    state disk delays the action by at most persist_deadline, then it happens anyway.
   std::string persisted;
   std::uint64_t total = 0;
-  if (auto rec = store_.record(r); rec.ok()) {
-    total = *rec;
-    persisted = fmt::format("reset reason saved to {}", store_.path());
-  } else {
-    persisted = fmt::format("reset reason NOT saved: {}", rec.error().message);
-    spdlog::error("{}", persisted);
+  PersistOutcome saved = persist_with_deadline(seams_.persist, r, settings_.persist_deadline);
+  switch (saved.kind) {
+    case PersistOutcome::Kind::kSaved:
+      total = saved.total;
+      persisted = fmt::format("reset reason saved to {}", store_.path());
+      break;
+    case PersistOutcome::Kind::kFailed:
+      persisted = fmt::format("reset reason NOT saved: {}", saved.error);
+      spdlog::error("{}", persisted);
+      break;
+    case PersistOutcome::Kind::kTimedOut:
+      persisted = fmt::format("reset reason NOT saved: {} did not finish within {} ms (state disk "
+                              "hung?); acting anyway",
+                              store_.path(), settings_.persist_deadline.count());
+      spdlog::error("{}", persisted);
+      break;
   }
 
   // 2. The final journald event.

@@ -9,10 +9,12 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "stallwatch/escalation/bounded_persist.h"
 #include "stallwatch/escalation/journal_writer.h"
 #include "stallwatch/escalation/watchdog_ops.h"
 
@@ -67,6 +69,24 @@ class CapturingJournal final : public JournalWriter {
   }
   std::vector<std::vector<std::string>> entries;
   std::function<void(const std::vector<std::string>&)> on_send;
+};
+
+// A persist function whose call blocks (like an fsync on a hung disk) until the test calls
+// release(). Every wait is bounded (kBound), so a broken test fails instead of hanging. The
+// blocked call runs on the escalator's helper thread; the state is shared with it.
+class BlockingPersist {
+ public:
+  static constexpr std::chrono::seconds kBound{10};
+  BlockingPersist();
+  PersistFn fn() const;
+  bool wait_entered() const;   // the helper is inside the call
+  void release() const;        // let it return `result`
+  bool wait_finished() const;  // the call returned
+  void set_result(Result<std::uint64_t> r) const;
+
+ private:
+  struct State;
+  std::shared_ptr<State> state_;
 };
 
 // Value of KEY in one entry ("" when absent).

@@ -129,9 +129,9 @@ TEST(ValidateEscalationDegraded, OnlyNoneOrDryRunAreAllowed) {
             "SCHED_OTHER (SCHED_FIFO was refused: no CAP_SYS_NICE or no RT budget), so a busy CPU "
             "can look stalled and a false stall would escalate; grant CAP_SYS_NICE, or set "
             "escalation.action = \"none\" or escalation.dry_run = true");
-  EXPECT_EQ(degraded(EscalationAction::kPanic).substr(0, 58),
+  EXPECT_EQ(degraded(EscalationAction::kPanic).substr(0, 57),
             "escalation.action: \"panic\" is refused in degraded mode: t");
-  EXPECT_EQ(degraded(EscalationAction::kWatchdogDevice).substr(0, 68),
+  EXPECT_EQ(degraded(EscalationAction::kWatchdogDevice).substr(0, 67),
             "escalation.action: \"watchdog-device\" is refused in degraded mode: t");
 }
 
