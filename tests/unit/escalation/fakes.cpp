@@ -48,6 +48,16 @@ int FakeWatchdogOps::open(const std::string& path, int flags) {
   return kFd;
 }
 
+int FakeWatchdogOps::fstat(int fd, struct stat* st) {
+  if (fd != kFd || !dev_.open) return -EBADF;
+  dev_.calls.push_back("fstat");
+  if (dev_.fstat_error != 0) return dev_.fstat_error;
+  *st = {};
+  st->st_mode = dev_.mode;
+  st->st_rdev = dev_.rdev;
+  return 0;
+}
+
 int FakeWatchdogOps::ioctl(int fd, unsigned long request, void* arg) {
   if (fd != kFd || !dev_.open) return -EBADF;
   int* iarg = static_cast<int*>(arg);

@@ -5,6 +5,8 @@
 #pragma once
 
 #include <linux/watchdog.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include <cstdint>
 #include <filesystem>
@@ -36,6 +38,10 @@ struct FakeWatchdog {
   int keepalive_error = 0;             // e.g. -EIO
   int write_error = 0;                 // e.g. -EIO
   bool busy = false;                   // someone else holds it (systemd RuntimeWatchdogSec)
+  // What fstat() reports: by default the legacy misc node /dev/watchdog (10:130).
+  mode_t mode = S_IFCHR | 0600;
+  dev_t rdev = makedev(10, 130);
+  int fstat_error = 0;                 // e.g. -EIO
 
   // State.
   bool open = false;
@@ -52,6 +58,7 @@ class FakeWatchdogOps final : public WatchdogOps {
  public:
   explicit FakeWatchdogOps(FakeWatchdog& dev) : dev_(dev) {}
   int open(const std::string& path, int flags) override;
+  int fstat(int fd, struct stat* st) override;
   int ioctl(int fd, unsigned long request, void* arg) override;
   ssize_t write(int fd, const void* data, std::size_t size) override;
   int close(int fd) override;
