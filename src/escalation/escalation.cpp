@@ -1,11 +1,13 @@
 #include "stallwatch/escalation/escalation.h"
 
 #include <syslog.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "stallwatch/escalation/message_ids.h"
+#include "stallwatch/fs_util.h"
 
 namespace stallwatch::escalation {
 
@@ -36,6 +38,14 @@ void watchdog_notice(JournalWriter& journal, int priority, const std::string& de
 
 Status Escalation::start(std::int64_t now_mono_ns) {
   started_ = true;
+  // The reset reason, reports and drill announcements live there: a directory another user can
+  // write would let them forge or hide what stallwatchd reads back.
+  const uid_t euid = ::geteuid();
+  if (auto st = check_private_dir("daemon.state_dir", config_.daemon.state_dir, euid); !st.ok())
+    return st;
+  if (auto st = check_private_dir("daemon.runtime_dir", config_.daemon.runtime_dir, euid);
+      !st.ok())
+    return st;
   if (auto id = read_boot_id(root_); id.ok()) {
     boot_id_ = *id;
   } else {

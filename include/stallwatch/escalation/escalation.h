@@ -1,6 +1,8 @@
 // Escalation: the one object the daemon wires in for escalation and hardware-watchdog
 // ownership. Built from Config + Sysroot on the main thread.
-//   start()               main thread, before the checker thread starts: owns/arms the
+//   start()               main thread, before the checker thread starts: refuses a state or
+//                         runtime directory that is not ours or is group/other-writable
+//                         (check_private_dir), owns/arms the
 //                         watchdog device (if watchdog.device is set) and reports how the
 //                         previous boot ended.
 //   on_tick()             checker thread, every tick: feeds the device per FeedPolicy. Never

@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""watchdog.device must be a watchdog (issue 10 item 4), with the real daemon and real files:
-pointed at a regular file holding "root:x:0:0..." and at /dev/null, stallwatchd refuses to start
-(exit 78, EX_CONFIG) with a message saying why, and the file is byte-for-byte unchanged."""
+"""Startup refusals (issue 10 items 4 and 7), with the real daemon and real files:
+- watchdog.device must be a watchdog: pointed at a regular file holding "root:x:0:0...", at
+  /dev/null or at a symlink, stallwatchd refuses to start (exit 78, EX_CONFIG) saying why, and
+  the file is byte-for-byte unchanged;
+- a state or runtime directory writable by group/others is refused (exit 78)."""
 import sys
 
 from swtest import *
@@ -14,9 +16,9 @@ EX_CONFIG = 78
 CONTENT = b"root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1::/usr/sbin:/usr/sbin/nologin\n"
 
 
-def run(device):
-    extra = f'[watchdog]\ndevice = "{device}"\ntimeout = "30s"\n'
-    d = Daemon(binary, base_config("1s", extra=extra))
+def run(device=None, config=None):
+    extra = f'[watchdog]\ndevice = "{device}"\ntimeout = "30s"\n' if device else ""
+    d = Daemon(binary, config or base_config("1s", extra=extra))
     try:
         rc = d.proc.wait(20)
     except subprocess.TimeoutExpired:
@@ -59,4 +61,18 @@ try:
         check(f.read() == CONTENT, "the regular file is still unchanged")
 finally:
     os.unlink(fake)
+
+shared = tempfile.mkdtemp(prefix="stallwatch-shared-")
+os.chmod(shared, 0o777)
+cfg = base_config("1s").replace('state_dir = "@DIR@/state"', f'state_dir = "{shared}"')
+rc, out, d = run(config=cfg)
+print(out, end="")
+check(rc == EX_CONFIG, f"a world-writable state_dir is refused with exit {EX_CONFIG} (got {rc})")
+check(f"daemon.state_dir: {shared} is writable by group or others (mode 0777)" in out,
+      "the message names the directory and its mode")
+cfg = base_config("1s").replace('runtime_dir = "@DIR@/run"', f'runtime_dir = "{shared}"')
+rc, out, d = run(config=cfg)
+check(rc == EX_CONFIG and f"daemon.runtime_dir: {shared} is writable" in out,
+      "a world-writable runtime_dir is refused too")
+os.rmdir(shared)
 print("PASS")
