@@ -1,6 +1,7 @@
 #include "stallwatch/escalation/escalation.h"
 
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -19,6 +20,20 @@ Escalation::Escalation(const Config& config, const Sysroot& root, EscalationSeam
   if (!seams_.escalator.notify) seams_.escalator.notify = defaults.notify;
   if (!seams_.escalator.sysrq) seams_.escalator.sysrq = defaults.sysrq;
   if (!seams_.escalator.realtime_ns) seams_.escalator.realtime_ns = defaults.realtime_ns;
+  if (!seams_.escalator.drill) {
+    DrillLookup lookup{config_.daemon.runtime_dir, ::geteuid(), {}};
+    seams_.escalator.drill = [lookup](const StallEvent& e,
+                                      const StallReport* rep) -> std::optional<DrillMatch> {
+      timespec ts{};
+      ::clock_gettime(CLOCK_MONOTONIC, &ts);
+      const std::int64_t now = std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+      std::string ignored;
+      auto m = find_drill(lookup, e.cpu, rep != nullptr ? rep->pid : 0,
+                          rep != nullptr ? rep->tid : 0, now, &ignored);
+      if (!ignored.empty()) spdlog::warn("{}", ignored);
+      return m;
+    };
+  }
   if (!config_.watchdog.device.empty())
     device_ = std::make_unique<WatchdogDevice>(root_, *seams_.ops, WatchdogSettings::from(config_));
 }

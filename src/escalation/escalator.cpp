@@ -128,6 +128,12 @@ void Escalator::fire(const StallEvent& event, const StallReport* report) {
     r.culprit_comm = report->comm;
     r.culprit_pid = report->tid > 0 ? report->tid : report->pid;
   }
+  if (seams_.drill) {
+    if (auto drill = seams_.drill(event, report)) {
+      fire_drill(r, *drill);
+      return;
+    }
+  }
   if (settings_.dry_run) {
     fire_dry_run(r);
     return;
@@ -148,6 +154,18 @@ void Escalator::fire_dry_run(const ResetReason& r) {
       store_.path(), what_would_happen());
   auto f = base_fields(r, message_id::kEscalationDryRun, LOG_WARNING, "escalation", message);
   f.push_back("STALLWATCH_DRY_RUN=1");
+  journal_.send(f);
+}
+
+void Escalator::fire_drill(const ResetReason& r, const DrillMatch& drill) {
+  std::string message = fmt::format(
+      "CPU#{} stuck for {}!{} escalation skipped: drill (announced by stallwatchctl drill in "
+      "{}, hog pid {})\nfor a real stall: {}",
+      r.cpu, format_stall_seconds(r.stall_ns), culprit_text(r), drill.path,
+      drill.announcement.pid, what_would_happen());
+  spdlog::info("escalation skipped: drill (CPU#{}, {})", r.cpu, drill.path);
+  auto f = base_fields(r, message_id::kEscalationDryRun, LOG_NOTICE, "escalation", message);
+  f.push_back("STALLWATCH_DRILL=1");
   journal_.send(f);
 }
 

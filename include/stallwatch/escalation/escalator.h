@@ -5,7 +5,9 @@
 // could not be saved is said in the event), send a PRIORITY=1 journald event, then act —
 // watchdog-device: (optionally shorten the timeout, then) stop feeding for good; systemd:
 // sd_notify("WATCHDOG=trigger"); panic (only with allow_panic): 'c' to /proc/sysrq-trigger.
-// Acts once per daemon lifetime; later escalations are only logged.
+// Acts once per daemon lifetime; later escalations are only logged. A stall announced by
+// `stallwatchctl drill` (seams.drill) is never escalated: one "escalation skipped: drill" event
+// with STALLWATCH_DRILL=1 instead, nothing persisted, nothing done.
 // Runs on the report worker thread. Talks to the watchdog through WatchdogDevice (mutexed)
 // and FeedPolicy::stop() (atomic), which the checker thread uses concurrently.
 #pragma once
@@ -13,10 +15,12 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "stallwatch/config.h"
 #include "stallwatch/escalation/bounded_persist.h"
+#include "stallwatch/escalation/drill_announcement.h"
 #include "stallwatch/escalation/feed_policy.h"
 #include "stallwatch/escalation/journal_writer.h"
 #include "stallwatch/escalation/reset_reason.h"
@@ -43,9 +47,12 @@ struct EscalatorSettings {
 // The side effects, injectable for tests. Defaults: sd_notify(0, state), writing the byte to
 // <sysroot>/proc/sysrq-trigger, clock_gettime(CLOCK_REALTIME); persist: the store's record()
 // (on a copy of the store, as it runs on a helper thread that may outlive the Escalator).
+// drill: is this escalation's stall an announced `stallwatchctl drill`? (Escalation wires
+// find_drill() on <runtime_dir>/drills; empty = never a drill.)
 struct EscalatorSeams {
   std::function<int(const std::string& state)> notify;
   PersistFn persist;
+  std::function<std::optional<DrillMatch>(const StallEvent&, const StallReport*)> drill;
   std::function<Status(char key)> sysrq;
   std::function<std::int64_t()> realtime_ns;
 };
@@ -65,6 +72,7 @@ class Escalator final : public EventSink {
 
  private:
   void fire_dry_run(const ResetReason& reason);
+  void fire_drill(const ResetReason& reason, const DrillMatch& drill);
   void act(const ResetReason& reason);
   std::string what_would_happen() const;
 
