@@ -83,6 +83,7 @@ std::string event_fields_line(const StallEvent& e, const StallReport* r) {
     out += fmt::format(" class={} pid={} tid={} comm={:?} policy={} prio={}", r->stall_class, r->pid,
                        r->tid, r->comm, r->policy.empty() ? "-" : r->policy, r->rt_priority);
     if (!r->report_path.empty()) out += " report=" + r->report_path;
+    if (r->drill) out += " drill=1";
   }
   return out;
 }
@@ -114,6 +115,7 @@ bool JournalSink::send_journal(const StallEvent& e, const StallReport* r) {
       fields.push_back(fmt::format("STALLWATCH_PRIO={}", r->rt_priority));
     }
     if (!r->report_path.empty()) fields.push_back("STALLWATCH_REPORT=" + r->report_path);
+    if (r->drill) fields.push_back("STALLWATCH_DRILL=1");
   }
   std::vector<iovec> iov;
   iov.reserve(fields.size());

@@ -163,6 +163,14 @@ void Escalation::on_escalation_due(std::int64_t now_mono_ns) {
   if (policy_) policy_->escalation_due(now_mono_ns);
 }
 
+bool Escalation::is_drill(const StallEvent& event, const StallReport& report) const {
+  try {
+    return seams_.escalator.drill && seams_.escalator.drill(event, &report).has_value();
+  } catch (...) {
+    return false;
+  }
+}
+
 std::unique_ptr<EventSink> Escalation::make_sink() {
   EscalatorSettings settings = EscalatorSettings::from(config_);
   settings.reset_timeout_s = reset_timeout_s_;

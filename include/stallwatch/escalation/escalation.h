@@ -52,6 +52,9 @@ class Escalation {
   void on_tick(std::int64_t now_mono_ns, bool checker_healthy);
   void on_escalation_due(std::int64_t now_mono_ns);
   std::unique_ptr<EventSink> make_sink();
+  // Report worker: is this stall an announced `stallwatchctl drill`? The worker sets
+  // report.drill from it before storing the report and running the sinks. Never throws.
+  bool is_drill(const StallEvent& event, const StallReport& report) const;
   void shutdown();
   // watchdog-device: shorten the device timeout to this when escalating (0 = keep). There is
   // no config key for it yet; call before make_sink().

@@ -9,7 +9,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <stdexcept>
+
 #include "fakes.h"
+#include "stallwatch/escalation/escalation.h"
 #include "stallwatch/escalation/escalator.h"
 
 namespace stallwatch::escalation {
@@ -207,6 +210,31 @@ TEST(EscalatorDrill, DrillIsReportedAndNotEscalated) {
   e.fire(escalation_event(), nullptr);
   EXPECT_EQ(w.notified, std::vector<std::string>{"WATCHDOG=trigger"});
   EXPECT_TRUE(e.acted());
+}
+
+TEST(EscalationIsDrill, UsesTheDrillSeamAndNeverThrows) {
+  TempDir tmp;
+  Config c;
+  c.daemon.state_dir = tmp.path() + "/state";
+  Sysroot root(tmp.path());
+  EscalationSeams seams;
+  seams.journal = std::make_unique<CapturingJournal>();
+  int calls = 0;
+  seams.escalator.drill = [&](const StallEvent& e, const StallReport* r) -> std::optional<DrillMatch> {
+    ++calls;
+    if (r->pid == 666) throw std::runtime_error("boom");
+    if (e.cpu == 1 && r->pid == 4242) return DrillMatch{drill(), "p"};
+    return std::nullopt;
+  };
+  Escalation esc(c, root, std::move(seams));
+  StallReport rep;
+  rep.pid = 4242;
+  EXPECT_TRUE(esc.is_drill(escalation_event(), rep));
+  rep.pid = 1;
+  EXPECT_FALSE(esc.is_drill(escalation_event(), rep));
+  rep.pid = 666;
+  EXPECT_FALSE(esc.is_drill(escalation_event(), rep));
+  EXPECT_EQ(calls, 3);
 }
 
 }  // namespace

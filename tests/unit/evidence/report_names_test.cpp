@@ -8,8 +8,10 @@
 #include <fstream>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "fixture_util.h"
+#include "stallwatch/evidence/report_json.h"
 #include "stallwatch/evidence/report_store.h"
 #include "stallwatch/fs_util.h"
 #include "stallwatch/sysroot.h"
@@ -117,6 +119,17 @@ TEST(PrivateDir, OwnedAndNotGroupOrOtherWritable) {
   std::ofstream(tmp.path() + "/file") << "x";
   EXPECT_EQ(dir_check(tmp.path() + "/file", me),
             "daemon.state_dir: " + tmp.path() + "/file is not a directory");
+}
+
+TEST(ReportJsonDrill, DrillIsMarkedOnlyWhenSet) {
+  StallReport r;
+  r.event.kind = EventKind::kStall;
+  r.event.cpu = 1;
+  auto plain = nlohmann::json::parse(report_to_json(r, "2026-11-30T17:00:00Z"));
+  EXPECT_FALSE(plain.contains("drill"));
+  r.drill = true;
+  auto drill = nlohmann::json::parse(report_to_json(r, "2026-11-30T17:00:00Z"));
+  EXPECT_EQ(drill["drill"], true);
 }
 
 }  // namespace
