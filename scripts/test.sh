@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# The whole test suite on a fresh Debian 12 machine: installs dependencies, builds, runs the unit
+# The whole test suite on a fresh Debian 12 machine: checks the SPDX license headers
+# (scripts/check-spdx.sh), installs dependencies, builds, runs the unit
 # tests under ASan+UBSan, then every ctest test (unit, host integration, QEMU system suite) and
-# the fuzzers briefly. Host and system tests need root; they print "skipped: <reason>" otherwise.
+# the fuzzers briefly. Host and system tests need root; they print "skipped: <reason>" otherwise,
+# except under CI=true, where a skipped host or system test fails (tests/system/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
+
+echo "== license headers (SPDX)"
+bash scripts/check-spdx.sh
 
 bash scripts/install-deps.sh --test
 

@@ -1,5 +1,7 @@
 // stallwatchd: argv, signals, thread start/stop. Everything else lives in the core library.
 #include <malloc.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/signalfd.h>
@@ -69,11 +71,6 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  const bool under_journald = event_output_from_env() == EventOutput::kJournal;
-  setup_logging(under_journald);
-  set_log_level(config->log.level);
-  spdlog::info("stallwatchd {} starting (config: {})", STALLWATCH_VERSION, config->source);
-
   // Signals are taken through a signalfd on the main thread; block them before any thread starts
   // so every thread inherits the mask.
   sigset_t mask;
@@ -88,13 +85,30 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  // A closed stdout/stderr pipe or journald socket must not kill a daemon that may own a
+  // hardware watchdog: writes fail with EPIPE instead, and the sinks handle that.
+  signal(SIGPIPE, SIG_IGN);
+  // Every thread created without explicit attributes (spdlog's, the dispatcher) gets a small
+  // stack: mlockall locks every byte a thread reserves.
+  {
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    pthread_setattr_default_np(&attr);
+    pthread_attr_destroy(&attr);
+  }
+  const bool under_journald = event_output_from_env() == EventOutput::kJournal;
+  setup_logging(under_journald);
+  set_log_level(config->log.level);
+  spdlog::info("stallwatchd {} starting (config: {})", STALLWATCH_VERSION, config->source);
+
   // One malloc arena: few threads allocate, and every arena would be locked by mlockall.
   mallopt(M_ARENA_MAX, 1);
   if (mlockall(MCL_CURRENT | MCL_FUTURE) != 0)
     spdlog::warn("mlockall failed ({}): heartbeats may be delayed by page faults under memory "
                  "pressure; grant CAP_IPC_LOCK or raise LimitMEMLOCK", std::strerror(errno));
 
-  Notifier notifier;
+  SystemdNotifier notifier;
   DaemonOptions options;
   options.root = Sysroot(sysroot);
   options.output = events == "journal" ? EventOutput::kJournal
@@ -112,11 +126,24 @@ int main(int argc, char** argv) {
     }
   }
 
+  // The supervisor: signals, and CPU hotplug (kernel uevents, or a poll where there are none).
   for (;;) {
+    pollfd fds[2] = {{sig_fd.get(), POLLIN, 0}, {daemon.hotplug_fd(), POLLIN, 0}};
+    const int nfds = daemon.hotplug_fd() >= 0 ? 2 : 1;
+    int rc = ::poll(fds, static_cast<nfds_t>(nfds), daemon.hotplug_poll_ms());
+    if (rc < 0) {
+      if (errno == EINTR) continue;
+      spdlog::critical("poll: {}", std::strerror(errno));
+      break;
+    }
+    if (rc == 0 || (nfds == 2 && (fds[1].revents & POLLIN))) {
+      if (rc == 0 || daemon.drain_hotplug_fd()) daemon.sync_cpus();
+    }
+    if (!(fds[0].revents & POLLIN)) continue;
     signalfd_siginfo si{};
     ssize_t n = ::read(sig_fd.get(), &si, sizeof si);
     if (n != sizeof si) {
-      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
       spdlog::critical("signalfd read: {}", std::strerror(errno));
       break;
     }
@@ -133,7 +160,7 @@ int main(int argc, char** argv) {
         continue;
       }
       set_log_level(next->log.level);
-      daemon.reload(std::move(*next));  // READY=1 once applied at the next tick
+      daemon.reload(std::move(*next));  // validated against what runs and is armed; READY=1
       continue;
     }
     spdlog::info("{} received: stopping", strsignal(static_cast<int>(si.ssi_signo)));
@@ -142,5 +169,10 @@ int main(int argc, char** argv) {
   notifier.stopping();
   daemon.stop();
   spdlog::info("stopped");
-  return 0;
+  // The log thread may be blocked on a reader that stopped reading: give it a moment to drain,
+  // then leave without joining it (and without destructors that would wait for threads
+  // abandoned behind a stalled CPU).
+  flush_logging(std::chrono::milliseconds(300));
+  std::fflush(nullptr);
+  _exit(0);
 }

@@ -1,6 +1,8 @@
 // Checker: the stall decision logic. A pure, clock-injected state machine: tick(now) reads the
-// heartbeat slots and returns the events of this tick. No threads, sleeps or I/O, so unit tests
-// drive it with a fake clock and fake slots. Owned and called by the checker thread only.
+// heartbeat slots and returns the events of this check, plus the deadline of the next one. No
+// threads, sleeps, I/O or allocation (tick_into() fills a buffer with reserved capacity), so
+// unit tests drive it with a fake clock and fake slots. Called only by the heartbeat that owns
+// the CheckGate claim (one at a time; the claim's acquire/release orders the state).
 #pragma once
 
 #include <cstdint>
@@ -13,7 +15,7 @@
 namespace stallwatch {
 
 struct CheckerSettings {
-  std::int64_t interval_ns = 100'000'000;
+  std::int64_t interval_ns = 100'000'000;  // longest gap between two checks (a backstop)
   std::int64_t threshold_ns = 2'000'000'000;
   std::int64_t repeat_ns = 10'000'000'000;
   std::int64_t pause_tolerance_ns = 1'000'000'000;
@@ -46,7 +48,18 @@ class Checker {
   // CPU to "starting" with its age counted from now_ns.
   void set_monitored(int cpu, bool monitored, std::int64_t now_ns);
 
+  // One check. planned_ns is when it was due (the deadline the previous check set); a check
+  // runs on the first heartbeat to wake after it, so up to one heartbeat interval late is
+  // normal. Events are appended to out, which must have capacity() >= max_events().
+  void tick_into(std::int64_t now_mono_ns, std::int64_t now_boot_ns, std::int64_t planned_ns,
+                 std::vector<CheckEvent>& out);
+  std::size_t max_events() const { return 2 * cpus_.size() + 1; }
+  // Convenience for tests and tools: planned = previous check + interval.
   std::vector<StallEvent> tick(std::int64_t now_mono_ns, std::int64_t now_boot_ns);
+  // The earliest moment the next check can have something to do: a healthy CPU's age crossing
+  // the threshold, a stalled CPU's repeat or escalation, or the interval backstop. Valid after
+  // tick_into().
+  std::int64_t next_deadline_ns() const { return next_deadline_ns_; }
 
   CpuView view(int cpu) const;
   int slot_count() const { return static_cast<int>(cpus_.size()); }
@@ -58,6 +71,12 @@ class Checker {
   std::uint64_t monitored_count() const { return monitored_count_; }
   // Whether the last tick was on time; false after a global pause until the next normal tick.
   bool healthy() const { return healthy_; }
+  // Bumped whenever a CPU's state or stall count changes (so a publisher can skip the O(CPUs)
+  // copy on the common check where nothing did).
+  std::uint64_t changes() const { return changes_; }
+  // Bumped when a healthy CPU's heartbeat age first passes half the threshold: the moment to take
+  // the evidence's counter baseline, so no counters need sampling while all is well.
+  std::uint64_t suspects() const { return suspects_; }
 
  private:
   struct PerCpu {
@@ -68,12 +87,13 @@ class Checker {
     std::uint64_t episode = 0;
     std::int64_t next_report_ns = 0;
     bool escalated = false;
+    bool suspect = false;  // age passed threshold / 2 since its last stamp
     std::int64_t age_ns = 0;
     std::uint64_t stalls = 0;
     std::uint64_t seq_at_last_tick = 0;
   };
 
-  bool was_global_pause(std::int64_t elapsed_ns);
+  bool was_global_pause(std::int64_t elapsed_ns) const;
   void rebaseline(std::int64_t now_ns);
 
   HeartbeatSlot* slots_;
@@ -86,6 +106,9 @@ class Checker {
   bool healthy_ = true;
   std::uint64_t stalled_count_ = 0;    // recomputed each tick
   std::uint64_t monitored_count_ = 0;  // recomputed each tick
+  std::int64_t next_deadline_ns_ = 0;
+  std::uint64_t changes_ = 0;
+  std::uint64_t suspects_ = 0;
 };
 
 }  // namespace stallwatch

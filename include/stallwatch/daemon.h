@@ -1,20 +1,25 @@
-// Daemon: wires the heartbeats, the checker thread, the report worker and the sinks together.
-// Created and stopped by main; reload() is called from the main thread and applied by the checker
-// thread at its next tick boundary. The checker thread owns the HeartbeatManager and the Checker.
+// Daemon: the thin shell that creates the threads and stops them in the right order. The logic
+// lives in clock-injected units: CheckRunner (the check, run by the heartbeats), Dispatcher (the
+// non-RT writer), plan_reload()/plan_hotplug() (supervisor decisions), status_document().
+// Threads: heartbeats (SCHED_FIFO, pinned; run the check), feeder (SCHED_FIFO, moved to the
+// CPU of the check that wakes it), dispatcher and report worker (SCHED_OTHER), evidence
+// background readers, and the supervisor: main, which calls start(), reload(), sync_cpus() and
+// stop().
 #pragma once
 
 #include <atomic>
 #include <cstdint>
-#include <functional>
 #include <memory>
-#include <mutex>
-#include <optional>
 #include <string>
 #include <vector>
 
-#include "stallwatch/checker.h"
+#include "stallwatch/check_gate.h"
+#include "stallwatch/check_runner.h"
 #include "stallwatch/config.h"
 #include "stallwatch/cpuset.h"
+#include "stallwatch/dispatcher.h"
+#include "stallwatch/event_ring.h"
+#include "stallwatch/feeder.h"
 #include "stallwatch/heartbeat.h"
 #include "stallwatch/journal_sink.h"
 #include "stallwatch/notify.h"
@@ -29,15 +34,6 @@ namespace escalation {
 class Escalation;
 }
 
-// Called on the checker thread after every tick with that tick's events (e.g. to feed a hardware
-// watchdog). Must not block.
-class TickObserver {
- public:
-  virtual ~TickObserver() = default;
-  virtual void on_tick(std::int64_t now_mono_ns, const Checker& checker,
-                       const std::vector<StallEvent>& events) = 0;
-};
-
 struct DaemonOptions {
   Sysroot root;
   EventOutput output = EventOutput::kStderr;
@@ -48,68 +44,73 @@ enum class StartError { kNone, kConfig, kPermission, kOther };
 
 class Daemon {
  public:
+  static constexpr std::int64_t kStopBudgetNs = 1'500'000'000;  // whole stop(), under 2 s
+
   Daemon(Config config, DaemonOptions options, Notifier& notifier);
   ~Daemon();
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
 
-  // Evidence (when evidence.enabled) and escalation/watchdog ownership are built by start() from
-  // the config. Extra sinks and observers (tests) are added before start().
+  // Extra sinks (tests) and an enricher replacing the evidence engine, before start().
   void add_sink(std::unique_ptr<EventSink> sink);
-  void add_tick_observer(TickObserver* observer);
   void set_enricher(ReportWorker::Enricher enrich);
 
   Status start();
   StartError start_error() const { return start_error_; }
-  void reload(Config config);  // main thread; applied at the next tick
-  void stop();                 // main thread; joins everything
+  // Supervisor (main thread). reload() validates against what runs and is armed, then applies
+  // at once; the notifier gets READY=1 either way.
+  void reload(Config config);
+  // Re-reads the online CPUs and starts/stops heartbeats (hotplug). Cheap when nothing changed.
+  void sync_cpus();
+  // A netlink socket with the kernel's uevents (CPU online/offline), or -1: then poll every
+  // hotplug_poll_ms().
+  int hotplug_fd() const { return uevent_fd_.get(); }
+  int hotplug_poll_ms() const { return retry_sync_ ? 100 : uevent_fd_.valid() ? -1 : 1000; }
+  // Reads pending uevents; true if one concerned a CPU.
+  bool drain_hotplug_fd();
+  // Disarms the watchdog first, then stops everything within kStopBudgetNs; threads stuck behind
+  // a stalled CPU are abandoned (their memory is kept until exit).
+  void stop();
 
  private:
-  void checker_loop();
-  void apply_pending(std::int64_t now);
-  void sync_cpus(std::int64_t now, bool force_poll);
-  HeartbeatParams heartbeat_params();
-  void update_status(std::int64_t now, bool force);
-  void write_status_file(std::int64_t now);
-  void after_rescue(std::int64_t now);
+  RunnerSettings runner_settings() const;
+  HeartbeatParams heartbeat_params(int cpu) const;
+  StatusInputs snapshot(std::int64_t now_ns);
+  void fail_start();
+  class Outputs;
 
   Config config_;
   DaemonOptions options_;
   Notifier& notifier_;
   std::unique_ptr<CompositeSink> pending_sinks_ = std::make_unique<CompositeSink>();
   ReportWorker::Enricher enrich_;
-  std::vector<TickObserver*> observers_;
 
   CpuTopology topo_;
   CpuList monitored_;
+  std::vector<bool> watched_;  // by CPU: a heartbeat runs and the check monitors it
+  UniqueFd online_fd_;
+  UniqueFd uevent_fd_;
+  UniqueFd wake_fd_;
+  int online_errors_ = 0;
+  bool retry_sync_ = false;  // a heartbeat to start was still exiting: sync again soon
+
+  // Shared with the real-time threads: released (leaked) instead of destroyed if a thread using
+  // them had to be abandoned at stop.
   std::unique_ptr<HeartbeatManager> heartbeats_;
-  CheckerBeacon beacon_;
-  std::unique_ptr<Checker> checker_;
+  std::unique_ptr<CheckGate> gate_;
+  std::unique_ptr<EventRing<CheckEvent>> ring_;
+  std::unique_ptr<Outputs> outputs_;
+  std::unique_ptr<CheckRunner> runner_;
+  std::unique_ptr<Feeder> feeder_;
+  std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<ReportWorker> worker_;
   std::unique_ptr<EvidenceEngine> evidence_;
   std::unique_ptr<escalation::Escalation> escalation_;
 
-  UniqueFd timer_fd_;
-  UniqueFd online_fd_;
-  pthread_t checker_thread_{};
-  bool checker_started_ = false;
-  std::atomic<bool> stop_{false};
-  StartError start_error_ = StartError::kNone;
-
-  std::mutex pending_mu_;
-  std::optional<Config> pending_config_;
-
-  // Checker-thread state.
   std::int64_t start_ns_ = 0;
-  std::int64_t last_cpu_poll_ns_ = 0;
-  std::int64_t last_watchdog_ns_ = 0;
-  std::int64_t last_status_file_ns_ = 0;
-  bool ready_sent_ = false;
-  bool restart_heartbeats_ = false;
-  std::string last_status_;
-  std::uint64_t last_status_signature_ = 0;
-  int online_errors_ = 0;
-  int status_file_errors_ = 0;
+  bool started_ = false;
+  bool stopped_ = false;
+  StartError start_error_ = StartError::kNone;
 };
 
 }  // namespace stallwatch

@@ -19,6 +19,9 @@ enum class EventKind {
 
 std::string_view to_string(EventKind kind);
 
+// Why a global pause was declared (CheckEvent carries no text: it crosses the lock-free ring).
+enum class PauseCause : std::uint8_t { kNone, kSuspend, kFreeze };
+
 struct StallEvent {
   EventKind kind = EventKind::kStall;
   int cpu = -1;                 // -1 for system-wide events
@@ -29,6 +32,24 @@ struct StallEvent {
   std::int64_t stall_start_mono_ns = 0;  // the CPU's last stamp: when the stall began
   std::uint64_t episode = 0;    // per-daemon episode counter, stable across ongoing/recovered
   std::string note;             // free text (global pause reason, escalation action, ...)
+  bool owner_stuck = false;     // reported by a bystander: the CPU froze while running the check
 };
+
+// What the check produces, as plain data: built on the real-time path without allocating and
+// handed through the lock-free EventRing to the dispatcher, which turns it into a StallEvent.
+struct CheckEvent {
+  EventKind kind = EventKind::kStall;
+  int cpu = -1;
+  PauseCause pause_cause = PauseCause::kNone;
+  bool owner_stuck = false;
+  std::int64_t stall_ns = 0;
+  std::int64_t threshold_ns = 0;
+  std::int64_t detected_mono_ns = 0;
+  std::int64_t stall_start_mono_ns = 0;
+  std::uint64_t episode = 0;
+};
+
+// The StallEvent of a CheckEvent, with its note written out (non-RT side).
+StallEvent to_stall_event(const CheckEvent& e);
 
 }  // namespace stallwatch

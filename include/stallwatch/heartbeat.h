@@ -1,8 +1,10 @@
 // HeartbeatManager: owns the per-CPU heartbeat threads and their slots. Each heartbeat is pinned
 // to its CPU, runs SCHED_FIFO at the configured priority on a small explicit stack, sleeps to
-// absolute CLOCK_MONOTONIC deadlines and stamps its slot. The manager is driven by the checker
-// thread only (start/stop on hotplug and reload); the heartbeat threads touch only their slot and
-// their own stop flag.
+// absolute CLOCK_MONOTONIC deadlines and stamps its slot. After each stamp it reads the shared
+// check deadline (CheckGate) and, when the deadline passed and it wins the claim, runs the check
+// through CheckHook on its own CPU (see check_gate.h). The manager is driven by the supervisor
+// (main thread: start/stop on hotplug and reload); the heartbeat threads touch only their slot,
+// their own stop flag, the gate and, while they own it, the check.
 #pragma once
 
 #include <pthread.h>
@@ -13,30 +15,35 @@
 #include <string>
 #include <vector>
 
+#include "stallwatch/check_gate.h"
 #include "stallwatch/heartbeat_slot.h"
 #include "stallwatch/result.h"
 
 namespace stallwatch {
 
-// CheckerBeacon: the checker's last tick time and thread id, read by every heartbeat after its
-// stamp (one relaxed load on the hot path). A checker woken on a CPU that is spinning in
-// non-preemptible kernel code stays queued there: the scheduler's RT push logic does not move a
-// queued RT task off a CPU whose current task has lower priority, expecting a preemption that
-// never comes. The first heartbeat that sees the checker overdue moves it to its own CPU, which
-// is demonstrably running; this is the one syscall a heartbeat may make, and only then.
-struct alignas(64) CheckerBeacon {
-  std::atomic<std::int64_t> last_tick_ns{0};
-  std::atomic<std::int64_t> overdue_ns{0};  // 0 = rescue off
-  std::atomic<int> tid{0};
-  std::atomic<int> rescued_by{-1};          // CPU whose heartbeat moved the checker; -1 none
+// Runs one check on the calling heartbeat's thread. Must not block, lock, allocate or log.
+class CheckHook {
+ public:
+  virtual ~CheckHook() = default;
+  // The caller owns the gate's claim; the hook releases it with the next deadline.
+  virtual void run_check(int cpu, std::int64_t now_ns, std::int64_t planned_ns) noexcept = 0;
+  // The claim has been held since claimed_ns by owner_cpu and this heartbeat (on cpu) sees it:
+  // the owner froze mid-check. Non-blocking; called at most once per claim by whichever wins.
+  virtual void owner_stuck(int cpu, int owner_cpu, std::int64_t claimed_ns, std::int64_t now_ns) noexcept = 0;
+  // How long a claim may be held before owner_stuck() applies.
+  virtual std::int64_t stuck_after_ns() const noexcept = 0;
 };
 
 struct HeartbeatParams {
   std::int64_t interval_ns = 500'000'000;
+  // Phase of this CPU's first deadline within the interval (staggered heartbeats: CPU k of N at
+  // k x interval / N), so that some heartbeat wakes every interval / N.
+  std::int64_t phase_ns = 0;
   int priority = 99;
   bool allow_degraded = false;  // fall back to SCHED_OTHER when SCHED_FIFO is not permitted
   std::size_t stack_bytes = 64 * 1024;
-  CheckerBeacon* beacon = nullptr;  // optional; must outlive the heartbeats
+  CheckGate* gate = nullptr;    // optional (tests); both must outlive the heartbeats
+  CheckHook* hook = nullptr;
 };
 
 class HeartbeatManager {
@@ -47,6 +54,7 @@ class HeartbeatManager {
   HeartbeatManager& operator=(const HeartbeatManager&) = delete;
 
   HeartbeatSlot* slots() { return slots_.get(); }
+  const HeartbeatSlot* slots() const { return slots_.get(); }
   int slot_count() const { return slot_count_; }
 
   // Starts the heartbeat of cpu (its slot is reset first). Fails with a message naming the
@@ -58,7 +66,12 @@ class HeartbeatManager {
   // Joins heartbeats that have exited. Non-blocking. Returns true if cpu has no thread left.
   bool reap(int cpu);
   bool has_thread(int cpu) const;
-  void stop_all();  // request + join all (blocks up to one interval)
+  // Its thread has exited (after request_stop) and can be reaped.
+  bool exited(int cpu) const;
+  // Requests every heartbeat to stop and joins those that exit before deadline_ns
+  // (CLOCK_MONOTONIC). A heartbeat that cannot run (its CPU is stalled) is abandoned: it keeps
+  // its slot, which this manager then never frees. Returns the number abandoned.
+  int stop_all(std::int64_t deadline_ns);
 
   bool degraded() const { return degraded_; }
 
@@ -66,8 +79,10 @@ class HeartbeatManager {
   struct Worker {
     int cpu = -1;
     std::int64_t interval_ns = 0;
+    std::int64_t phase_ns = 0;
     HeartbeatSlot* slot = nullptr;
-    CheckerBeacon* beacon = nullptr;
+    CheckGate* gate = nullptr;
+    CheckHook* hook = nullptr;
     std::atomic<bool> stop{false};
     std::atomic<bool> exited{false};
     pthread_t thread{};
@@ -78,6 +93,7 @@ class HeartbeatManager {
   std::unique_ptr<HeartbeatSlot[]> slots_;
   std::vector<std::unique_ptr<Worker>> workers_;  // by cpu; null when none
   bool degraded_ = false;
+  bool leak_ = false;  // a heartbeat was abandoned: slots_ and its worker must stay valid
 };
 
 }  // namespace stallwatch

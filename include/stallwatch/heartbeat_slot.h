@@ -1,5 +1,5 @@
-// HeartbeatSlot: one per CPU, written only by that CPU's heartbeat thread, read by the checker
-// (and the status writer). Cache-line aligned so heartbeats on different CPUs never share a line.
+// HeartbeatSlot: one per CPU, written only by that CPU's heartbeat thread (attention: also by
+// the check), read by the check (and the status writer). Cache-line aligned so heartbeats on different CPUs never share a line.
 // last_ns is published with release and read with acquire; the counters are relaxed: a reader
 // may see them a wakeup behind, which is fine for statistics.
 #pragma once
@@ -24,6 +24,9 @@ struct alignas(64) HeartbeatSlot {
   std::atomic<std::uint64_t> seq{0};     // stamps so far
   std::atomic<std::int64_t> late_max_ns{0};
   std::atomic<int> on_cpu{-1};           // CPU the heartbeat last ran on (displaced if != slot's)
+  // Set by the check when it declares this CPU stalled; the heartbeat's next stamp (the CPU is
+  // back) then asks for a check at once, so recovery is reported without waiting for a deadline.
+  std::atomic<int> attention{0};
   std::array<std::atomic<std::uint64_t>, kLatenessBuckets> late_hist{};
 
   // Heartbeat side: called once per wakeup. Single writer, so plain load/store, no RMW.
@@ -44,6 +47,7 @@ struct alignas(64) HeartbeatSlot {
     seq.store(0, std::memory_order_relaxed);
     late_max_ns.store(0, std::memory_order_relaxed);
     on_cpu.store(-1, std::memory_order_relaxed);
+    attention.store(0, std::memory_order_relaxed);
     for (auto& b : late_hist) b.store(0, std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_release);
   }

@@ -3,6 +3,7 @@
 // Heartbeat threads never log.
 #pragma once
 
+#include <chrono>
 #include <string>
 
 namespace stallwatch {
@@ -10,5 +11,7 @@ namespace stallwatch {
 void setup_logging(bool under_journald);
 // Applies a level name ("info", "debug", ...); unknown names leave the level as is.
 void set_log_level(const std::string& level);
+// Waits up to `limit` for queued log lines to be written (never longer).
+void flush_logging(std::chrono::milliseconds limit);
 
 }  // namespace stallwatch

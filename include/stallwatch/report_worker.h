@@ -29,6 +29,9 @@ class ReportWorker {
 
   void start(std::size_t stack_bytes);
   void stop();  // drains what is queued, then joins
+  // Bounded: returns false (thread abandoned; keep this object alive) if the worker has not
+  // finished by deadline_ns (CLOCK_MONOTONIC), e.g. stuck in evidence of a stalled CPU.
+  bool stop(std::int64_t deadline_ns);
   bool push(StallEvent event);
   std::uint64_t dropped() const;
   // Runs one event synchronously (tests).

@@ -68,6 +68,7 @@ void Checker::set_monitored(int cpu, bool monitored, std::int64_t now_ns) {
   c = PerCpu{};
   c.stalls = stalls;
   c.state = monitored ? CpuState::kStarting : CpuState::kUnmonitored;
+  ++changes_;
   c.baseline_ns = now_ns;
   c.seq_at_last_tick = slots_[cpu].seq.load(std::memory_order_relaxed);
 }
@@ -95,10 +96,10 @@ CpuView Checker::view(int cpu) const {
   return v;
 }
 
-// The checker ran late. If every heartbeat was frozen as well (none stamped steadily while the
-// checker waited) the whole machine paused: VM pause, SMI storm, suspend. If some heartbeat kept
-// stamping, only the checker was held up (e.g. it was queued behind a stalled CPU): not global.
-bool Checker::was_global_pause(std::int64_t elapsed_ns) {
+// The check ran late. If every heartbeat was frozen as well (none stamped steadily meanwhile)
+// the whole machine paused: VM pause, SMI storm, suspend. If some heartbeat kept stamping, only
+// the check was held up (e.g. the CPU of the heartbeat that would have run it stalled): not global.
+bool Checker::was_global_pause(std::int64_t elapsed_ns) const {
   const std::int64_t expected = elapsed_ns / std::max<std::int64_t>(settings_.heartbeat_interval_ns, 1);
   const auto alive_stamps = static_cast<std::uint64_t>(std::max<std::int64_t>(2, expected / 2));
   for (std::size_t i = 0; i < cpus_.size(); ++i) {
@@ -115,48 +116,83 @@ void Checker::rebaseline(std::int64_t now_ns) {
     if (c.state == CpuState::kHealthy || c.state == CpuState::kStarting) c.baseline_ns = now_ns;
 }
 
+StallEvent to_stall_event(const CheckEvent& c) {
+  StallEvent e;
+  e.kind = c.kind;
+  e.cpu = c.cpu;
+  e.stall_ns = c.stall_ns;
+  e.threshold_ns = c.threshold_ns;
+  e.detected_mono_ns = c.detected_mono_ns;
+  e.stall_start_mono_ns = c.stall_start_mono_ns;
+  e.episode = c.episode;
+  e.owner_stuck = c.owner_stuck;
+  const double s = static_cast<double>(c.stall_ns) / 1e9;
+  if (c.pause_cause == PauseCause::kSuspend)
+    e.note = fmt::format("system was suspended for {:.3f}s (CLOCK_BOOTTIME advanced past "
+                         "CLOCK_MONOTONIC)", s);
+  else if (c.pause_cause == PauseCause::kFreeze)
+    e.note = fmt::format("the check was {:.3f}s late and no heartbeat ran meanwhile (VM pause, "
+                         "SMI or freeze)", s);
+  else if (c.owner_stuck)
+    e.note = "the CPU froze while its heartbeat was running the check; another CPU's heartbeat "
+             "reported it";
+  return e;
+}
+
 std::vector<StallEvent> Checker::tick(std::int64_t now_ns, std::int64_t now_boot_ns) {
-  std::vector<StallEvent> events;
+  std::vector<CheckEvent> raw;
+  raw.reserve(max_events());
+  const std::int64_t planned = last_tick_ns_ == 0 ? now_ns : last_tick_ns_ + settings_.interval_ns;
+  tick_into(now_ns, now_boot_ns, planned, raw);
+  std::vector<StallEvent> out;
+  out.reserve(raw.size());
+  for (const auto& e : raw) out.push_back(to_stall_event(e));
+  return out;
+}
+
+void Checker::tick_into(std::int64_t now_ns, std::int64_t now_boot_ns, std::int64_t planned_ns,
+                        std::vector<CheckEvent>& events) {
   const std::int64_t boot_offset = now_boot_ns - now_ns;
   healthy_ = true;
   if (last_tick_ns_ != 0) {
     const std::int64_t elapsed = now_ns - last_tick_ns_;
-    const std::int64_t late = elapsed - settings_.interval_ns;
+    // A check waits for the next heartbeat to wake after its deadline: up to one heartbeat
+    // interval past the plan is the normal case, not lateness.
+    const std::int64_t late = now_ns - std::max(planned_ns, last_tick_ns_) - settings_.heartbeat_interval_ns;
     const std::int64_t suspended = boot_offset - last_boot_offset_ns_;
-    std::string reason;
+    PauseCause cause = PauseCause::kNone;
     std::int64_t pause_ns = 0;
     // A suspend is seconds long; a few ms of difference is two clock reads being preempted.
     if (suspended > std::min<std::int64_t>(100'000'000, settings_.pause_tolerance_ns)) {
-      reason = fmt::format("system was suspended for {:.3f}s (CLOCK_BOOTTIME advanced past "
-                           "CLOCK_MONOTONIC)", static_cast<double>(suspended) / 1e9);
+      cause = PauseCause::kSuspend;
       pause_ns = suspended;
     } else if (late > settings_.pause_tolerance_ns && was_global_pause(elapsed)) {
-      reason = fmt::format("checker tick was {:.3f}s late and no heartbeat ran meanwhile "
-                           "(VM pause, SMI or freeze)", static_cast<double>(late) / 1e9);
+      cause = PauseCause::kFreeze;
       pause_ns = late;
     }
-    if (!reason.empty()) {
+    if (cause != PauseCause::kNone) {
       healthy_ = false;
       rebaseline(now_ns);
-      StallEvent e;
+      CheckEvent e;
       e.kind = EventKind::kGlobalPause;
+      e.pause_cause = cause;
       e.stall_ns = pause_ns;
       e.threshold_ns = settings_.threshold_ns;
       e.detected_mono_ns = now_ns;
       e.stall_start_mono_ns = last_tick_ns_;
-      e.note = std::move(reason);
-      events.push_back(std::move(e));
+      events.push_back(e);
     }
   }
   last_tick_ns_ = now_ns;
   last_boot_offset_ns_ = boot_offset;
 
+  std::int64_t next = now_ns + settings_.interval_ns;
   stalled_count_ = monitored_count_ = 0;
   for (std::size_t i = 0; i < cpus_.size(); ++i) {
     PerCpu& c = cpus_[i];
     if (c.state == CpuState::kUnmonitored) continue;
     ++monitored_count_;
-    const HeartbeatSlot& slot = slots_[i];
+    HeartbeatSlot& slot = slots_[i];
     const std::int64_t last = slot.last_ns.load(std::memory_order_acquire);
     const std::uint64_t seq = slot.seq.load(std::memory_order_relaxed);
     c.seq_at_last_tick = seq;
@@ -165,7 +201,7 @@ std::vector<StallEvent> Checker::tick(std::int64_t now_ns, std::int64_t now_boot
     const int cpu = static_cast<int>(i);
 
     auto make = [&](EventKind kind, std::int64_t stall_ns) {
-      StallEvent e;
+      CheckEvent e;
       e.kind = kind;
       e.cpu = cpu;
       e.stall_ns = stall_ns;
@@ -175,6 +211,13 @@ std::vector<StallEvent> Checker::tick(std::int64_t now_ns, std::int64_t now_boot
       e.episode = c.episode;
       return e;
     };
+    // Deadlines of a stalled CPU: its repeat report and, if due, its escalation. Its recovery
+    // comes through the slot's attention flag.
+    auto stalled_deadlines = [&] {
+      next = std::min(next, c.next_report_ns);
+      if (settings_.escalation_after_ns > 0 && !c.escalated)
+        next = std::min(next, c.episode_start_ns + settings_.escalation_after_ns);
+    };
 
     if (c.state == CpuState::kStalled) {
       if (seq != c.episode_seq && last > c.episode_start_ns) {
@@ -182,7 +225,10 @@ std::vector<StallEvent> Checker::tick(std::int64_t now_ns, std::int64_t now_boot
         // this first stamp after it.
         events.push_back(make(EventKind::kRecovered, last - c.episode_start_ns));
         c.state = CpuState::kHealthy;
+        ++changes_;
+        slot.attention.store(0, std::memory_order_relaxed);
         c.age_ns = std::max<std::int64_t>(0, now_ns - last);
+        next = std::min(next, last + settings_.threshold_ns + 1);
         continue;
       }
       if (settings_.escalation_after_ns > 0 && !c.escalated &&
@@ -194,14 +240,19 @@ std::vector<StallEvent> Checker::tick(std::int64_t now_ns, std::int64_t now_boot
         events.push_back(make(EventKind::kOngoing, c.age_ns));
         c.next_report_ns = now_ns + settings_.repeat_ns;
       }
+      stalled_deadlines();
       continue;
     }
 
-    if (c.state == CpuState::kStarting && last != 0) c.state = CpuState::kHealthy;
+    if (c.state == CpuState::kStarting && last != 0) {
+      c.state = CpuState::kHealthy;
+      ++changes_;
+    }
     if (c.age_ns > settings_.threshold_ns) {
       // A heartbeat that never stamped within the threshold is stalled too (e.g. a hog was
       // already running when we started); its silence counts from its start.
       c.state = CpuState::kStalled;
+      ++changes_;
       c.episode_start_ns = base;
       c.episode_seq = seq;
       c.episode = next_episode_++;
@@ -209,15 +260,27 @@ std::vector<StallEvent> Checker::tick(std::int64_t now_ns, std::int64_t now_boot
       c.next_report_ns = now_ns + settings_.repeat_ns;
       ++c.stalls;
       ++stalls_total_;
+      slot.attention.store(1, std::memory_order_relaxed);
       events.push_back(make(EventKind::kStall, c.age_ns));
       if (settings_.escalation_after_ns > 0 && c.age_ns >= settings_.escalation_after_ns) {
         c.escalated = true;
         events.push_back(make(EventKind::kEscalation, c.age_ns));
       }
+      stalled_deadlines();
+      continue;
     }
+    // Healthy: the counter baseline is due at half the threshold, the stall at the threshold.
+    const std::int64_t half = settings_.threshold_ns / 2;
+    if (c.age_ns > half && !c.suspect) {
+      c.suspect = true;
+      ++suspects_;
+    } else if (c.age_ns <= half) {
+      c.suspect = false;
+    }
+    next = std::min(next, base + (c.suspect ? settings_.threshold_ns : half) + 1);
   }
   for (const auto& c : cpus_) stalled_count_ += c.state == CpuState::kStalled;
-  return events;
+  next_deadline_ns_ = std::max(next, now_ns + 1);
 }
 
 }  // namespace stallwatch

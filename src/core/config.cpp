@@ -14,7 +14,7 @@
 #include <toml++/toml.h>
 
 #include "stallwatch/cpuset.h"
-#include "stallwatch/escalation/validate.h"
+#include "stallwatch/escalation_rules.h"
 #include "stallwatch/sysroot.h"
 
 namespace stallwatch {
@@ -173,6 +173,13 @@ void validate(const Config& c, const Parser& p) {
     p.fail_key("checker.repeat_interval",
                fmt::format("must be at least checker.threshold ({}), got {}",
                            format_duration(ck.threshold), format_duration(ck.repeat_interval)));
+  // The device is fed from a check, and checks ride on heartbeat wakeups: with every other CPU
+  // stalled, one heartbeat interval can pass between two checks.
+  if (!c.watchdog.device.empty() && hb.interval * 3 > c.watchdog.timeout)
+    p.fail_key(p.has("heartbeat.interval") ? "heartbeat.interval" : "watchdog.timeout",
+               fmt::format("heartbeat.interval ({}) must be at most a third of watchdog.timeout "
+                           "({}): the device is fed from checks that run on heartbeat wakeups",
+                           format_duration(hb.interval), format_duration(c.watchdog.timeout)));
   if (ck.pause_tolerance < ck.interval)
     p.fail_key("checker.pause_tolerance",
                fmt::format("must be at least checker.interval ({}), got {}",

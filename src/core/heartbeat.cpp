@@ -12,9 +12,9 @@ namespace stallwatch {
 
 namespace {
 
-std::int64_t mono_now_ns() {
+std::int64_t clock_now_ns(clockid_t id) {
   timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  clock_gettime(id, &ts);
   return ts.tv_sec * 1'000'000'000LL + ts.tv_nsec;
 }
 
@@ -22,15 +22,23 @@ timespec to_timespec(std::int64_t ns) {
   return timespec{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
 }
 
-// Rare path: pin the stuck checker to this CPU. The checker restores its affinity on its next tick.
-void rescue_checker(CheckerBeacon& b, int cpu) {
-  int expected = -1;
-  if (!b.rescued_by.compare_exchange_strong(expected, cpu, std::memory_order_acq_rel)) return;
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(static_cast<unsigned>(cpu), &set);
-  if (sched_setaffinity(b.tid.load(std::memory_order_relaxed), sizeof set, &set) != 0)
-    b.rescued_by.store(-1, std::memory_order_release);
+// The check side of a wakeup: one relaxed load when nothing is due (the common case).
+void maybe_check(CheckGate& gate, CheckHook& hook, HeartbeatSlot& slot, int cpu, std::int64_t now) {
+  const bool attention = slot.attention.load(std::memory_order_relaxed) != 0;
+  const std::int64_t planned = gate.next_check_ns.load(std::memory_order_relaxed);
+  if (now < planned && !attention) return;
+  if (gate.try_claim(cpu, now)) {
+    if (attention) slot.attention.store(0, std::memory_order_relaxed);
+    hook.run_check(cpu, now, planned);
+    return;
+  }
+  const int owner = gate.owner.load(std::memory_order_relaxed);
+  const std::int64_t claimed = gate.claimed_ns.load(std::memory_order_relaxed);
+  if (owner == 0 || claimed <= 0 || now - claimed <= hook.stuck_after_ns()) return;
+  std::int64_t reported = gate.stuck_reported_for.load(std::memory_order_relaxed);
+  if (reported != claimed &&
+      gate.stuck_reported_for.compare_exchange_strong(reported, claimed, std::memory_order_relaxed))
+    hook.owner_stuck(cpu, owner - 1, claimed, now);
 }
 
 }  // namespace
@@ -40,25 +48,35 @@ HeartbeatManager::HeartbeatManager(int slot_count)
       slots_(new HeartbeatSlot[static_cast<std::size_t>(slot_count)]),
       workers_(static_cast<std::size_t>(slot_count)) {}
 
-HeartbeatManager::~HeartbeatManager() { stop_all(); }
+HeartbeatManager::~HeartbeatManager() {
+  stop_all(clock_now_ns(CLOCK_MONOTONIC) + 2'000'000'000);
+  if (leak_) {
+    // An abandoned heartbeat may still wake and stamp: its memory stays valid until exit.
+    (void)slots_.release();
+    for (auto& w : workers_) (void)w.release();
+  }
+}
 
 // The heartbeat loop: one absolute sleep and one clock read per period, no locks, allocation,
-// logging or other syscalls. Missed periods are skipped (as cyclictest does), so a stalled
-// heartbeat wakes once when the CPU frees up rather than catching up in a burst.
+// logging or other syscalls — unless it wins a check (check_gate.h). Missed periods are skipped
+// (as cyclictest does), so a stalled heartbeat wakes once when the CPU frees up rather than
+// catching up in a burst.
 void* HeartbeatManager::run(void* arg) {
   auto* w = static_cast<Worker*>(arg);
   const std::int64_t interval = w->interval_ns;
-  std::int64_t next = mono_now_ns();  // stamp at once so READY comes quickly
+  std::int64_t next = clock_now_ns(CLOCK_MONOTONIC);  // stamp at once so READY comes quickly
+  bool first = true;
   while (!w->stop.load(std::memory_order_relaxed)) {
     timespec ts = to_timespec(next);
     int rc = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr);
     if (rc == EINTR) continue;
-    const std::int64_t now = mono_now_ns();
+    const std::int64_t now = clock_now_ns(CLOCK_MONOTONIC);
     w->slot->stamp(now, now - next, sched_getcpu());
-    if (CheckerBeacon* b = w->beacon) {
-      const std::int64_t last_tick = b->last_tick_ns.load(std::memory_order_relaxed);
-      const std::int64_t overdue = b->overdue_ns.load(std::memory_order_relaxed);
-      if (overdue > 0 && last_tick > 0 && now - last_tick > overdue) rescue_checker(*b, w->cpu);
+    if (w->gate != nullptr && w->hook != nullptr) maybe_check(*w->gate, *w->hook, *w->slot, w->cpu, now);
+    if (first) {
+      // From here on, deadlines sit at this CPU's phase of the interval (staggered heartbeats).
+      first = false;
+      next = (now / interval) * interval + w->phase_ns;
     }
     next += interval;
     if (next <= now) next += ((now - next) / interval + 1) * interval;
@@ -76,8 +94,10 @@ Status HeartbeatManager::start(int cpu, const HeartbeatParams& params) {
   auto w = std::make_unique<Worker>();
   w->cpu = cpu;
   w->interval_ns = params.interval_ns;
+  w->phase_ns = params.interval_ns > 0 ? params.phase_ns % params.interval_ns : 0;
   w->slot = &slots_[cpu];
-  w->beacon = params.beacon;
+  w->gate = params.gate;
+  w->hook = params.hook;
 
   auto try_create = [&](bool fifo) -> int {
     pthread_attr_t attr;
@@ -135,14 +155,32 @@ bool HeartbeatManager::has_thread(int cpu) const {
   return cpu >= 0 && cpu < slot_count_ && workers_[static_cast<std::size_t>(cpu)] != nullptr;
 }
 
-void HeartbeatManager::stop_all() {
+bool HeartbeatManager::exited(int cpu) const {
+  if (!has_thread(cpu)) return false;
+  return workers_[static_cast<std::size_t>(cpu)]->exited.load(std::memory_order_acquire);
+}
+
+int HeartbeatManager::stop_all(std::int64_t deadline_ns) {
   for (auto& w : workers_)
     if (w) w->stop.store(true, std::memory_order_relaxed);
+  int abandoned = 0;
+  // The wait is against CLOCK_REALTIME (pthread_timedjoin_np); convert the monotonic deadline.
+  const std::int64_t realtime_deadline =
+      clock_now_ns(CLOCK_REALTIME) + (deadline_ns - clock_now_ns(CLOCK_MONOTONIC));
   for (auto& w : workers_) {
     if (!w) continue;
-    pthread_join(w->thread, nullptr);
-    w.reset();
+    timespec ts = to_timespec(std::max<std::int64_t>(realtime_deadline, 0));
+    if (pthread_timedjoin_np(w->thread, nullptr, &ts) == 0) {
+      w.reset();
+      continue;
+    }
+    // Stuck behind its stalled CPU: leave it; it exits (or the process does) later.
+    pthread_detach(w->thread);
+    (void)w.release();
+    leak_ = true;
+    ++abandoned;
   }
+  return abandoned;
 }
 
 }  // namespace stallwatch

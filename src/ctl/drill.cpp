@@ -18,7 +18,7 @@
 #include <fmt/format.h>
 
 #include "stallwatch/ctl/status_view.h"
-#include "stallwatch/escalation/drill_announcement.h"
+#include "stallwatch/drill_announcement.h"
 #include "stallwatch/sysroot.h"
 #include "stallwatch/unique_fd.h"
 
@@ -66,14 +66,14 @@ void sleep_ms(int ms) {
 }
 
 // Writes <runtime_dir>/drills/<pid>.json exclusively, never through a link; returns its path.
-Result<std::string> announce(const std::string& runtime_dir, const escalation::DrillAnnouncement& a) {
-  const std::string dir = runtime_dir + "/" + escalation::kDrillDir;
+Result<std::string> announce(const std::string& runtime_dir, const DrillAnnouncement& a) {
+  const std::string dir = runtime_dir + "/" + kDrillDir;
   if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
     return make_error("{}: {}", dir, std::strerror(errno));
   const std::string path = fmt::format("{}/{}.json", dir, a.pid);
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
   if (!fd.valid()) return make_error("{}: {}", path, std::strerror(errno));
-  const std::string text = escalation::encode_drill_announcement(a);
+  const std::string text = encode_drill_announcement(a);
   if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
     ::unlink(path.c_str());
     return make_error("{}: short write", path);
@@ -184,7 +184,7 @@ Result<DrillOutcome> run_drill(const DrillPlan& plan) {
   // Announce the hog before it can be detected (detection takes the threshold): the daemon
   // reports the stall but skips its escalation. Without the announcement a configured
   // escalation would really happen, so the drill stops.
-  escalation::DrillAnnouncement ann;
+  DrillAnnouncement ann;
   ann.cpu = plan.cpu;
   ann.pid = child;
   ann.start_mono_ns = mono_ns();

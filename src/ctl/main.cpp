@@ -1,5 +1,6 @@
 // stallwatchctl: the operator's view of stallwatchd. status (status.json), reports (JSON stall
-// reports), drill (a bounded real stall), check-config (the daemon's own parser).
+// reports), drill (a bounded real stall), check-config (the daemon's own parser), doctor (host
+// audit).
 #include <time.h>
 #include <unistd.h>
 
@@ -10,9 +11,12 @@
 #include <fmt/format.h>
 
 #include "stallwatch/config.h"
+#include "stallwatch/ctl/doctor.h"
 #include "stallwatch/ctl/drill.h"
 #include "stallwatch/ctl/reports_view.h"
+#include "stallwatch/ctl/status_request.h"
 #include "stallwatch/ctl/status_view.h"
+#include "stallwatch/sanitize.h"
 #include "stallwatch/sysroot.h"
 
 namespace {
@@ -54,6 +58,8 @@ struct LiveStatus {
 
 // Reads status.json and judges liveness; an error result is "not running" with its reason.
 Result<LiveStatus> live_status(const std::string& path) {
+  const std::string dir = path.substr(0, path.rfind('/'));
+  const RefreshResult refresh = request_status_refresh(dir, std::chrono::milliseconds(1000));
   auto text = read_file_capped(path, 1 << 20);
   if (!text)
     return make_error("stallwatchd is not running (no status file: {})", text.error().message);
@@ -64,6 +70,12 @@ Result<LiveStatus> live_status(const std::string& path) {
   ls.verdict = assess_liveness(ls.snapshot, pid_is_stallwatchd(Sysroot(), ls.snapshot.pid),
                                clock_ns(CLOCK_MONOTONIC), clock_ns(CLOCK_REALTIME) / 1'000'000,
                                path);
+  if (refresh == RefreshResult::kNoAnswer && ls.verdict.liveness == Liveness::kRunning) {
+    ls.verdict.liveness = Liveness::kStale;
+    ls.verdict.message = fmt::format(
+        "stallwatchd (pid {}) did not answer a status request within 1 s (last update {} ago); "
+        "the daemon may be hung", ls.snapshot.pid, format_ms(ls.verdict.age_ms));
+  }
   return ls;
 }
 
@@ -78,7 +90,7 @@ int cmd_status(const Globals& g, bool as_json) {
   if (!ls) {
     if (as_json)
       std::printf("%s\n", nlohmann::json{{"running", false}, {"liveness", "not-running"},
-                                         {"message", ls.error().message}}.dump(2).c_str());
+                                         {"message", ls.error().message}}.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     std::fprintf(stderr, "%s\n", ls.error().message.c_str());
     return kExitNotRunning;
   }
@@ -119,10 +131,10 @@ int cmd_reports(const Globals& g, const std::string& id, bool as_json) {
   const ReportEntry& e = **found;
   if (as_json) {
     if (e.parse_error) {
-      std::fprintf(stderr, "%s: not a readable JSON report\n", e.path.c_str());
+      std::fprintf(stderr, "%s: not a readable JSON report\n", escape_controls(e.path).c_str());
       return kExitFailure;
     }
-    std::printf("%s\n", e.doc.dump(2).c_str());
+    std::printf("%s\n", e.doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else {
     std::fputs(format_report(e).c_str(), stdout);
   }
@@ -198,6 +210,15 @@ int cmd_drill(const Globals& g, const DrillRequest& req) {
   return outcome->reported ? 0 : kExitFailure;
 }
 
+int cmd_doctor(const Globals& g, const std::string& sysroot, bool as_json) {
+  DoctorOptions opt;
+  opt.sysroot = sysroot;
+  opt.config_path = g.config_path;
+  const auto results = run_doctor(collect_doctor_context(opt));
+  std::fputs((as_json ? format_doctor_json(results) : format_doctor(results)).c_str(), stdout);
+  return doctor_exit_status(results);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -231,10 +252,18 @@ int main(int argc, char** argv) {
   auto* check = app.add_subcommand("check-config", "validate a configuration file (exit 0 or 78)");
   check->add_option("FILE", check_file, fmt::format("file to check (default {})", kDefaultConfigPath));
 
+  std::string doctor_sysroot;
+  auto* doctor = app.add_subcommand(
+      "doctor", "audit this host for known causes of stalls and its protection ladder (exit 0 ok, "
+                "1 warn, 2 fail)");
+  doctor->add_flag("--json", as_json, "machine-readable output");
+  doctor->add_option("--sysroot", doctor_sysroot, "read /proc, /sys, /dev and /etc under DIR");
+
   CLI11_PARSE(app, argc, argv);
   if (status->parsed()) return cmd_status(g, as_json);
   if (reports->parsed()) return cmd_reports(g, report_id, as_json);
   if (drill->parsed()) return cmd_drill(g, drill_req);
   if (check->parsed()) return cmd_check_config(check_file);
+  if (doctor->parsed()) return cmd_doctor(g, doctor_sysroot, as_json);
   return kExitFailure;
 }

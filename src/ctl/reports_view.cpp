@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "stallwatch/ctl/status_view.h"
+#include "stallwatch/sanitize.h"
 #include "stallwatch/sysroot.h"
 
 namespace stallwatch::ctl {
@@ -21,6 +22,11 @@ using nlohmann::json;
 namespace {
 
 constexpr std::size_t kMaxReportBytes = 4 << 20;
+
+// Reports may be old (written before ingestion sanitizing) or edited: every string taken from
+// one is escaped before it is printed, so no report can put a control byte on the terminal or
+// forge a line. Already-sanitized text passes through unchanged.
+std::string safe(std::string_view s) { return escape_controls(s); }
 
 
 // Looks in the nested object first (the evidence engine's layout), then at the top level.
@@ -48,7 +54,11 @@ void append_list(std::string& out, const json& doc, const char* key, const char*
   auto it = doc.find(key);
   if (it == doc.end() || !it->is_array() || it->empty()) return;
   out += fmt::format("{}:\n", title);
-  for (const auto& v : *it) out += "  " + (v.is_string() ? v.get<std::string>() : v.dump()) + "\n";
+  for (const auto& v : *it)
+    out += "  " +
+           safe(v.is_string() ? v.get<std::string>()
+                              : v.dump(-1, ' ', false, json::error_handler_t::replace)) +
+           "\n";
 }
 
 }  // namespace
@@ -98,6 +108,13 @@ ReportEntry parse_report(std::string_view text, std::string id, std::string path
   e.policy = nested_or_top<std::string>(*primary, "culprit", "policy", "");
   e.rt_priority = nested_or_top<int>(*primary, "culprit", "rt_priority", -1);
   e.summary = get_or<std::string>(*primary, "summary", "");
+  for (std::string* field : {&e.written, &e.kind, &e.stall_class, &e.comm, &e.policy})
+    *field = safe(*field);
+  for (auto& u : e.updates) {
+    u.written = safe(u.written);
+    u.kind = safe(u.kind);
+  }
+  e.summary = escape_controls(e.summary, Newlines::kKeep);  // printed line by line, indented
   e.primary = *primary;
   e.doc = std::move(doc);
   return e;
@@ -148,20 +165,22 @@ Result<const ReportEntry*> find_report(const std::vector<ReportEntry>& entries,
     if (e.id.find(id) != std::string::npos) matches.push_back(&e);
   }
   if (matches.size() == 1) return matches.front();
-  if (matches.empty()) return make_error("no report matches \"{}\" ({} reports)", id, entries.size());
+  if (matches.empty())
+    return make_error("no report matches \"{}\" ({} reports)", safe(id), entries.size());
   std::string names;
-  for (const auto* m : matches) names += "\n  " + m->id;
-  return make_error("\"{}\" matches {} reports:{}", id, matches.size(), names);
+  for (const auto* m : matches) names += "\n  " + safe(m->id);
+  return make_error("\"{}\" matches {} reports:{}", safe(id), matches.size(), names);
 }
 
 std::string format_report_list(const std::vector<ReportEntry>& entries) {
   if (entries.empty()) return "no stall reports\n";
+  // The id comes from a file name, which may hold any byte but '/'.
   std::string out = fmt::format("{:<20}  {:>4}  {:<12}  {:>8}  {:<16}  {:<28}  {}\n", "WRITTEN",
                                 "CPU", "EVENT", "STALL", "CLASS", "CULPRIT", "ID");
   for (const auto& e : entries) {
     if (e.parse_error) {
       out += fmt::format("{:<20}  {:>4}  {:<12}  {:>8}  {:<16}  {:<28}  {}\n", "-", "-",
-                         "(unreadable)", "-", "-", "-", e.id);
+                         "(unreadable)", "-", "-", "-", safe(e.id));
       continue;
     }
     std::string when = e.written.substr(0, 19);
@@ -169,7 +188,7 @@ std::string format_report_list(const std::vector<ReportEntry>& entries) {
     out += fmt::format("{:<20}  {:>4}  {:<12}  {:>8}  {:<16}  {:<28}  {}\n",
                        when.empty() ? "-" : when, e.cpu >= 0 ? std::to_string(e.cpu) : "-",
                        e.kind.empty() ? "-" : e.kind, e.stall_ms >= 0 ? format_ms(e.stall_ms) : "-",
-                       e.stall_class.empty() ? "-" : e.stall_class, culprit_text(e), e.id);
+                       e.stall_class.empty() ? "-" : e.stall_class, culprit_text(e), safe(e.id));
   }
   return out;
 }
@@ -192,13 +211,13 @@ std::string format_report_list_json(const std::vector<ReportEntry>& entries) {
     }
     arr.push_back(std::move(j));
   }
-  return arr.dump(2) + "\n";
+  return arr.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 std::string format_report(const ReportEntry& e) {
-  if (e.parse_error) return fmt::format("{}: not a readable JSON report\n", e.path);
+  if (e.parse_error) return fmt::format("{}: not a readable JSON report\n", safe(e.path));
   const json& doc = e.primary.is_object() ? e.primary : e.doc;
-  std::string out = fmt::format("report {}\n  file:     {}\n", e.id, e.path);
+  std::string out = fmt::format("report {}\n  file:     {}\n", safe(e.id), safe(e.path));
   if (!e.written.empty()) out += fmt::format("  written:  {}\n", e.written);
   out += fmt::format("  event:    {} on CPU {}{}\n", e.kind.empty() ? "?" : e.kind,
                      e.cpu >= 0 ? std::to_string(e.cpu) : "-",
@@ -209,7 +228,7 @@ std::string format_report(const ReportEntry& e) {
                        thr_ns > 0 ? fmt::format(" (threshold {})", format_ms(thr_ns / 1'000'000)) : "");
   }
   if (!e.stall_class.empty()) {
-    std::string reason = get_or<std::string>(doc, "class_reason", "");
+    std::string reason = safe(get_or<std::string>(doc, "class_reason", ""));
     out += fmt::format("  class:    {}{}\n", e.stall_class, reason.empty() ? "" : " - " + reason);
   }
   if (e.pid > 0 || !e.comm.empty()) {
@@ -217,10 +236,9 @@ std::string format_report(const ReportEntry& e) {
     int tid = nested_or_top<int>(doc, "culprit", "tid", 0);
     if (tid > 0 && tid != e.pid) out += fmt::format(" tid {}", tid);
     out += "\n";
-    std::string cmdline = nested_or_top<std::string>(doc, "culprit", "cmdline", "");
-    std::replace(cmdline.begin(), cmdline.end(), '\n', ' ');  // one line, whatever argv held
+    std::string cmdline = safe(nested_or_top<std::string>(doc, "culprit", "cmdline", ""));
     if (!cmdline.empty()) out += fmt::format("  cmdline:  {}\n", cmdline);
-    std::string cgroup = nested_or_top<std::string>(doc, "culprit", "cgroup", "");
+    std::string cgroup = safe(nested_or_top<std::string>(doc, "culprit", "cgroup", ""));
     if (!cgroup.empty()) out += fmt::format("  cgroup:   {}\n", cgroup);
   }
   if (!e.summary.empty()) {
@@ -241,7 +259,7 @@ std::string format_report(const ReportEntry& e) {
       out += "kernel stack:\n";
       for (std::string_view s = stack->get_ref<const std::string&>(); !s.empty();) {
         auto nl = s.find('\n');
-        out += fmt::format("  {}\n", s.substr(0, nl));
+        out += fmt::format("  {}\n", safe(s.substr(0, nl)));
         if (nl == std::string_view::npos) break;
         s.remove_prefix(nl + 1);
       }
@@ -258,7 +276,8 @@ std::string format_report(const ReportEntry& e) {
       out += fmt::format("  {:<20}  {:<12}  {}\n", u.written.empty() ? "-" : u.written,
                          u.kind.empty() ? "-" : u.kind, u.stall_ms >= 0 ? format_ms(u.stall_ms) : "-");
   }
-  if (doc.contains("evidence")) out += "(full evidence: stallwatchctl reports --json " + e.id + ")\n";
+  if (doc.contains("evidence"))
+    out += "(full evidence: stallwatchctl reports --json " + safe(e.id) + ")\n";
   return out;
 }
 

@@ -6,6 +6,8 @@
 #include <cmath>
 
 #include <fmt/format.h>
+
+#include "stallwatch/sanitize.h"
 #include <nlohmann/json.hpp>
 
 namespace stallwatch::ctl {
@@ -101,7 +103,7 @@ LivenessVerdict assess_liveness(const StatusSnapshot& s, bool pid_alive, std::in
   if (v.age_ms > kStaleAfterMs) {
     v.liveness = Liveness::kStale;
     v.message = fmt::format(
-        "stallwatchd (pid {}) is not updating {}: last update {} ago (it should be every second); "
+        "stallwatchd (pid {}) is not updating {}: last update {} ago (it is rewritten at least every 10 s); "
         "the daemon may be hung", s.pid, path, format_ms(v.age_ms));
     return v;
   }
@@ -122,22 +124,24 @@ std::string format_us(std::int64_t us) {
 }
 
 std::string format_status(const StatusSnapshot& s, const LivenessVerdict& v) {
+  // status.json may be stale or edited: its strings are escaped before printing (sanitize.h).
+  auto safe = [](std::string_view text) { return escape_controls(text); };
   std::string out;
-  if (v.liveness != Liveness::kRunning) out += "WARNING: " + v.message + "\n";
+  if (v.liveness != Liveness::kRunning) out += "WARNING: " + safe(v.message) + "\n";
   out += fmt::format("stallwatchd {} (pid {}){}: threshold {}, heartbeat every {}, stalls so far {}",
-                     s.version.empty() ? "?" : s.version, s.pid,
+                     s.version.empty() ? "?" : safe(s.version), s.pid,
                      s.degraded ? " DEGRADED (SCHED_OTHER heartbeats)" : "",
                      format_ms(s.threshold_ms), format_ms(s.heartbeat_interval_ms), s.stalls_total);
   if (s.events_dropped > 0) out += fmt::format(", events dropped {}", s.events_dropped);
   out += fmt::format("; updated {} ago\n", format_ms(v.age_ms));
-  if (!s.config.empty()) out += fmt::format("config: {}\n", s.config);
+  if (!s.config.empty()) out += fmt::format("config: {}\n", safe(s.config));
   out += fmt::format("{:>4}  {:<8}  {:>8}  {:>9}  {:>9}  {:>6}  {}\n", "CPU", "STATE", "AGE",
                      "LATE-MAX", "LATE-P99", "STALLS", "EPISODE");
   for (const auto& c : s.cpus) {
     const bool online = c.state != "offline";
     std::string episode = c.episode_ms > 0 ? format_ms(c.episode_ms) : "-";
     if (c.state == "stalled" && c.episode_ms > 0) episode += " (ongoing)";
-    out += fmt::format("{:>4}  {:<8}  {:>8}  {:>9}  {:>9}  {:>6}  {}\n", c.cpu, c.state,
+    out += fmt::format("{:>4}  {:<8}  {:>8}  {:>9}  {:>9}  {:>6}  {}\n", c.cpu, safe(c.state),
                        online ? format_ms(c.age_ms) : "-", format_us(c.late_max_us),
                        format_us(cpu_p99_us(c)), c.stalls, episode);
   }
@@ -172,7 +176,7 @@ std::string format_status_json(const StatusSnapshot& s, const LivenessVerdict& v
                     {"episode_ms", c.episode_ms}});
   }
   j["cpus"] = std::move(cpus);
-  return j.dump(2) + "\n";
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 bool pid_is_stallwatchd(const Sysroot& root, int pid) {

@@ -1,10 +1,8 @@
 #include "stallwatch/journal_sink.h"
 
-#include <sys/uio.h>
 #include <syslog.h>
-#include <systemd/sd-journal.h>
 
-#include <cstdlib>
+#include <exception>
 #include <vector>
 
 #include <fmt/format.h>
@@ -13,11 +11,6 @@
 #include "stallwatch/message_ids.h"
 
 namespace stallwatch {
-
-EventOutput event_output_from_env() {
-  const char* js = std::getenv("JOURNAL_STREAM");
-  return js != nullptr && *js != '\0' ? EventOutput::kJournal : EventOutput::kStderr;
-}
 
 namespace {
 
@@ -88,62 +81,39 @@ std::string event_fields_line(const StallEvent& e, const StallReport* r) {
   return out;
 }
 
-bool JournalSink::send_journal(const StallEvent& e, const StallReport* r) {
-  std::vector<std::string> fields;
+std::vector<std::string> event_journal_fields(const StallEvent& e, const StallReport* r) {
   std::string message = event_headline(e, r);
   if (r != nullptr && !r->summary.empty()) message += "\n" + r->summary;
-  fields.push_back("MESSAGE=" + message);
-  fields.push_back(fmt::format("MESSAGE_ID={}", message_id_for(e.kind)));
-  fields.push_back(fmt::format("PRIORITY={}", priority_for(e.kind)));
-  fields.push_back(fmt::format("STALLWATCH_EVENT={}", to_string(e.kind)));
-  if (e.cpu >= 0) fields.push_back(fmt::format("STALLWATCH_CPU={}", e.cpu));
-  fields.push_back(fmt::format("STALLWATCH_STALL_MS={}", e.stall_ns / 1'000'000));
-  fields.push_back(fmt::format("STALLWATCH_THRESHOLD_MS={}", e.threshold_ns / 1'000'000));
-  fields.push_back(fmt::format("STALLWATCH_DETECTED_MONO_US={}", e.detected_mono_ns / 1000));
-  if (e.stall_start_mono_ns > 0)
-    fields.push_back(fmt::format("STALLWATCH_STALL_START_MONO_US={}", e.stall_start_mono_ns / 1000));
-  if (e.episode > 0) fields.push_back(fmt::format("STALLWATCH_EPISODE={}", e.episode));
-  if (!e.note.empty()) fields.push_back("STALLWATCH_NOTE=" + e.note);
+  JournalFields f(message, message_id_for(e.kind), priority_for(e.kind), to_string(e.kind));
+  if (e.cpu >= 0) f.add("CPU", e.cpu);
+  f.add("STALL_MS", e.stall_ns / 1'000'000);
+  f.add("THRESHOLD_MS", e.threshold_ns / 1'000'000);
+  f.add("DETECTED_MONO_US", e.detected_mono_ns / 1000);
+  if (e.stall_start_mono_ns > 0) f.add("STALL_START_MONO_US", e.stall_start_mono_ns / 1000);
+  if (e.episode > 0) f.add("EPISODE", static_cast<std::int64_t>(e.episode));
+  if (!e.note.empty()) f.add("NOTE", e.note);
   if (r != nullptr) {
-    fields.push_back("STALLWATCH_CLASS=" + r->stall_class);
-    if (!r->class_reason.empty()) fields.push_back("STALLWATCH_CLASS_REASON=" + r->class_reason);
+    f.add("CLASS", r->stall_class);
+    if (!r->class_reason.empty()) f.add("CLASS_REASON", r->class_reason);
     if (r->pid > 0) {
-      fields.push_back(fmt::format("STALLWATCH_PID={}", r->pid));
-      fields.push_back(fmt::format("STALLWATCH_TID={}", r->tid));
-      fields.push_back("STALLWATCH_COMM=" + r->comm);
-      fields.push_back("STALLWATCH_POLICY=" + r->policy);
-      fields.push_back(fmt::format("STALLWATCH_PRIO={}", r->rt_priority));
+      f.culprit(r->pid, r->tid, r->comm);
+      f.add("POLICY", r->policy);
+      f.add("PRIO", r->rt_priority);
     }
-    if (!r->report_path.empty()) fields.push_back("STALLWATCH_REPORT=" + r->report_path);
-    if (r->drill) fields.push_back("STALLWATCH_DRILL=1");
+    if (!r->report_path.empty()) f.add("REPORT", r->report_path);
+    if (r->drill) f.add("DRILL", 1);
   }
-  std::vector<iovec> iov;
-  iov.reserve(fields.size());
-  for (auto& f : fields) iov.push_back(iovec{f.data(), f.size()});
-  int rc = sd_journal_sendv(iov.data(), static_cast<int>(iov.size()));
-  return rc >= 0;
+  return f.fields();
 }
 
 void JournalSink::fire(const StallEvent& e, const StallReport* r) {
   if (e.kind == EventKind::kEscalation) return;  // the escalation sink reports its own
-  bool to_stderr = output_ != EventOutput::kJournal;
-  if (output_ != EventOutput::kStderr && !send_journal(e, r)) {
-    // journald gone (socket left behind, connection refused): keep the event on stderr.
-    if (journal_failures_++ % 100 == 0)
-      spdlog::warn("sd_journal_send failed; stall events go to stderr until journald is back");
-    to_stderr = true;
+  try {
+    writer_->send_with_line(event_journal_fields(e, r),
+                            "stallwatch: " + event_headline(e, r) + " | " + event_fields_line(e, r));
+  } catch (const std::exception& ex) {  // last resort: never let an event stop the worker
+    if (failures_++ % 100 == 0) spdlog::error("stall event output failed: {}", ex.what());
   }
-  if (to_stderr) {
-    std::fprintf(err_, "stallwatch: %s | %s\n", event_headline(e, r).c_str(),
-                 event_fields_line(e, r).c_str());
-    std::fflush(err_);
-  }
-}
-
-void journal_send_note(const char* message_id, int priority, const std::string& message,
-                       const std::string& event_name) {
-  sd_journal_send("MESSAGE=%s", message.c_str(), "MESSAGE_ID=%s", message_id, "PRIORITY=%i",
-                  priority, "STALLWATCH_EVENT=%s", event_name.c_str(), nullptr);
 }
 
 }  // namespace stallwatch

@@ -1,36 +1,74 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 #include "stallwatch/notify.h"
 
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 
 #include <fmt/format.h>
 
 namespace stallwatch {
 
-Notifier::Notifier() {
-  const char* sock = std::getenv("NOTIFY_SOCKET");
-  active_ = sock != nullptr && *sock != '\0';
+SystemdNotifier::SystemdNotifier() {
   std::uint64_t usec = 0;
   if (sd_watchdog_enabled(1, &usec) > 0) watchdog_usec_ = usec;
+  const char* path = std::getenv("NOTIFY_SOCKET");
+  if (path == nullptr || *path == '\0') return;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  const std::size_t len = std::strlen(path);
+  if (len >= sizeof addr.sun_path) return;
+  std::memcpy(addr.sun_path, path, len);
+  if (path[0] == '@') addr.sun_path[0] = '\0';  // abstract namespace
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return;
+  const auto addr_len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), addr_len) != 0) {
+    ::close(fd);
+    return;
+  }
+  fd_ = fd;
 }
 
-void Notifier::send(const std::string& text) {
-  if (active_) sd_notify(0, text.c_str());
+SystemdNotifier::~SystemdNotifier() {
+  if (fd_ >= 0) ::close(fd_);
 }
 
-void Notifier::ready() { send("READY=1"); }
+bool SystemdNotifier::send_raw(const char* data, std::size_t size) noexcept {
+  if (fd_ < 0) return true;
+  return ::send(fd_, data, size, MSG_DONTWAIT | MSG_NOSIGNAL) == static_cast<ssize_t>(size);
+}
 
-void Notifier::reloading() {
+void SystemdNotifier::send_reliably(const std::string& text) {
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    if (send_raw(text.data(), text.size())) return;
+    if (errno != EAGAIN && errno != EINTR) return;
+    timespec ts{0, 10'000'000};
+    nanosleep(&ts, nullptr);
+  }
+}
+
+void SystemdNotifier::ready() { send_reliably("READY=1"); }
+
+void SystemdNotifier::reloading() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);
   // MONOTONIC_USEC lets systemd >= 253 match the reload with Type=notify-reload as well.
-  send(fmt::format("RELOADING=1\nMONOTONIC_USEC={}", ts.tv_sec * 1'000'000LL + ts.tv_nsec / 1000));
+  send_reliably(fmt::format("RELOADING=1\nMONOTONIC_USEC={}", ts.tv_sec * 1'000'000LL + ts.tv_nsec / 1000));
 }
 
-void Notifier::stopping() { send("STOPPING=1"); }
-void Notifier::watchdog_ping() { send("WATCHDOG=1"); }
-void Notifier::status(const std::string& text) { send("STATUS=" + text); }
+void SystemdNotifier::stopping() { send_reliably("STOPPING=1"); }
+void SystemdNotifier::status(const std::string& text) { send_reliably("STATUS=" + text); }
+
+void SystemdNotifier::watchdog_ping() noexcept {
+  static constexpr char kPing[] = "WATCHDOG=1";
+  if (!send_raw(kPing, sizeof kPing - 1)) pings_dropped_.fetch_add(1, std::memory_order_relaxed);
+}
 
 }  // namespace stallwatch

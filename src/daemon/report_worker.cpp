@@ -1,6 +1,9 @@
 #include "stallwatch/report_worker.h"
 
 #include <pthread.h>
+#include <time.h>
+
+#include <algorithm>
 
 #include <spdlog/spdlog.h>
 
@@ -9,7 +12,9 @@ namespace stallwatch {
 ReportWorker::ReportWorker(std::unique_ptr<EventSink> sink, Enricher enrich)
     : sink_(std::move(sink)), enrich_(std::move(enrich)) {}
 
-ReportWorker::~ReportWorker() { stop(); }
+ReportWorker::~ReportWorker() {
+  if (started_) stop();
+}
 
 void ReportWorker::start(std::size_t stack_bytes) {
   pthread_attr_t attr;
@@ -41,6 +46,25 @@ void ReportWorker::stop() {
     pthread_join(thread_, nullptr);
     started_ = false;
   }
+}
+
+bool ReportWorker::stop(std::int64_t deadline_ns) {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (!started_) return true;
+  started_ = false;
+  timespec mono{}, real{};
+  clock_gettime(CLOCK_MONOTONIC, &mono);
+  clock_gettime(CLOCK_REALTIME, &real);
+  const std::int64_t left = deadline_ns - (mono.tv_sec * 1'000'000'000LL + mono.tv_nsec);
+  const std::int64_t until = real.tv_sec * 1'000'000'000LL + real.tv_nsec + std::max<std::int64_t>(left, 0);
+  timespec ts{static_cast<time_t>(until / 1'000'000'000), static_cast<long>(until % 1'000'000'000)};
+  if (pthread_timedjoin_np(thread_, nullptr, &ts) == 0) return true;
+  pthread_detach(thread_);
+  return false;
 }
 
 bool ReportWorker::push(StallEvent event) {

@@ -126,7 +126,7 @@ PreviousBootReport Escalation::report_previous_boot() {
       f.push_back(fmt::format("STALLWATCH_STALL_MS={}", r.stall_ns / 1'000'000));
       f.push_back("STALLWATCH_CLASS=" + r.stall_class);
       if (r.culprit_pid > 0) {
-        f.push_back(fmt::format("STALLWATCH_PID={}", r.culprit_pid));
+        f.push_back(fmt::format("STALLWATCH_TID={}", r.culprit_pid));  // a thread id
         f.push_back("STALLWATCH_COMM=" + r.culprit_comm);
       }
       f.push_back("STALLWATCH_ESCALATION_BOOT_ID=" + r.boot_id);
@@ -157,6 +157,11 @@ void Escalation::on_tick(std::int64_t now_mono_ns, bool checker_healthy) {
   if (r == FeedResult::kFailed && feed_failures_++ % 100 == 0)
     spdlog::error("feeding {} failed ({} failures so far)", device_->settings().device,
                   feed_failures_);
+}
+
+bool Escalation::feed_device() {
+  if (!device_) return false;
+  return device_->feed() == FeedResult::kFed;
 }
 
 void Escalation::on_escalation_due(std::int64_t now_mono_ns) {

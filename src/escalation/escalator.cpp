@@ -77,7 +77,7 @@ std::vector<std::string> base_fields(const ResetReason& r, const char* message_i
   f.push_back("STALLWATCH_CLASS=" + r.stall_class);
   if (r.episode > 0) f.push_back(fmt::format("STALLWATCH_EPISODE={}", r.episode));
   if (r.culprit_pid > 0) {
-    f.push_back(fmt::format("STALLWATCH_PID={}", r.culprit_pid));
+    f.push_back(fmt::format("STALLWATCH_TID={}", r.culprit_pid));  // a thread id
     f.push_back("STALLWATCH_COMM=" + r.culprit_comm);
   }
   return f;

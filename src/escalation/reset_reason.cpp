@@ -64,7 +64,7 @@ std::string encode_reset_reason_file(const ResetReasonFile& f) {
   } else {
     j["last"] = nullptr;
   }
-  return j.dump(2) + "\n";
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 Result<ResetReasonFile> decode_reset_reason_file(std::string_view text) {

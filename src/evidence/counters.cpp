@@ -6,7 +6,8 @@
 namespace stallwatch::evidence {
 
 std::size_t CounterSample::approx_bytes() const {
-  std::size_t b = sizeof(*this) + stat.size() * sizeof(CpuTimes);
+  std::size_t b = sizeof(*this) + stat.size() * sizeof(CpuTimes) +
+                  thermal.size() * sizeof(ThermalCount);
   for (const auto* t : {&interrupts, &softirqs}) {
     b += t->cpus.size() * sizeof(int);
     for (const auto& r : t->rows)
@@ -45,6 +46,7 @@ CounterSample read_counter_sample(const Sysroot& root, std::int64_t mono_ns,
     s.softirqs = std::move(*parsed);
     s.have_softirqs = true;
   }
+  s.thermal = read_thermal_counts(root);
   return s;
 }
 
@@ -162,6 +164,7 @@ CounterEvidence compute_counter_delta(const CounterSample& base, const CounterSa
     std::uint64_t total = 0;
     ev.softirqs = table_delta(base.softirqs, now.softirqs, cpu, &total);
   }
+  add_hw_deltas(base, now, cpu, &ev);
   return ev;
 }
 

@@ -60,6 +60,7 @@ void EvidenceEngine::start() {
     spdlog::warn("evidence: {}; the sysrq write runs without a timeout", s.error().message);
   if (sampler_running_) return;
   stop_fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  sample_fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!stop_fd_.valid()) {
     spdlog::warn("evidence: eventfd failed; no counter baselines");
     return;
@@ -90,18 +91,31 @@ void* EvidenceEngine::sampler_main(void* self) {
   return nullptr;
 }
 
+void EvidenceEngine::request_sample() {
+  if (!sample_fd_.valid()) return;
+  std::uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = ::write(sample_fd_.get(), &one, sizeof one);
+}
+
 void EvidenceEngine::sampler_run() {
-  const int interval_ms = static_cast<int>(
-      std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::milliseconds>(
-                                    tuning_.sample_interval).count()));
+  const auto period_ms = std::chrono::duration_cast<std::chrono::milliseconds>(tuning_.sample_interval).count();
+  const int timeout_ms = period_ms > 0 ? static_cast<int>(period_ms) : -1;  // -1: on request only
+  bool take = timeout_ms > 0;
   for (;;) {
-    std::vector<std::string> errors;
-    auto sample = std::make_shared<CounterSample>(read_counter_sample(root_, tuning_.now(), &errors));
-    if (sample->have_stat || sample->have_interrupts || sample->have_softirqs)
-      history_.push(std::move(sample));
-    pollfd pfd{stop_fd_.get(), POLLIN, 0};
-    int rc = ::poll(&pfd, 1, interval_ms);
-    if (rc > 0) return;
+    if (take) {
+      std::vector<std::string> errors;
+      auto sample = std::make_shared<CounterSample>(read_counter_sample(root_, tuning_.now(), &errors));
+      if (sample->have_stat || sample->have_interrupts || sample->have_softirqs)
+        history_.push(std::move(sample));
+    }
+    pollfd pfd[2] = {{stop_fd_.get(), POLLIN, 0}, {sample_fd_.get(), POLLIN, 0}};
+    int rc = ::poll(pfd, sample_fd_.valid() ? 2 : 1, timeout_ms);
+    if (rc > 0 && (pfd[0].revents & POLLIN)) return;
+    take = rc == 0 || (pfd[1].revents & POLLIN);
+    if (pfd[1].revents & POLLIN) {
+      std::uint64_t n = 0;
+      [[maybe_unused]] ssize_t r = ::read(sample_fd_.get(), &n, sizeof n);
+    }
   }
 }
 

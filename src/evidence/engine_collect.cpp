@@ -5,15 +5,18 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <exception>
 #include <thread>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "stallwatch/evidence/classify.h"
 #include "stallwatch/cpuset.h"
 #include "stallwatch/evidence/engine.h"
 #include "stallwatch/evidence/report_json.h"
 #include "stallwatch/evidence/sysrq_backtrace.h"
+#include "stallwatch/sanitize.h"
 
 namespace stallwatch {
 
@@ -88,6 +91,19 @@ struct EvidenceEngine::Collection {
 };
 
 StallReport EvidenceEngine::collect(const StallEvent& event, std::int64_t now_mono_ns) {
+  try {
+    return collect_steps(event, now_mono_ns);
+  } catch (const std::exception& e) {
+    static std::uint64_t failures = 0;  // report worker thread only
+    if (failures++ % 100 == 0) spdlog::error("evidence collection failed: {}", e.what());
+    StallReport r;
+    r.event = event;
+    r.failed_steps.push_back(std::string("evidence: ") + e.what());
+    return r;
+  }
+}
+
+StallReport EvidenceEngine::collect_steps(const StallEvent& event, std::int64_t now_mono_ns) {
   if (event.kind == EventKind::kGlobalPause) {
     Evidence ev;
     ev.event = event;
@@ -327,7 +343,7 @@ void EvidenceEngine::step_system(Collection& c) {
   StepTimer st(ev, "system", tuning_.now);
   if (auto cs = root_.read_file("/sys/devices/system/clocksource/clocksource0/current_clocksource",
                                 256))
-    ev.system.clocksource = std::string(trim(*cs));
+    ev.system.clocksource = sanitize_text(trim(*cs));
   else
     st.fail(cs.error().message);
   auto runtime = root_.read_file("/proc/sys/kernel/sched_rt_runtime_us", 64);

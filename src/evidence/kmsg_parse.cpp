@@ -71,10 +71,6 @@ int hex_digit(char c) {
   return -1;
 }
 
-bool contains(std::string_view s, std::string_view what) {
-  return s.find(what) != std::string_view::npos;
-}
-
 // Reads the decimal number at s[pos...]; returns -1 when there is none.
 int number_at(std::string_view s, std::size_t pos) {
   std::size_t end = pos;
@@ -82,13 +78,6 @@ int number_at(std::string_view s, std::size_t pos) {
   int v = -1;
   if (end == pos || !parse_int(s.substr(pos, end - pos), &v)) return -1;
   return v;
-}
-
-// The number following the first occurrence of `marker`, -1 when absent.
-int number_after(std::string_view s, std::string_view marker) {
-  auto p = s.find(marker);
-  if (p == std::string_view::npos) return -1;
-  return number_at(s, p + marker.size());
 }
 
 // "[comm:pid]" or "task comm:pid " -> comm, pid. comm may contain ':' so split at the last one.
@@ -132,50 +121,132 @@ std::string_view to_string(VerdictKind kind) {
   return "unknown";
 }
 
+namespace {
+
+bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+bool ends_with(std::string_view s, std::string_view p) {
+  return s.size() >= p.size() && s.substr(s.size() - p.size()) == p;
+}
+
+// Removes `prefix` from *s when it is there.
+bool consume(std::string_view* s, std::string_view prefix) {
+  if (!starts_with(*s, prefix)) return false;
+  s->remove_prefix(prefix.size());
+  return true;
+}
+
+// Reads the decimal number at the start of *s and removes it; false when there is none.
+bool consume_number(std::string_view* s, int* out) {
+  std::size_t n = 0;
+  while (n < s->size() && (*s)[n] >= '0' && (*s)[n] <= '9') ++n;
+  if (n == 0 || !parse_int(s->substr(0, n), out)) return false;
+  s->remove_prefix(n);
+  return true;
+}
+
+// The kernel's pr_fmt prefix of the lockup detectors: "watchdog: " (5.x+) or "NMI watchdog: ".
+std::string_view strip_watchdog_prefix(std::string_view s) {
+  if (!consume(&s, "watchdog: ")) consume(&s, "NMI watchdog: ");
+  return s;
+}
+
+// "rcu_preempt", "rcu_sched", "rcu_bh", "rcu_tasks...": the flavour word before the phrase.
+bool consume_rcu_flavour(std::string_view* s) {
+  if (!starts_with(*s, "rcu_")) return false;
+  std::size_t n = 4;
+  while (n < s->size() && (*s)[n] != ' ') ++n;
+  s->remove_prefix(n);
+  return true;
+}
+
+}  // namespace
+
+// Each verdict is matched against the whole shape of the kernel's format string, anchored at the
+// start of the text: a phrase that merely appears in a line (a task named "BUG: soft lockup"
+// printed by some other message) is not a verdict.
 std::optional<VerdictMatch> match_verdict(std::string_view text) {
   VerdictMatch m{};
-  // "watchdog: BUG: soft lockup - CPU#1 stuck for 5s! [insmod:90]"
-  if (contains(text, "BUG: soft lockup")) {
-    m.kind = VerdictKind::kSoftLockup;
-    m.cpu = number_after(text, "CPU#");
-    m.stuck_s = std::max(0, number_after(text, "stuck for "));
-    auto open = text.rfind('[');
-    auto close = text.rfind(']');
-    if (open != std::string_view::npos && close != std::string_view::npos && close > open)
-      comm_pid(text.substr(open + 1, close - open - 1), &m.comm, &m.pid);
-    return m;
+  // kernel/watchdog.c: "BUG: soft lockup - CPU#%d stuck for %us! [%s:%d]"
+  {
+    std::string_view s = strip_watchdog_prefix(text);
+    int cpu = -1;
+    int secs = 0;
+    if (consume(&s, "BUG: soft lockup - CPU#") && consume_number(&s, &cpu) &&
+        consume(&s, " stuck for ") && consume_number(&s, &secs) && consume(&s, "s! [") &&
+        ends_with(s, "]")) {
+      m.kind = VerdictKind::kSoftLockup;
+      m.cpu = cpu;
+      m.stuck_s = secs;
+      comm_pid(s.substr(0, s.size() - 1), &m.comm, &m.pid);
+      if (m.pid > 0) return m;
+    }
   }
-  // "watchdog: Watchdog detected hard LOCKUP on cpu 1", "Kernel panic - not syncing: Hard LOCKUP"
-  if (contains(text, "hard LOCKUP") || contains(text, "Hard LOCKUP")) {
-    m.kind = VerdictKind::kHardLockup;
-    m.cpu = number_after(text, "on cpu ");
-    return m;
+  // kernel/watchdog_*.c: "Watchdog detected hard LOCKUP on cpu %d"; panic: "... Hard LOCKUP"
+  {
+    std::string_view s = strip_watchdog_prefix(text);
+    int cpu = -1;
+    if (consume(&s, "Watchdog detected hard LOCKUP on cpu ") && consume_number(&s, &cpu)) {
+      m.kind = VerdictKind::kHardLockup;
+      m.cpu = cpu;
+      return m;
+    }
+    if (text == "Kernel panic - not syncing: Hard LOCKUP") {
+      m.kind = VerdictKind::kHardLockup;
+      return m;
+    }
   }
-  // "rcu: INFO: rcu_sched self-detected stall on CPU", "rcu: INFO: rcu_preempt detected stalls on
-  // CPUs/tasks:" -- the CPU is on the follow-up line.
-  if (contains(text, "rcu: INFO:") && contains(text, "stall")) {
-    m.kind = VerdictKind::kRcuStall;
-    return m;
+  // kernel/rcu/tree_stall.h: "rcu: INFO: %s self-detected stall on CPU", "rcu: INFO: %s detected
+  // stalls on CPUs/tasks:", "rcu: INFO: %s detected expedited stalls on CPUs/tasks: {" (older
+  // kernels without the "rcu: " prefix) -- the CPU is on the follow-up line.
+  {
+    std::string_view s = text;
+    consume(&s, "rcu: ");
+    if (consume(&s, "INFO: ") && consume_rcu_flavour(&s) &&
+        (starts_with(s, " self-detected stall on CPU") ||
+         starts_with(s, " detected stalls on CPUs/tasks:") ||
+         starts_with(s, " detected expedited stalls on CPUs/tasks:"))) {
+      m.kind = VerdictKind::kRcuStall;
+      return m;
+    }
   }
-  // "INFO: task khugepaged:45 blocked for more than 120 seconds."
-  if (contains(text, "blocked for more than")) {
-    m.kind = VerdictKind::kHungTask;
-    auto task = text.find("task ");
-    auto end = text.find(" blocked for more than");
-    if (task != std::string_view::npos && end != std::string_view::npos && end > task + 5)
-      comm_pid(text.substr(task + 5, end - task - 5), &m.comm, &m.pid);
-    return m;
+  // kernel/hung_task.c: "INFO: task %s:%d blocked for more than %ld seconds."
+  {
+    std::string_view s = text;
+    constexpr std::string_view kBlocked = " blocked for more than ";
+    auto end = s.rfind(kBlocked);
+    if (consume(&s, "INFO: task ") && end != std::string_view::npos && ends_with(text, " seconds.")) {
+      std::string_view secs = text.substr(end + kBlocked.size());
+      secs.remove_suffix(9);
+      int n = 0;
+      if (parse_int(secs, &n) && end > 11) {
+        m.kind = VerdictKind::kHungTask;
+        comm_pid(text.substr(11, end - 11), &m.comm, &m.pid);
+        if (m.pid > 0) return m;
+      }
+    }
   }
-  if (contains(text, "RT throttling activated")) {
+  // kernel/sched/rt.c: "sched: RT throttling activated"
+  if (text == "sched: RT throttling activated") {
     m.kind = VerdictKind::kRtThrottling;
     return m;
   }
-  // "clocksource: timekeeping watchdog on CPU1: Marking clocksource 'tsc' as unstable because
-  // the skew is too large:", "tsc: Marking TSC unstable due to clocksource watchdog"
-  if (contains(text, "unstable") && (contains(text, "clocksource") || contains(text, "TSC"))) {
-    m.kind = VerdictKind::kClocksourceUnstable;
-    m.cpu = number_after(text, "on CPU");
-    return m;
+  // kernel/time/clocksource.c: "clocksource: timekeeping watchdog on CPU%d: Marking clocksource
+  // '%s' as unstable because the skew is too large:"; arch/x86/kernel/tsc.c: "tsc: Marking TSC
+  // unstable due to %s"
+  {
+    std::string_view s = text;
+    int cpu = -1;
+    if (consume(&s, "clocksource: timekeeping watchdog on CPU") && consume_number(&s, &cpu) &&
+        consume(&s, ": Marking clocksource '") && s.find("' as unstable because") !=
+                                                      std::string_view::npos) {
+      m.kind = VerdictKind::kClocksourceUnstable;
+      m.cpu = cpu;
+      return m;
+    }
+    if (starts_with(text, "tsc: Marking TSC unstable due to ")) {
+      m.kind = VerdictKind::kClocksourceUnstable;
+      return m;
+    }
   }
   return std::nullopt;
 }

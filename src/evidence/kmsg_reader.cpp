@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "stallwatch/evidence/proc_parse.h"
+#include "stallwatch/sanitize.h"
 #include "thread_util.h"
 
 namespace stallwatch::evidence {
@@ -94,7 +95,11 @@ void KmsgReader::process_read(std::string_view data) {
   if (have_seq_ && rec->seq > last_seq_ + 1) lost_ += rec->seq - last_seq_ - 1;
   last_seq_ = rec->seq;
   have_seq_ = true;
-  std::string text = unescape_kmsg(rec->text);
+  // Verdicts and their context only from the kernel: a user process may write to /dev/kmsg
+  // (facility user by default) and must not plant a verdict.
+  if (rec->facility != kKernelFacility) return;
+  // Untrusted (a comm inside a kernel line): one sanitized form, reversible by unescape_text().
+  std::string text = sanitize_text(unescape_kmsg(rec->text));
   std::int64_t mono_ns = rec->usec * 1000;
   if (auto m = match_verdict(text)) {
     KernelVerdict v;

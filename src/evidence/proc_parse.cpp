@@ -1,4 +1,5 @@
 #include "stallwatch/evidence/proc_parse.h"
+#include "stallwatch/sanitize.h"
 
 #include <algorithm>
 #include <charconv>
@@ -66,7 +67,7 @@ Result<TaskStat> parse_task_stat(std::string_view text) {
     return make_error("stat: no '(comm)'");
   TaskStat st;
   if (!parse_int(trim(text.substr(0, open)), &st.tid)) return make_error("stat: bad pid");
-  st.comm = std::string(text.substr(open + 1, close - open - 1));
+  st.comm = sanitize_text(text.substr(open + 1, close - open - 1));  // untrusted: escaped
   // Fields 3.. after the last ')'. Index i holds field i + 3.
   constexpr std::size_t kMax = 50;
   std::string_view f[kMax];

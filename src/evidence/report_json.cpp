@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "stallwatch/evidence/proc_parse.h"
+#include "stallwatch/sanitize.h"
 
 namespace stallwatch::evidence {
 
@@ -17,8 +18,16 @@ std::string dump(const json& j, int indent = -1) {
   return j.dump(indent, ' ', false, json::error_handler_t::replace);
 }
 
+// Strings from /proc and /dev/kmsg are stored in their sanitized form (sanitize.h): readable,
+// no control byte, and unescape_text() gives the exact bytes back. When the two differ the raw
+// bytes are also kept as hex in a sibling "<key>_raw_hex" field.
+void add_raw_hex(json* j, const char* key, const std::string& sanitized) {
+  if (sanitized.find('\\') == std::string::npos) return;
+  (*j)[std::string(key) + "_raw_hex"] = hex_bytes(unescape_text(sanitized));
+}
+
 json task_json(const TaskEvidence& t) {
-  return json{{"pid", t.pid},
+  json j = json{{"pid", t.pid},
               {"tid", t.tid},
               {"comm", t.comm},
               {"state", std::string(1, t.state)},
@@ -38,6 +47,10 @@ json task_json(const TaskEvidence& t) {
               {"wchan", t.wchan},
               {"stack", t.stack},
               {"read_errors", t.read_errors}};
+  add_raw_hex(&j, "comm", t.comm);
+  add_raw_hex(&j, "cmdline", t.cmdline);
+  add_raw_hex(&j, "cgroup", t.cgroup);
+  return j;
 }
 
 json counters_json(const CounterEvidence& c) {
@@ -63,6 +76,11 @@ json counters_json(const CounterEvidence& c) {
                                                           {"delta", c.loc_delta}};
   }
   if (c.have_softirqs) j["softirqs"] = rows(c.softirqs);
+  if (c.have_thermal)
+    j["thermal_throttle"] = json{{"core_delta", c.core_throttle_delta},
+                                 {"package_delta", c.package_throttle_delta}};
+  if (c.have_machine_checks)
+    j["machine_checks"] = json{{"mce_delta", c.mce_delta}, {"mcp_delta", c.mcp_delta}};
   return j;
 }
 
@@ -219,6 +237,12 @@ std::string format_summary(const Evidence& ev, const Classification& cls) {
       out += fmt::format(" {} +{}", c.top_irqs[i].name, c.top_irqs[i].delta);
     if (c.have_loc && c.loc_delta == 0) out += fmt::format(" ({} +0)", c.local_timer_row);
   }
+  if (c.have_thermal && c.core_throttle_delta + c.package_throttle_delta > 0)
+    out += fmt::format("\nCPU {} was thermally throttled {} times during the stall (package {})",
+                       ev.event.cpu, c.core_throttle_delta, c.package_throttle_delta);
+  if (c.have_machine_checks && c.mce_delta > 0)
+    out += fmt::format("\nCPU {} took {} machine check exceptions during the stall", ev.event.cpu,
+                       c.mce_delta);
   if (c.have_softirqs && !c.softirqs.empty()) {
     out += "\nsoftirqs:";
     for (std::size_t i = 0; i < c.softirqs.size() && i < 4; ++i)
@@ -258,6 +282,11 @@ std::string report_to_json(const StallReport& r, const std::string& wall_time) {
                       {"rt_priority", r.rt_priority}, {"nice", r.nice},
                       {"cmdline", r.cmdline}, {"cgroup", r.cgroup},
                       {"stack", r.stack}};
+  add_raw_hex(&j["culprit"], "comm", r.comm);
+  add_raw_hex(&j["culprit"], "cmdline", r.cmdline);
+  add_raw_hex(&j["culprit"], "cgroup", r.cgroup);
+  j["text_encoding"] = "sanitized: control bytes, C1 controls and invalid UTF-8 as \\xHH, "
+                       "backslash as \\\\; *_raw_hex holds the exact bytes";
   j["summary"] = r.summary;
   j["kernel_verdicts"] = r.kernel_verdicts;
   j["notes"] = r.notes;

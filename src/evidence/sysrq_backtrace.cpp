@@ -33,7 +33,9 @@ void SysrqBacktrace::read_until(const std::vector<int>& cpus, std::int64_t deadl
       ssize_t n = ::read(kmsg_.get(), buf.data(), buf.size());
       if (n > 0) {
         last_record_ns = now();
-        if (auto rec = parse_kmsg_record(std::string_view(buf.data(), static_cast<std::size_t>(n))))
+        // Only kernel-facility records: a user process can write to /dev/kmsg too.
+        if (auto rec = parse_kmsg_record(std::string_view(buf.data(), static_cast<std::size_t>(n)));
+            rec && rec->facility == kKernelFacility)
           dump_.add_line(rec->text);
         continue;
       }

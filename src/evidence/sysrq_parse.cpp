@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "stallwatch/evidence/proc_parse.h"
+#include "stallwatch/sanitize.h"
 
 namespace stallwatch::evidence {
 
@@ -45,8 +46,11 @@ BacktraceSection* SysrqDumpAssembler::open_section() {
   return &sections_.back();
 }
 
-void SysrqDumpAssembler::add_line(std::string_view text) {
+void SysrqDumpAssembler::add_line(std::string_view raw_text) {
   ++lines_seen_;
+  // /dev/kmsg text arrives \xNN-escaped by the kernel; escape whatever else could slip in.
+  const std::string clean = escape_controls(raw_text);
+  std::string_view text = clean;
   std::string_view t = trim(text);
   if (starts_with(t, "sysrq: Show backtrace of all active CPUs") ||
       starts_with(t, "SysRq : Show backtrace of all active CPUs")) {

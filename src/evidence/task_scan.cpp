@@ -1,4 +1,5 @@
 #include "stallwatch/evidence/task_scan.h"
+#include "stallwatch/sanitize.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -187,6 +188,7 @@ std::string format_cmdline(std::string_view raw, std::size_t max_bytes) {
   while (!raw.empty() && raw.back() == '\0') raw.remove_suffix(1);
   std::string out(raw.substr(0, max_bytes));
   std::replace(out.begin(), out.end(), '\0', ' ');
+  out = sanitize_text(out);  // untrusted: escaped once, here
   if (raw.size() > max_bytes) out += "...";
   return out;
 }
@@ -202,7 +204,7 @@ std::vector<std::string> parse_stack(std::string_view text, std::size_t max_fram
       auto close = line.find("] ");
       if (close != std::string_view::npos) line.remove_prefix(close + 2);
     }
-    out.emplace_back(line);
+    out.push_back(sanitize_text(line));
   }
   return out;
 }
@@ -214,10 +216,10 @@ std::string pick_cgroup(std::string_view text) {
     std::string_view line = text.substr(0, nl);
     text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
     if (line.empty()) continue;
-    if (line.substr(0, 3) == "0::") return std::string(line.substr(3));
+    if (line.substr(0, 3) == "0::") return sanitize_text(line.substr(3));
     if (first.empty()) first = line;
   }
-  return std::string(first);
+  return sanitize_text(first);
 }
 
 void read_task_details(const Sysroot& root, BoundedIo& reader, const DetailLimits& limits,
@@ -244,8 +246,8 @@ void read_task_details(const Sysroot& root, BoundedIo& reader, const DetailLimit
     }
     return r;
   };
-  if (auto r = read("syscall", 256)) t->syscall = std::string(trim(*r));
-  if (auto r = read("wchan", 256)) t->wchan = std::string(trim(*r));
+  if (auto r = read("syscall", 256)) t->syscall = sanitize_text(trim(*r));
+  if (auto r = read("wchan", 256)) t->wchan = sanitize_text(trim(*r));
   if (auto r = read("stack", 8192)) t->stack = parse_stack(*r, limits.stack_frames);
   if (auto r = read("cgroup", 4096)) t->cgroup = pick_cgroup(*r);
   if (auto r = read("cmdline", limits.cmdline_bytes + 1))

@@ -151,24 +151,23 @@ class Run:
                         f"status {ends[-1].get('TEST_STATUS')}" if ends else "no scenario-end mark")
         for f in self.marks("fail"):
             self.expect(False, "guest-side check", f.get("TEST_REASON", ""))
-        if not self.meta.get("stand_in"):
-            # Every boot installs the project's .deb with dpkg -i (guest/install-package).
-            installs = self.marks("package-installed")
-            self.expect(len(installs) == len(self.boot_results),
-                        "stallwatch installed from its .deb with dpkg -i in every boot",
-                        f"{len(installs)} install(s) in {len(self.boot_results)} boot(s)")
-            for m in installs:
-                self.expect(m.get("TEST_RC") == "0" and
-                            m.get("TEST_STATUS") == "install ok installed",
-                            "dpkg -i succeeded, package status 'install ok installed'",
-                            f"rc {m.get('TEST_RC')}, status {m.get('TEST_STATUS')!r}: "
-                            f"{m.get('TEST_OUTPUT', '')}")
-                self.metric("dpkg_install_ms", int(m.get("TEST_MS", "0") or 0))
-            for m in self.marks("package-dropins"):
-                self.expect(m.get("TEST_RC") == "0" and m.get("TEST_ACTIVE") == "active",
-                            "drop-ins installed, daemon-reload + restart: active",
-                            f"rc {m.get('TEST_RC')}, {m.get('TEST_ACTIVE')}, "
-                            f"drop-ins {m.get('TEST_DROPINS')}")
+        # Every boot installs the project's .deb with dpkg -i (guest/install-package).
+        installs = self.marks("package-installed")
+        self.expect(len(installs) == len(self.boot_results),
+                    "stallwatch installed from its .deb with dpkg -i in every boot",
+                    f"{len(installs)} install(s) in {len(self.boot_results)} boot(s)")
+        for m in installs:
+            self.expect(m.get("TEST_RC") == "0" and
+                        m.get("TEST_STATUS") == "install ok installed",
+                        "dpkg -i succeeded, package status 'install ok installed'",
+                        f"rc {m.get('TEST_RC')}, status {m.get('TEST_STATUS')!r}: "
+                        f"{m.get('TEST_OUTPUT', '')}")
+            self.metric("dpkg_install_ms", int(m.get("TEST_MS", "0") or 0))
+        for m in self.marks("package-dropins"):
+            self.expect(m.get("TEST_RC") == "0" and m.get("TEST_ACTIVE") == "active",
+                        "drop-ins installed, daemon-reload + restart: active",
+                        f"rc {m.get('TEST_RC')}, {m.get('TEST_ACTIVE')}, "
+                        f"drop-ins {m.get('TEST_DROPINS')}")
         self.expect(self.select(_SYSTEMD_UNIT="stallwatch.service") or
                     self.select(UNIT="stallwatch.service"),
                     "stallwatch.service ran and logged")

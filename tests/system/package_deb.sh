@@ -7,7 +7,10 @@ set -euo pipefail
 build=${1:?usage: package_deb.sh BUILD_DIR OUT_DIR}
 out=${2:?usage: package_deb.sh BUILD_DIR OUT_DIR}
 root=$(cd "$(dirname "$0")/../.." && pwd)
-skip() { echo "skipped: $*"; exit 77; }   # ctest SKIP_RETURN_CODE
+skip() {   # ctest SKIP_RETURN_CODE; under CI=true a skip is a failure
+  if [ "${CI:-}" = true ]; then echo "FAIL: skipped under CI=true, which must run every test: $*"; exit 1; fi
+  echo "skipped: $*"; exit 77
+}
 
 [ -z "${STALLWATCH_SYSTEM_SKIP:-}" ] || skip "STALLWATCH_SYSTEM_SKIP=$STALLWATCH_SYSTEM_SKIP"
 for tool in dpkg-buildpackage dh lintian; do

@@ -9,7 +9,8 @@ reasons) and the serial console. Afterwards it reads the guest's persistent jour
 state disk (debugfs, no mount needed), exports it as JSON and runs the scenario's check.py on the
 structured fields.
 
-Exit status: 0 pass, 1 fail, 77 skipped (printed as "skipped: <reason>").
+Exit status: 0 pass, 1 fail, 77 skipped (printed as "skipped: <reason>"); under CI=true a skip is
+a failure (exit 1), STALLWATCH_SYSTEM_SKIP included.
 """
 import argparse
 import fcntl
@@ -35,6 +36,10 @@ def log(msg):
 
 
 def skip(reason):
+    if os.environ.get("CI") == "true":
+        print(f"[system] FAIL: skipped under CI=true, which must run every scenario: {reason}",
+              flush=True)
+        sys.exit(1)
     print(f"skipped: {reason}", flush=True)
     sys.exit(SKIP)
 
@@ -113,32 +118,25 @@ def build_overlay(args, scenario_dir, meta, overlay):
     # The project: its .deb, installed in the guest with dpkg -i by guest/install-package (the
     # package's postinst enables and starts the unit). Nothing of it is pre-installed here.
     test_dir = os.path.join(overlay, "usr/lib/stallwatch-test")
-    if args.stand_in:
-        write(os.path.join(overlay, "usr/sbin/stallwatchd"),
-              open(os.path.join(HERE, "standin/stallwatchd")).read(), 0o755)
-        unit = os.path.join(overlay, "usr/lib/systemd/system/stallwatch.service")
-        write(unit, open(os.path.join(HERE, "standin/stallwatch.service")).read())
-        enable_unit(overlay, unit, "stallwatch.service")
-    else:
-        deb = find_deb(args.package)
-        if not deb:
-            die(f"no stallwatch_*.deb in {args.package} (the system.package test builds it: "
-                "scripts/package.sh --prebuilt <build> --no-rpm --out <dir>)")
-        log(f"package: {deb}")
-        shutil.copy2(deb, _mkparent(os.path.join(test_dir, "package", os.path.basename(deb))))
-        contents = deb_paths(deb)
-        for path in ("/usr/sbin/stallwatchd", "/lib/systemd/system/stallwatch.service"):
-            if path not in contents:
-                die(f"{os.path.basename(deb)} has no {path}")
-        # Drop-ins the scenario installs the way the documentation tells an operator to (e.g.
-        # the shipped sysrq.conf example), named by their path in the package.
-        for dropin in meta["dropins"]:
-            if dropin not in contents:
-                die(f"{os.path.basename(deb)} has no {dropin} (scenario.json dropins)")
-        write(os.path.join(test_dir, "dropins"), "".join(d + "\n" for d in meta["dropins"]))
-        if args.unit:  # harness development: a local unit overrides the packaged one
-            write(os.path.join(overlay, "etc/systemd/system/stallwatch.service"),
-                  open(args.unit).read())
+    deb = find_deb(args.package)
+    if not deb:
+        die(f"no stallwatch_*.deb in {args.package} (the system.package test builds it: "
+            "scripts/package.sh --prebuilt <build> --no-rpm --out <dir>)")
+    log(f"package: {deb}")
+    shutil.copy2(deb, _mkparent(os.path.join(test_dir, "package", os.path.basename(deb))))
+    contents = deb_paths(deb)
+    for path in ("/usr/sbin/stallwatchd", "/lib/systemd/system/stallwatch.service"):
+        if path not in contents:
+            die(f"{os.path.basename(deb)} has no {path}")
+    # Drop-ins the scenario installs the way the documentation tells an operator to (e.g.
+    # the shipped sysrq.conf example), named by their path in the package.
+    for dropin in meta["dropins"]:
+        if dropin not in contents:
+            die(f"{os.path.basename(deb)} has no {dropin} (scenario.json dropins)")
+    write(os.path.join(test_dir, "dropins"), "".join(d + "\n" for d in meta["dropins"]))
+    if args.unit:  # harness development: a local unit overrides the packaged one
+        write(os.path.join(overlay, "etc/systemd/system/stallwatch.service"),
+              open(args.unit).read())
     # The scenario's configuration replaces the shipped one: preseeded before the install (dpkg
     # keeps it with --force-confold), so the package's first start already uses it.
     if meta["config"]:
@@ -282,7 +280,9 @@ def collect(run_dir):
                    capture_output=True, check=True)
     jdir = os.path.join(state, "journal")
     with open(os.path.join(run_dir, "journal.json"), "w") as f:
-        subprocess.run(["journalctl", "--directory", jdir, "-o", "json", "--no-pager"], stdout=f,
+        # --all: without it fields over 4096 bytes (doctor's JSON in scenario 7) export as null.
+        subprocess.run(["journalctl", "--directory", jdir, "-o", "json", "--all", "--no-pager"],
+                       stdout=f,
                        stderr=subprocess.DEVNULL)
     with open(os.path.join(run_dir, "journal.txt"), "w") as f:
         subprocess.run(["journalctl", "--directory", jdir, "-o", "short-monotonic", "--no-pager"],
@@ -304,14 +304,14 @@ def main():
     ap.add_argument("--package", help="directory holding the project's stallwatch_*.deb "
                     "(scripts/package.sh --out)")
     ap.add_argument("--out", required=True, help="run directory (logs, journal, results)")
-    ap.add_argument("--stand-in", action="store_true",
-                    default=os.environ.get("STALLWATCH_SYSTEM_STANDIN") == "1",
-                    help="install the harness stand-in daemon instead of the project")
     ap.add_argument("--unit", help="override the packaged unit with this file in "
                     "/etc/systemd/system (harness development only)")
     ap.add_argument("--check-only", action="store_true",
                     help="re-run the checks on an existing run directory without booting")
     args = ap.parse_args()
+    if "STALLWATCH_SYSTEM_STANDIN" in os.environ:  # the shell stand-in daemon is gone
+        die("STALLWATCH_SYSTEM_STANDIN is set, but the system suite only runs the project's .deb "
+            "(the stand-in was removed); unset it")
     if not args.check_only:  # a skipped run must not leave the previous verdict for summary.py
         stale = os.path.join(os.path.abspath(args.out), "result.json")
         if os.path.exists(stale):
@@ -324,12 +324,11 @@ def main():
     if not os.path.exists(os.path.join(args.image, "base.cpio.gz")):
         skip(f"no guest image in {args.image} (the system.image test builds it; needs root and "
              "Debian's archive)")
-    if not args.stand_in and not args.check_only and not find_deb(args.package):
+    if not args.check_only and not find_deb(args.package):
         skip(f"no stallwatch_*.deb in {args.package} (the system.package test builds it)")
     scenario_dir = os.path.abspath(args.scenario)
     name = os.path.basename(scenario_dir)
     meta = load_scenario(scenario_dir)
-    meta["stand_in"] = args.stand_in
     run_dir = os.path.abspath(args.out)
     if args.check_only:
         with open(os.path.join(run_dir, "boots.json")) as f:

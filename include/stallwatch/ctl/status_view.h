@@ -62,7 +62,9 @@ struct LivenessVerdict {
 };
 
 // The daemon rewrites the file every second: older than this means it is hung or gone.
-inline constexpr std::int64_t kStaleAfterMs = 5000;
+// The daemon rewrites status.json on every change, on request (status.request) and at least
+// every 10 s; stallwatchctl asks for a fresh one first, so an older file means a hung daemon.
+inline constexpr std::int64_t kStaleAfterMs = 25000;
 
 // pid_alive: whether snapshot.pid is a live stallwatchd. Times: CLOCK_MONOTONIC ns and
 // CLOCK_REALTIME ms now (the monotonic stamp is preferred; it does not jump).

@@ -50,6 +50,10 @@ class Escalation {
   // EBUSY, timeout out of the device's range) is fatal for the daemon: nothing stays armed.
   Status start(std::int64_t now_mono_ns);
   void on_tick(std::int64_t now_mono_ns, bool checker_healthy);
+  // For the daemon's split feeding: the check decides with feed_policy() (real-time), the
+  // feeder thread pets the device with feed_device() (may sleep in a slow driver).
+  FeedPolicy* feed_policy() { return policy_.get(); }
+  bool feed_device();
   void on_escalation_due(std::int64_t now_mono_ns);
   std::unique_ptr<EventSink> make_sink();
   // Report worker: is this stall an announced `stallwatchctl drill`? The worker sets

@@ -20,7 +20,7 @@
 
 #include "stallwatch/config.h"
 #include "stallwatch/escalation/bounded_persist.h"
-#include "stallwatch/escalation/drill_announcement.h"
+#include "stallwatch/drill_announcement.h"
 #include "stallwatch/escalation/feed_policy.h"
 #include "stallwatch/escalation/journal_writer.h"
 #include "stallwatch/escalation/reset_reason.h"

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "stallwatch/evidence/evidence.h"
+#include "stallwatch/evidence/hw_counters.h"
 #include "stallwatch/evidence/proc_parse.h"
 #include "stallwatch/sysroot.h"
 
@@ -25,6 +26,7 @@ struct CounterSample {
   std::vector<CpuTimes> stat;
   CounterTable interrupts;
   CounterTable softirqs;
+  std::vector<ThermalCount> thermal;  // empty where the kernel has no thermal_throttle counters
   std::size_t approx_bytes() const;
 };
 using SamplePtr = std::shared_ptr<const CounterSample>;

@@ -47,6 +47,8 @@ namespace stallwatch {
 namespace evidence {
 // Knobs with daemon defaults that tests and the benchmark change.
 struct EngineTuning {
+  // Periodic counter sampling; 0 = only on request_sample() (the daemon: when a heartbeat is
+  // half-way to a stall), so an idle machine pays nothing for baselines.
   std::chrono::nanoseconds sample_interval = std::chrono::seconds(1);
   std::chrono::nanoseconds schedstat_gap = std::chrono::milliseconds(20);  // between 2 samples
   std::chrono::nanoseconds per_read_timeout = std::chrono::milliseconds(50);
@@ -75,10 +77,16 @@ class EvidenceEngine {
   // and noted in later reports; never fatal.
   void start();
   void stop();  // joins both threads; prompt
+  // Takes a counter sample now (on the sampler thread): the baseline for a stall that may come.
+  // Any thread; never blocks.
+  void request_sample();
 
   // For kStall / kOngoing (kOngoing re-collects at most every cfg.ongoing_min_interval, else it
   // repeats the episode's last verdict); kGlobalPause yields class global-pause without
   // collecting; other kinds repeat the episode's last verdict. Bounded by cfg.budget.
+  // Never throws: a step that throws (a last resort; steps record their own failures) gives a
+  // report without evidence whose failed_steps says why, so the sinks -- escalation among
+  // them -- still run.
   StallReport collect(const StallEvent& ev, std::int64_t now_mono_ns);
   // Writes (or rewrites) the episode's JSON file under <state_dir>/reports and sets report_path
   // ("" when the write failed: logged, rate-limited).
@@ -92,6 +100,7 @@ class EvidenceEngine {
   const std::string& reports_dir() const { return store_.dir(); }
 
  private:
+  StallReport collect_steps(const StallEvent& ev, std::int64_t now_mono_ns);
   struct Episode {
     StallReport last;                 // the last collected report
     std::int64_t collected_ns = 0;    // when it was collected
@@ -143,6 +152,7 @@ class EvidenceEngine {
   evidence::Evidence last_;
 
   UniqueFd stop_fd_;
+  UniqueFd sample_fd_;
   pthread_t sampler_{};
   bool sampler_running_ = false;
 };

@@ -100,6 +100,13 @@ struct CounterEvidence {
   std::vector<CounterDelta> top_irqs;    // by delta, LOC included, at most 8
   bool have_softirqs = false;
   std::vector<CounterDelta> softirqs;    // all rows with a non-zero delta, by delta
+  // Hardware deltas over the window (hw_counters.h): thermal throttling and machine checks.
+  bool have_thermal = false;
+  std::uint64_t core_throttle_delta = 0;
+  std::uint64_t package_throttle_delta = 0;
+  bool have_machine_checks = false;
+  std::uint64_t mce_delta = 0;  // /proc/interrupts MCE: machine check exceptions
+  std::uint64_t mcp_delta = 0;  // MCP: machine check polls
 };
 
 struct SystemEvidence {

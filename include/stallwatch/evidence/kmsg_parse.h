@@ -14,6 +14,11 @@
 
 namespace stallwatch::evidence {
 
+// Facility of the kernel's own records (prio = facility * 8 + level). A user process writing to
+// /dev/kmsg gets facility 1 (user), or the one its "<N>" prefix names, but never 0 (the kernel
+// enforces that): only facility 0 counts as evidence.
+inline constexpr int kKernelFacility = 0;
+
 struct KmsgRecord {
   int level = 0;         // syslog level (prio & 7)
   int facility = 0;      // prio >> 3

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: GPL-2.0-or-later
 // stallwatch_spin: the system suite's oracle stall. Loading it disables preemption on the CPU
 // that runs insmod and busy-waits spin_ms milliseconds in mdelay(1) steps, which is exactly what
 // the kernel's soft-lockup detector reports ("BUG: soft lockup - CPU#N stuck"). The module loads

@@ -111,6 +111,28 @@ TEST(ConfigErrors, BadDurationAndRange) {
             "t.toml:2:8: heartbeat.cpus: invalid cpulist \"0-\": bad range \"0-\"");
 }
 
+TEST(ConfigErrors, Boundaries) {
+  // Exactly 2 x heartbeat.interval is a valid threshold; exactly checker.interval is a valid
+  // pause tolerance; exactly a third of the watchdog timeout is a valid heartbeat interval.
+  EXPECT_TRUE(parse_config("[heartbeat]\ninterval = \"1s\"\n[checker]\nthreshold = \"2s\"\n", "t.toml"));
+  EXPECT_TRUE(parse_config("[checker]\ninterval = \"200ms\"\npause_tolerance = \"200ms\"\n", "t.toml"));
+  EXPECT_TRUE(parse_config("[heartbeat]\ninterval = \"1s\"\n[watchdog]\ndevice = \"/dev/watchdog0\"\n"
+                           "timeout = \"3s\"\n", "t.toml"));
+}
+
+TEST(ConfigErrors, PauseToleranceBelowTheCheckIntervalIsRejected) {
+  // It would turn most checks into global pauses and silently disable detection.
+  EXPECT_EQ(err("[checker]\ninterval = \"200ms\"\npause_tolerance = \"150ms\"\n"),
+            "t.toml:3:19: checker.pause_tolerance: must be at least checker.interval (200ms), got 150ms");
+}
+
+TEST(ConfigErrors, HeartbeatTooSlowToFeedTheWatchdog) {
+  EXPECT_EQ(err("[heartbeat]\ninterval = \"4s\"\n[checker]\nthreshold = \"10s\"\nrepeat_interval = \"10s\"\n"
+                "[watchdog]\ndevice = \"/dev/watchdog0\"\ntimeout = \"10s\"\n"),
+            "t.toml:2:12: heartbeat.interval: heartbeat.interval (4s) must be at most a third of "
+            "watchdog.timeout (10s): the device is fed from checks that run on heartbeat wakeups");
+}
+
 TEST(ConfigErrors, Inconsistent) {
   EXPECT_EQ(err("[checker]\nthreshold = \"800ms\"\n"),
             "t.toml:2:13: checker.threshold: checker.threshold (800ms) must be at least 2 x "

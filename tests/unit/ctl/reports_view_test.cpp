@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include "stallwatch/sanitize.h"
 #include "stallwatch/sysroot.h"
 
 namespace stallwatch::ctl {
@@ -167,6 +168,30 @@ TEST(ReportFormat, ReadableFormShowsVerdictCulpritAndSummary) {
   EXPECT_NE(out.find("culprit:  sw-test-hog["), std::string::npos) << out;
   EXPECT_NE(out.find("SCHED_FIFO/60"), std::string::npos) << out;
   EXPECT_NE(out.find("summary:\n"), std::string::npos) << out;
+}
+
+// An old or edited report with control characters in every string: each view prints them
+// escaped, one line per line, never a raw control byte.
+TEST(ReportFormat, HostileStringsAreEscapedInEveryView) {
+  auto text = read_file_capped(std::string(STALLWATCH_FIXTURES) +
+                                   "/ctl/reports-hostile/old-unsanitized.json", 1 << 20);
+  ASSERT_TRUE(text.ok());
+  auto e = parse_report(*text, "id\x1b[2J", "/r/id.json", 1);
+  ASSERT_FALSE(e.parse_error);
+  for (const std::string& out :
+       {format_report_list({e}), format_report(e), format_report_list_json({e})}) {
+    for (char ch : out) {
+      auto c = static_cast<unsigned char>(ch);
+      EXPECT_TRUE(c == '\n' || (c >= 0x20 && c != 0x7f)) << "raw byte " << int(c) << " in\n" << out;
+    }
+    EXPECT_TRUE(is_clean_text(out, Newlines::kKeep)) << out;
+  }
+  std::string one = format_report(e);
+  EXPECT_NE(one.find(R"(culprit:  \x1b[31mEVIL\x0aX=1[4242] SCHED_FIFO\xc2\x9b/60)"), std::string::npos)
+      << one;
+  EXPECT_NE(one.find(R"(cmdline:  python3\x0a-c\x1b[H)"), std::string::npos) << one;
+  EXPECT_EQ(one.find("\nX=1"), std::string::npos) << "a forged line: " << one;
+  EXPECT_EQ(one.find("\nforged: yes"), std::string::npos) << one;
 }
 
 }  // namespace

@@ -113,9 +113,9 @@ TEST(Liveness, FreshFileFromLivePidIsRunning) {
 }
 
 TEST(Liveness, OldFileFromLivePidIsStale) {
-  auto v = assess_liveness(snapshot_at(10'000'000'000, 0), true, 15'000'000'001, 0, "f");
-  EXPECT_EQ(v.liveness, Liveness::kRunning);  // exactly 5 s: still fine
-  v = assess_liveness(snapshot_at(10'000'000'000, 0), true, 16'000'000'000, 0, "f");
+  auto v = assess_liveness(snapshot_at(10'000'000'000, 0), true, 35'000'000'001, 0, "f");
+  EXPECT_EQ(v.liveness, Liveness::kRunning);  // exactly 25 s: still fine
+  v = assess_liveness(snapshot_at(10'000'000'000, 0), true, 36'000'000'000, 0, "f");
   EXPECT_EQ(v.liveness, Liveness::kStale);
   EXPECT_NE(v.message.find("may be hung"), std::string::npos);
 }

@@ -190,7 +190,7 @@ TEST(Escalator, WatchdogDevicePersistsThenLogsThenStopsFeeding) {
   EXPECT_EQ(field(f, "STALLWATCH_ACTION"), "watchdog-device");
   EXPECT_EQ(field(f, "STALLWATCH_STALL_MS"), "61300");
   EXPECT_EQ(field(f, "STALLWATCH_CLASS"), "kernel-nonpreemptible");
-  EXPECT_EQ(field(f, "STALLWATCH_PID"), "412");
+  EXPECT_EQ(field(f, "STALLWATCH_TID"), "412");
   EXPECT_EQ(field(f, "STALLWATCH_COMM"), "spin");
   EXPECT_EQ(field(f, "STALLWATCH_EPISODE"), "3");
   EXPECT_EQ(field(f, "STALLWATCH_DRY_RUN"), "0");
@@ -310,7 +310,7 @@ TEST(Escalator, UnknownCulpritIsRecordedAsUnknown) {
   EXPECT_EQ(describe_reset_reason(*w.store.load()->last),
             "CPU#1 stuck for 61s [unknown] class=unknown, action=systemd");
   EXPECT_THAT(field(w.journal.entries[0], "MESSAGE"), StartsWith("CPU#1 stuck for 61s! escalating"));
-  EXPECT_FALSE(has_field(w.journal.entries[0], "STALLWATCH_PID"));
+  EXPECT_FALSE(has_field(w.journal.entries[0], "STALLWATCH_TID"));
 }
 
 TEST(Escalator, StillActsWhenTheReasonCannotBeSaved) {

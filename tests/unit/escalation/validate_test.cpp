@@ -1,4 +1,4 @@
-#include "stallwatch/escalation/validate.h"
+#include "stallwatch/escalation_rules.h"
 
 #include <gtest/gtest.h>
 

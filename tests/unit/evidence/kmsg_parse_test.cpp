@@ -130,6 +130,33 @@ TEST(Verdict, OrdinaryMessagesAreNotVerdicts) {
   EXPECT_FALSE(match_verdict(""));
 }
 
+TEST(Verdict, APhraseInsideAnotherLineIsNotAVerdict) {
+  // A task named after a verdict, appearing in an ordinary kernel line.
+  EXPECT_FALSE(match_verdict("traps: BUG: soft lockup - CPU#1 stuck for 5s! [x:1][42] trap int3"));
+  EXPECT_FALSE(match_verdict("audit: comm=\"BUG: soft lockup\" pid=77"));
+  EXPECT_FALSE(match_verdict("EXT4-fs: hard LOCKUP on cpu 1"));
+  EXPECT_FALSE(match_verdict("foo: Watchdog detected hard LOCKUP on cpu 1"));
+  EXPECT_FALSE(match_verdict("process 'rcu: INFO: stall' started"));
+  EXPECT_FALSE(match_verdict("note: task x:1 blocked for more than 5 seconds."));
+  EXPECT_FALSE(match_verdict("INFO: task x blocked for more than 5 seconds."));  // no pid
+  EXPECT_FALSE(match_verdict("myapp: sched: RT throttling activated"));
+  EXPECT_FALSE(match_verdict("Marking clocksource 'tsc' as unstable (said a user)"));
+  EXPECT_FALSE(match_verdict("watchdog: BUG: soft lockup - CPU#x stuck for 5s! [init:110]"));
+}
+
+TEST(Verdict, HostileCommInsideARealVerdictStaysEscaped) {
+  // As the KmsgReader sees it: the kernel's \xNN escapes undone, then sanitized once.
+  auto soft = match_verdict(
+      "watchdog: BUG: soft lockup - CPU#1 stuck for 22s! [\\xff\\xfe\\x1b]0;pwn\\x07:412]");
+  ASSERT_TRUE(soft);
+  EXPECT_EQ(soft->pid, 412);
+  EXPECT_EQ(soft->comm, "\\xff\\xfe\\x1b]0;pwn\\x07");
+  auto named = match_verdict("watchdog: BUG: soft lockup - CPU#2 stuck for 3s! [x] y:7]");
+  ASSERT_TRUE(named);
+  EXPECT_EQ(named->comm, "x] y");
+  EXPECT_EQ(named->pid, 7);
+}
+
 TEST(FollowUpCpu, RcuAndRegisterDumpLines) {
   EXPECT_EQ(follow_up_cpu("rcu: \\x091-....: (325 ticks this GP) idle=3944/1/0x40"), 1);
   EXPECT_EQ(follow_up_cpu("rcu: \t12-...0: (6 ticks this GP)"), 12);

@@ -117,6 +117,38 @@ TEST(KmsgReader, VerdictContextStopsAtASysrqDumpAndAfterRecordsLost) {
   EXPECT_EQ(r.lost_records(), 5u);
 }
 
+TEST(KmsgReader, OnlyKernelFacilityRecordsMakeVerdicts) {
+  KmsgReader r{Sysroot()};
+  // What `echo 'watchdog: BUG: soft lockup ...' > /dev/kmsg` gives: facility user (prio 14 =
+  // 1*8+6), or the facility a "<N>" prefix names (never 0).
+  r.process_read("14,100,5000000,-;watchdog: BUG: soft lockup - CPU#1 stuck for 5s! [evil:1]\n");
+  r.process_read("12,101,5000001,-;sched: RT throttling activated\n");
+  r.process_read("190,102,5000002,-;rcu: INFO: rcu_preempt self-detected stall on CPU\n");
+  EXPECT_TRUE(r.verdicts_for(1, 0, kForever).empty());
+  EXPECT_EQ(r.records_read(), 3u);
+  // The same text from the kernel (prio 0 = kern.emerg) is a verdict.
+  r.process_read("0,103,5000003,-;watchdog: BUG: soft lockup - CPU#1 stuck for 5s! [spin:90]\n");
+  auto v = r.verdicts_for(1, 0, kForever);
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0].match.comm, "spin");
+  // A user record after a verdict is not part of its context either.
+  r.process_read("14,104,5000004,-;RIP: 0010:forged+0x0/0x1\n");
+  EXPECT_TRUE(r.verdicts_for(1, 0, kForever)[0].context.empty());
+}
+
+TEST(KmsgReader, HostileCommInAKernelVerdictIsSanitizedAndRecoverable) {
+  KmsgReader r{Sysroot()};
+  // The kernel escapes the comm's bytes in /dev/kmsg: \xff\xfe\x1b]0;pwn\x07
+  r.process_read(
+      "0,7,9000000,-;watchdog: BUG: soft lockup - CPU#1 stuck for 22s! "
+      "[\\xff\\xfe\\x1b]0;pwn\\x07:412]\n");
+  auto v = r.verdicts_for(1, 0, kForever);
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0].match.comm, "\\xff\\xfe\\x1b]0;pwn\\x07");
+  EXPECT_EQ(v[0].match.pid, 412);
+  for (char c : v[0].text) EXPECT_GE(static_cast<unsigned char>(c), 0x20);
+}
+
 TEST(KmsgReader, RingIsBounded) {
   KmsgReader r{Sysroot(), 3, 4};
   for (int i = 0; i < 10; ++i)
@@ -135,6 +167,17 @@ TEST(KmsgReader, StartFailsCleanlyWithoutDevKmsg) {
   EXPECT_EQ(s.error().message, "/nonexistent-root/dev/kmsg: No such file or directory");
   EXPECT_FALSE(r.running());
   r.stop();
+}
+
+TEST(KmsgReader, ForgedUserRecordsThenTheRealKernelVerdict) {
+  KmsgReader r{Sysroot()};
+  replay_kmsg(r, "hostile/forged.kmsg");
+  auto v = r.verdicts_for(1, 0, kForever);
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0].seq, 2003u);
+  EXPECT_EQ(v[0].match.kind, VerdictKind::kSoftLockup);
+  EXPECT_EQ(v[0].match.pid, 4243);
+  EXPECT_EQ(v[0].match.comm, R"(\xff\xfe\x1b]0;pwn\x07)");
 }
 
 }  // namespace

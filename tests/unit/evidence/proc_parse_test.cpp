@@ -1,5 +1,7 @@
 #include "stallwatch/evidence/proc_parse.h"
 
+#include "stallwatch/sanitize.h"
+
 #include <gtest/gtest.h>
 
 #include "stallwatch/cpuset.h"
@@ -244,6 +246,18 @@ TEST(CpuList, Formats) {
   EXPECT_FALSE(parse_cpulist("3-1").ok());
   EXPECT_FALSE(parse_cpulist("a").ok());
   EXPECT_EQ(*parse_cpulist(fixture("host/sys/online")), (std::vector<int>{0, 1}));
+}
+
+TEST(TaskStat, HostileCommIsSanitizedAtIngestion) {
+  auto forged = parse_task_stat(fixture("hostile/stat-colour-forged-line"));
+  ASSERT_TRUE(forged.ok());
+  EXPECT_EQ(forged->comm, R"(\x1b[31mEVIL\x0aX=1)");
+  EXPECT_EQ(forged->tid, 4242);
+  EXPECT_EQ(forged->rt_priority, 60);
+  auto title = parse_task_stat(fixture("hostile/stat-not-utf8-title"));
+  ASSERT_TRUE(title.ok());
+  EXPECT_EQ(title->comm, R"(\xff\xfe\x1b]0;pwn\x07)");
+  EXPECT_EQ(unescape_text(title->comm), std::string("\xff\xfe\x1b]0;pwn\a"));
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 
 #include "stallwatch/evidence/report_json.h"
 #include "stallwatch/evidence/report_store.h"
+#include "stallwatch/sanitize.h"
 #include "stallwatch/sysroot.h"
 #include "fixture_util.h"
 
@@ -180,6 +181,22 @@ TEST(ReportJson, ReportDocumentParsesAndSurvivesInvalidUtf8) {
   EXPECT_EQ(j["evidence"]["tasks"][0]["pid"], 90);
   EXPECT_EQ(j["notes"][0], "sysrq unavailable");
   EXPECT_NE(j["culprit"]["comm"].get<std::string>().find("bad"), std::string::npos);
+}
+
+TEST(ReportJson, SanitizedNamesKeepTheExactBytesRecoverable) {
+  Evidence ev = sample_evidence();
+  const std::string raw = "\xff\xfe\x1b]0;pwn\a";
+  ev.tasks[0].comm = sanitize_text(raw);  // as parse_task_stat() stores it
+  StallReport r;
+  fill_report(ev, classify(ev), &r);
+  auto j = nlohmann::json::parse(report_to_json(r, "2026-11-21T10:00:00Z"));
+  EXPECT_EQ(j["culprit"]["comm"], R"(\xff\xfe\x1b]0;pwn\x07)");
+  EXPECT_EQ(j["culprit"]["comm_raw_hex"], "fffe1b5d303b70776e07");
+  EXPECT_EQ(unescape_text(j["culprit"]["comm"].get<std::string>()), raw);
+  EXPECT_EQ(j["evidence"]["tasks"][0]["comm_raw_hex"], "fffe1b5d303b70776e07");
+  EXPECT_FALSE(j["culprit"].contains("cmdline_raw_hex"));
+  // The summary (journald MESSAGE, stallwatchctl) holds the escaped form only.
+  for (char c : r.summary) EXPECT_TRUE(c == '\n' || static_cast<unsigned char>(c) >= 0x20);
 }
 
 TEST(ReportJson, OversizedDetailsAreTrimmed) {

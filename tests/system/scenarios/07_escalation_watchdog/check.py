@@ -1,4 +1,6 @@
-"""Scenario 7: escalation.action = "watchdog-device" on the i6300esb. Boot 1: a stall past
+"""Scenario 7: escalation.action = "watchdog-device" on the i6300esb. Boot 1: `stallwatchctl
+doctor --json` (watchdog_thresh 2, no kdump) reports the i6300esb fed by stallwatch and the
+ladder in time order; then a stall past
 escalation.after -> a PRIORITY=1 escalation event, then the device resets the guest (QEMU's QMP
 WATCHDOG event, action reset). Boot 2 from the same disk: a previous-boot event naming the
 escalation, CPU 1 and the culprit (rt-hog and its pid), action watchdog-device. Then, still in
@@ -6,11 +8,62 @@ boot 2, escalation.action = "systemd" with the packaged escalation-reboot.conf d
 past escalation.after -> an escalation event (action systemd), systemd fails the unit with result
 'watchdog' without restarting it, and reboots the guest (QMP SHUTDOWN guest-reset, no WATCHDOG)."""
 
+import json
+
 ESCALATION_ID = "87cf2ea35fc844aeb8c72139d29e0993"
 PREVIOUS_BOOT_ID = "1674528cb53e4c37a51d682a078392f5"
+DOCTOR_IDS = ["kernel-softlockup-detector", "kernel-hardlockup-detector", "stallwatch",
+              "isolated-cpus", "panic-policy", "crash-dump", "sysrq", "hardware-watchdog",
+              "protection-ladder", "clocksource", "cpu-idle", "steal", "rt-throttling",
+              "thermal-throttling", "machine-checks", "kernel-taint", "past-lockups"]
+
+
+def check_doctor(run):
+    marks = run.marks("doctor", boot=1)
+    run.require(marks, "boot 1: stallwatchctl doctor ran (TEST_MARK=doctor)")
+    m = marks[0]
+    try:
+        j = json.loads(m.get("TEST_JSON", ""))
+    except ValueError as e:
+        run.require(False, "doctor --json printed valid JSON", str(e))
+    checks = {c["id"]: c for c in j["checks"]}
+    run.expect([c["id"] for c in j["checks"]] == DOCTOR_IDS, "doctor: every check id, in order")
+    statuses = {c["status"] for c in j["checks"]}
+    want = 2 if "fail" in statuses else 1 if "warn" in statuses else 0
+    run.expect(m.get("TEST_RC") == str(want) and j["exit_status"] == want,
+               f"doctor: exit status follows the statuses ({want})", f"rc={m.get('TEST_RC')}")
+    run.metric("doctor_ms", int(m.get("TEST_ELAPSED_MS", "0")), "ms")
+    run.expect(int(m.get("TEST_ELAPSED_MS", "99999")) < 2000, "doctor finished in under 2 s",
+               f"{m.get('TEST_ELAPSED_MS')} ms")
+    hw = checks["hardware-watchdog"]
+    run.expect(hw["status"] == "ok" and hw["summary"].startswith("watchdog0 (i6300ESB timer") and
+               hw["summary"].endswith("fed by stallwatch (watchdog.device = /dev/watchdog0)"),
+               "doctor hardware-watchdog: the i6300esb, fed by stallwatch", hw["summary"])
+    run.expect(hw["evidence"].get("/sys/class/watchdog/watchdog0", "").startswith(
+                   "identity=i6300ESB timer timeout=5 ") and "state=active" in
+               hw["evidence"].get("/sys/class/watchdog/watchdog0", ""),
+               "doctor hardware-watchdog evidence: the device's sysfs (timeout 5 s, active)",
+               str(hw["evidence"]))
+    ladder = checks["protection-ladder"]
+    run.expect(ladder["status"] == "ok" and ladder["summary"] ==
+               "fires first: stallwatch report (2s) < kernel soft-lockup report (4s) < stallwatch "
+               "escalation: stops feeding /dev/watchdog0 (4s) < hardware watchdog reset (9s)",
+               "doctor protection-ladder: report 2 s < kernel 4 s < escalation 4 s < reset 9 s",
+               ladder["summary"])
+    soft = checks["kernel-softlockup-detector"]
+    run.expect(soft["status"] == "ok" and soft["summary"] == "soft-lockup detector on: reports a "
+               "CPU stuck for 4s (2 x watchdog_thresh 2)", "doctor: kernel detector at 2 x 2 s",
+               soft["summary"])
+    run.expect(checks["crash-dump"]["status"] in ("warn", "unknown"),
+               "doctor crash-dump: no kdump in the guest", checks["crash-dump"]["summary"])
+    run.expect(checks["stallwatch"]["status"] == "ok", "doctor: stallwatchd running and fresh",
+               checks["stallwatch"]["summary"])
+    for c in j["checks"]:
+        print(f"  doctor {c['id']}: {c['status']}: {c['summary']}")
 
 
 def check(run):
+    check_doctor(run)
     b1 = run.boot_results[0]
     wd = [e for e in b1["qmp_events"] if e["event"] == "WATCHDOG"]
     run.expect(wd and wd[0]["data"].get("action") == "reset",

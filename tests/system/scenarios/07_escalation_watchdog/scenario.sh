@@ -15,6 +15,17 @@ if [ "$boot" = 1 ]; then
     fail "stallwatchd did not arm /dev/watchdog0 (escalation.action = watchdog-device)"
     exit 1
   fi
+  # The operator's audit of this guest: kernel detector at watchdog_thresh 2 (reports at 4 s), the
+  # i6300esb owned by stallwatchd, no kdump. Its JSON (newlines dropped, still valid JSON) goes
+  # to the journal as one structured entry for check.py.
+  echo 2 > /proc/sys/kernel/watchdog_thresh
+  t0=$(date +%s%N)
+  stallwatchctl doctor --json > /run/doctor.json
+  doctor_rc=$?
+  doctor_ms=$((($(date +%s%N) - t0) / 1000000))
+  doctor_json=$(tr -d '\n' < /run/doctor.json)
+  stallwatchctl doctor || true   # the human form, for the console log
+  mark doctor RC="$doctor_rc" ELAPSED_MS="$doctor_ms" JSON="$doctor_json"
   rt_hog 1 99 40000
   wait "$RT_HOG_PID"
   fail "the guest was not reset by the watchdog during a 40 s stall"

@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// CheckRunner: the real-time side of the daemon. It is the CheckHook the heartbeats call when one
+// of them wins the CheckGate claim, so it runs on a heartbeat thread, on a CPU that is running,
+// one heartbeat at a time. Per check it: applies the supervisor's pending settings and
+// monitoring changes (lock-free), runs the pure Checker::tick_into(), pushes the events into the
+// EventRing, decides the hardware-watchdog feed and the systemd WATCHDOG=1 ping, publishes the
+// per-CPU state for the status writer, wakes the dispatcher when anything changed, and sets the
+// next deadline. It never blocks, locks, allocates or logs: every output goes through RtOutputs,
+// whose real implementation makes only non-blocking syscalls.
+// Threads: run_check()/owner_stuck() on whichever heartbeat owns the claim; post_*() from the
+// supervisor (main thread); published() read by the dispatcher.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "stallwatch/check_gate.h"
+#include "stallwatch/checker.h"
+#include "stallwatch/event_ring.h"
+#include "stallwatch/heartbeat.h"
+
+namespace stallwatch {
+
+namespace escalation {
+class FeedPolicy;
+}
+
+// The non-blocking outputs of a check. Each must return at once whatever the other end does.
+class RtOutputs {
+ public:
+  virtual ~RtOutputs() = default;
+  virtual void wake_dispatcher() noexcept = 0;      // eventfd write
+  virtual void watchdog_ping() noexcept = 0;        // sd_notify WATCHDOG=1, MSG_DONTWAIT
+  virtual void request_feed(int cpu) noexcept = 0;  // wake the feeder thread on this CPU
+  virtual std::int64_t boot_ns() noexcept = 0;      // CLOCK_BOOTTIME
+};
+
+// What the status writer may read without the claim. All relaxed: a reader may see one check
+// behind, which is fine for a status file.
+struct PublishedCpu {
+  std::atomic<int> state{0};  // CpuState
+  std::atomic<std::uint64_t> stalls{0};
+  std::atomic<std::int64_t> episode_start_ns{0};
+};
+
+struct PublishedState {
+  explicit PublishedState(int cpus) : cpu(new PublishedCpu[static_cast<std::size_t>(cpus)]) {}
+  std::unique_ptr<PublishedCpu[]> cpu;
+  std::atomic<std::uint64_t> version{0};  // bumped on every visible change
+  std::atomic<std::uint64_t> checks{0};
+  std::atomic<std::uint64_t> stalls_total{0};
+  std::atomic<std::uint64_t> global_pauses{0};
+  std::atomic<std::uint64_t> stuck_owners{0};
+  std::atomic<std::uint64_t> suspects{0};  // Checker::suspects(): counter baselines wanted
+  std::atomic<std::int64_t> last_check_ns{0};
+  std::atomic<bool> all_started{false};
+  std::atomic<std::uint64_t> feeds_requested{0};
+  std::atomic<std::uint64_t> feeds_missed{0};   // requests the feeder had not served by the next
+};
+
+struct RunnerSettings {
+  CheckerSettings checker;
+  std::int64_t ping_period_ns = 0;  // systemd WATCHDOG=1 at least this often; 0 = off
+};
+
+class CheckRunner final : public CheckHook {
+ public:
+  CheckRunner(HeartbeatSlot* slots, int slot_count, const RunnerSettings& settings, CheckGate& gate,
+              EventRing<CheckEvent>& ring, RtOutputs& out);
+
+  // Hardware watchdog feeding (may be null). The feeder reports served requests with
+  // feed_served(); the check counts the ones it finds unserved.
+  void set_feed_policy(escalation::FeedPolicy* policy) { feed_ = policy; }
+  void feed_served(std::uint64_t request) { feeds_served_.store(request, std::memory_order_release); }
+
+  // CheckHook (heartbeat threads).
+  void run_check(int cpu, std::int64_t now_ns, std::int64_t planned_ns) noexcept override;
+  void owner_stuck(int cpu, int owner_cpu, std::int64_t claimed_ns, std::int64_t now_ns) noexcept override;
+  std::int64_t stuck_after_ns() const noexcept override { return stuck_after_ns_.load(std::memory_order_relaxed); }
+
+  // Supervisor side (one non-RT thread). Applied at the start of the next check, which these
+  // request at once.
+  void post_settings(const RunnerSettings& settings);
+  void post_monitor(int cpu, bool monitored, std::int64_t now_ns);
+  // Feeding stops for good and no further ping is sent (daemon stop). Any thread.
+  void close() { closed_.store(true, std::memory_order_release); gate_.closed.store(true); }
+
+  const PublishedState& published() const { return published_; }
+  int slot_count() const { return checker_.slot_count(); }
+
+ private:
+  void apply_pending(std::int64_t now_ns);
+  void publish(std::int64_t now_ns);
+  std::int64_t outputs_and_deadline(int cpu, std::int64_t now_ns);
+
+  Checker checker_;
+  HeartbeatSlot* slots_;
+  CheckGate& gate_;
+  EventRing<CheckEvent>& ring_;
+  RtOutputs& out_;
+  escalation::FeedPolicy* feed_ = nullptr;
+  std::vector<CheckEvent> events_;  // capacity reserved once
+
+  // Settings hand-off: a seqlock over a plain struct (the writer is the supervisor alone).
+  std::atomic<std::uint64_t> settings_seq_{0};
+  RunnerSettings pending_settings_;
+  std::uint64_t applied_settings_seq_ = 0;
+  RunnerSettings settings_;
+  std::atomic<std::int64_t> stuck_after_ns_{0};
+
+  // Monitoring requests: per CPU, 0 none, 1 monitor, 2 unmonitor; the time of the request.
+  std::unique_ptr<std::atomic<int>[]> monitor_req_;
+  std::unique_ptr<std::atomic<std::int64_t>[]> monitor_req_ns_;
+  std::atomic<bool> monitor_pending_{false};
+
+  PublishedState published_;
+  std::atomic<bool> closed_{false};
+  std::atomic<std::uint64_t> feeds_served_{0};
+  std::uint64_t feeds_requested_ = 0;
+  std::uint64_t published_changes_ = ~0ull;
+  std::int64_t last_ping_ns_ = 0;
+};
+
+}  // namespace stallwatch

@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// Dispatcher: the non-real-time writer between the check and everything that can block. It
+// sleeps in poll() on an eventfd the check writes to (RtOutputs::wake_dispatcher) and on the
+// status request FIFO (<runtime_dir>/status.request, which stallwatchctl writes a byte into to
+// ask for a fresh status.json). On wake it drains the EventRing into the report worker, reports
+// ring drops, sends READY=1 once every heartbeat stamped, and rewrites STATUS= and status.json
+// on a change, on request, and every kRefreshNs otherwise. It never waits for the real-time side
+// and the real-time side never waits for it: a blocked stderr or journald stalls only this thread
+// (and the report worker), never a check, a feed or a WATCHDOG=1.
+// Threads: its own (SCHED_OTHER); start()/stop() from the supervisor.
+#pragma once
+
+#include <pthread.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "stallwatch/check_runner.h"
+#include "stallwatch/event_ring.h"
+#include "stallwatch/notify.h"
+#include "stallwatch/report_worker.h"
+#include "stallwatch/status_doc.h"
+#include "stallwatch/unique_fd.h"
+
+namespace stallwatch {
+
+class Dispatcher {
+ public:
+  static constexpr std::int64_t kRefreshNs = 10'000'000'000;
+  static constexpr std::int64_t kMinRewriteNs = 100'000'000;  // request flood limit
+
+  struct Deps {
+    EventRing<CheckEvent>* ring = nullptr;
+    const PublishedState* published = nullptr;
+    ReportWorker* worker = nullptr;
+    Notifier* notifier = nullptr;
+    std::function<StatusInputs(std::int64_t now_ns)> snapshot;  // on this thread
+    std::function<void(const nlohmann::json&)> on_status;       // after each status rewrite
+    std::function<void()> on_suspect;  // a CPU's heartbeat is half-way to a stall
+    std::string runtime_dir;
+    int wake_fd = -1;  // eventfd (non-blocking) the check writes to; owned by the caller
+    std::int64_t start_ns = 0;
+    std::int64_t ready_after_ns = 0;  // READY=1 anyway this long after start
+  };
+
+  explicit Dispatcher(Deps deps);
+  ~Dispatcher();
+  Dispatcher(const Dispatcher&) = delete;
+  Dispatcher& operator=(const Dispatcher&) = delete;
+
+  Status start();
+  // Drains what is left and joins, up to deadline_ns; false if abandoned (then keep this alive).
+  bool stop(std::int64_t deadline_ns);
+  bool ready_sent() const { return ready_sent_.load(std::memory_order_relaxed); }
+  // Asks for a status rewrite (e.g. after a reload). Any thread.
+  void request_status();
+
+ private:
+  void run();
+  void drain_events();
+  void write_status(std::int64_t now);
+
+  Deps deps_;
+  UniqueFd fifo_rd_;
+  UniqueFd fifo_wr_;  // kept open so poll() does not see POLLHUP after each client
+  pthread_t thread_{};
+  bool started_ = false;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> exited_{false};
+  std::atomic<bool> ready_sent_{false};
+  std::atomic<bool> status_requested_{true};
+  std::uint64_t seen_version_ = ~0ull;
+  std::uint64_t reported_drops_ = 0;
+  std::uint64_t seen_suspects_ = 0;
+  std::int64_t last_status_ns_ = 0;
+  std::string last_line_;
+  int status_errors_ = 0;
+};
+
+}  // namespace stallwatch

@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// Feeder: the small thread that pets the hardware watchdog. Some drivers sleep in the keepalive
+// (ipmi_watchdog waits for the BMC, I2C/SPI watchdogs for their bus), so no heartbeat does it.
+// The check decides a feed is due and calls request(cpu): the feeder is moved to that CPU (whose
+// heartbeat is running right now, so a stalled CPU never holds the feeder) and woken through an
+// eventfd. It serves the request and reports it to the CheckRunner, which counts requests that
+// were still unserved at the next check. SCHED_FIFO, unpinned otherwise.
+// Threads: request() from the check (non-blocking: one sched_setaffinity and one eventfd write,
+// once per feed period); the feeder thread itself; start()/stop() from the supervisor.
+#pragma once
+
+#include <pthread.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+
+#include "stallwatch/result.h"
+#include "stallwatch/unique_fd.h"
+
+namespace stallwatch {
+
+class Feeder {
+ public:
+  // feed() does the keepalive and returns whether the device was fed; served(n) reports that
+  // request n was handled.
+  Feeder(std::function<bool()> feed, std::function<void(std::uint64_t)> served);
+  ~Feeder();
+  Feeder(const Feeder&) = delete;
+  Feeder& operator=(const Feeder&) = delete;
+
+  Status start(int priority, bool allow_other);
+  void request(int cpu) noexcept;
+  // Bounded: the thread is abandoned (left blocked in a driver) after deadline_ns; then false,
+  // and the owner must keep this object alive (leak it) since the thread may still use it.
+  bool stop(std::int64_t deadline_ns);
+  std::uint64_t failures() const { return failures_.load(std::memory_order_relaxed); }
+
+ private:
+  void run();
+  std::function<bool()> feed_;
+  std::function<void(std::uint64_t)> served_;
+  UniqueFd wake_fd_;
+  std::atomic<int> tid_{0};
+  std::atomic<std::uint64_t> requested_{0};
+  std::atomic<std::uint64_t> failures_{0};
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> exited_{false};
+  pthread_t thread_{};
+  bool started_ = false;
+};
+
+}  // namespace stallwatch

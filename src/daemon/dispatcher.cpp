@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "stallwatch/dispatcher.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <spdlog/spdlog.h>
+
+namespace stallwatch {
+
+namespace {
+
+std::int64_t mono_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1'000'000'000LL + ts.tv_nsec;
+}
+
+}  // namespace
+
+Dispatcher::Dispatcher(Deps deps) : deps_(std::move(deps)) {}
+
+Dispatcher::~Dispatcher() { (void)stop(mono_ns() + 1'000'000'000); }
+
+Status Dispatcher::start() {
+  if (deps_.wake_fd < 0) return make_error("dispatcher: no wake fd");
+  // The request FIFO: world-writable so an unprivileged stallwatchctl can ask; a flood only
+  // makes this thread rewrite the file at most every kMinRewriteNs.
+  const std::string fifo = deps_.runtime_dir + "/status.request";
+  ::unlink(fifo.c_str());
+  if (::mkfifo(fifo.c_str(), 0600) == 0 && ::chmod(fifo.c_str(), 0622) == 0) {
+    fifo_rd_ = UniqueFd(::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+    fifo_wr_ = UniqueFd(::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
+  } else {
+    spdlog::warn("cannot create {}: {}; stallwatchctl sees status refreshed every {}s", fifo,
+                 std::strerror(errno), kRefreshNs / 1'000'000'000);
+  }
+  int rc = pthread_create(&thread_, nullptr, [](void* self) -> void* {
+    static_cast<Dispatcher*>(self)->run();
+    return nullptr;
+  }, this);
+  if (rc != 0) return make_error("cannot start the dispatcher thread: {}", std::strerror(rc));
+  pthread_setname_np(thread_, "sw-dispatch");
+  started_ = true;
+  return Ok{};
+}
+
+void Dispatcher::request_status() {
+  status_requested_.store(true, std::memory_order_relaxed);
+  const std::uint64_t one = 1;
+  (void)!::write(deps_.wake_fd, &one, sizeof one);
+}
+
+bool Dispatcher::stop(std::int64_t deadline_ns) {
+  if (!started_) return true;
+  started_ = false;
+  stop_.store(true, std::memory_order_release);
+  const std::uint64_t one = 1;
+  (void)!::write(deps_.wake_fd, &one, sizeof one);
+  timespec real{};
+  clock_gettime(CLOCK_REALTIME, &real);
+  const std::int64_t until = real.tv_sec * 1'000'000'000LL + real.tv_nsec +
+                             std::max<std::int64_t>(0, deadline_ns - mono_ns());
+  timespec ts{static_cast<time_t>(until / 1'000'000'000), static_cast<long>(until % 1'000'000'000)};
+  if (pthread_timedjoin_np(thread_, nullptr, &ts) == 0) return true;
+  pthread_detach(thread_);
+  return false;
+}
+
+void Dispatcher::drain_events() {
+  CheckEvent e;
+  while (deps_.ring->pop(e)) {
+    StallEvent ev = to_stall_event(e);
+    if (ev.owner_stuck)
+      spdlog::error("CPU {} froze while its heartbeat was running the check (claim held {} ms); "
+                    "reported by another CPU's heartbeat", ev.cpu, ev.stall_ns / 1'000'000);
+    if (!deps_.worker->push(std::move(ev)) && deps_.worker->dropped() % 100 == 1)
+      spdlog::error("report queue full: {} events dropped so far", deps_.worker->dropped());
+  }
+  const std::uint64_t drops = deps_.ring->dropped();
+  if (drops != reported_drops_) {
+    spdlog::error("{} check events were dropped (event ring full) since the last report; {} in all",
+                  drops - reported_drops_, drops);
+    reported_drops_ = drops;
+  }
+}
+
+void Dispatcher::write_status(std::int64_t now) {
+  StatusInputs in = deps_.snapshot(now);
+  in.events_dropped += deps_.ring->dropped();
+  std::string line = status_line(in);
+  if (line != last_line_) {
+    deps_.notifier->status(line);
+    last_line_ = std::move(line);
+  }
+  last_status_ns_ = now;
+  nlohmann::json doc = status_document(in);
+  if (deps_.on_status) deps_.on_status(doc);
+  const std::string path = deps_.runtime_dir + "/status.json";
+  const std::string tmp = path + ".tmp";
+  const std::string text = doc.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  ::unlink(tmp.c_str());
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
+  bool ok = fd.valid() && ::write(fd.get(), text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  fd.reset();
+  ok = ok && ::rename(tmp.c_str(), path.c_str()) == 0;
+  if (!ok && status_errors_++ % 100 == 0)
+    spdlog::warn("cannot write status file {}: {}", path, std::strerror(errno));
+}
+
+void Dispatcher::run() {
+  for (;;) {
+    const std::int64_t now = mono_ns();
+    const std::uint64_t suspects = deps_.published->suspects.load(std::memory_order_relaxed);
+    if (suspects != seen_suspects_) {
+      seen_suspects_ = suspects;
+      if (deps_.on_suspect) deps_.on_suspect();
+    }
+    drain_events();
+    if (!ready_sent_.load(std::memory_order_relaxed) &&
+        (deps_.published->all_started.load(std::memory_order_relaxed) ||
+         now - deps_.start_ns > deps_.ready_after_ns)) {
+      if (!deps_.published->all_started.load(std::memory_order_relaxed))
+        spdlog::warn("not every heartbeat has stamped within the threshold; reporting ready anyway");
+      deps_.notifier->ready();
+      ready_sent_.store(true, std::memory_order_relaxed);
+      spdlog::info("all heartbeats running; ready");
+    }
+    const std::uint64_t version = deps_.published->version.load(std::memory_order_acquire);
+    const bool due = version != seen_version_ || status_requested_.load(std::memory_order_relaxed) ||
+                     now - last_status_ns_ >= kRefreshNs;
+    if (due && now - last_status_ns_ >= kMinRewriteNs) {
+      seen_version_ = version;
+      status_requested_.store(false, std::memory_order_relaxed);
+      write_status(now);
+    }
+    if (stop_.load(std::memory_order_acquire)) break;
+
+    std::int64_t wait_ns = last_status_ns_ + kRefreshNs - now;
+    if (due) wait_ns = std::min<std::int64_t>(wait_ns, kMinRewriteNs);
+    if (!ready_sent_.load(std::memory_order_relaxed))
+      wait_ns = std::min<std::int64_t>(wait_ns, std::max<std::int64_t>(deps_.start_ns + deps_.ready_after_ns - now, 1'000'000));
+    pollfd fds[2] = {{deps_.wake_fd, POLLIN, 0}, {fifo_rd_.get(), POLLIN, 0}};
+    const int nfds = fifo_rd_.valid() ? 2 : 1;
+    const int timeout_ms = static_cast<int>(std::max<std::int64_t>(1, wait_ns / 1'000'000 + 1));
+    if (::poll(fds, static_cast<nfds_t>(nfds), timeout_ms) > 0) {
+      std::uint64_t n = 0;
+      if (fds[0].revents & POLLIN) (void)!::read(deps_.wake_fd, &n, sizeof n);
+      if (nfds == 2 && (fds[1].revents & POLLIN)) {
+        char buf[64];
+        while (::read(fifo_rd_.get(), buf, sizeof buf) > 0) {
+        }
+        status_requested_.store(true, std::memory_order_relaxed);
+      }
+    }
+  }
+  drain_events();
+  exited_.store(true, std::memory_order_release);
+}
+
+}  // namespace stallwatch

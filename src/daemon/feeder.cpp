@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "stallwatch/feeder.h"
+
+#include <sched.h>
+#include <sys/select.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace stallwatch {
+
+Feeder::Feeder(std::function<bool()> feed, std::function<void(std::uint64_t)> served)
+    : feed_(std::move(feed)), served_(std::move(served)),
+      wake_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+
+Feeder::~Feeder() { (void)stop(0); }
+
+Status Feeder::start(int priority, bool allow_other) {
+  if (!wake_fd_.valid()) return make_error("eventfd: {}", std::strerror(errno));
+  auto create = [&](bool fifo) {
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 64 * 1024);
+    pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
+    sched_param sp{};
+    sp.sched_priority = fifo ? priority : 0;
+    pthread_attr_setschedpolicy(&attr, fifo ? SCHED_FIFO : SCHED_OTHER);
+    pthread_attr_setschedparam(&attr, &sp);
+    int rc = pthread_create(&thread_, &attr, [](void* self) -> void* {
+      static_cast<Feeder*>(self)->run();
+      return nullptr;
+    }, this);
+    pthread_attr_destroy(&attr);
+    return rc;
+  };
+  int rc = create(true);
+  if (rc == EPERM && allow_other) rc = create(false);
+  if (rc != 0) return make_error("cannot start the watchdog feeder thread: {}", std::strerror(rc));
+  pthread_setname_np(thread_, "sw-feeder");
+  started_ = true;
+  return Ok{};
+}
+
+void Feeder::request(int cpu) noexcept {
+  requested_.fetch_add(1, std::memory_order_release);
+  const int tid = tid_.load(std::memory_order_relaxed);
+  if (tid > 0 && cpu >= 0) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(static_cast<unsigned>(cpu), &set);
+    sched_setaffinity(tid, sizeof set, &set);
+  }
+  const std::uint64_t one = 1;
+  (void)!::write(wake_fd_.get(), &one, sizeof one);
+}
+
+void Feeder::run() {
+  tid_.store(static_cast<int>(::gettid()), std::memory_order_relaxed);
+  while (!stop_.load(std::memory_order_acquire)) {
+    std::uint64_t n = 0;
+    if (::read(wake_fd_.get(), &n, sizeof n) < 0) {
+      // Non-blocking fd: wait for the next request without a timer of any CPU on the path.
+      if (errno == EAGAIN) {
+        fd_set set;
+        FD_ZERO(&set);
+        FD_SET(wake_fd_.get(), &set);
+        ::select(wake_fd_.get() + 1, &set, nullptr, nullptr, nullptr);
+      }
+      continue;
+    }
+    if (stop_.load(std::memory_order_acquire)) break;
+    const std::uint64_t req = requested_.load(std::memory_order_acquire);
+    if (feed_()) served_(req);
+    else failures_.fetch_add(1, std::memory_order_relaxed);
+  }
+  exited_.store(true, std::memory_order_release);
+}
+
+bool Feeder::stop(std::int64_t deadline_ns) {
+  if (!started_) return true;
+  started_ = false;
+  stop_.store(true, std::memory_order_release);
+  const std::uint64_t one = 1;
+  (void)!::write(wake_fd_.get(), &one, sizeof one);
+  timespec mono{};
+  clock_gettime(CLOCK_MONOTONIC, &mono);
+  timespec real{};
+  clock_gettime(CLOCK_REALTIME, &real);
+  const std::int64_t left = deadline_ns - (mono.tv_sec * 1'000'000'000LL + mono.tv_nsec);
+  std::int64_t until = real.tv_sec * 1'000'000'000LL + real.tv_nsec + std::max<std::int64_t>(left, 0);
+  timespec ts{static_cast<time_t>(until / 1'000'000'000), static_cast<long>(until % 1'000'000'000)};
+  if (pthread_timedjoin_np(thread_, nullptr, &ts) == 0) return true;
+  pthread_detach(thread_);
+  return false;
+}
+
+}  // namespace stallwatch

@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "stallwatch/status_doc.h"
+
+#include <fmt/format.h>
+
+#include "stallwatch/config.h"
+#include "stallwatch/cpuset.h"
+
+namespace stallwatch {
+
+StatusCpu status_cpu_from_slot(int cpu, const HeartbeatSlot& slot) {
+  StatusCpu c;
+  c.cpu = cpu;
+  c.last_ns = slot.last_ns.load(std::memory_order_acquire);
+  c.seq = slot.seq.load(std::memory_order_relaxed);
+  c.late_max_ns = slot.late_max_ns.load(std::memory_order_relaxed);
+  c.late_hist.reserve(slot.late_hist.size());
+  for (const auto& b : slot.late_hist) c.late_hist.push_back(b.load(std::memory_order_relaxed));
+  return c;
+}
+
+namespace {
+
+std::int64_t hist_p99_ns(const std::vector<std::uint64_t>& hist) {
+  std::uint64_t total = 0;
+  for (auto n : hist) total += n;
+  if (total == 0) return 0;
+  auto rank = static_cast<std::uint64_t>(0.99 * static_cast<double>(total));
+  if (rank >= total) rank = total - 1;
+  std::uint64_t seen = 0;
+  for (std::size_t i = 0; i < hist.size(); ++i) {
+    seen += hist[i];
+    if (seen > rank) return (std::int64_t{1} << (i + 1)) - 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+nlohmann::json status_document(const StatusInputs& in) {
+  nlohmann::json j;
+  j["version"] = in.version;
+  j["pid"] = in.pid;
+  j["updated_mono_ns"] = in.now_mono_ns;
+  j["updated_unix_ms"] = in.now_unix_ms;
+  j["degraded"] = in.degraded;
+  j["config"] = in.config;
+  j["heartbeat_interval_ms"] = in.heartbeat_interval_ns / 1'000'000;
+  j["threshold_ms"] = in.threshold_ns / 1'000'000;
+  j["stalls_total"] = in.stalls_total;
+  j["events_dropped"] = in.events_dropped;
+  j["checks_total"] = in.checks;
+  j["last_check_age_ms"] = in.last_check_ns > 0 ? (in.now_mono_ns - in.last_check_ns) / 1'000'000 : -1;
+  j["global_pauses_total"] = in.global_pauses;
+  j["watchdog_pings_dropped"] = in.watchdog_pings_dropped;
+  j["watchdog_feeds_missed"] = in.feeds_missed;
+  nlohmann::json cpus = nlohmann::json::array();
+  for (const StatusCpu& c : in.cpus) {
+    if (c.state == CpuState::kUnmonitored && !c.monitored) continue;
+    nlohmann::json o;
+    o["cpu"] = c.cpu;
+    o["state"] = c.state == CpuState::kUnmonitored ? "offline" : to_string(c.state);
+    o["age_ms"] = c.state == CpuState::kUnmonitored || c.last_ns == 0
+                      ? 0
+                      : std::max<std::int64_t>(0, in.now_mono_ns - c.last_ns) / 1'000'000;
+    o["seq"] = c.seq;
+    o["late_max_us"] = c.late_max_ns / 1000;
+    o["late_p99_us"] = hist_p99_ns(c.late_hist) / 1000;
+    o["stalls"] = c.stalls;
+    o["episode_ms"] = c.state == CpuState::kStalled && c.episode_start_ns > 0
+                          ? (in.now_mono_ns - c.episode_start_ns) / 1'000'000
+                          : 0;
+    o["late_hist_log2_ns"] = c.late_hist;
+    cpus.push_back(std::move(o));
+  }
+  j["cpus"] = std::move(cpus);
+  return j;
+}
+
+std::string status_line(const StatusInputs& in) {
+  int active = 0;
+  std::vector<int> stalled;
+  for (const StatusCpu& c : in.cpus) {
+    if (c.state != CpuState::kUnmonitored) ++active;
+    if (c.state == CpuState::kStalled) stalled.push_back(c.cpu);
+  }
+  return fmt::format("{}monitoring {} CPUs, threshold {}; stalls so far: {}; stalled now: {}",
+                     in.degraded ? "DEGRADED (SCHED_OTHER heartbeats) " : "", active,
+                     format_duration(Nanos(in.threshold_ns)), in.stalls_total,
+                     stalled.empty() ? "none" : format_cpulist(stalled));
+}
+
+}  // namespace stallwatch
