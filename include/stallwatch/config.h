@@ -97,6 +97,9 @@ Result<Config> parse_config(std::string_view text, const std::string& file_name)
 Result<Config> load_config(const std::string& path, bool required);
 // The effective configuration as TOML (--print-config).
 std::string format_config(const Config& config);
+// A TOML basic string ("...") holding s: quote, backslash and control bytes escaped; bytes that
+// are not UTF-8 become \uFFFD, so the output always parses.
+std::string toml_quote(std::string_view s);
 
 // "500ms", "2s", "1m", "1.5s", "250us" -> nanoseconds.
 Result<Nanos> parse_duration(std::string_view text);

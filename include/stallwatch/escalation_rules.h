@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "stallwatch/config.h"
+#include "stallwatch/result.h"
 
 namespace stallwatch::escalation {
 
@@ -18,6 +19,14 @@ struct ConfigProblem {
 // Every problem found, in a stable order (empty = fine). The caller reports them as
 // "FILE:LINE:COL: key: message", usually just the first.
 std::vector<ConfigProblem> validate_escalation(const Config& config);
+
+// Degraded mode (SCHED_OTHER heartbeats because SCHED_FIFO was refused and
+// heartbeat.allow_degraded = true): a merely busy CPU can look stalled, so a real escalation
+// could reset a healthy machine. Refuses every escalation.action but "none" unless
+// escalation.dry_run is set. The daemon calls it once the heartbeats know they are degraded,
+// before the escalation sink exists; an error is a config error (exit 78). The message starts
+// with the key ("escalation.action: ...").
+Status validate_escalation_for_degraded(const Config& config);
 
 // The longest escalation.after allowed with action watchdog-device, as a multiple of the
 // watchdog timeout (see validate.cpp for why).

@@ -25,6 +25,9 @@ struct StallReport {
   std::string summary;      // readable multi-line text for MESSAGE (culprit, stack, counters)
   std::string report_path;  // JSON report file, "" when not written
   std::vector<std::string> failed_steps;  // "step: reason" for each collection step that failed
+  // An announced `stallwatchctl drill` (escalation/drill_announcement.h): STALLWATCH_DRILL=1,
+  // stderr " drill=1", JSON "drill": true. Set by the report worker before the sinks run.
+  bool drill = false;
 
   // Added by the evidence engine (include/stallwatch/evidence/engine.h):
   std::string cmdline;                       // the culprit's, truncated

@@ -2,6 +2,7 @@
 // type and range; cross-key rules run afterwards. Errors read "FILE:LINE:COL: key: message".
 #include "stallwatch/config.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -315,18 +316,88 @@ Result<Config> load_config(const std::string& path, bool required) {
     c.source = "<defaults: " + path + " not found>";
     return c;
   }
-  auto text = read_file_capped(path, 1 << 20);
+  // One byte past the limit tells "exactly 1 MiB" from "more": a longer file is refused, never
+  // silently truncated (a bad key past the cut would otherwise pass as valid).
+  constexpr std::size_t kMaxConfigBytes = std::size_t{1} << 20;
+  auto text = read_file_capped(path, kMaxConfigBytes + 1);
   if (!text) {
     return make_error("{}:0:0: config: cannot read file: {}", path, text.error().message);
+  }
+  if (text->size() > kMaxConfigBytes) {
+    struct stat st {};
+    std::uint64_t size = text->size();
+    if (::stat(path.c_str(), &st) == 0 && static_cast<std::uint64_t>(st.st_size) > size)
+      size = static_cast<std::uint64_t>(st.st_size);
+    return make_error("{}:0:0: config: file is larger than 1 MiB ({} bytes)", path, size);
   }
   return parse_config(*text, path);
 }
 
+namespace {
+
+// Length of the valid UTF-8 sequence at s[i], or 0 (overlong, surrogate, > U+10FFFF, truncated).
+std::size_t utf8_length(std::string_view s, std::size_t i) {
+  auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  unsigned char c = b(i);
+  std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+  if (n == 0 || i + n > s.size()) return 0;
+  for (std::size_t k = 1; k < n; ++k)
+    if ((b(i + k) & 0xc0) != 0x80) return 0;
+  if (n == 2 && c < 0xc2) return 0;
+  if (n == 3) {
+    std::uint32_t cp = ((c & 0x0fu) << 12) | ((b(i + 1) & 0x3fu) << 6) | (b(i + 2) & 0x3fu);
+    if (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+  }
+  if (n == 4) {
+    std::uint32_t cp = ((c & 0x07u) << 18) | ((b(i + 1) & 0x3fu) << 12);
+    if (cp < 0x10000 || cp > 0x10ffff) return 0;
+  }
+  return n;
+}
+
+}  // namespace
+
+std::string toml_quote(std::string_view s) {
+  std::string out = "\"";
+  for (std::size_t i = 0; i < s.size();) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    switch (c) {
+      case '"': out += "\\\""; ++i; continue;
+      case '\\': out += "\\\\"; ++i; continue;
+      case '\b': out += "\\b"; ++i; continue;
+      case '\t': out += "\\t"; ++i; continue;
+      case '\n': out += "\\n"; ++i; continue;
+      case '\f': out += "\\f"; ++i; continue;
+      case '\r': out += "\\r"; ++i; continue;
+      default: break;
+    }
+    if (c < 0x20 || c == 0x7f) {
+      out += fmt::format("\\u{:04X}", c);
+      ++i;
+      continue;
+    }
+    std::size_t n = utf8_length(s, i);
+    if (n == 0) {
+      out += "\\uFFFD";  // not UTF-8: TOML cannot carry the byte
+      ++i;
+      continue;
+    }
+    out.append(s.substr(i, n));
+    i += n;
+  }
+  out += '"';
+  return out;
+}
+
 std::string format_config(const Config& c) {
-  auto q = [](const std::string& s) { return fmt::format("\"{}\"", s); };
+  // A TOML basic string for any bytes: quote, backslash and control characters escaped (bytes
+  // that are not UTF-8 cannot be written in TOML; they become U+FFFD).
+  auto q = [](const std::string& s) { return toml_quote(s); };
   auto d = [&](Nanos n) { return q(format_duration(n)); };
   auto b = [](bool v) { return v ? "true" : "false"; };
-  std::string out = fmt::format("# effective configuration (from {})\n", c.source);
+  std::string source = toml_quote(c.source);  // a comment must not span lines either
+  std::string out = fmt::format("# effective configuration (from {})\n",
+                                std::string_view(source).substr(1, source.size() - 2));
   const auto& hb = c.heartbeat;
   out += fmt::format("[heartbeat]\ninterval = {}\npriority = {}\ncpus = {}\ninclude_isolated = {}\n"
                      "allow_degraded = {}\nstack_kib = {}\n\n",

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdint>
 
 #include <fmt/format.h>
 
@@ -15,14 +16,25 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-bool parse_int(std::string_view s, int& out) {
-  s = trim(s);
-  if (s.empty()) return false;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc() && p == s.data() + s.size() && out >= 0;
-}
+// A CPU number or stride: decimal digits only. Values above kMaxCpu (including ones that do
+// not fit any integer type) are kTooLarge, so no arithmetic on them can overflow.
+enum class Num { kOk, kBad, kTooLarge };
 
 constexpr int kMaxCpu = 8192;
+
+Num parse_num(std::string_view s, int& out) {
+  s = trim(s);
+  if (s.empty()) return Num::kBad;
+  for (char ch : s)
+    if (ch < '0' || ch > '9') return Num::kBad;
+  std::uint64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec == std::errc::result_out_of_range || v > static_cast<std::uint64_t>(kMaxCpu))
+    return Num::kTooLarge;
+  if (ec != std::errc() || p != s.data() + s.size()) return Num::kBad;
+  out = static_cast<int>(v);
+  return Num::kOk;
+}
 
 }  // namespace
 
@@ -36,20 +48,38 @@ Result<CpuList> parse_cpulist(std::string_view text) {
     std::string_view part = text.substr(start, comma == std::string_view::npos ? text.npos : comma - start);
     int stride = 1;
     if (auto colon = part.find(':'); colon != part.npos) {
-      if (!parse_int(part.substr(colon + 1), stride) || stride == 0)
+      std::string_view st = part.substr(colon + 1);
+      Num n = parse_num(st, stride);
+      if (n == Num::kTooLarge)
+        return make_error("invalid cpulist \"{}\": stride {} is out of range (at most {})", text,
+                          trim(st), kMaxCpu);
+      if (n != Num::kOk || stride == 0)
         return make_error("invalid cpulist \"{}\": bad stride in \"{}\"", text, part);
       part = part.substr(0, colon);
     }
     int lo = 0, hi = 0;
+    auto too_large = [&](std::string_view num) {
+      return make_error("invalid cpulist \"{}\": CPU {} is out of range (at most {})", text,
+                        trim(num), kMaxCpu - 1);
+    };
     if (auto dash = part.find('-'); dash != part.npos) {
-      if (!parse_int(part.substr(0, dash), lo) || !parse_int(part.substr(dash + 1), hi))
+      std::string_view a = part.substr(0, dash), b = part.substr(dash + 1);
+      Num na = parse_num(a, lo), nb = parse_num(b, hi);
+      if (na == Num::kBad || nb == Num::kBad)
         return make_error("invalid cpulist \"{}\": bad range \"{}\"", text, part);
+      if (na == Num::kTooLarge) return too_large(a);
+      if (nb == Num::kTooLarge) return too_large(b);
     } else {
-      if (!parse_int(part, lo)) return make_error("invalid cpulist \"{}\": bad CPU \"{}\"", text, part);
+      Num n = parse_num(part, lo);
+      if (n == Num::kBad) return make_error("invalid cpulist \"{}\": bad CPU \"{}\"", text, part);
+      if (n == Num::kTooLarge) return too_large(part);
       hi = lo;
     }
     if (lo > hi) return make_error("invalid cpulist \"{}\": range \"{}\" is reversed", text, part);
-    if (hi >= kMaxCpu) return make_error("invalid cpulist \"{}\": CPU {} is out of range", text, hi);
+    if (hi >= kMaxCpu)
+      return make_error("invalid cpulist \"{}\": CPU {} is out of range (at most {})", text, hi,
+                        kMaxCpu - 1);
+    // lo, hi < kMaxCpu and stride <= kMaxCpu: c + stride cannot overflow.
     for (int c = lo; c <= hi; c += stride) out.push_back(c);
     if (comma == std::string_view::npos) break;
     start = comma + 1;

@@ -20,4 +20,23 @@ Status make_dirs(const std::string& path, mode_t mode) {
   return Ok{};
 }
 
+Status check_private_dir(const std::string& key, const std::string& path, uid_t euid) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return Ok{};
+    return make_error("{}: {}: {}", key, path, std::strerror(errno));
+  }
+  if (!S_ISDIR(st.st_mode)) return make_error("{}: {} is not a directory", key, path);
+  if (st.st_uid != euid)
+    return make_error("{}: {} is owned by uid {}, not {} (uid {}); another user could plant the "
+                      "files stallwatchd trusts there: run `chown {} {}`",
+                      key, path, st.st_uid, euid == 0 ? "root" : "stallwatchd's user", euid,
+                      euid, path);
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+    return make_error("{}: {} is writable by group or others (mode {:04o}); another user could "
+                      "plant or replace the files stallwatchd trusts there: run `chmod go-w {}`",
+                      key, path, st.st_mode & 07777, path);
+  return Ok{};
+}
+
 }  // namespace stallwatch

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,7 +18,9 @@
 #include <fmt/format.h>
 
 #include "stallwatch/ctl/status_view.h"
+#include "stallwatch/drill_announcement.h"
 #include "stallwatch/sysroot.h"
+#include "stallwatch/unique_fd.h"
 
 namespace stallwatch::ctl {
 
@@ -62,6 +65,22 @@ void sleep_ms(int ms) {
   ::_exit(0);
 }
 
+// Writes <runtime_dir>/drills/<pid>.json exclusively, never through a link; returns its path.
+Result<std::string> announce(const std::string& runtime_dir, const DrillAnnouncement& a) {
+  const std::string dir = runtime_dir + "/" + kDrillDir;
+  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
+    return make_error("{}: {}", dir, std::strerror(errno));
+  const std::string path = fmt::format("{}/{}.json", dir, a.pid);
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
+  if (!fd.valid()) return make_error("{}: {}", path, std::strerror(errno));
+  const std::string text = encode_drill_announcement(a);
+  if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+    ::unlink(path.c_str());
+    return make_error("{}: short write", path);
+  }
+  return path;
+}
+
 Result<StatusSnapshot> read_status(const std::string& path) {
   auto text = read_file_capped(path, 1 << 20);
   if (!text) return text.error();
@@ -100,6 +119,41 @@ Result<DrillPlan> validate_drill(const DrillRequest& req, int heartbeat_priority
   return p;
 }
 
+std::string describe_drill_escalation(const Config& c, double duration_s) {
+  const auto& esc = c.escalation;
+  if (esc.action == EscalationAction::kNone) return "escalation: none configured";
+  const std::string after = format_duration(esc.after);
+  std::string real;
+  switch (esc.action) {
+    case EscalationAction::kNone: break;
+    case EscalationAction::kSystemd:
+      real = "send WATCHDOG=trigger to systemd (the unit's watchdog handling and FailureAction= "
+             "apply)";
+      break;
+    case EscalationAction::kWatchdogDevice:
+      real = fmt::format("stop feeding {} (timeout {}): the hardware resets the machine",
+                         c.watchdog.device.empty() ? "watchdog.device" : c.watchdog.device,
+                         format_duration(c.watchdog.timeout));
+      break;
+    case EscalationAction::kPanic:
+      real = esc.allow_panic ? "crash the kernel through /proc/sysrq-trigger ('c')"
+                             : "nothing (panic without escalation.allow_panic)";
+      break;
+  }
+  std::string reach = static_cast<double>(esc.after.count()) / 1e9 < duration_s
+                          ? ""
+                          : fmt::format(" (this drill is shorter than {}: it would not get there)",
+                                        after);
+  if (esc.dry_run)
+    return fmt::format("escalation: action = \"{}\" after {}, dry_run: a real stall would only "
+                       "be logged as \"would {}\"{}",
+                       to_string(esc.action), after, real, reach);
+  return fmt::format("escalation: action = \"{}\" after {}: a real stall would {}{}; this drill "
+                     "is announced to stallwatchd, which reports it with STALLWATCH_DRILL=1 and "
+                     "skips the escalation",
+                     to_string(esc.action), after, real, reach);
+}
+
 Result<DrillOutcome> run_drill(const DrillPlan& plan) {
   DrillOutcome out;
   auto before = read_status(plan.status_path);
@@ -127,6 +181,29 @@ Result<DrillOutcome> run_drill(const DrillPlan& plan) {
     hog_child(plan, parent, pipefd[1]);
   }
   ::close(pipefd[1]);
+  // Announce the hog before it can be detected (detection takes the threshold): the daemon
+  // reports the stall but skips its escalation. Without the announcement a configured
+  // escalation would really happen, so the drill stops.
+  DrillAnnouncement ann;
+  ann.cpu = plan.cpu;
+  ann.pid = child;
+  ann.start_mono_ns = mono_ns();
+  ann.end_mono_ns = ann.start_mono_ns + plan.duration_ns + 1'000'000'000;
+  auto announced = announce(plan.runtime_dir, ann);
+  if (!announced && plan.escalation_armed) {
+    ::kill(child, SIGKILL);
+    ::waitpid(child, nullptr, 0);
+    ::close(pipefd[0]);
+    return make_error("cannot announce the drill to stallwatchd ({}); with escalation "
+                      "configured the drill would escalate for real, so it was stopped",
+                      announced.error().message);
+  }
+  struct Unannounce {
+    std::string path;
+    ~Unannounce() {
+      if (!path.empty()) ::unlink(path.c_str());
+    }
+  } unannounce{announced ? *announced : std::string()};
   std::int64_t hog_start = 0;
   const bool started = ::read(pipefd[0], &hog_start, sizeof hog_start) == sizeof hog_start;
   ::close(pipefd[0]);

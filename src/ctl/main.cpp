@@ -213,8 +213,12 @@ int cmd_drill(const Globals& g, const DrillRequest& req) {
     return kExitFailure;
   }
   plan->status_path = status_path;
+  plan->runtime_dir = base->daemon.runtime_dir;
+  plan->escalation_armed =
+      cfg.escalation.action != EscalationAction::kNone && !cfg.escalation.dry_run;
   std::printf("drill: SCHED_FIFO priority %d busy loop on CPU %d for %.1f s (threshold %s)...\n",
               plan->priority, plan->cpu, req.duration_s, format_ms(threshold_ms).c_str());
+  std::printf("drill: %s\n", describe_drill_escalation(cfg, req.duration_s).c_str());
   std::fflush(stdout);
   auto outcome = run_drill(*plan);
   if (!outcome) {

@@ -150,8 +150,9 @@ Status Daemon::start() {
                                                  config_.heartbeat.priority, config_.daemon.state_dir,
                                                  tuning);
     evidence_->start();
-    enrich_ = [engine = evidence_.get()](const StallEvent& e) -> std::optional<StallReport> {
+    enrich_ = [engine = evidence_.get(), esc = escalation_.get()](const StallEvent& e) -> std::optional<StallReport> {
       StallReport report = engine->collect(e, clock_ns(CLOCK_MONOTONIC));
+      report.drill = esc->is_drill(e, report);  // marked in every output; never escalated
       engine->store(report);
       return report;
     };

@@ -76,6 +76,7 @@ std::string event_fields_line(const StallEvent& e, const StallReport* r) {
     out += fmt::format(" class={} pid={} tid={} comm={:?} policy={} prio={}", r->stall_class, r->pid,
                        r->tid, r->comm, r->policy.empty() ? "-" : r->policy, r->rt_priority);
     if (!r->report_path.empty()) out += " report=" + r->report_path;
+    if (r->drill) out += " drill=1";
   }
   return out;
 }
@@ -100,6 +101,7 @@ std::vector<std::string> event_journal_fields(const StallEvent& e, const StallRe
       f.add("PRIO", r->rt_priority);
     }
     if (!r->report_path.empty()) f.add("REPORT", r->report_path);
+    if (r->drill) f.add("DRILL", 1);
   }
   return f.fields();
 }

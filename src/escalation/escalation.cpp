@@ -1,11 +1,14 @@
 #include "stallwatch/escalation/escalation.h"
 
 #include <syslog.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "stallwatch/escalation/message_ids.h"
+#include "stallwatch/fs_util.h"
 
 namespace stallwatch::escalation {
 
@@ -17,6 +20,20 @@ Escalation::Escalation(const Config& config, const Sysroot& root, EscalationSeam
   if (!seams_.escalator.notify) seams_.escalator.notify = defaults.notify;
   if (!seams_.escalator.sysrq) seams_.escalator.sysrq = defaults.sysrq;
   if (!seams_.escalator.realtime_ns) seams_.escalator.realtime_ns = defaults.realtime_ns;
+  if (!seams_.escalator.drill) {
+    DrillLookup lookup{config_.daemon.runtime_dir, ::geteuid(), {}};
+    seams_.escalator.drill = [lookup](const StallEvent& e,
+                                      const StallReport* rep) -> std::optional<DrillMatch> {
+      timespec ts{};
+      ::clock_gettime(CLOCK_MONOTONIC, &ts);
+      const std::int64_t now = std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+      std::string ignored;
+      auto m = find_drill(lookup, e.cpu, rep != nullptr ? rep->pid : 0,
+                          rep != nullptr ? rep->tid : 0, now, &ignored);
+      if (!ignored.empty()) spdlog::warn("{}", ignored);
+      return m;
+    };
+  }
   if (!config_.watchdog.device.empty())
     device_ = std::make_unique<WatchdogDevice>(root_, *seams_.ops, WatchdogSettings::from(config_));
 }
@@ -36,6 +53,14 @@ void watchdog_notice(JournalWriter& journal, int priority, const std::string& de
 
 Status Escalation::start(std::int64_t now_mono_ns) {
   started_ = true;
+  // The reset reason, reports and drill announcements live there: a directory another user can
+  // write would let them forge or hide what stallwatchd reads back.
+  const uid_t euid = ::geteuid();
+  if (auto st = check_private_dir("daemon.state_dir", config_.daemon.state_dir, euid); !st.ok())
+    return st;
+  if (auto st = check_private_dir("daemon.runtime_dir", config_.daemon.runtime_dir, euid);
+      !st.ok())
+    return st;
   if (auto id = read_boot_id(root_); id.ok()) {
     boot_id_ = *id;
   } else {
@@ -141,6 +166,14 @@ bool Escalation::feed_device() {
 
 void Escalation::on_escalation_due(std::int64_t now_mono_ns) {
   if (policy_) policy_->escalation_due(now_mono_ns);
+}
+
+bool Escalation::is_drill(const StallEvent& event, const StallReport& report) const {
+  try {
+    return seams_.escalator.drill && seams_.escalator.drill(event, &report).has_value();
+  } catch (...) {
+    return false;
+  }
 }
 
 std::unique_ptr<EventSink> Escalation::make_sink() {

@@ -53,7 +53,10 @@ Escalator::Escalator(EscalatorSettings settings, const ResetReasonStore& store,
       seams_(std::move(seams)),
       boot_id_(std::move(boot_id)),
       device_(device),
-      policy_(policy) {}
+      policy_(policy) {
+  if (!seams_.persist)
+    seams_.persist = [store = store_](const ResetReason& r) { return store.record(r); };
+}
 
 namespace {
 
@@ -125,6 +128,12 @@ void Escalator::fire(const StallEvent& event, const StallReport* report) {
     r.culprit_comm = report->comm;
     r.culprit_pid = report->tid > 0 ? report->tid : report->pid;
   }
+  if (seams_.drill) {
+    if (auto drill = seams_.drill(event, report)) {
+      fire_drill(r, *drill);
+      return;
+    }
+  }
   if (settings_.dry_run) {
     fire_dry_run(r);
     return;
@@ -148,6 +157,18 @@ void Escalator::fire_dry_run(const ResetReason& r) {
   journal_.send(f);
 }
 
+void Escalator::fire_drill(const ResetReason& r, const DrillMatch& drill) {
+  std::string message = fmt::format(
+      "CPU#{} stuck for {}!{} escalation skipped: drill (announced by stallwatchctl drill in "
+      "{}, hog pid {})\nfor a real stall: {}",
+      r.cpu, format_stall_seconds(r.stall_ns), culprit_text(r), drill.path,
+      drill.announcement.pid, what_would_happen());
+  spdlog::info("escalation skipped: drill (CPU#{}, {})", r.cpu, drill.path);
+  auto f = base_fields(r, message_id::kEscalationDryRun, LOG_NOTICE, "escalation", message);
+  f.push_back("STALLWATCH_DRILL=1");
+  journal_.send(f);
+}
+
 void Escalator::act(const ResetReason& r) {
   acted_ = true;
   const std::string plan = what_would_happen();
@@ -163,15 +184,26 @@ void Escalator::act(const ResetReason& r) {
     return;
   }
 
-  // 1. The reset reason, durable before anything irreversible happens.
+  // 1. The reset reason, durable before anything irreversible happens — but bounded: a hung
+  //    state disk delays the action by at most persist_deadline, then it happens anyway.
   std::string persisted;
   std::uint64_t total = 0;
-  if (auto rec = store_.record(r); rec.ok()) {
-    total = *rec;
-    persisted = fmt::format("reset reason saved to {}", store_.path());
-  } else {
-    persisted = fmt::format("reset reason NOT saved: {}", rec.error().message);
-    spdlog::error("{}", persisted);
+  PersistOutcome saved = persist_with_deadline(seams_.persist, r, settings_.persist_deadline);
+  switch (saved.kind) {
+    case PersistOutcome::Kind::kSaved:
+      total = saved.total;
+      persisted = fmt::format("reset reason saved to {}", store_.path());
+      break;
+    case PersistOutcome::Kind::kFailed:
+      persisted = fmt::format("reset reason NOT saved: {}", saved.error);
+      spdlog::error("{}", persisted);
+      break;
+    case PersistOutcome::Kind::kTimedOut:
+      persisted = fmt::format("reset reason NOT saved: {} did not finish within {} ms (state disk "
+                              "hung?); acting anyway",
+                              store_.path(), settings_.persist_deadline.count());
+      spdlog::error("{}", persisted);
+      break;
   }
 
   // 2. The final journald event.

@@ -138,7 +138,10 @@ Status ResetReasonStore::save(const ResetReasonFile& file) const {
   const std::string tmp = state_dir_ + "/." + kResetReasonFile + ".tmp";
   const std::string data = encode_reset_reason_file(file);
   {
-    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    // Never through a planted link: a stale temp file goes, the new one is created exclusively.
+    if (::unlink(tmp.c_str()) != 0 && errno != ENOENT)
+      return make_error("{}: {}", tmp, std::strerror(errno));
+    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
     if (!fd.valid()) return make_error("{}: {}", tmp, std::strerror(errno));
     std::size_t done = 0;
     while (done < data.size()) {

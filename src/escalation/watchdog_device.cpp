@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "stallwatch/escalation/watchdog_class.h"
 #include "stallwatch/unique_fd.h"
 
 namespace stallwatch::escalation {
@@ -107,10 +108,29 @@ Status WatchdogDevice::arm() {
   }
   std::lock_guard lock(mu_);
   if (fd_ >= 0) return Ok{};
-  int fd = ops_.open(root_.path(settings_.device), O_WRONLY | O_CLOEXEC);
+  // O_NOFOLLOW: a symlink planted at the configured path is refused, not followed.
+  int fd = ops_.open(root_.path(settings_.device), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
   if (fd == -EBUSY) return Error{watchdog_busy_message(settings_.device)};
+  if (fd == -ELOOP)
+    return make_error("watchdog.device {} is a symbolic link; name the device node itself "
+                      "(e.g. /dev/watchdog0); nothing was written to it",
+                      settings_.device);
   if (fd < 0)
     return make_error("watchdog.device {}: cannot open: {}", settings_.device, err_text(fd));
+  // Is it a watchdog at all? Checked on the fd before anything is written: a regular file or
+  // /dev/sda gets closed untouched.
+  struct stat sb {};
+  if (int rc = ops_.fstat(fd, &sb); rc < 0) {
+    ops_.close(fd);
+    return make_error("watchdog.device {}: fstat failed: {}; nothing was written to it",
+                      settings_.device, err_text(rc));
+  }
+  std::optional<std::string> devices;
+  if (auto d = root_.read_file("/proc/devices", 64 * 1024); d.ok()) devices = std::move(*d);
+  if (Status cls = check_watchdog_class(settings_.device, sb, devices); !cls.ok()) {
+    ops_.close(fd);
+    return cls;
+  }
   fd_ = fd;
   armed_.store(true, std::memory_order_release);
   Status st = configure_locked();
@@ -138,8 +158,9 @@ Status WatchdogDevice::configure_locked() {
                    strnlen(reinterpret_cast<const char*>(info.identity), sizeof info.identity));
     if (!id.empty()) state_.identity = id;
   } else {
-    state_.warnings.push_back(
-        fmt::format("WDIOC_GETSUPPORT failed on {}: {}; capabilities unknown", dev, err_text(rc)));
+    // Every watchdog driver answers WDIOC_GETSUPPORT (the watchdog core does it for them).
+    return make_error("watchdog.device {}: WDIOC_GETSUPPORT failed: {}: not a usable watchdog",
+                      dev, err_text(rc));
   }
   const bool known = state_.options.has_value();
   const std::uint32_t opts = state_.options.value_or(0);

@@ -18,6 +18,7 @@ class SystemWatchdogOps final : public WatchdogOps {
       if (errno != EINTR) return -errno;
     }
   }
+  int fstat(int fd, struct stat* st) override { return ::fstat(fd, st) == 0 ? 0 : -errno; }
   int ioctl(int fd, unsigned long request, void* arg) override {
     for (;;) {
       int rc = ::ioctl(fd, request, arg);

@@ -276,6 +276,7 @@ std::string report_to_json(const StallReport& r, const std::string& wall_time) {
                     {"note", e.note}};
   j["class"] = r.stall_class;
   j["class_reason"] = r.class_reason;
+  if (r.drill) j["drill"] = true;
   j["culprit"] = json{{"pid", r.pid},         {"tid", r.tid},
                       {"comm", r.comm},       {"policy", r.policy},
                       {"rt_priority", r.rt_priority}, {"nice", r.nice},

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -29,11 +30,48 @@ bool is_report(const std::string& name) {
 
 }  // namespace
 
+namespace {
+
+// "stall-X.json", n -> "stall-X-n.json" (n = 0: unchanged).
+std::string numbered(const std::string& name, int n) {
+  if (n == 0) return name;
+  std::size_t dot = name.rfind('.');
+  if (dot == std::string::npos) return name + "-" + std::to_string(n);
+  return name.substr(0, dot) + "-" + std::to_string(n) + name.substr(dot);
+}
+
+// Moves tmp to a name that does not exist yet: never replaces a file (another run's report,
+// or anything planted there). EEXIST on every try: an error.
+Result<std::string> publish(const std::string& dir, const std::string& tmp,
+                            const std::string& name) {
+  for (int n = 0; n < kReportNameTries; ++n) {
+    const std::string final_path = dir + "/" + numbered(name, n);
+    if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, final_path.c_str(), RENAME_NOREPLACE) == 0)
+      return final_path;
+    if (errno == EEXIST) continue;
+    if (errno != EINVAL && errno != ENOSYS)
+      return make_error("rename {}: {}", final_path, std::strerror(errno));
+    // No RENAME_NOREPLACE on this file system: link() never replaces either.
+    if (::link(tmp.c_str(), final_path.c_str()) == 0) {
+      ::unlink(tmp.c_str());
+      return final_path;
+    }
+    if (errno == EEXIST) continue;
+    return make_error("link {}: {}", final_path, std::strerror(errno));
+  }
+  return make_error("{}/{}: {} files of that name already exist", dir, name, kReportNameTries);
+}
+
+}  // namespace
+
 Result<std::string> ReportStore::write_once(const std::string& name, std::string_view content) {
   if (auto s = make_dirs(dir_, 0750); !s) return s.error();
-  std::string final_path = dir_ + "/" + name;
   std::string tmp = dir_ + "/." + name + ".tmp";
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640));
+  // A stale temp file (crash) is removed; the new one is created exclusively and never through
+  // a symlink, so nothing planted at that name is written through.
+  if (::unlink(tmp.c_str()) != 0 && errno != ENOENT)
+    return make_error("{}: {}", tmp, std::strerror(errno));
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640));
   if (!fd.valid()) return make_error("{}: {}", tmp, std::strerror(errno));
   std::size_t off = 0;
   while (off < content.size()) {
@@ -52,10 +90,22 @@ Result<std::string> ReportStore::write_once(const std::string& name, std::string
     return make_error("{}: fdatasync: {}", tmp, std::strerror(err));
   }
   fd.reset();
-  if (::rename(tmp.c_str(), final_path.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    return make_error("rename {}: {}", final_path, std::strerror(err));
+  Result<std::string> final_path = std::string();
+  if (auto mine = claimed_.find(name); mine != claimed_.end()) {
+    // A later update of a file this run created: replace it in place.
+    final_path = dir_ + "/" + mine->second;
+    if (::rename(tmp.c_str(), final_path->c_str()) != 0) {
+      int err = errno;
+      ::unlink(tmp.c_str());
+      return make_error("rename {}: {}", *final_path, std::strerror(err));
+    }
+  } else {
+    final_path = publish(dir_, tmp, name);
+    if (!final_path) {
+      ::unlink(tmp.c_str());
+      return final_path;
+    }
+    claimed_[name] = final_path->substr(dir_.size() + 1);
   }
   UniqueFd dfd(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (dfd.valid()) ::fsync(dfd.get());
@@ -70,7 +120,7 @@ Result<std::string> ReportStore::write(const std::string& name, std::string_view
     log_failure(r.error().message, now_mono_ns);
     return r;
   }
-  prune(name);
+  prune(r->substr(r->rfind('/') + 1));  // the name really used (maybe numbered)
   return r;
 }
 
@@ -129,6 +179,7 @@ void ReportStore::prune(const std::string& keep_name) {
     if (::unlinkat(dfd.get(), f.name.c_str(), 0) == 0) {
       --count;
       total -= f.bytes;
+      std::erase_if(claimed_, [&](const auto& kv) { return kv.second == f.name; });
     }
   }
 }

@@ -2,12 +2,15 @@
 // process busy-loops under SCHED_FIFO at the heartbeat's priority, pinned to one CPU, for a
 // bounded time (its own clock, RLIMIT_RTTIME, PR_SET_PDEATHSIG, and the parent's kill as a last
 // resort); the drill passes when the daemon's status file shows a new stall on that CPU.
+// The hog is announced to the daemon in <runtime_dir>/drills/<pid>.json (see
+// escalation/drill_announcement.h) so that the daemon reports the stall but never escalates it.
 // validate_drill() is pure; run_drill() forks and waits. Single-threaded (stallwatchctl).
 #pragma once
 
 #include <cstdint>
 #include <string>
 
+#include "stallwatch/config.h"
 #include "stallwatch/result.h"
 
 namespace stallwatch::ctl {
@@ -26,6 +29,8 @@ struct DrillPlan {
   int priority = 99;              // the heartbeat's SCHED_FIFO priority
   std::int64_t threshold_ms = 0;  // from the running daemon
   std::string status_path;
+  std::string runtime_dir;         // where the drill is announced (drills/<hog pid>.json)
+  bool escalation_armed = false;   // a real escalation is configured: the announcement is a must
 };
 
 // Checks the request against the rules (never CPU 0 or more than 30 s without --force; the CPU
@@ -34,6 +39,12 @@ struct DrillPlan {
 Result<DrillPlan> validate_drill(const DrillRequest& req, int heartbeat_priority,
                                  std::int64_t threshold_ms, std::int64_t checker_interval_ms,
                                  bool cpu_monitored, int cpu_count);
+
+// What the configured escalation would do to a real stall of `duration_s`, and that a drill
+// skips it; one line for the operator, e.g. "escalation: action = \"systemd\" after 2s: for a
+// real stall stallwatchd would send WATCHDOG=trigger to systemd (...); this drill is announced
+// to stallwatchd, which skips it".
+std::string describe_drill_escalation(const Config& config, double duration_s);
 
 struct DrillOutcome {
   bool reported = false;

@@ -1,6 +1,8 @@
 // Escalation: the one object the daemon wires in for escalation and hardware-watchdog
 // ownership. Built from Config + Sysroot on the main thread.
-//   start()               main thread, before the checker thread starts: owns/arms the
+//   start()               main thread, before the checker thread starts: refuses a state or
+//                         runtime directory that is not ours or is group/other-writable
+//                         (check_private_dir), owns/arms the
 //                         watchdog device (if watchdog.device is set) and reports how the
 //                         previous boot ended.
 //   on_tick()             checker thread, every tick: feeds the device per FeedPolicy. Never
@@ -54,6 +56,9 @@ class Escalation {
   bool feed_device();
   void on_escalation_due(std::int64_t now_mono_ns);
   std::unique_ptr<EventSink> make_sink();
+  // Report worker: is this stall an announced `stallwatchctl drill`? The worker sets
+  // report.drill from it before storing the report and running the sinks. Never throws.
+  bool is_drill(const StallEvent& event, const StallReport& report) const;
   void shutdown();
   // watchdog-device: shorten the device timeout to this when escalating (0 = keep). There is
   // no config key for it yet; call before make_sink().

@@ -1,11 +1,14 @@
 // ReportStore: the directory of JSON report files (<state_dir>/reports). Writes are atomic (temp
-// file, fdatasync, rename, directory fsync); after each write the oldest files are removed until
+// file created O_EXCL|O_NOFOLLOW, fdatasync, rename that never replaces, directory fsync): a
+// name already taken (another daemon run in the same second) gets "-1", "-2", ... before
+// ".json", so no report overwrites another; after each write the oldest files are removed until
 // at most max_reports files and max_bytes bytes remain (the file just written always stays).
 // Write failures (ENOSPC, EROFS, EACCES, ...) are logged once per minute at most and never stop
 // the daemon. Owned by EvidenceEngine; used on the report worker thread only.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 
@@ -17,7 +20,8 @@ class ReportStore {
  public:
   ReportStore(std::string dir, int max_reports, std::int64_t max_bytes);
 
-  // Writes dir/name atomically and prunes; returns the file's path.
+  // Writes dir/name atomically and prunes; returns the file's path (name, or name numbered
+  // "-N" when taken).
   Result<std::string> write(const std::string& name, std::string_view content,
                             std::int64_t now_mono_ns);
   void prune(const std::string& keep_name);
@@ -30,6 +34,9 @@ class ReportStore {
   void log_failure(const std::string& message, std::int64_t now_mono_ns);
 
   std::string dir_;
+  // Requested name -> the name this run really created (an episode's later updates replace
+  // its own file). Entries go when prune() removes the file.
+  std::map<std::string, std::string> claimed_;
   int max_reports_;
   std::int64_t max_bytes_;
   std::uint64_t failures_ = 0;
@@ -39,5 +46,6 @@ class ReportStore {
 };
 
 inline constexpr std::int64_t kReportErrorLogIntervalNs = 60'000'000'000;
+inline constexpr int kReportNameTries = 100;
 
 }  // namespace stallwatch::evidence

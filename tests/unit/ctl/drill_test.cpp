@@ -51,5 +51,31 @@ TEST(Drill, PlanRunsAtTheHeartbeatPriority) {
   EXPECT_FALSE(validate_drill({1, 4.0, false}, 0, 1000, 100, true, 2).ok());
 }
 
+TEST(Drill, SaysWhatTheEscalationWouldHaveDone) {
+  Config c;
+  EXPECT_EQ(describe_drill_escalation(c, 4.0), "escalation: none configured");
+  c.escalation.action = EscalationAction::kSystemd;
+  c.escalation.after = std::chrono::seconds(2);
+  EXPECT_EQ(describe_drill_escalation(c, 4.0),
+            "escalation: action = \"systemd\" after 2s: a real stall would send WATCHDOG=trigger "
+            "to systemd (the unit's watchdog handling and FailureAction= apply); this drill is "
+            "announced to stallwatchd, which reports it with STALLWATCH_DRILL=1 and skips the "
+            "escalation");
+  c.escalation.action = EscalationAction::kWatchdogDevice;
+  c.watchdog.device = "/dev/watchdog0";
+  c.watchdog.timeout = std::chrono::seconds(30);
+  c.escalation.after = std::chrono::seconds(10);
+  EXPECT_EQ(describe_drill_escalation(c, 4.0),
+            "escalation: action = \"watchdog-device\" after 10s: a real stall would stop feeding "
+            "/dev/watchdog0 (timeout 30s): the hardware resets the machine (this drill is shorter "
+            "than 10s: it would not get there); this drill is announced to stallwatchd, which "
+            "reports it with STALLWATCH_DRILL=1 and skips the escalation");
+  c.escalation.action = EscalationAction::kPanic;
+  c.escalation.dry_run = true;
+  EXPECT_EQ(describe_drill_escalation(c, 20.0),
+            "escalation: action = \"panic\" after 10s, dry_run: a real stall would only be logged "
+            "as \"would nothing (panic without escalation.allow_panic)\"");
+}
+
 }  // namespace
 }  // namespace stallwatch::ctl

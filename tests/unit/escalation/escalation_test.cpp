@@ -1,3 +1,4 @@
+#include <sys/stat.h>
 #include "stallwatch/escalation/escalation.h"
 
 #include <gmock/gmock.h>
@@ -253,6 +254,30 @@ TEST_F(EscalationTest, WithoutADeviceOnlyTheSinkMatters) {
   EXPECT_EQ(notified_, std::vector<std::string>{"WATCHDOG=trigger"});
   EXPECT_TRUE(dev_.calls.empty());
   esc->shutdown();
+}
+
+TEST_F(EscalationTest, UntrustedStateOrRuntimeDirectoryFailsStartBeforeArming) {
+  tmp_.write("state/keep", "");
+  const std::string state = tmp_.path() + "/state";
+  ASSERT_EQ(::chmod(state.c_str(), 0777), 0);
+  auto esc = make();
+  Status st = esc->start(0);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().message,
+            "daemon.state_dir: " + state + " is writable by group or others (mode 0777); another "
+            "user could plant or replace the files stallwatchd trusts there: run `chmod go-w " +
+            state + "`");
+  EXPECT_TRUE(dev_.calls.empty()) << "nothing armed";
+
+  ASSERT_EQ(::chmod(state.c_str(), 0750), 0);
+  tmp_.write("run/keep", "");
+  config_.daemon.runtime_dir = tmp_.path() + "/run";
+  ASSERT_EQ(::chmod(config_.daemon.runtime_dir.c_str(), 0775), 0);
+  auto esc2 = make();
+  st = esc2->start(0);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().message.substr(0, 20), "daemon.runtime_dir: ");
+  EXPECT_TRUE(dev_.calls.empty());
 }
 
 }  // namespace

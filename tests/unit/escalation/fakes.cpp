@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <condition_variable>
+#include <mutex>
 #include <cstdlib>
 #include <algorithm>
 #include <cstring>
@@ -44,6 +46,16 @@ int FakeWatchdogOps::open(const std::string& path, int flags) {
   dev_.ran_on_after_close = false;
   ping();
   return kFd;
+}
+
+int FakeWatchdogOps::fstat(int fd, struct stat* st) {
+  if (fd != kFd || !dev_.open) return -EBADF;
+  dev_.calls.push_back("fstat");
+  if (dev_.fstat_error != 0) return dev_.fstat_error;
+  *st = {};
+  st->st_mode = dev_.mode;
+  st->st_rdev = dev_.rdev;
+  return 0;
 }
 
 int FakeWatchdogOps::ioctl(int fd, unsigned long request, void* arg) {
@@ -133,6 +145,50 @@ int FakeWatchdogOps::close(int fd) {
   }
   dev_.open = false;
   return 0;
+}
+
+struct BlockingPersist::State {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool entered = false;
+  bool released = false;
+  bool finished = false;
+  Result<std::uint64_t> result = std::uint64_t{1};
+};
+
+BlockingPersist::BlockingPersist() : state_(std::make_shared<State>()) {}
+
+PersistFn BlockingPersist::fn() const {
+  return [s = state_](const ResetReason&) -> Result<std::uint64_t> {
+    std::unique_lock lock(s->mu);
+    s->entered = true;
+    s->cv.notify_all();
+    s->cv.wait_for(lock, kBound, [&] { return s->released; });
+    s->finished = true;
+    s->cv.notify_all();
+    return s->result;
+  };
+}
+
+bool BlockingPersist::wait_entered() const {
+  std::unique_lock lock(state_->mu);
+  return state_->cv.wait_for(lock, kBound, [&] { return state_->entered; });
+}
+
+void BlockingPersist::release() const {
+  std::lock_guard lock(state_->mu);
+  state_->released = true;
+  state_->cv.notify_all();
+}
+
+bool BlockingPersist::wait_finished() const {
+  std::unique_lock lock(state_->mu);
+  return state_->cv.wait_for(lock, kBound, [&] { return state_->finished; });
+}
+
+void BlockingPersist::set_result(Result<std::uint64_t> r) const {
+  std::lock_guard lock(state_->mu);
+  state_->result = std::move(r);
 }
 
 std::string field(const std::vector<std::string>& entry, const std::string& key) {

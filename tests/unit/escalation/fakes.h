@@ -5,14 +5,18 @@
 #pragma once
 
 #include <linux/watchdog.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "stallwatch/escalation/bounded_persist.h"
 #include "stallwatch/escalation/journal_writer.h"
 #include "stallwatch/escalation/watchdog_ops.h"
 
@@ -34,6 +38,10 @@ struct FakeWatchdog {
   int keepalive_error = 0;             // e.g. -EIO
   int write_error = 0;                 // e.g. -EIO
   bool busy = false;                   // someone else holds it (systemd RuntimeWatchdogSec)
+  // What fstat() reports: by default the legacy misc node /dev/watchdog (10:130).
+  mode_t mode = S_IFCHR | 0600;
+  dev_t rdev = makedev(10, 130);
+  int fstat_error = 0;                 // e.g. -EIO
 
   // State.
   bool open = false;
@@ -50,6 +58,7 @@ class FakeWatchdogOps final : public WatchdogOps {
  public:
   explicit FakeWatchdogOps(FakeWatchdog& dev) : dev_(dev) {}
   int open(const std::string& path, int flags) override;
+  int fstat(int fd, struct stat* st) override;
   int ioctl(int fd, unsigned long request, void* arg) override;
   ssize_t write(int fd, const void* data, std::size_t size) override;
   int close(int fd) override;
@@ -67,6 +76,24 @@ class CapturingJournal final : public JournalWriter {
   }
   std::vector<std::vector<std::string>> entries;
   std::function<void(const std::vector<std::string>&)> on_send;
+};
+
+// A persist function whose call blocks (like an fsync on a hung disk) until the test calls
+// release(). Every wait is bounded (kBound), so a broken test fails instead of hanging. The
+// blocked call runs on the escalator's helper thread; the state is shared with it.
+class BlockingPersist {
+ public:
+  static constexpr std::chrono::seconds kBound{10};
+  BlockingPersist();
+  PersistFn fn() const;
+  bool wait_entered() const;   // the helper is inside the call
+  void release() const;        // let it return `result`
+  bool wait_finished() const;  // the call returned
+  void set_result(Result<std::uint64_t> r) const;
+
+ private:
+  struct State;
+  std::shared_ptr<State> state_;
 };
 
 // Value of KEY in one entry ("" when absent).

@@ -110,5 +110,30 @@ TEST(ValidateEscalation, NoDeviceNoWatchdogChecks) {
   EXPECT_TRUE(validate_escalation(c).empty());
 }
 
+std::string degraded(EscalationAction action, bool dry_run = false) {
+  Config c;
+  c.escalation.action = action;
+  c.escalation.dry_run = dry_run;
+  c.escalation.allow_panic = true;
+  Status st = validate_escalation_for_degraded(c);
+  return st.ok() ? std::string("<ok>") : st.error().message;
+}
+
+TEST(ValidateEscalationDegraded, OnlyNoneOrDryRunAreAllowed) {
+  EXPECT_EQ(degraded(EscalationAction::kNone), "<ok>");
+  EXPECT_EQ(degraded(EscalationAction::kSystemd, true), "<ok>");
+  EXPECT_EQ(degraded(EscalationAction::kPanic, true), "<ok>");
+  EXPECT_EQ(degraded(EscalationAction::kWatchdogDevice, true), "<ok>");
+  EXPECT_EQ(degraded(EscalationAction::kSystemd),
+            "escalation.action: \"systemd\" is refused in degraded mode: the heartbeats run "
+            "SCHED_OTHER (SCHED_FIFO was refused: no CAP_SYS_NICE or no RT budget), so a busy CPU "
+            "can look stalled and a false stall would escalate; grant CAP_SYS_NICE, or set "
+            "escalation.action = \"none\" or escalation.dry_run = true");
+  EXPECT_EQ(degraded(EscalationAction::kPanic).substr(0, 57),
+            "escalation.action: \"panic\" is refused in degraded mode: t");
+  EXPECT_EQ(degraded(EscalationAction::kWatchdogDevice).substr(0, 67),
+            "escalation.action: \"watchdog-device\" is refused in degraded mode: t");
+}
+
 }  // namespace
 }  // namespace stallwatch::escalation

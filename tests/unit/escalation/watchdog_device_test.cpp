@@ -45,11 +45,12 @@ TEST_F(WatchdogDeviceTest, ArmSequenceReadsBackTimeoutAndFeedsOnce) {
   Status st = wd.arm();
   ASSERT_TRUE(st.ok()) << st.error().message;
   // The first feed is a write() of a non-'V' byte (clears a stale magic close).
-  EXPECT_THAT(dev_.calls, ElementsAre("open", "GETSUPPORT", "GETBOOTSTATUS", "SETTIMEOUT 30",
+  EXPECT_THAT(dev_.calls, ElementsAre("open", "fstat", "GETSUPPORT", "GETBOOTSTATUS", "SETTIMEOUT 30",
                                       "GETTIMEOUT", "write 00"));
   EXPECT_EQ(dev_.last_open_path, fixture("qemu-6.1-watchdogs") + "/dev/watchdog0");
-  EXPECT_EQ(dev_.last_open_flags & O_ACCMODE, O_WRONLY);
+  EXPECT_EQ(dev_.last_open_flags & O_ACCMODE, O_RDWR);
   EXPECT_NE(dev_.last_open_flags & O_CLOEXEC, 0);
+  EXPECT_NE(dev_.last_open_flags & O_NOFOLLOW, 0);
   EXPECT_TRUE(wd.armed());
   EXPECT_TRUE(dev_.running);
   EXPECT_EQ(wd.state().timeout_s, 30);
@@ -200,14 +201,18 @@ TEST_F(WatchdogDeviceTest, KeepaliveEopnotsuppAtFeedTimeFallsBack) {
   EXPECT_THAT(dev_.calls, ElementsAre("KEEPALIVE", "write 00"));
 }
 
-TEST_F(WatchdogDeviceTest, LegacyDriverWithoutGetsupport) {
+TEST_F(WatchdogDeviceTest, GetsupportFailureIsRefusedBeforeAnyWrite) {
   dev_.enotty = {WDIOC_GETSUPPORT, WDIOC_GETBOOTSTATUS};
   WatchdogDevice wd(root_, ops_, settings());
-  ASSERT_TRUE(wd.arm().ok());
-  EXPECT_FALSE(wd.state().options.has_value());
-  EXPECT_TRUE(any_warning(wd.state(), "WDIOC_GETSUPPORT failed"));
-  EXPECT_EQ(wd.state().identity, "i6300ESB timer");  // from sysfs
-  EXPECT_EQ(wd.state().bootstatus, 0u);               // from sysfs
+  Status st = wd.arm();
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().message,
+            "watchdog.device /dev/watchdog0: WDIOC_GETSUPPORT failed: Inappropriate ioctl for "
+            "device: not a usable watchdog");
+  EXPECT_FALSE(wd.armed());
+  // It passed the class check, so it is a watchdog: disarmed again (ioctl first, then 'V').
+  EXPECT_THAT(dev_.calls, ElementsAre("open", "fstat", "GETSUPPORT", "SETOPTIONS DISABLECARD",
+                                      "write 'V'", "close"));
 }
 
 TEST_F(WatchdogDeviceTest, BootstatusFromIoctl) {
@@ -223,7 +228,7 @@ TEST_F(WatchdogDeviceTest, PretimeoutWhenSupported) {
   s.pretimeout_s = 10;
   WatchdogDevice wd(root_, ops_, s);
   ASSERT_TRUE(wd.arm().ok());
-  EXPECT_THAT(dev_.calls, ElementsAre("open", "GETSUPPORT", "GETBOOTSTATUS", "SETTIMEOUT 30",
+  EXPECT_THAT(dev_.calls, ElementsAre("open", "fstat", "GETSUPPORT", "GETBOOTSTATUS", "SETTIMEOUT 30",
                                       "GETTIMEOUT", "SETPRETIMEOUT 10", "GETPRETIMEOUT",
                                       "write 00"));
   EXPECT_EQ(wd.state().pretimeout_s, 10);
@@ -237,16 +242,6 @@ TEST_F(WatchdogDeviceTest, PretimeoutUnsupportedIsSkippedWithAWarning) {
   for (const auto& c : dev_.calls) EXPECT_EQ(c.find("PRETIMEOUT"), std::string::npos);
   EXPECT_TRUE(any_warning(wd.state(), "has no pretimeout (no WDIOF_PRETIMEOUT)"));
   EXPECT_EQ(wd.state().pretimeout_s, 0);
-}
-
-TEST_F(WatchdogDeviceTest, PretimeoutEopnotsuppWhenCapabilitiesUnknown) {
-  dev_.enotty = {WDIOC_GETSUPPORT};
-  WatchdogSettings s = settings();
-  s.pretimeout_s = 10;
-  WatchdogDevice wd(root_, ops_, s);
-  ASSERT_TRUE(wd.arm().ok());
-  EXPECT_TRUE(any_warning(wd.state(), "WDIOC_SETPRETIMEOUT 10s failed"));
-  EXPECT_TRUE(wd.armed());
 }
 
 TEST(WatchdogDeviceGovernor, WrittenThroughSysfsWhenAvailable) {

@@ -3,7 +3,10 @@ doctor --json` (watchdog_thresh 2, no kdump) reports the i6300esb fed by stallwa
 ladder in time order; then a stall past
 escalation.after -> a PRIORITY=1 escalation event, then the device resets the guest (QEMU's QMP
 WATCHDOG event, action reset). Boot 2 from the same disk: a previous-boot event naming the
-escalation, CPU 1 and the culprit (rt-hog and its pid), action watchdog-device."""
+escalation, CPU 1 and the culprit (rt-hog and its pid), action watchdog-device. Then, still in
+boot 2, escalation.action = "systemd" with the packaged escalation-reboot.conf drop-in: a stall
+past escalation.after -> an escalation event (action systemd), systemd fails the unit with result
+'watchdog' without restarting it, and reboots the guest (QMP SHUTDOWN guest-reset, no WATCHDOG)."""
 
 import json
 
@@ -103,3 +106,34 @@ def check(run):
     b2 = run.boot_results[1] if len(run.boot_results) > 1 else None
     run.expect(b2 and not any(e["event"] == "WATCHDOG" for e in b2["qmp_events"]),
                "boot 2 ended without a watchdog reset (clean stop disarms the device)")
+
+    # action = "systemd" + escalation-reboot.conf: systemd reboots.
+    armed = run.marks("systemd-escalation", boot=2)
+    run.require(armed, "boot 2: the daemon restarted with action systemd and the drop-in")
+    a = armed[0]
+    prevent = a.get("TEST_PREVENT", "")
+    run.expect(a.get("TEST_FAILURE_ACTION") == "reboot" and a.get("TEST_WATCHDOG_SIGNAL") == "12"
+               and ("USR2" in prevent or "12" in prevent.split()),
+               "the drop-in applies: FailureAction=reboot, WatchdogSignal=SIGUSR2, "
+               "RestartPreventExitStatus has SIGUSR2",
+               f"{a.get('TEST_FAILURE_ACTION')}, {a.get('TEST_WATCHDOG_SIGNAL')}, {prevent!r}")
+    run.expect(a.get("TEST_WATCHDOG_STATE") != "active",
+               "the i6300esb was disarmed by the clean restart (not what reboots the guest)",
+               f"state {a.get('TEST_WATCHDOG_STATE')}")
+    esc2 = [e for e in run.select(boot=2, MESSAGE_ID=ESCALATION_ID)
+            if e.get("STALLWATCH_ACTION") == "systemd"]
+    run.expect(esc2 and esc2[0].get("PRIORITY") == "1" and esc2[0].get("STALLWATCH_CPU") == "1",
+               "boot 2: a PRIORITY=1 escalation event, action systemd, CPU 1")
+    unit = [e.get("MESSAGE", "") for e in run.select(boot=2, UNIT="stallwatch.service")]
+    run.expect(any("Watchdog request" in m for m in unit),
+               "systemd received the WATCHDOG=trigger ('Watchdog request')", f"{unit[-8:]}")
+    run.expect(any("Failed with result 'watchdog'" in m for m in unit),
+               "the unit failed with result 'watchdog'")
+    run.expect(not any("Scheduled restart job" in m for m in unit),
+               "systemd did not restart stallwatchd after the trigger")
+    shutdown = [e for e in (b2["qmp_events"] if b2 else []) if e["event"] == "SHUTDOWN"]
+    run.expect(shutdown and shutdown[0].get("data", {}).get("reason") == "guest-reset",
+               "boot 2 ended in a guest reboot (QMP SHUTDOWN reason guest-reset)",
+               f"qmp events: {[(e['event'], e.get('data')) for e in (b2['qmp_events'] if b2 else [])]}")
+    run.expect(not run.marks("scenario-end", boot=2),
+               "the reboot came while the stall lasted (the scenario never reached its end)")

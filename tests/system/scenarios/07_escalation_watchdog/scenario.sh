@@ -1,7 +1,9 @@
 # Scenario 7 (escalation via the hardware watchdog). Boot 1: a SCHED_FIFO 99 hog holds CPU 1 far
 # longer than escalation.after + the device timeout; the daemon stops feeding the i6300esb and
 # the device resets the guest (QEMU runs with -watchdog-action reset -no-reboot, so it exits and
-# records the WATCHDOG event). Boot 2 (same state disk): the daemon reports how boot 1 ended.
+# records the WATCHDOG event). Boot 2 (same state disk): the daemon reports how boot 1 ended;
+# then escalation.action = "systemd" with the packaged escalation-reboot.conf drop-in: a stall
+# makes systemd reboot the guest (QEMU SHUTDOWN guest-reset; boot 2 is in "reboot_boots").
 wait_active stallwatch.service 40 || exit 1
 boot=$(boot_number)
 wd=/sys/class/watchdog/watchdog0
@@ -31,3 +33,33 @@ if [ "$boot" = 1 ]; then
 fi
 wait_journal 20 STALLWATCH_EVENT=previous-boot
 mark done ACTIVE="$(systemctl is-active stallwatch.service)"
+
+# Boot 2, part 2: escalation.action = "systemd" with the packaged reboot drop-in, as
+# stallwatch.toml(5) tells an operator. A stall past escalation.after must make systemd reboot the
+# guest cleanly (QEMU -no-reboot then exits with SHUTDOWN reason guest-reset), not merely restart
+# stallwatchd. The clean stop of the old daemon disarms the i6300esb first.
+cat > /etc/stallwatch/stallwatch.toml <<'TOML'
+[heartbeat]
+interval = "250ms"
+[checker]
+interval = "100ms"
+threshold = "2s"
+[escalation]
+action = "systemd"
+after = "3s"
+TOML
+install -D -m 0644 /usr/share/doc/stallwatch/examples/escalation-reboot.conf \
+  /etc/systemd/system/stallwatch.service.d/escalation-reboot.conf
+systemctl daemon-reload && systemctl restart stallwatch.service
+wait_active stallwatch.service 40 || exit 1
+show() { systemctl show -p "$1" --value stallwatch.service; }
+mark systemd-escalation FAILURE_ACTION="$(show FailureAction)" WATCHDOG_SIGNAL="$(show WatchdogSignal)" \
+  PREVENT="$(show RestartPreventExitStatus)" PID="$(stallwatch_pid)" \
+  WATCHDOG_STATE="$(cat /sys/class/watchdog/watchdog0/state 2>/dev/null)"
+# systemd stops this script when it reboots; only a guest still up after the hog is a failure.
+trap 'exit 0' TERM
+rt_hog 1 99 30000
+wait "$RT_HOG_PID"
+sleep 10
+fail "escalation.action = systemd with escalation-reboot.conf did not reboot the guest (stallwatch: $(systemctl is-active stallwatch.service), NRestarts $(show NRestarts))"
+exit 1
