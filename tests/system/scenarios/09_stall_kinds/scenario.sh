@@ -110,11 +110,13 @@ kill -STOP "$jpid"
   cp /run/sw-good.toml "$conf" ) &
 flood=$!
 # Fill journald's socket the way a busy system would, so writers really block: one process
-# sending native datagrams until the socket's queue is full, then keeping it full (forking a
-# logger per message is too slow under TCG to reach the queue's limit).
+# sending native datagrams until the socket's queue (net.unix.max_dgram_qlen, 512 under systemd)
+# is full, then keeping it full. Its send buffer is raised as libsystemd does for its own
+# journal socket; with the default one a single sender stops at ~70 queued messages.
 python3 - >/dev/null 2>&1 <<'PY' &
 import socket, time
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, 32, 8 << 20)   # SO_SNDBUFFORCE (root)
 s.settimeout(1.0)
 n, end = 0, time.monotonic() + 30
 while time.monotonic() < end:
