@@ -140,7 +140,9 @@ wait "$flood"
 kill "$filler" 2>/dev/null
 kill -CONT "$jpid"
 sleep 3
-wd_timeouts=$(journalctl -b -q -u stallwatch.service -o cat 2>/dev/null | grep -c "Watchdog timeout")
+journalctl --sync
+# Not -u: with journald's socket full PID 1 logs it through /dev/kmsg, without UNIT=.
+wd_timeouts=$(journalctl -b -q -o cat 2>/dev/null | grep -c "stallwatch.service: Watchdog timeout")
 mark journald-thawed PID="$(stallwatch_pid)" NRESTARTS="$(show NRestarts)" PROBE_RC="$probe" \
   WATCHDOG_STAMPS="$stamps" WATCHDOG_TIMEOUTS="$wd_timeouts" \
   ACTIVE="$(systemctl is-active stallwatch.service)"
