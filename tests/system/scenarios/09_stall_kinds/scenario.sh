@@ -41,7 +41,6 @@ wait_recovered() {
   return 1
 }
 
-status_json() { tr -d '\n' < /run/stallwatch/status.json 2>/dev/null; }
 ctl_status() { stallwatchctl status 2>&1 | tr '\n' '|'; }
 
 # ---- 1. IRQ-heavy CPU 1: not a stall ------------------------------------------------------------
