@@ -161,16 +161,44 @@ def read_status(runtime_dir):
         return json.load(f)
 
 
+def fresh_status(runtime_dir, wait_s=2.0):
+    """status.json after asking the daemon for a fresh one through its status.request FIFO (as
+    stallwatchctl does; the daemon rewrites the file on change, on request, or every 10 s).
+    Without the FIFO (an older daemon rewrote it every second) the file is read as it is."""
+    before = read_status(runtime_dir)
+    try:
+        fd = os.open(os.path.join(runtime_dir, "status.request"), os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:
+        return before
+    try:
+        os.write(fd, b"r")
+    finally:
+        os.close(fd)
+    end = time.monotonic() + wait_s
+    while time.monotonic() < end:
+        now = read_status(runtime_dir)
+        if int(now["updated_mono_ns"]) > int(before["updated_mono_ns"]):
+            return now
+        time.sleep(0.02)
+    return read_status(runtime_dir)
+
+
 def check_alive_and_checking(runtime_dir, what, gap_s=2.5):
-    """The status file proves the monitoring ran: it was rewritten (updated_mono_ns moved on and
-    is recent) and every monitored CPU's heartbeat sequence grew between two reads gap_s apart."""
-    a = read_status(runtime_dir)
+    """The status file proves the monitoring ran: asked for twice, gap_s apart, it was rewritten
+    (updated_mono_ns moved on and is recent), every monitored CPU's heartbeat sequence grew and,
+    where the daemon counts them, the checks ran (checks_total grew, the last one is recent)."""
+    a = fresh_status(runtime_dir)
     time.sleep(gap_s)
-    b = read_status(runtime_dir)
+    b = fresh_status(runtime_dir)
     now_ns = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
     age_s = (now_ns - int(b["updated_mono_ns"])) / 1e9
     check(int(b["updated_mono_ns"]) > int(a["updated_mono_ns"]) and age_s < 2.5,
           f"{what}: status file rewritten (last update {age_s:.1f} s ago)")
+    if "checks_total" in b:
+        print(f"{what}: checks_total {a.get('checks_total')} -> {b['checks_total']}, "
+              f"last check {b.get('last_check_age_ms')} ms before the update")
+        check(int(b["checks_total"]) > int(a.get("checks_total", 0)), f"{what}: the checks ran")
+        check(0 <= int(b.get("last_check_age_ms", -1)) < 1000, f"{what}: the last check is recent")
     seq_a = {c["cpu"]: int(c["seq"]) for c in a["cpus"] if c["state"] not in OFF_STATES}
     seq_b = {c["cpu"]: int(c["seq"]) for c in b["cpus"] if c["state"] not in OFF_STATES}
     check(seq_b, f"{what}: some CPUs monitored")

@@ -143,6 +143,12 @@ class Run:
         self.expect(int(b.get("updated_mono_ns", 0)) > int(a.get("updated_mono_ns", 0)) and age_s < 3,
                     f"{what}: the status file was rewritten (the checks ran)",
                     f"updated {age_s:.1f} s before the later snapshot was logged")
+        if "checks_total" in b:
+            self.expect(int(b["checks_total"]) > int(a.get("checks_total", 0)) and
+                        0 <= int(b.get("last_check_age_ms", -1)) < 1000,
+                        f"{what}: the checks ran (checks_total grew, the last one is recent)",
+                        f"checks_total {a.get('checks_total')} -> {b['checks_total']}, last check "
+                        f"{b.get('last_check_age_ms')} ms before the update")
         off = ("offline", "unmonitored")
         seq_a = {c["cpu"]: int(c["seq"]) for c in a.get("cpus", []) if c.get("state") not in off}
         seq_b = {c["cpu"]: int(c["seq"]) for c in b.get("cpus", []) if c.get("state") not in off}
