@@ -9,7 +9,7 @@ import shutil
 import sys
 
 from swtest import *
-from fakesd import OFF_STATES, check_alive_and_checking, read_status
+from fakesd import OFF_STATES, check_alive_and_checking, fresh_status, read_status
 
 if os.cpu_count() < 2:
     skip("needs at least 2 CPUs (the fixture describes CPUs 0-1)")
@@ -109,6 +109,7 @@ def wait_status(pred, timeout_s, what):
 
 try:
     st = wait_status(lambda s: len(s["cpus"]) >= 2, 10, "status.json written with CPUs 0 and 1")
+    st = fresh_status(run_dir)
     check(st["degraded"] is True, "status says degraded (SCHED_FIFO refused to an unprivileged user)")
     check(any("DEGRADED" in l or "degraded" in l for l in open(log_path)),
           "the degraded mode is logged")
