@@ -81,9 +81,8 @@ def check_irqheavy(run):
     run.expect(row and re.search(r"\d+(\.\d+)?(us|ms|s)\s+\d+(\.\d+)?(us|ms|s)", row[0]),
                "`stallwatchctl status` shows CPU 1's lateness (LATE-MAX, LATE-P99)",
                row[0].strip() if row else "no row for CPU 1")
-    run.expect(pre is None or int(b.get("late_max_us", 0)) > int(pre.get("late_max_us", 0)),
-               "the IRQ load shows as more lateness on CPU 1",
-               f"late_max_us {pre.get('late_max_us') if pre else '?'} -> {b.get('late_max_us')}")
+    # late_max_us is a maximum since the start: a slow boot can already hold a larger one (seen
+    # 12750 -> 12750 us in one run, 11687 -> 25615 us in another), so it is recorded, not asserted.
 
 
 def check_stalls(run):
