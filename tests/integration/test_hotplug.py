@@ -3,6 +3,7 @@ it is back, and a later hog on it is detected."""
 import sys
 
 from swtest import *
+from fakesd import check_alive_and_checking
 
 require_root_and_cpus()
 ctl = "/sys/devices/system/cpu/cpu1/online"
@@ -29,6 +30,7 @@ try:
           "heartbeat restarted when CPU 1 came back")
     check(any("CPU 1" in l and "offline" in l for l in d.lines()), "offline CPU 1 was noticed")
     check(not d.events(), "no stall event for an offline CPU")
+    check_alive_and_checking(os.path.join(d.dir, "run"), "CPU 1 back online")
     time.sleep(0.5)
     run_hog(2.0)
     check(d.wait_for(lambda d: any(e["event"] == "stall" and e["cpu"] == "1" for e in d.events()), 3),

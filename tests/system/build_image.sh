@@ -2,7 +2,8 @@
 # Builds the system suite's base guest image from Debian packages only, cached by its inputs:
 #   OUT/vmlinuz          Debian's kernel (the package linux-image-amd64 depends on)
 #   OUT/base.cpio.gz     a minbase bookworm with systemd, trimmed, plus the kernel modules the
-#                        suite needs and the stallwatch_spin test module (lib/modules/<ver>/extra)
+#                        suite needs and the test modules stallwatch_spin and stallwatch_stall
+#                        (lib/modules/<ver>/extra)
 #   OUT/rootfs/          the unpacked tree (the runner checks the daemon's libraries against it)
 #   OUT/kernel-version   e.g. 6.1.0-56-amd64
 #   OUT/stamp            hash of the inputs; the image is rebuilt only when it changes
@@ -43,7 +44,7 @@ kver=${kpkg#linux-image-}
 kpkg_version=$(apt-cache policy "$kpkg" | awk '/Candidate:/ {print $2}')
 
 key=$( { echo "$suite $mirror $packages ${keep_modules[*]} $kpkg $kpkg_version"
-         cat "$0" "$here/spin/stallwatch_spin.c" "$here/spin/Kbuild"; } | sha256sum | cut -c1-16)
+         cat "$0" "$here/spin/stallwatch_spin.c" "$here/spin/stallwatch_stall.c" "$here/spin/Kbuild"; } | sha256sum | cut -c1-16)
 if [ -f "$out/stamp" ] && [ "$(cat "$out/stamp")" = "$key" ] && [ -f "$out/base.cpio.gz" ]; then
   log "up to date ($kpkg, key $key)"
   exit 0
@@ -68,10 +69,10 @@ if [ ! -d "$hdr" ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     "linux-headers-$kver" >/dev/null
 fi
-cp "$here/spin/stallwatch_spin.c" "$here/spin/Kbuild" "$work/"
-mkdir -p "$work/spin" && mv "$work/stallwatch_spin.c" "$work/Kbuild" "$work/spin/"
+mkdir -p "$work/spin"
+cp "$here/spin/stallwatch_spin.c" "$here/spin/stallwatch_stall.c" "$here/spin/Kbuild" "$work/spin/"
 make -s -C "$hdr" M="$work/spin" modules >"$work/spin-build.log" 2>&1 \
-  || { cat "$work/spin-build.log" >&2; die "building stallwatch_spin.ko failed"; }
+  || { cat "$work/spin-build.log" >&2; die "building the test modules (stallwatch_spin.ko, stallwatch_stall.ko) failed"; }
 
 # 3. The root filesystem.
 root="$out/rootfs"
@@ -106,7 +107,7 @@ for f in ("modules.order", "modules.builtin", "modules.builtin.modinfo"):
 print("build_image: kept %d modules" % len(seen), file=sys.stderr)
 PY
 mkdir -p "$root/lib/modules/$kver/extra"
-cp "$work/spin/stallwatch_spin.ko" "$root/lib/modules/$kver/extra/"
+cp "$work/spin/stallwatch_spin.ko" "$work/spin/stallwatch_stall.ko" "$root/lib/modules/$kver/extra/"
 depmod -b "$root" "$kver"
 
 # 5. Trim and configure for a console-only, initramfs-rooted test guest.

@@ -126,6 +126,36 @@ class Run:
                     f"{latency_ms:.0f} ms after the {since_what}'s start")
         return s, latency_ms
 
+    def expect_monitoring_ran(self, earlier, later, what):
+        """A "no stall" verdict only counts if the monitoring ran: between two marks carrying
+        TEST_STATUS_JSON (guest lib.sh status_json), the status file was rewritten (and is fresh
+        at the later mark) and every monitored CPU's heartbeat seq grew."""
+        def load(m):
+            try:
+                return json.loads(m.get("TEST_STATUS_JSON", "")) if m else None
+            except ValueError:
+                return None
+        a, b = load(earlier), load(later)
+        if not self.expect(a and b, f"{what}: status.json snapshots taken"):
+            return
+        mark_ns = int(later["__MONOTONIC_TIMESTAMP"]) * 1000
+        age_s = (mark_ns - int(b.get("updated_mono_ns", 0))) / 1e9
+        self.expect(int(b.get("updated_mono_ns", 0)) > int(a.get("updated_mono_ns", 0)) and age_s < 3,
+                    f"{what}: the status file was rewritten (the checks ran)",
+                    f"updated {age_s:.1f} s before the later snapshot was logged")
+        if "checks_total" in b:
+            self.expect(int(b["checks_total"]) > int(a.get("checks_total", 0)) and
+                        0 <= int(b.get("last_check_age_ms", -1)) < 1000,
+                        f"{what}: the checks ran (checks_total grew, the last one is recent)",
+                        f"checks_total {a.get('checks_total')} -> {b['checks_total']}, last check "
+                        f"{b.get('last_check_age_ms')} ms before the update")
+        off = ("offline", "unmonitored")
+        seq_a = {c["cpu"]: int(c["seq"]) for c in a.get("cpus", []) if c.get("state") not in off}
+        seq_b = {c["cpu"]: int(c["seq"]) for c in b.get("cpus", []) if c.get("state") not in off}
+        self.expect(seq_b and all(cpu in seq_a and seq_b[cpu] > seq_a[cpu] for cpu in seq_b),
+                    f"{what}: every monitored CPU's heartbeat advanced",
+                    ", ".join(f"CPU {c}: {seq_a.get(c)} -> {seq_b[c]}" for c in sorted(seq_b)))
+
     def describe(self, e):
         keys = sorted(k for k in e if k.startswith("STALLWATCH_"))
         return "{" + ", ".join(f"{k}={e[k]}" for k in keys) + "}"

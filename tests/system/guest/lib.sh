@@ -71,3 +71,11 @@ rt_hog() {
 
 # watchdog_armed: true when the daemon holds /dev/watchdog0 open and running (sysfs state).
 watchdog_armed() { [ "$(cat /sys/class/watchdog/watchdog0/state 2>/dev/null)" = active ]; }
+
+# status_json: the daemon's status file on one line (for a TEST_STATUS_JSON field), made fresh
+# first (stallwatchctl status asks the daemon to rewrite it): the check compares two of them to
+# prove the heartbeats advanced and the checks ran.
+status_json() {
+  stallwatchctl status >/dev/null 2>&1
+  tr -d '\n' < /run/stallwatch/status.json 2>/dev/null
+}

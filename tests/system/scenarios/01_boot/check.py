@@ -86,6 +86,7 @@ def check(run):
     stalls = run.events("stall") + run.events("ongoing") + run.events("global-pause")
     run.expect(not stalls, "no stall event while idle",
                "; ".join(run.describe(e) for e in stalls[:3]))
+    run.expect_monitoring_ran(a, i, "30 s idle")
     r = run.marks("reloaded")
     run.require(r, "reload step ran")
     r = r[0]

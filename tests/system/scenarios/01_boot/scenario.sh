@@ -14,10 +14,11 @@ mark hardening SECCOMP="$(status Seccomp)" NO_NEW_PRIVS="$(status NoNewPrivs)" \
   CAP_BND="$(status CapBnd)" PROTECT_SYSTEM="$(show ProtectSystem)" \
   DEVICE_POLICY="$(show DevicePolicy)" PRIVATE_NETWORK="$(show PrivateNetwork)" \
   CONFFILES="$(dpkg-query -W -f='${Conffiles}' stallwatch | awk '{print $1}' | tr '\n' ' ')"
-mark service-active TYPE="$(show Type)" WATCHDOG_USEC="$(show WatchdogUSec)" \
+mark service-active TYPE="$(show Type)" WATCHDOG_USEC="$(show WatchdogUSec)" STATUS_JSON="$(status_json)" \
   RESULT="$(show Result)" MAINPID="$(show MainPID)"
 sleep 30
 mark idle-done ACTIVE="$(systemctl is-active stallwatch.service)" NRESTARTS="$(show NRestarts)" \
+  STATUS_JSON="$(status_json)" \
   MAINPID="$(show MainPID)"
 before=$(show MainPID)
 systemctl reload stallwatch.service
