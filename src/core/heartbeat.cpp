@@ -1,6 +1,7 @@
 #include "stallwatch/heartbeat.h"
 
 #include <sched.h>
+#include <signal.h>
 #include <time.h>
 
 #include <cerrno>
@@ -160,21 +161,60 @@ bool HeartbeatManager::exited(int cpu) const {
   return workers_[static_cast<std::size_t>(cpu)]->exited.load(std::memory_order_acquire);
 }
 
+namespace {
+
+// Wakes a heartbeat out of clock_nanosleep (EINTR) so it sees its stop flag at once.
+void install_wake_handler() {
+  static const bool installed = [] {
+    struct sigaction sa{};
+    sa.sa_handler = [](int) {};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGRTMIN, &sa, nullptr);
+    return true;
+  }();
+  (void)installed;
+}
+
+bool timed_join(pthread_t thread, std::int64_t deadline_mono_ns) {
+  const std::int64_t until = clock_now_ns(CLOCK_REALTIME) +
+                             std::max<std::int64_t>(0, deadline_mono_ns - clock_now_ns(CLOCK_MONOTONIC));
+  timespec ts = to_timespec(until);
+  return pthread_timedjoin_np(thread, nullptr, &ts) == 0;
+}
+
+}  // namespace
+
 int HeartbeatManager::stop_all(std::int64_t deadline_ns) {
-  for (auto& w : workers_)
-    if (w) w->stop.store(true, std::memory_order_relaxed);
-  int abandoned = 0;
-  // The wait is against CLOCK_REALTIME (pthread_timedjoin_np); convert the monotonic deadline.
-  const std::int64_t realtime_deadline =
-      clock_now_ns(CLOCK_REALTIME) + (deadline_ns - clock_now_ns(CLOCK_MONOTONIC));
+  install_wake_handler();
   for (auto& w : workers_) {
     if (!w) continue;
-    timespec ts = to_timespec(std::max<std::int64_t>(realtime_deadline, 0));
-    if (pthread_timedjoin_np(w->thread, nullptr, &ts) == 0) {
+    w->stop.store(true, std::memory_order_relaxed);
+    pthread_kill(w->thread, SIGRTMIN);
+  }
+  // Healthy heartbeats exit at once. One still there after a moment is behind a stalled CPU:
+  // it cannot run there to exit, and the process cannot be reaped until every thread has, so it
+  // is moved to the CPUs whose heartbeats did exit (demonstrably running).
+  const std::int64_t first = std::min(deadline_ns, clock_now_ns(CLOCK_MONOTONIC) + 100'000'000);
+  cpu_set_t healthy;
+  CPU_ZERO(&healthy);
+  for (auto& w : workers_) {
+    if (!w || !timed_join(w->thread, first)) continue;
+    CPU_SET(static_cast<unsigned>(w->cpu), &healthy);
+    w.reset();
+  }
+  int abandoned = 0;
+  for (auto& w : workers_) {
+    if (!w) continue;
+    cpu_set_t set = healthy;
+    if (CPU_COUNT(&set) == 0) {
+      for (int c = 0; c < slot_count_; ++c)
+        if (c != w->cpu) CPU_SET(static_cast<unsigned>(c), &set);
+    }
+    if (CPU_COUNT(&set) > 0) pthread_setaffinity_np(w->thread, sizeof set, &set);
+    if (timed_join(w->thread, deadline_ns)) {
       w.reset();
       continue;
     }
-    // Stuck behind its stalled CPU: leave it; it exits (or the process does) later.
     pthread_detach(w->thread);
     (void)w.release();
     leak_ = true;
