@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Cost of one check and of one heartbeat stamp: the work the monitor adds to a heartbeat wakeup
 // beyond the sleep and the clock read. BM_CheckerTick/N is the pure decision over N CPUs;
 // BM_RunnerCheck/N is the whole check a heartbeat runs when it wins the claim (settings and

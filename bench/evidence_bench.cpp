@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // evidence_bench: how long EvidenceEngine::collect() takes for one stall with 10,000 threads on
 // the system (created here), excluding the sysrq wait, and whether a periodic SCHED_FIFO ticker
 // (standing in for the checker) stays on time meanwhile. Goal: <= 250 ms per collection.

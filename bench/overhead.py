@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Idle overhead of stallwatchd next to cyclictest, measured the same way in the same run.
 
 CPU time of every thread comes from /proc/<pid>/task/*/schedstat (field 1: ns on CPU, field 3:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // /proc/interrupts and /proc/softirqs, and deltas between two tables (input split at the first
 // NUL byte: before / after).
 #include <cstddef>

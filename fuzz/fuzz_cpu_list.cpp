@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // "0-3,8" CPU lists (/sys/devices/system/cpu/online, isolated, nohz_full, heartbeat.cpus).
 #include <cstddef>
 #include <cstdint>

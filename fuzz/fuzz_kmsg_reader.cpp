@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The kmsg reader's record handling: each input line is one read() (a line "EPIPE" is an
 // overrun), then the verdict queries.
 #include <cerrno>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // /dev/kmsg records, \xNN unescaping and the kernel-verdict matchers.
 #include <cstddef>
 #include <cstdint>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // /proc/stat per-CPU lines.
 #include <cstddef>
 #include <cstdint>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The sysrq-l dump assembler, fed one line per input line.
 #include <cstddef>
 #include <cstdint>

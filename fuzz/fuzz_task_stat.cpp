@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // /proc/<pid>/task/<tid>/stat and the other per-task files.
 #include <cstddef>
 #include <cstdint>

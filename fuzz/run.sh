@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Builds the libFuzzer targets with clang-14 in their own build tree and runs each one briefly,
 # seeded with the real fixture files. Usage: fuzz/run.sh [seconds per target, default 10]
 # Exit status: 0 when no target found a crash, leak or sanitizer error.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Fast checks of the shipped text artefacts, from the source tree (ctest: package_docs):
 # every MESSAGE_ID in the headers has a catalog entry and the catalog compiles; the man pages
 # render without warnings; the unit's sandbox exposure is at most 4.0.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Installs every Debian package stallwatch needs to build, test and run its test suites.
 # Idempotent: skips apt when everything is already there.
 set -euo pipefail

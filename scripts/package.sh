@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Builds stallwatch's .deb (debhelper, packaging/debian) and .rpm (packaging/rpm/stallwatch.spec)
 # from this working tree, and runs lintian on the .deb (fails on any lintian error).
 #

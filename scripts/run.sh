@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Quick start: installs dependencies, builds, and runs stallwatchd in the foreground with the
 # shipped default config (events on stderr; Ctrl-C stops it). Needs root (SCHED_FIFO heartbeats).
 set -euo pipefail

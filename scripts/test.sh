@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The whole test suite on a fresh Debian 12 machine: checks the SPDX license headers
 # (scripts/check-spdx.sh), installs dependencies, builds, runs the unit
 # tests under ASan+UBSan, then every ctest test (unit, host integration, QEMU system suite) and

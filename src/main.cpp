@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // stallwatchd: argv, signals, thread start/stop. Everything else lives in the core library.
 #include <malloc.h>
 #include <poll.h>

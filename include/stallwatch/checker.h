@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Checker: the stall decision logic. A pure, clock-injected state machine: tick(now) reads the
 // heartbeat slots and returns the events of this check, plus the deadline of the next one. No
 // threads, sleeps, I/O or allocation (tick_into() fills a buffer with reserved capacity), so

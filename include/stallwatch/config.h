@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Config: the daemon's settings as plain structs, parsed from TOML and validated in one place.
 // Built by load_config()/parse_config() on the main thread (startup, SIGHUP), then handed by value
 // to the checker thread, which applies it at a tick boundary. Never shared mutably.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // CPU lists: parsing the kernel's cpulist format ("0-3,8") and choosing the monitored set.
 // Pure functions, any thread.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Daemon: the thin shell that creates the threads and stops them in the right order. The logic
 // lives in clock-injected units: CheckRunner (the check, run by the heartbeats), Dispatcher (the
 // non-RT writer), plan_reload()/plan_hotplug() (supervisor decisions), status_document().

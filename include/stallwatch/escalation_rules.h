@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Escalation/watchdog config rules (part of the core: config validation) (whole-second
 // watchdog API, feed cadence, pretimeout, how escalation.after relates to the timeout).
 // Pure; called by the core's config validation on the main thread.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // StallEvent: what the checker decided on one tick for one CPU (or for the whole system).
 // Produced by Checker::tick() on the checker thread, moved through the report queue to the
 // report worker thread, which enriches stalls with evidence and hands them to the sinks.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Small filesystem helpers shared by the writers of state files (reports, reset reason, status).
 // Pure functions over paths; any thread.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // HeartbeatManager: owns the per-CPU heartbeat threads and their slots. Each heartbeat is pinned
 // to its CPU, runs SCHED_FIFO at the configured priority on a small explicit stack, sleeps to
 // absolute CLOCK_MONOTONIC deadlines and stamps its slot. After each stamp it reads the shared

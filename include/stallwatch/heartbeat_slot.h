@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // HeartbeatSlot: one per CPU, written only by that CPU's heartbeat thread (attention: also by
 // the check), read by the check (and the status writer). Cache-line aligned so heartbeats on different CPUs never share a line.
 // last_ns is published with release and read with acquire; the counters are relaxed: a reader

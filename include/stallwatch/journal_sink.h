@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // JournalSink: turns each stall event into one entry for the JournalWriter (journald with
 // STALLWATCH_* fields, and/or one line on stderr, per --events). Runs on the report worker
 // thread. Also formats the kernel-like first line shared by every output.

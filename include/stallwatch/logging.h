@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Operational logging setup: spdlog's systemd sink under journald (JOURNAL_STREAM set), stderr
 // otherwise. Called by main before any thread starts; spdlog is thread-safe afterwards.
 // Heartbeat threads never log.

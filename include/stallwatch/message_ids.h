@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The one list of stallwatchd's fixed journald MESSAGE_IDs (uuid4, never change them). Each has
 // an entry in systemd/stallwatch.catalog; tests/unit/core/message_ids_test.cpp checks that the
 // two lists are the same. Constants only; no thread concerns.

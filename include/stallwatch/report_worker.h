@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // ReportWorker: the thread between the checker and the sinks. The checker pushes events without
 // ever blocking (bounded queue; overflow is counted and dropped); the worker gathers evidence for
 // stalls (which may take a while or block on /proc) and fans the result out to the sinks, in

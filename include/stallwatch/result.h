@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Result<T>: a value or an error message with context. I/O and parsing return it; loops never
 // throw. Value type, owned by the caller; no thread affinity.
 #pragma once

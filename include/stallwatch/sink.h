@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // EventSink: where stall events and their reports go (journald, report files, escalation).
 // Called on the report worker thread only. A sink that fails logs (rate-limited) and returns;
 // the composite keeps going with the others: an exception escaping one sink (a last resort --

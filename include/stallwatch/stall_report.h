@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // StallReport: the evidence gathered for one stall event and the verdict drawn from it.
 // Built by the evidence collector on the report worker thread; read by the sinks on that same
 // thread. Plain data, no thread sharing.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Sysroot: the root-prefix seam. Every path under /proc, /sys and /dev goes through one so that
 // tests run on fixture trees (tests/fixtures/<scenario>/proc/...). Immutable after construction;
 // safe to share between threads.

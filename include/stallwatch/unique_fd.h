@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // UniqueFd: non-copyable owner of a file descriptor; moving closes the target's old fd.
 #pragma once
 

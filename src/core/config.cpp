@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // TOML -> Config. Parsing walks every table so unknown keys are errors; each known key checks its
 // type and range; cross-key rules run afterwards. Errors read "FILE:LINE:COL: key: message".
 #include "stallwatch/config.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // stallwatchctl drill: a bounded SCHED_FIFO hog and the check that stallwatchd reported it.
 #include "stallwatch/ctl/drill.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // stallwatchctl: the operator's view of stallwatchd. status (status.json), reports (JSON stall
 // reports), drill (a bounded real stall), check-config (the daemon's own parser), doctor (host
 // audit).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // stallwatchctl reports: listing and showing the JSON stall reports.
 #include "stallwatch/ctl/json_get.h"
 #include "stallwatch/ctl/reports_view.h"

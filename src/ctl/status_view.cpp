@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // stallwatchctl status: parsing, liveness and formatting of the daemon's status.json.
 #include "stallwatch/ctl/json_get.h"
 #include "stallwatch/ctl/status_view.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // EvidenceEngine::collect(): the collection steps, in order. Each step is timed into
 // Evidence::steps and names its failures in Evidence::failed_steps; the others go on.
 #include <sys/resource.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 #include "stallwatch/evidence/task_scan.h"
 #include "stallwatch/sanitize.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Internal: starts the evidence module's background threads with an explicit small stack and
 // SCHED_OTHER (they must never compete with the heartbeats, whatever the caller's policy is).
 #pragma once

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Shared helpers for stallwatch host integration tests: run the real stallwatchd, make real
 stalls with a SCHED_FIFO busy-loop hog, and read its events back.
 

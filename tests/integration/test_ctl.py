@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """stallwatchctl against a real stallwatchd on this host: status (running, a real stall shown,
 dead daemon detected), reports (list and show the report of a real stall), check-config (same
 messages and exit codes as stallwatchd), drill (refusals, and a real drill at the heartbeat's own

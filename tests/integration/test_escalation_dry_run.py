@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """escalation.dry_run on the host: a real hog past escalation.after produces the "would escalate"
 event and nothing else: no reset reason written, no WATCHDOG=trigger sent to systemd's notify
 socket (a socket this test listens on), and the daemon keeps monitoring."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Evidence for a real stall: a SCHED_FIFO hog on CPU 1 above the heartbeat's priority yields a
 report that names the hog's pid, comm and priority with class rt-hog, and a JSON report file
 that parses and says the same."""

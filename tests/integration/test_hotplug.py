@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """CPU hotplug: CPU 1 offline for a while is not a stall; its heartbeat stops and starts again when
 it is back, and a later hog on it is detected."""
 import sys

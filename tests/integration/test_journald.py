@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Stall events land in a real journal as structured entries: a standalone systemd-journald is
 started for the test (no systemd PID 1 needed), stallwatchd sends with sd_journal_send, and
 `journalctl STALLWATCH_CPU=1 -o json` finds the stall with its fields."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Without permission for SCHED_FIFO the daemon exits 77 with a message naming CAP_SYS_NICE;
 with heartbeat.allow_degraded = true it runs SCHED_OTHER heartbeats and says DEGRADED."""
 import shutil

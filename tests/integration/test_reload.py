@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """SIGHUP with a broken file keeps the daemon running with the old settings; SIGHUP with a valid
 file changes the threshold."""
 import sys

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """A real stall: a SCHED_FIFO hog above the heartbeat's priority on CPU 1 for 3 x threshold.
 CPU 1, and only CPU 1, is reported stalled within threshold + check interval + 100 ms of the hog's
 start; an ongoing and a recovered event follow; the recovered duration matches the hog's run."""

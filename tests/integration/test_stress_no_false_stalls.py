@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """60 s of stress-ng CPU + memory + I/O load on all CPUs with threshold 1 s: zero stall events.
 The heartbeats run at the default SCHED_FIFO 99, so ordinary load must never look like a stall."""
 import shutil

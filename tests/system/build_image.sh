@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Builds the system suite's base guest image from Debian packages only, cached by its inputs:
 #   OUT/vmlinuz          Debian's kernel (the package linux-image-amd64 depends on)
 #   OUT/base.cpio.gz     a minbase bookworm with systemd, trimmed, plus the kernel modules the

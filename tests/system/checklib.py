@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Assertions over a scenario run's guest journal (journalctl -o json), for the scenarios' check.py.
 
 Every check is on structured fields: STALLWATCH_* from the daemon, TEST_MARK/TEST_* written by the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The system suite's package step (ctest system.package): builds the project's .deb from the
 # already built CMake tree with scripts/package.sh --prebuilt (no second compile; lintian and the
 # package's content checks run as in a release build) into OUT_DIR, where run_scenario.py takes

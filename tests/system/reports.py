@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Finds the evidence of a stall episode: the JSON report files the daemon wrote to its state
 directory (read back from the state disk) named by STALLWATCH_REPORT, plus the events' own
 STALLWATCH_* fields and MESSAGE. The report's schema belongs to the evidence issue, so these helpers

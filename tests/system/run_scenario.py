@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Runs one system-test scenario in a QEMU guest and checks it.
 
 For each boot of the scenario: layers the project's .deb (built by scripts/package.sh, installed

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Prints the system suite's results table (verdicts, wall times, detection latencies) from the
 runs' result.json files, and writes it to RUNS/summary.txt. Fails when a scenario that ran failed;
 when no scenario ran it skips (77), or fails under CI=true."""

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Drill: `stallwatchctl drill`, a fire drill proving the whole pipeline on this host. A child
 // process busy-loops under SCHED_FIFO at the heartbeat's priority, pinned to one CPU, for a
 // bounded time (its own clock, RLIMIT_RTTIME, PR_SET_PDEATHSIG, and the parent's kill as a last

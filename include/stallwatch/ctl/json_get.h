@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // get_or: tolerant field access for the JSON files stallwatchctl reads (status.json, reports),
 // which may come from an older or newer daemon. Pure; any thread.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // ReportsView: stallwatchctl's reading of the JSON stall reports in <state_dir>/reports/ (written
 // by the evidence engine, one file per episode, rewritten on each update:
 // {"format":"stallwatch-report/1","cpu","episode","updates":[{event, class, culprit, summary,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // StatusView: stallwatchctl's reading of the daemon's status file (<runtime_dir>/status.json,
 // rewritten atomically by stallwatchd at most once a second). Parsing, liveness and formatting
 // are pure functions over text and times so tests drive them with captured files; only

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Escalation: the one object the daemon wires in for escalation and hardware-watchdog
 // ownership. Built from Config + Sysroot on the main thread.
 //   start()               main thread, before the checker thread starts: refuses a state or

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Escalator: the EventSink that carries out escalation.action for kEscalation events.
 // dry_run: one PRIORITY=4 "would escalate ..." journald event and nothing else. Otherwise, in
 // this order: persist and fsync the reset reason (on a helper thread, waited for at most

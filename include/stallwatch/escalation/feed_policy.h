@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // FeedPolicy: decides, per checker tick, whether the hardware watchdog is fed. Pure (times are
 // arguments, no I/O): feed at most every feed_period (<= timeout/3 including the tick's own
 // granularity), only while the checker is healthy and no escalation is due. Once an

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The escalation area's names for the one event writer (stallwatch/journal_writer.h): the
 // Escalator and Escalation send their journald entries through it, so --events, the output
 // escaping and the stderr/journald fallbacks are the same as for stall events.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // ResetReason: why stallwatch escalated, persisted in <state_dir>/reset-reason.json before the
 // action so the next boot can say how the previous one ended. The file holds the last
 // escalation, a running counter and whether the record was already reported ("consumed").

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // WatchdogDevice: owns one hardware watchdog (/dev/watchdogN) for the daemon's lifetime.
 // probe() reads sysfs before arming; arm() opens (which starts the hardware), configures the
 // timeout (reading back what the driver really set), pretimeout and governor, and feeds once;

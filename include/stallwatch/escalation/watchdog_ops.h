@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // WatchdogOps: the syscalls used on a watchdog character device (open, fstat, ioctl, write, close),
 // behind an interface so unit tests drive WatchdogDevice against a fake device. Results follow
 // the kernel convention: >= 0 on success, -errno on failure. The system implementation is

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // WatchdogSysfs: what /sys/class/watchdog/watchdogN/ says about a watchdog before we open (arm)
 // it — identity, timeout limits, nowayout, boot status, state, pretimeout governors. The layout
 // follows Documentation/ABI/testing/sysfs-class-watchdog (files appear only when the driver

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // BoundedIo: does procfs I/O that can block in the kernel on a helper thread and gives up after a
 // timeout, so one stuck call cannot hold the report worker past its budget. Reads of cmdline wait
 // for the target's mmap lock, stack and syscall for its exec lock, cgroup for cgroup_mutex; a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Stall classification: a pure function from the gathered Evidence to exactly one class and the
 // evidence that decided it. Called by EvidenceEngine::collect() on the report worker thread and by
 // the unit tests on fixture evidence. The rules, first match wins:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Counter baselines: samples of /proc/stat, /proc/interrupts and /proc/softirqs taken about once
 // a second by the engine's sampler thread and kept in a bounded ring (CounterHistory, guarded by
 // its own mutex: the sampler pushes, the report worker reads), so that when a stall is detected a

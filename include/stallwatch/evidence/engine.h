@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // EvidenceEngine: the integration point the daemon calls. start() launches the background
 // threads -- the /dev/kmsg verdict reader, the once-a-second counter sampler, and two BoundedIo
 // helpers (per-task /proc reads that may block, the sysrq write) -- all SCHED_OTHER with explicit

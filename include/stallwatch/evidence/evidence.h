@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Evidence: everything gathered for one stall event before it is classified and reported --
 // the tasks on the stuck CPU, the sysrq-l backtrace, the kernel's own verdicts, counter deltas
 // and a few system settings. Plain data built by EvidenceEngine::collect() on the report worker

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // /dev/kmsg record and kernel-verdict parsers: pure functions over the text one read() of
 // /dev/kmsg returns ("prio,seq,usec,flag;text\n" then continuation lines " KEY=value\n"), and
 // over the message texts the kernel prints when it detects a stall. Owned by the evidence module;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // KmsgReader: the background /dev/kmsg reader. Its thread (started by EvidenceEngine::start(),
 // SCHED_OTHER, small stack) reads every kernel record as it arrives, handles EPIPE (records
 // overwritten before we read them) and keeps the recent stall verdicts -- soft lockup, hard

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Procfs parsers for stall evidence: pure functions over the text of /proc/<pid>/task/<tid>/stat,
 // .../schedstat, /proc/stat, /proc/interrupts and /proc/softirqs. Owned by the evidence module;
 // stateless and thread-safe (no I/O here; readers live in task_scan.cpp and counters.cpp).

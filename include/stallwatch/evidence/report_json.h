@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Report rendering: turns Evidence plus its Classification into the StallReport fields the sinks
 // read (culprit, class, summary, details_json) and the StallReport into the JSON document written
 // to the report file. Pure functions; called on the report worker thread.

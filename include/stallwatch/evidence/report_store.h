@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // ReportStore: the directory of JSON report files (<state_dir>/reports). Writes are atomic (temp
 // file created O_EXCL|O_NOFOLLOW, fdatasync, rename that never replaces, directory fsync): a
 // name already taken (another daemon run in the same second) gets "-1", "-2", ... before

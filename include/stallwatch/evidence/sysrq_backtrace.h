@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // SysrqBacktrace: one all-CPU backtrace request. trigger() opens /dev/kmsg, seeks it to the end
 // (so only what follows is read back) and writes 'l' to /proc/sysrq-trigger through a BoundedIo
 // (the kernel may busy-wait there for CPUs that ignore the NMI); read_until() then reads the

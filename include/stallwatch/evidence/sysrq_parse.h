@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Sysrq-l dump assembler: turns the /dev/kmsg message texts that follow `echo l >
 // /proc/sysrq-trigger` into one section per CPU ("NMI backtrace for cpu N" up to the next
 // section). Pure text processing, fed one record text at a time; owned by whoever reads the dump

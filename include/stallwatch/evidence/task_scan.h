@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Task scan: finds the tasks runnable on one CPU by reading every /proc/<pid>/task/<tid>/stat
 // (state R, processor == CPU), then fills in the details of those few (syscall, cgroup, cmdline,
 // wchan, kernel stack) and decides which one holds the CPU. Called on the report worker thread by

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Helpers for scenario scripts running inside the guest (sourced by run-scenario).
 # Everything a checker needs is written to the journal as structured fields (TEST_MARK=...), so
 # the host asserts on fields, never on console prose. Console output is for humans.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // stallwatchctl drill: the refusal rules (the hog itself is exercised by the host test).
 #include "stallwatch/ctl/drill.h"
 

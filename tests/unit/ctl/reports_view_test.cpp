@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // stallwatchctl reports: real report files, reports with fields missing or added, listing order,
 // lookup by id, readable rendering.
 #include "stallwatch/ctl/reports_view.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // stallwatchctl status: parsing real status files, histogram quantiles, liveness, formatting.
 #include "stallwatch/ctl/status_view.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Test doubles for the escalation area: a fake watchdog character device that follows the
 // kernel's watchdog_dev.c semantics (open arms, EBUSY on a second owner, SETTIMEOUT validates,
 // rounds and writes back, magic close, nowayout), a capturing journal, and a temp directory.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 #include "stallwatch/escalation/feed_policy.h"
 
 #include <gtest/gtest.h>

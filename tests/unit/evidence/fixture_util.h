@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Test helpers: read files under tests/fixtures/evidence.
 #pragma once
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Scenario 1: the unit comes from the .deb and was enabled and started by its postinst;
 Type=notify start, WatchdogUSec set, the packaged hardening in effect, 30 s idle without stall or
 watchdog timeout, `systemctl reload` keeps the same process active."""

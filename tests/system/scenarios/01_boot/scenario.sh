@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Scenario 1 (boot): the unit, installed and started by the .deb's postinst (guest/install-package
 # records how), becomes active through Type=notify with a systemd watchdog, runs under the
 # packaged hardening, idles 30 s without a stall or a watchdog timeout, and survives

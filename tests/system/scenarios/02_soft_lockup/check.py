@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Scenario 2: a real kernel soft lockup on CPU 1 (stallwatch_spin.ko, preemption disabled).
 
 stallwatch must find what the kernel finds, sooner: a stall event for CPU 1 within

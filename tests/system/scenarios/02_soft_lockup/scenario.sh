@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Scenario 2 (kernel soft lockup, the oracle): the test module disables preemption and spins on
 # CPU 1 while the kernel's own soft-lockup detector watches too. 6 x threshold rather than 3 x:
 # the NMI backtrace the daemon triggers (sysrq-l) touches the stuck CPU's soft-lockup watchdog

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Scenario 3: a SCHED_FIFO 99 busy loop on CPU 1 for 3 x threshold -> a stall event for CPU 1,
 class rt-hog, naming the hog's pid, comm (rt-hog) and priority (99), then recovered."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Scenario 3 (RT hog): SCHED_FIFO 99 busy loop on CPU 1 for 3 x threshold -> class rt-hog.
 wait_active stallwatch.service 40 || exit 1
 sleep 3

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Scenario 4: 60 s of stress-ng CPU + VM + I/O load on both CPUs with a 1 s threshold gives no
 stall event (and no restart or systemd watchdog timeout)."""
 

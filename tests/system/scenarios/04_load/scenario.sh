@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Scenario 4 (load without stalls): 60 s of stress-ng CPU + VM + I/O on both CPUs.
 wait_active stallwatch.service 40 || exit 1
 sleep 2

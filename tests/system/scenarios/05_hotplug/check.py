@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Scenario 5: CPU 1 offline for 10 s then online gives no stall event; afterwards CPU 1 is
 monitored again: a 3 s SCHED_FIFO 99 hog on it (threshold 1 s) is detected."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Scenario 5 (CPU hotplug): CPU 1 offline 10 s, online again; a later RT hog on it is detected.
 wait_active stallwatch.service 40 || exit 1
 sleep 2

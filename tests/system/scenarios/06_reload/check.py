@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Scenario 6: `systemctl reload` with a broken config -> a config-error event, the service stays
 active (same process) on the old threshold (a 2 s hog is no stall at 3 s); a valid config -> the
 threshold becomes 1 s (the same 2 s hog is a stall with STALLWATCH_THRESHOLD_MS=1000)."""

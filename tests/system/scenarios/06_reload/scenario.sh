@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Scenario 6 (reload): a broken config via `systemctl reload` is rejected and the old settings
 # stay; a valid one changes the threshold. Each setting is probed with a 2 s RT hog on CPU 1:
 # no stall at the old 3 s threshold, a stall at the new 1 s threshold.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Scenario 7: escalation.action = "watchdog-device" on the i6300esb. Boot 1: `stallwatchctl
 doctor --json` (watchdog_thresh 2, no kdump) reports the i6300esb fed by stallwatch and the
 ladder in time order; then a stall past

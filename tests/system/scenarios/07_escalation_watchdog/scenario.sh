@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Scenario 7 (escalation via the hardware watchdog). Boot 1: a SCHED_FIFO 99 hog holds CPU 1 far
 # longer than escalation.after + the device timeout; the daemon stops feeding the i6300esb and
 # the device resets the guest (QEMU runs with -watchdog-action reset -no-reboot, so it exits and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Scenario 8: the armed i6300esb never resets a healthy guest: after `systemctl stop` (disarmed
 with magic close: no "watchdog did not stop!") and after `kill -9` (systemd restarts the daemon,
 which re-opens and feeds the device in time), 3 x the device timeout pass without a reset.

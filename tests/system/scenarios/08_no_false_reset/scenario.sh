@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Scenario 8 (no false reset): with /dev/watchdog0 armed, `systemctl stop` disarms it (3 x the
 # timeout pass, no reset, no "watchdog did not stop!"); after `kill -9` systemd restarts the
 # daemon, which re-arms and feeds in time (3 x the timeout pass, no reset). Then (issue 9) a

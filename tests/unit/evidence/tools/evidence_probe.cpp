@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // evidence_probe: runs the real EvidenceEngine against the real system for one made-up stall
 // event, the way the daemon would, and prints the reports. Used by the fixture-capture guest
 // (tests/fixtures/evidence/capture/qemu) and by hand on a host while a hog runs:
