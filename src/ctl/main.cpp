@@ -9,6 +9,8 @@
 #include <string>
 
 #include <CLI/CLI.hpp>
+#include <optional>
+
 #include <fmt/format.h>
 
 #include "stallwatch/config.h"
@@ -81,14 +83,20 @@ Result<LiveStatus> live_status(const std::string& path) {
   return ls;
 }
 
-int cmd_status(const Globals& g, bool as_json) {
+// The daemon's status.json under the effective runtime_dir; prints the config error if any.
+std::optional<std::string> status_path(const Globals& g) {
   auto cfg = effective_config(g);
   if (!cfg) {
     std::fprintf(stderr, "%s\n", cfg.error().message.c_str());
-    return kExitConfig;
+    return std::nullopt;
   }
-  const std::string path = cfg->daemon.runtime_dir + "/status.json";
-  auto ls = live_status(path);
+  return cfg->daemon.runtime_dir + "/status.json";
+}
+
+int cmd_status(const Globals& g, bool as_json) {
+  const auto path = status_path(g);
+  if (!path) return kExitConfig;
+  auto ls = live_status(*path);
   if (!ls) {
     if (as_json)
       std::printf("%s\n", nlohmann::json{{"running", false}, {"liveness", "not-running"},
@@ -110,15 +118,11 @@ int cmd_status(const Globals& g, bool as_json) {
 
 // Prometheus text format of the running daemon's status.json; exit 3 when it is not running.
 int cmd_metrics(const Globals& g) {
-  auto cfg = effective_config(g);
-  if (!cfg) {
-    std::fprintf(stderr, "%s\n", cfg.error().message.c_str());
-    return kExitConfig;
-  }
-  const std::string path = cfg->daemon.runtime_dir + "/status.json";
-  auto ls = live_status(path);
+  const auto path = status_path(g);
+  if (!path) return kExitConfig;
+  auto ls = live_status(*path);
   // Read again for the renderer: the file is replaced atomically, so either text is whole.
-  auto text = ls ? read_file_capped(path, 1 << 20) : Result<std::string>(ls.error());
+  auto text = ls ? read_file_capped(*path, 1 << 20) : Result<std::string>(ls.error());
   auto out = text ? metrics_exposition(*text, ls->verdict) : Result<std::string>(text.error());
   if (!out) {
     std::fprintf(stderr, "%s\n", out.error().message.c_str());
