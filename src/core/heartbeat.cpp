@@ -207,6 +207,8 @@ int HeartbeatManager::stop_all(std::int64_t deadline_ns) {
   for (auto& w : workers_) {
     if (!w) continue;
     cpu_set_t set = healthy;
+    const int here = sched_getcpu();  // the stopping thread's CPU is running too
+    if (here >= 0 && here != w->cpu) CPU_SET(static_cast<unsigned>(here), &set);
     if (CPU_COUNT(&set) == 0) {
       for (int c = 0; c < slot_count_; ++c)
         if (c != w->cpu) CPU_SET(static_cast<unsigned>(c), &set);

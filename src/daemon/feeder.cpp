@@ -83,6 +83,14 @@ bool Feeder::stop(std::int64_t deadline_ns) {
   if (!started_) return true;
   started_ = false;
   stop_.store(true, std::memory_order_release);
+  // The last check may have moved it to a CPU that is stalled now: it could neither exit nor
+  // let the process be reaped. The CPU running this stop is demonstrably running.
+  if (const int cpu = sched_getcpu(); cpu >= 0) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(static_cast<unsigned>(cpu), &set);
+    pthread_setaffinity_np(thread_, sizeof set, &set);
+  }
   const std::uint64_t one = 1;
   (void)!::write(wake_fd_.get(), &one, sizeof one);
   timespec mono{};
