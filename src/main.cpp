@@ -20,6 +20,7 @@
 
 #include "stallwatch/config.h"
 #include "stallwatch/daemon.h"
+#include "stallwatch/exit_path.h"
 #include "stallwatch/journal_sink.h"
 #include "stallwatch/logging.h"
 #include "stallwatch/message_ids.h"
@@ -176,5 +177,6 @@ int main(int argc, char** argv) {
   // abandoned behind a stalled CPU).
   flush_logging(std::chrono::milliseconds(300));
   std::fflush(nullptr);
+  gather_threads_for_exit(200);
   _exit(0);
 }

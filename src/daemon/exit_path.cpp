@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "stallwatch/exit_path.h"
+
+#include <dirent.h>
+#include <pthread.h>
+#include <sched.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+namespace stallwatch {
+
+namespace {
+
+struct Gather {
+  int cpu = -1;
+  int keep_tid = 0;  // the caller
+};
+
+void* gather_main(void* arg) {
+  const auto* g = static_cast<const Gather*>(arg);
+  const int self = static_cast<int>(::gettid());
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(static_cast<unsigned>(g->cpu), &set);
+  DIR* dir = ::opendir("/proc/self/task");
+  if (dir == nullptr) return nullptr;
+  while (dirent* e = ::readdir(dir)) {
+    const int tid = std::atoi(e->d_name);
+    if (tid <= 0 || tid == self || tid == g->keep_tid) continue;
+    sched_setaffinity(tid, sizeof set, &set);
+  }
+  ::closedir(dir);
+  return nullptr;
+}
+
+}  // namespace
+
+void gather_threads_for_exit(int wait_ms) {
+  static Gather g;  // outlives a helper that is still busy when the process exits
+  g.cpu = sched_getcpu();
+  g.keep_tid = static_cast<int>(::gettid());
+  if (g.cpu < 0) return;
+  pthread_t t;
+  if (pthread_create(&t, nullptr, &gather_main, &g) != 0) return;
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  ts.tv_nsec += static_cast<long>(wait_ms) * 1'000'000;
+  ts.tv_sec += ts.tv_nsec / 1'000'000'000;
+  ts.tv_nsec %= 1'000'000'000;
+  if (pthread_timedjoin_np(t, nullptr, &ts) != 0) pthread_detach(t);
+}
+
+}  // namespace stallwatch
