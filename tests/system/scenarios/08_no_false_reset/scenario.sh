@@ -44,7 +44,17 @@ sleep 3
 mark stop-during-spin PID="$pid"
 read -r up _ < /proc/uptime   # CLOCK_BOOTTIME = CLOCK_MONOTONIC here (no suspend), 10 ms steps
 t0=${EPOCHREALTIME/./}
-timeout 30 systemctl stop stallwatch.service
+timeout 30 systemctl stop stallwatch.service &
+stopper=$!
+sleep 1.5
+# What the daemon's threads are doing 1.5 s into the stop (kept for diagnosis; not asserted).
+diag=""
+for t in /proc/"$pid"/task/*; do
+  diag+="$(cat "$t/comm" 2>/dev/null):$(awk '{print $3"/cpu"$39}' "$t/stat" 2>/dev/null):"
+  diag+="$(cat "$t/wchan" 2>/dev/null):$(tr '\n' ';' < "$t/stack" 2>/dev/null | cut -c1-400)|"
+done
+mark stop-diag DIAG="$diag"
+wait "$stopper"
 rc=$?
 t1=${EPOCHREALTIME/./}
 mark stopped-during-spin RC="$rc" STOP_MS=$(( (t1 - t0) / 1000 )) REQ_MONO_US="${up/./}0000" \
