@@ -97,3 +97,13 @@ def check(run):
     done = [e for e in run.select(UNIT="stallwatch.service", JOB_TYPE="reload")
             if e.get("JOB_RESULT") == "done"]
     run.expect(done, "systemd logged the reload job as done (JOB_TYPE=reload JOB_RESULT=done)")
+    tf = run.marks("textfile")
+    run.require(tf, "metrics step ran")
+    tf = tf[0]
+    run.expect_field(tf, "TEST_ACTIVE", "active", "active after the restart with the textfile dir")
+    run.expect_field(tf, "TEST_TEXTFILE", "present",
+                     "the packaged daemon writes /var/lib/prometheus/node-exporter/stallwatch.prom "
+                     "(metrics.textfile = \"auto\", allowed by the unit's ReadWritePaths=)")
+    run.expect_field(tf, "TEST_MODE", "644", "the textfile is readable by node_exporter (0644)")
+    run.expect_field(tf, "TEST_BUILD_INFO", "1", "it holds stallwatch_build_info")
+    run.expect_field(tf, "TEST_HEARTBEAT_SERIES", "2", "one heartbeat-age series per CPU")

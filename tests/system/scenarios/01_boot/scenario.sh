@@ -27,3 +27,15 @@ rc=$?
 sleep 2
 mark reloaded RC="$rc" ACTIVE="$(systemctl is-active stallwatch.service)" \
   PID_BEFORE="$before" PID_AFTER="$(show MainPID)"
+# Fleet metrics (issue 12): node_exporter's textfile directory appears (as Debian's
+# prometheus-node-exporter creates it); with the shipped metrics.textfile = "auto" the packaged,
+# sandboxed daemon writes stallwatch.prom there (its unit may write exactly that directory).
+mkdir -p /var/lib/prometheus/node-exporter
+systemctl restart stallwatch.service
+prom=/var/lib/prometheus/node-exporter/stallwatch.prom
+for _ in $(seq 1 40); do [ -s "$prom" ] && break; sleep 0.5; done
+mark textfile TEXTFILE="$([ -s "$prom" ] && echo present || echo missing)" \
+  MODE="$(stat -c %a "$prom" 2>/dev/null)" \
+  BUILD_INFO="$(grep -c '^stallwatch_build_info{' "$prom" 2>/dev/null)" \
+  HEARTBEAT_SERIES="$(grep -c '^stallwatch_heartbeat_age_seconds{' "$prom" 2>/dev/null)" \
+  ACTIVE="$(systemctl is-active stallwatch.service)"
