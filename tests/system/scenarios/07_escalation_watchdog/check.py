@@ -99,7 +99,9 @@ def check(run):
     run.expect_field(p, "STALLWATCH_CPU", "1", "names CPU 1")
     run.expect_field(p, "STALLWATCH_ACTION", "watchdog-device")
     run.expect_field(p, "STALLWATCH_COMM", "rt-hog", "names the culprit's comm")
-    run.expect_field(p, "STALLWATCH_PID", hog_pid, f"names the culprit's pid ({hog_pid})")
+    # The reset reason keeps the culprit's thread id: STALLWATCH_TID (the single-threaded hog's
+    # tid is its pid); STALLWATCH_PID is only ever a process id (issue 10, item 6).
+    run.expect_field(p, "STALLWATCH_TID", hog_pid, f"names the culprit's thread ({hog_pid})")
     boot1 = run.boot_ids[0]
     got = p.get("STALLWATCH_ESCALATION_BOOT_ID", "").replace("-", "")
     run.expect(got == boot1, "the reason belongs to boot 1 (STALLWATCH_ESCALATION_BOOT_ID)",
