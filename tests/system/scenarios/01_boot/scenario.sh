@@ -33,7 +33,9 @@ mark reloaded RC="$rc" ACTIVE="$(systemctl is-active stallwatch.service)" \
 mkdir -p /var/lib/prometheus/node-exporter
 systemctl restart stallwatch.service
 prom=/var/lib/prometheus/node-exporter/stallwatch.prom
-for _ in $(seq 1 40); do [ -s "$prom" ] && break; sleep 0.5; done
+# The first file is written at start, before the heartbeats run; the next one, with them, comes
+# metrics.interval (15 s) later.
+for _ in $(seq 1 60); do grep -q '^stallwatch_heartbeat_age_seconds{' "$prom" 2>/dev/null && break; sleep 0.5; done
 mark textfile TEXTFILE="$([ -s "$prom" ] && echo present || echo missing)" \
   MODE="$(stat -c %a "$prom" 2>/dev/null)" \
   BUILD_INFO="$(grep -c '^stallwatch_build_info{' "$prom" 2>/dev/null)" \
