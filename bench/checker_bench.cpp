@@ -37,7 +37,7 @@ void BM_CheckerTick(benchmark::State& state) {
 BENCHMARK(BM_CheckerTick)->Arg(2)->Arg(64)->Arg(512)->Arg(4096);
 
 struct NullOutputs final : RtOutputs {
-  void wake_dispatcher() noexcept override {}
+  void wake_dispatcher(int) noexcept override {}
   void watchdog_ping() noexcept override {}
   void request_feed(int) noexcept override {}
   std::int64_t boot_ns() noexcept override { return now; }

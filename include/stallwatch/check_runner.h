@@ -31,9 +31,9 @@ class FeedPolicy;
 class RtOutputs {
  public:
   virtual ~RtOutputs() = default;
-  virtual void wake_dispatcher() noexcept = 0;      // eventfd write
+  virtual void wake_dispatcher(int cpu) noexcept = 0;  // RtWake::wake_on(cpu)
   virtual void watchdog_ping() noexcept = 0;        // sd_notify WATCHDOG=1, MSG_DONTWAIT
-  virtual void request_feed(int cpu) noexcept = 0;  // wake the feeder thread on this CPU
+  virtual void request_feed(int cpu) noexcept = 0;     // wake the feeder thread on this CPU
   virtual std::int64_t boot_ns() noexcept = 0;      // CLOCK_BOOTTIME
 };
 
@@ -43,6 +43,7 @@ struct PublishedCpu {
   std::atomic<int> state{0};  // CpuState
   std::atomic<std::uint64_t> stalls{0};
   std::atomic<std::int64_t> episode_start_ns{0};
+  std::atomic<bool> suspect{false};  // CpuView::suspect: helper threads keep off this CPU
 };
 
 struct PublishedState {

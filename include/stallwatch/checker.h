@@ -34,6 +34,7 @@ struct CpuView {
   std::int64_t age_ns = 0;        // since the last stamp (or since start/re-baseline)
   std::uint64_t stalls = 0;       // episodes so far
   std::int64_t episode_ns = 0;    // current episode length, 0 when healthy
+  bool suspect = false;           // stalled, or its heartbeat is more than threshold / 2 late
 };
 
 class Checker {
@@ -72,7 +73,7 @@ class Checker {
   std::uint64_t monitored_count() const { return monitored_count_; }
   // Whether the last tick was on time; false after a global pause until the next normal tick.
   bool healthy() const { return healthy_; }
-  // Bumped whenever a CPU's state or stall count changes (so a publisher can skip the O(CPUs)
+  // Bumped whenever a CPU's state, stall count or suspicion changes (so a publisher can skip the O(CPUs)
   // copy on the common check where nothing did).
   std::uint64_t changes() const { return changes_; }
   // Bumped when a healthy CPU's heartbeat age first passes half the threshold: the moment to take

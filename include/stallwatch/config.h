@@ -27,7 +27,9 @@ struct HeartbeatConfig {
 };
 
 struct CheckerConfig {
-  Nanos interval = std::chrono::milliseconds(100);
+  // Longest gap between check deadlines (a backstop). Not in the file: min(1 s, threshold / 2,
+  // pause_tolerance).
+  Nanos interval = std::chrono::seconds(1);
   Nanos threshold = std::chrono::seconds(2);
   Nanos repeat_interval = std::chrono::seconds(10);
   int priority = 99;

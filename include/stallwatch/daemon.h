@@ -98,7 +98,6 @@ class Daemon {
   std::vector<bool> watched_;  // by CPU: a heartbeat runs and the check monitors it
   UniqueFd online_fd_;
   UniqueFd uevent_fd_;
-  UniqueFd wake_fd_;
   int online_errors_ = 0;
   bool retry_sync_ = false;  // a heartbeat to start was still exiting: sync again soon
 
@@ -107,6 +106,7 @@ class Daemon {
   std::unique_ptr<HeartbeatManager> heartbeats_;
   std::unique_ptr<CheckGate> gate_;
   std::unique_ptr<EventRing<CheckEvent>> ring_;
+  std::unique_ptr<RtWake> dispatch_wake_;  // the check wakes the dispatcher with it
   std::unique_ptr<Outputs> outputs_;
   std::unique_ptr<CheckRunner> runner_;
   std::unique_ptr<Feeder> feeder_;

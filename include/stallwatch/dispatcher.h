@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Dispatcher: the non-real-time writer between the check and everything that can block. It
-// sleeps in poll() on an eventfd the check writes to (RtOutputs::wake_dispatcher) and on the
+// sleeps in poll() on the RtWake the check wakes it with (RtOutputs::wake_dispatcher: it then
+// runs on the checking CPU, never behind a stalled one) and on the
 // status request FIFO (<runtime_dir>/status.request, which stallwatchctl writes a byte into to
 // ask for a fresh status.json). On wake it drains the EventRing into the report worker, reports
-// ring drops, sends READY=1 once every heartbeat stamped, and rewrites STATUS= and status.json
+// ring drops, keeps the helper threads off suspect CPUs (ThreadPlacement) before it asks for a
+// counter baseline, sends READY=1 once every heartbeat stamped, and rewrites STATUS= and status.json
 // on a change, on request, and every kRefreshNs otherwise. It never waits for the real-time side
 // and the real-time side never waits for it: a blocked stderr or journald stalls only this thread
 // (and the report worker), never a check, a feed or a WATCHDOG=1.
@@ -15,13 +17,17 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "stallwatch/check_runner.h"
 #include "stallwatch/event_ring.h"
 #include "stallwatch/notify.h"
 #include "stallwatch/report_worker.h"
+#include "stallwatch/rt_wake.h"
 #include "stallwatch/status_doc.h"
+#include "stallwatch/thread_placement.h"
 #include "stallwatch/unique_fd.h"
 
 namespace stallwatch {
@@ -42,7 +48,9 @@ class Dispatcher {
     std::function<void(nlohmann::json&)> on_status;
     std::function<void()> on_suspect;  // a CPU's heartbeat is half-way to a stall
     std::string runtime_dir;
-    int wake_fd = -1;  // eventfd (non-blocking) the check writes to; owned by the caller
+    RtWake* wake = nullptr;  // what the check wakes it with; owned by the caller
+    std::vector<int> allowed_cpus;  // the process's CPUs (ThreadPlacement); empty = no placement
+    int slots = 0;                  // possible CPUs (published->cpu has this many)
     std::int64_t start_ns = 0;
     std::int64_t ready_after_ns = 0;  // READY=1 anyway this long after start
     std::int64_t refresh_ns = kRefreshNs;  // rewrite at least this often (metrics.interval)
@@ -66,6 +74,7 @@ class Dispatcher {
   void write_status(std::int64_t now);
 
   Deps deps_;
+  std::unique_ptr<ThreadPlacement> placement_;
   UniqueFd fifo_rd_;
   UniqueFd fifo_wr_;  // kept open so poll() does not see POLLHUP after each client
   pthread_t thread_{};

@@ -2,11 +2,9 @@
 // Feeder: the small thread that pets the hardware watchdog. Some drivers sleep in the keepalive
 // (ipmi_watchdog waits for the BMC, I2C/SPI watchdogs for their bus), so no heartbeat does it.
 // The check decides a feed is due and calls request(cpu): the feeder is moved to that CPU (whose
-// heartbeat is running right now, so a stalled CPU never holds the feeder) and woken through an
-// eventfd. It serves the request and reports it to the CheckRunner, which counts requests that
+// heartbeat is running right now, so a stalled CPU never holds the feeder) and woken (RtWake). It serves the request and reports it to the CheckRunner, which counts requests that
 // were still unserved at the next check. SCHED_FIFO, unpinned otherwise.
-// Threads: request() from the check (non-blocking: one sched_setaffinity and one eventfd write,
-// once per feed period); the feeder thread itself; start()/stop() from the supervisor.
+// Threads: request() from the check (non-blocking: RtWake::wake_on, once per feed period); the feeder thread itself; start()/stop() from the supervisor.
 #pragma once
 
 #include <pthread.h>
@@ -16,7 +14,7 @@
 #include <functional>
 
 #include "stallwatch/result.h"
-#include "stallwatch/unique_fd.h"
+#include "stallwatch/rt_wake.h"
 
 namespace stallwatch {
 
@@ -40,8 +38,7 @@ class Feeder {
   void run();
   std::function<bool()> feed_;
   std::function<void(std::uint64_t)> served_;
-  UniqueFd wake_fd_;
-  std::atomic<int> tid_{0};
+  RtWake wake_;
   std::atomic<std::uint64_t> requested_{0};
   std::atomic<std::uint64_t> failures_{0};
   std::atomic<bool> stop_{false};

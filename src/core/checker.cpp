@@ -93,6 +93,7 @@ CpuView Checker::view(int cpu) const {
   v.state = c.state;
   v.age_ns = c.age_ns;
   v.stalls = c.stalls;
+  v.suspect = c.suspect || c.state == CpuState::kStalled;
   v.episode_ns = c.state == CpuState::kStalled ? c.age_ns : 0;
   return v;
 }
@@ -275,8 +276,10 @@ void Checker::tick_into(std::int64_t now_ns, std::int64_t now_boot_ns, std::int6
     if (c.age_ns > half && !c.suspect) {
       c.suspect = true;
       ++suspects_;
-    } else if (c.age_ns <= half) {
+      ++changes_;
+    } else if (c.age_ns <= half && c.suspect) {
       c.suspect = false;
+      ++changes_;
     }
     next = std::min(next, base + (c.suspect ? settings_.threshold_ns : half) + 1);
   }

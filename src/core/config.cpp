@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <functional>
 #include <map>
@@ -304,6 +305,11 @@ Result<Config> parse_config(std::string_view text, const std::string& file_name)
         {"interval", [&](auto& n, auto& k) { c.metrics.interval = p.duration(n, k, seconds(1), seconds(60)); }},
     };
     p.walk(root, sections);
+    if (!p.has("checker.interval")) {
+      // The backstop between check deadlines; the deadlines themselves drive detection, so the
+      // default is as long as the rules allow: fewer heartbeat wakeups carry a check.
+      ck.interval = std::min({Nanos(seconds(1)), ck.threshold / 2, ck.pause_tolerance});
+    }
     validate(c, p);
   } catch (const Failure& f) {
     return Error{f.message};

@@ -85,6 +85,7 @@ void CheckRunner::publish(std::int64_t now_ns) {
                                std::memory_order_relaxed);
       changed = true;
     }
+    p.suspect.store(v.suspect, std::memory_order_relaxed);
     if (p.stalls.load(std::memory_order_relaxed) != v.stalls) {
       p.stalls.store(v.stalls, std::memory_order_relaxed);
       changed = true;
@@ -149,13 +150,13 @@ void CheckRunner::run_check(int cpu, std::int64_t now_ns, std::int64_t planned_n
   if (published_.version.load(std::memory_order_relaxed) != before) wake = true;
   const std::int64_t next = outputs_and_deadline(cpu, now_ns);
   gate_.release(next);
-  if (wake) out_.wake_dispatcher();
+  if (wake) out_.wake_dispatcher(cpu);
 }
 
 // The heartbeat owning the claim has not released it for stuck_after_ns: its CPU froze
 // mid-check (a hard-IRQ handler that does not return, an SMI). The Checker's state belongs to
 // the frozen owner, so it is not touched; the bystander reports the owner's CPU directly.
-void CheckRunner::owner_stuck(int, int owner_cpu, std::int64_t claimed_ns, std::int64_t now_ns) noexcept {
+void CheckRunner::owner_stuck(int cpu, int owner_cpu, std::int64_t claimed_ns, std::int64_t now_ns) noexcept {
   CheckEvent e;
   e.kind = EventKind::kStall;
   e.cpu = owner_cpu;
@@ -166,7 +167,7 @@ void CheckRunner::owner_stuck(int, int owner_cpu, std::int64_t claimed_ns, std::
   e.stall_start_mono_ns = claimed_ns;
   published_.stuck_owners.fetch_add(1, std::memory_order_relaxed);
   ring_.push(e);
-  out_.wake_dispatcher();
+  out_.wake_dispatcher(cpu);
 }
 
 }  // namespace stallwatch

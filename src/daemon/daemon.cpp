@@ -2,6 +2,7 @@
 #include "stallwatch/daemon.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <linux/netlink.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -49,17 +50,33 @@ UniqueFd open_uevent_socket() {
   return UniqueFd(fd);
 }
 
+// The CPUs this process may run on (systemd's CPUAffinity=, taskset), in order.
+std::vector<int> process_cpus() {
+  std::vector<int> cpus;
+  for (int n = 1024; n <= 65536; n *= 4) {
+    cpu_set_t* set = CPU_ALLOC(n);
+    const std::size_t size = CPU_ALLOC_SIZE(n);
+    CPU_ZERO_S(size, set);
+    if (::sched_getaffinity(0, size, set) == 0) {
+      for (int c = 0; c < n; ++c)
+        if (CPU_ISSET_S(static_cast<unsigned>(c), size, set)) cpus.push_back(c);
+      CPU_FREE(set);
+      return cpus;
+    }
+    CPU_FREE(set);
+    if (errno != EINVAL) break;
+  }
+  return cpus;
+}
+
 }  // namespace
 
-// The real RtOutputs: every call is one non-blocking syscall (or none).
+// The real RtOutputs: every call is a few non-blocking syscalls (or none).
 class Daemon::Outputs final : public RtOutputs {
  public:
-  Outputs(Notifier& notifier, int wake_fd) : notifier_(notifier), wake_fd_(wake_fd) {}
+  Outputs(Notifier& notifier, RtWake& wake) : notifier_(notifier), wake_(wake) {}
   void set_feeder(Feeder* feeder) { feeder_ = feeder; }
-  void wake_dispatcher() noexcept override {
-    const std::uint64_t one = 1;
-    (void)!::write(wake_fd_, &one, sizeof one);
-  }
+  void wake_dispatcher(int cpu) noexcept override { wake_.wake_on(cpu); }
   void watchdog_ping() noexcept override { notifier_.watchdog_ping(); }
   void request_feed(int cpu) noexcept override {
     if (feeder_ != nullptr) feeder_->request(cpu);
@@ -68,7 +85,7 @@ class Daemon::Outputs final : public RtOutputs {
 
  private:
   Notifier& notifier_;
-  int wake_fd_;
+  RtWake& wake_;
   Feeder* feeder_ = nullptr;
 };
 
@@ -168,13 +185,13 @@ Status Daemon::start() {
   worker_ = std::make_unique<ReportWorker>(std::move(sinks), enrich_);
   worker_->start(kWorkerStack);
 
-  wake_fd_ = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (!wake_fd_.valid()) {
+  dispatch_wake_ = std::make_unique<RtWake>();
+  if (!dispatch_wake_->valid()) {
     start_error_ = StartError::kOther;
     fail_start();
     return make_error("eventfd: {}", std::strerror(errno));
   }
-  outputs_ = std::make_unique<Outputs>(notifier_, wake_fd_.get());
+  outputs_ = std::make_unique<Outputs>(notifier_, *dispatch_wake_);
   runner_ = std::make_unique<CheckRunner>(heartbeats_->slots(), slots, runner_settings(), *gate_,
                                           *ring_, *outputs_);
   Dispatcher::Deps deps;
@@ -183,7 +200,9 @@ Status Daemon::start() {
   deps.worker = worker_.get();
   deps.notifier = &notifier_;
   deps.runtime_dir = config_.daemon.runtime_dir;
-  deps.wake_fd = wake_fd_.get();
+  deps.wake = dispatch_wake_.get();
+  deps.allowed_cpus = process_cpus();
+  deps.slots = slots;
   deps.start_ns = start_ns_;
   deps.ready_after_ns = config_.checker.threshold.count();
   deps.snapshot = [this](std::int64_t now) { return snapshot(now); };
@@ -437,7 +456,7 @@ void Daemon::stop() {
     (void)runner_.release();
     (void)feeder_.release();
     (void)escalation_.release();
-    (void)wake_fd_.release();
+    (void)dispatch_wake_.release();
   }
   if (leak_writers) {
     (void)dispatcher_.release();

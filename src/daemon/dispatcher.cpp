@@ -29,7 +29,9 @@ Dispatcher::Dispatcher(Deps deps) : deps_(std::move(deps)) {}
 Dispatcher::~Dispatcher() { (void)stop(mono_ns() + 1'000'000'000); }
 
 Status Dispatcher::start() {
-  if (deps_.wake_fd < 0) return make_error("dispatcher: no wake fd");
+  if (deps_.wake == nullptr || !deps_.wake->valid()) return make_error("dispatcher: no wake fd");
+  if (!deps_.allowed_cpus.empty() && deps_.slots > 0)
+    placement_ = std::make_unique<ThreadPlacement>(deps_.published, deps_.slots, deps_.allowed_cpus);
   // The request FIFO: world-writable so an unprivileged stallwatchctl can ask; a flood only
   // makes this thread rewrite the file at most every kMinRewriteNs.
   const std::string fifo = deps_.runtime_dir + "/status.request";
@@ -53,16 +55,14 @@ Status Dispatcher::start() {
 
 void Dispatcher::request_status() {
   status_requested_.store(true, std::memory_order_relaxed);
-  const std::uint64_t one = 1;
-  (void)!::write(deps_.wake_fd, &one, sizeof one);
+  deps_.wake->wake();
 }
 
 bool Dispatcher::stop(std::int64_t deadline_ns) {
   if (!started_) return true;
   started_ = false;
   stop_.store(true, std::memory_order_release);
-  const std::uint64_t one = 1;
-  (void)!::write(deps_.wake_fd, &one, sizeof one);
+  deps_.wake->wake();
   timespec real{};
   clock_gettime(CLOCK_REALTIME, &real);
   const std::int64_t until = real.tv_sec * 1'000'000'000LL + real.tv_nsec +
@@ -115,7 +115,12 @@ void Dispatcher::write_status(std::int64_t now) {
 }
 
 void Dispatcher::run() {
+  deps_.wake->attach();
   for (;;) {
+    bool pinned = false;
+    (void)deps_.wake->busy(&pinned);
+    // First off the suspect CPUs, then the baseline: the sampler must not be woken behind one.
+    if (placement_) placement_->update(pinned);
     const std::int64_t now = mono_ns();
     const std::uint64_t suspects = deps_.published->suspects.load(std::memory_order_relaxed);
     if (suspects != seen_suspects_) {
@@ -147,12 +152,11 @@ void Dispatcher::run() {
     if (due) wait_ns = std::min<std::int64_t>(wait_ns, kMinRewriteNs);
     if (!ready_sent_.load(std::memory_order_relaxed))
       wait_ns = std::min<std::int64_t>(wait_ns, std::max<std::int64_t>(deps_.start_ns + deps_.ready_after_ns - now, 1'000'000));
-    pollfd fds[2] = {{deps_.wake_fd, POLLIN, 0}, {fifo_rd_.get(), POLLIN, 0}};
+    pollfd fds[2] = {{deps_.wake->fd(), POLLIN, 0}, {fifo_rd_.get(), POLLIN, 0}};
     const int nfds = fifo_rd_.valid() ? 2 : 1;
     const int timeout_ms = static_cast<int>(std::max<std::int64_t>(1, wait_ns / 1'000'000 + 1));
+    deps_.wake->idle();
     if (::poll(fds, static_cast<nfds_t>(nfds), timeout_ms) > 0) {
-      std::uint64_t n = 0;
-      if (fds[0].revents & POLLIN) (void)!::read(deps_.wake_fd, &n, sizeof n);
       if (nfds == 2 && (fds[1].revents & POLLIN)) {
         char buf[64];
         while (::read(fifo_rd_.get(), buf, sizeof buf) > 0) {

@@ -13,13 +13,12 @@
 namespace stallwatch {
 
 Feeder::Feeder(std::function<bool()> feed, std::function<void(std::uint64_t)> served)
-    : feed_(std::move(feed)), served_(std::move(served)),
-      wake_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+    : feed_(std::move(feed)), served_(std::move(served)) {}
 
 Feeder::~Feeder() { (void)stop(0); }
 
 Status Feeder::start(int priority, bool allow_other) {
-  if (!wake_fd_.valid()) return make_error("eventfd: {}", std::strerror(errno));
+  if (!wake_.valid()) return make_error("eventfd: {}", std::strerror(errno));
   auto create = [&](bool fifo) {
     pthread_attr_t attr;
     pthread_attr_init(&attr);
@@ -46,29 +45,19 @@ Status Feeder::start(int priority, bool allow_other) {
 
 void Feeder::request(int cpu) noexcept {
   requested_.fetch_add(1, std::memory_order_release);
-  const int tid = tid_.load(std::memory_order_relaxed);
-  if (tid > 0 && cpu >= 0) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(static_cast<unsigned>(cpu), &set);
-    sched_setaffinity(tid, sizeof set, &set);
-  }
-  const std::uint64_t one = 1;
-  (void)!::write(wake_fd_.get(), &one, sizeof one);
+  wake_.wake_on(cpu);
 }
 
 void Feeder::run() {
-  tid_.store(static_cast<int>(::gettid()), std::memory_order_relaxed);
+  wake_.attach();
   while (!stop_.load(std::memory_order_acquire)) {
-    std::uint64_t n = 0;
-    if (::read(wake_fd_.get(), &n, sizeof n) < 0) {
-      // Non-blocking fd: wait for the next request without a timer of any CPU on the path.
-      if (errno == EAGAIN) {
-        fd_set set;
-        FD_ZERO(&set);
-        FD_SET(wake_fd_.get(), &set);
-        ::select(wake_fd_.get() + 1, &set, nullptr, nullptr, nullptr);
-      }
+    if (wake_.busy() == 0) {
+      // Wait for the next request, without a timer of any CPU on the path.
+      wake_.idle();
+      fd_set set;
+      FD_ZERO(&set);
+      FD_SET(wake_.fd(), &set);
+      ::select(wake_.fd() + 1, &set, nullptr, nullptr, nullptr);
       continue;
     }
     if (stop_.load(std::memory_order_acquire)) break;
@@ -91,8 +80,7 @@ bool Feeder::stop(std::int64_t deadline_ns) {
     CPU_SET(static_cast<unsigned>(cpu), &set);
     pthread_setaffinity_np(thread_, sizeof set, &set);
   }
-  const std::uint64_t one = 1;
-  (void)!::write(wake_fd_.get(), &one, sizeof one);
+  wake_.wake();
   timespec mono{};
   clock_gettime(CLOCK_MONOTONIC, &mono);
   timespec real{};

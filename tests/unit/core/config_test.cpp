@@ -42,9 +42,26 @@ TEST(Config, EmptyFileGivesDefaults) {
   EXPECT_EQ(c->heartbeat.interval, 500ms);
   EXPECT_EQ(c->heartbeat.priority, 99);
   EXPECT_EQ(c->checker.threshold, 2s);
-  EXPECT_EQ(c->checker.interval, 100ms);
+  EXPECT_EQ(c->checker.interval, 1s);
   EXPECT_EQ(c->checker.repeat_interval, 10s);
   EXPECT_EQ(c->heartbeat.cpus, "all");
+}
+
+TEST(Config, CheckIntervalDefaultFollowsThresholdAndPauseTolerance) {
+  // The backstop defaults to the longest the rules allow, so a file that sets only a short
+  // threshold or pause tolerance stays valid.
+  auto c = parse_config("[heartbeat]\ninterval = \"100ms\"\n[checker]\nthreshold = \"1s\"\n", "t.toml");
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->checker.interval, 500ms);
+  c = parse_config("[checker]\npause_tolerance = \"300ms\"\n", "t.toml");
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->checker.interval, 300ms);
+  c = parse_config("[checker]\nthreshold = \"30s\"\nrepeat_interval = \"30s\"\n", "t.toml");
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->checker.interval, 1s);
+  c = parse_config("[checker]\ninterval = \"250ms\"\n", "t.toml");
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->checker.interval, 250ms);
 }
 
 TEST(Config, ParsesEveryKeyKind) {

@@ -30,10 +30,10 @@ namespace {
 constexpr std::int64_t kMs = 1'000'000;
 
 struct FakeOutputs final : RtOutputs {
-  int wakes = 0, pings = 0, feeds = 0, last_feed_cpu = -1;
+  int wakes = 0, pings = 0, feeds = 0, last_feed_cpu = -1, last_wake_cpu = -1;
   std::int64_t boot_offset = 0;
   std::int64_t now = 0;
-  void wake_dispatcher() noexcept override { ++wakes; }
+  void wake_dispatcher(int cpu) noexcept override { ++wakes; last_wake_cpu = cpu; }
   void watchdog_ping() noexcept override { ++pings; }
   void request_feed(int cpu) noexcept override { ++feeds; last_feed_cpu = cpu; }
   std::int64_t boot_ns() noexcept override { return now + boot_offset; }
@@ -94,18 +94,29 @@ TEST_F(RunnerTest, StallGoesThroughTheRingAndWakesTheDispatcher) {
   EXPECT_TRUE(drain().empty());
   EXPECT_TRUE(runner_->published().all_started.load());
   const int wakes = out_.wakes;
-  run_for(1500 * kMs, {1});
+  EXPECT_FALSE(runner_->published().cpu[1].suspect.load());
+  run_for(600 * kMs, {1});
+  // Half-way to the threshold: CPU 1 is suspect (helpers keep off it), and the dispatcher was
+  // woken, to run on the checking CPU, for the counter baseline.
+  EXPECT_TRUE(drain().empty());
+  EXPECT_TRUE(runner_->published().cpu[1].suspect.load());
+  EXPECT_FALSE(runner_->published().cpu[0].suspect.load());
+  EXPECT_GT(out_.wakes, wakes);
+  EXPECT_EQ(out_.last_wake_cpu, 0);
+  run_for(900 * kMs, {1});
   auto ev = drain();
   ASSERT_EQ(ev.size(), 1u);
   EXPECT_EQ(ev[0].kind, EventKind::kStall);
   EXPECT_EQ(ev[0].cpu, 1);
-  EXPECT_GT(out_.wakes, wakes);
+  EXPECT_EQ(out_.last_wake_cpu, 0);
+  EXPECT_TRUE(runner_->published().cpu[1].suspect.load());
   EXPECT_EQ(runner_->published().cpu[1].state.load(), static_cast<int>(CpuState::kStalled));
   EXPECT_EQ(runner_->published().stalls_total.load(), 1u);
   run_for(300 * kMs);
   ev = drain();
   ASSERT_EQ(ev.size(), 1u);
   EXPECT_EQ(ev[0].kind, EventKind::kRecovered);
+  EXPECT_FALSE(runner_->published().cpu[1].suspect.load());
 }
 
 TEST_F(RunnerTest, PingsAtItsPeriodAndNeverAfterClose) {

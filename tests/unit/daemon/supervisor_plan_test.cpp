@@ -34,8 +34,8 @@ TEST(ReloadPlan, ThresholdChangeAppliesWithoutRestartingHeartbeats) {
   EXPECT_TRUE(p.restart_only.empty());
   EXPECT_EQ(p.next.checker.threshold, seconds(3));
   EXPECT_EQ(p.message,
-            "configuration reloaded from b.toml: threshold 2s -> 3s, check interval 100ms -> "
-            "100ms, heartbeat interval 500ms -> 500ms, CPUs 0-1 -> 0-1");
+            "configuration reloaded from b.toml: threshold 2s -> 3s, check interval 1s -> "
+            "1s, heartbeat interval 500ms -> 500ms, CPUs 0-1 -> 0-1");
 }
 
 TEST(ReloadPlan, HeartbeatChangesRestartThemAndRestartOnlySectionsAreKept) {
