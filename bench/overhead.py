@@ -98,10 +98,20 @@ def main():
     time.sleep(duration)
     s1, c1, m1, t1 = task_stats(sw.pid), task_stats(ct.pid), task_stats(ct.pid, True), time.monotonic()
     p1 = per_thread(sw.pid)
-    sw.terminate()
     ct.terminate()
-    sw.wait()
     ct.wait()
+    # One status pass (status.json, plus the metrics textfile when on): ask through the FIFO, as
+    # stallwatchctl does, spaced past the dispatcher's 100 ms flood limit.
+    fifo = "/dev/shm/stallwatch-bench/status.request"
+    passes, d0 = 20, per_thread(sw.pid).get("sw-dispatch", [0, 0])
+    for _ in range(passes):
+        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        os.write(fd, b"1")
+        os.close(fd)
+        time.sleep(0.15)
+    d1 = per_thread(sw.pid).get("sw-dispatch", [0, 0])
+    sw.terminate()
+    sw.wait()
     dt = t1 - t0
     rows = []
     for name, a, b in (("stallwatchd", s0, s1), ("cyclictest", c0, c1),
@@ -121,6 +131,9 @@ def main():
           f"(vs its measuring threads only: {rows[0][3] / rows[2][3]:.2f}x)")
     print(f"  stallwatchd / cyclictest measuring threads, CPU per second: {rows[0][1] / rows[2][1]:.2f}x "
           f"(goal <= 2.0x); per wakeup {rows[0][3] / rows[2][3]:.2f}x (goal <= 1.2x)")
+    print(f"  one status pass on request (status.json{' + textfile' if os.path.isdir('/var/lib/prometheus/node-exporter') else ''}): "
+          f"{(d1[0] - d0[0]) / max(d1[1] - d0[1], 1) / 1000:.0f} us over {d1[1] - d0[1]} dispatcher runs "
+          f"for {passes} requests")
 
 
 if __name__ == "__main__":

@@ -213,7 +213,7 @@ Status Daemon::start() {
     metrics_->add_fields(doc, dev != nullptr ? std::optional<bool>(dev->armed()) : std::nullopt);
     metrics_->publish(doc, doc.value("updated_mono_ns", std::int64_t{0}));
   };
-  deps.refresh_ns = metrics::MetricsPublisher::refresh_ns(config_.metrics, Dispatcher::kRefreshNs);
+  deps.refresh = [m = metrics_.get()] { return m->refresh_ns(Dispatcher::kRefreshNs); };
   dispatcher_ = std::make_unique<Dispatcher>(deps);
   if (auto st = dispatcher_->start(); !st) {
     start_error_ = StartError::kOther;

@@ -122,6 +122,7 @@ void Dispatcher::run() {
     // First off the suspect CPUs, then the baseline: the sampler must not be woken behind one.
     if (placement_) placement_->update(pinned);
     const std::int64_t now = mono_ns();
+    const std::int64_t refresh = deps_.refresh ? deps_.refresh() : deps_.refresh_ns;
     const std::uint64_t suspects = deps_.published->suspects.load(std::memory_order_relaxed);
     if (suspects != seen_suspects_) {
       seen_suspects_ = suspects;
@@ -139,7 +140,7 @@ void Dispatcher::run() {
     }
     const std::uint64_t version = deps_.published->version.load(std::memory_order_acquire);
     bool due = version != seen_version_ || status_requested_.load(std::memory_order_relaxed) ||
-               now - last_status_ns_ >= deps_.refresh_ns;
+               now - last_status_ns_ >= refresh;
     if (due && now - last_status_ns_ >= kMinRewriteNs) {
       seen_version_ = version;
       status_requested_.store(false, std::memory_order_relaxed);
@@ -148,7 +149,7 @@ void Dispatcher::run() {
     }
     if (stop_.load(std::memory_order_acquire)) break;
 
-    std::int64_t wait_ns = last_status_ns_ + deps_.refresh_ns - now;
+    std::int64_t wait_ns = last_status_ns_ + refresh - now;
     if (due) wait_ns = std::min<std::int64_t>(wait_ns, kMinRewriteNs);
     if (!ready_sent_.load(std::memory_order_relaxed))
       wait_ns = std::min<std::int64_t>(wait_ns, std::max<std::int64_t>(deps_.start_ns + deps_.ready_after_ns - now, 1'000'000));

@@ -45,6 +45,19 @@ std::int64_t MetricsPublisher::refresh_ns(const MetricsConfig& config, std::int6
   return interval / n;
 }
 
+std::int64_t MetricsPublisher::refresh_ns(std::int64_t max_refresh_ns) {
+  MetricsConfig config;
+  {
+    std::lock_guard lock(config_mu_);
+    config = config_;
+  }
+  struct stat st {};
+  if (config.textfile == "auto" &&
+      !(::stat(parent_dir(auto_path_).c_str(), &st) == 0 && S_ISDIR(st.st_mode)))
+    config.textfile.clear();
+  return refresh_ns(config, max_refresh_ns);
+}
+
 void MetricsPublisher::configure(const MetricsConfig& config) {
   std::lock_guard lock(config_mu_);
   config_ = config;

@@ -51,6 +51,9 @@ class MetricsPublisher {
   // textfile is written every metrics.interval: interval / ceil(interval / max_refresh).
   // max_refresh_ns when the textfile is off.
   static std::int64_t refresh_ns(const MetricsConfig& config, std::int64_t max_refresh_ns);
+  // The same for the settings last given to configure(), with "auto" counted as off while its
+  // directory does not exist (no node_exporter: the status document waits max_refresh_ns).
+  std::int64_t refresh_ns(std::int64_t max_refresh_ns);
 
  private:
   std::shared_ptr<StallCounters> counters_;

@@ -69,6 +69,21 @@ TEST(MetricsPublisher, StatusRefreshDividesTheInterval) {
   EXPECT_EQ(MetricsPublisher::refresh_ns(cfg, k10s), k10s);
 }
 
+TEST(MetricsPublisher, AutoWithoutNodeExporterDirectoryKeepsTheLongRefresh) {
+  constexpr std::int64_t k30s = 30'000'000'000;
+  TempDir dir;
+  MetricsPublisher missing(1, "none", dir.path() + "/no-such-dir/stallwatch.prom");
+  MetricsConfig cfg;  // textfile "auto", 15s
+  missing.configure(cfg);
+  EXPECT_EQ(missing.refresh_ns(k30s), k30s);
+  MetricsPublisher present(1, "none", dir.path() + "/stallwatch.prom");
+  present.configure(cfg);
+  EXPECT_EQ(present.refresh_ns(k30s), 15'000'000'000);
+  cfg.textfile = "";
+  present.configure(cfg);
+  EXPECT_EQ(present.refresh_ns(k30s), k30s);
+}
+
 TEST(MetricsPublisher, WritesTheRenderedStatusEveryInterval) {
   TempDir dir;
   MetricsPublisher p(1, "none");
