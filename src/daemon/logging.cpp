@@ -1,9 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "stallwatch/logging.h"
 
+#include <pthread.h>
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
 #include <thread>
 
-#include <spdlog/async.h>
+#include <spdlog/details/log_msg_buffer.h>
 #include <spdlog/sinks/sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/sinks/systemd_sink.h>
@@ -43,21 +48,105 @@ class EscapingSink final : public spdlog::sinks::sink {
   std::shared_ptr<spdlog::sinks::sink> inner_;
 };
 
+// Asynchronous: a caller never waits for stderr or journald. Lines go into a bounded queue that
+// a full one overwrites from its oldest line (counted, and reported with the next line written),
+// and one writer thread (sw-log) writes them to the inner sink. The writer sleeps until a line
+// comes: no periodic wakeup (spdlog's own thread pool polls its queue every 10 s). It is never
+// joined: at exit it may be blocked in a write, and the process ends with _exit.
+class QueuedSink final : public spdlog::sinks::sink {
+ public:
+  static constexpr std::size_t kCapacity = 4096;
+
+  explicit QueuedSink(std::shared_ptr<spdlog::sinks::sink> inner) : inner_(std::move(inner)) {
+    pthread_t t;
+    if (pthread_create(&t, nullptr, [](void* self) -> void* {
+          static_cast<QueuedSink*>(self)->run();
+          return nullptr;
+        }, this) == 0) {
+      pthread_setname_np(t, "sw-log");
+      pthread_detach(t);
+      threaded_ = true;
+    }
+  }
+
+  void log(const spdlog::details::log_msg& msg) override {
+    if (!threaded_) {  // no thread: write in place rather than lose the line
+      inner_->log(msg);
+      inner_->flush();
+      return;
+    }
+    {
+      std::lock_guard lock(mu_);
+      if (queue_.size() >= kCapacity) {
+        queue_.pop_front();
+        ++overrun_;
+      }
+      queue_.emplace_back(msg);
+    }
+    cv_.notify_one();
+  }
+  void flush() override {}  // the writer flushes after each batch
+  void set_pattern(const std::string& pattern) override { inner_->set_pattern(pattern); }
+  void set_formatter(std::unique_ptr<spdlog::formatter> formatter) override {
+    inner_->set_formatter(std::move(formatter));
+  }
+
+  // Waits up to limit for the queue to be written out.
+  void drain(std::chrono::milliseconds limit) {
+    std::unique_lock lock(mu_);
+    idle_cv_.wait_for(lock, limit, [&] { return queue_.empty() && !writing_; });
+  }
+
+ private:
+  void run() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [&] { return !queue_.empty(); });
+      std::deque<spdlog::details::log_msg_buffer> batch;
+      batch.swap(queue_);
+      const std::uint64_t overrun = overrun_ - reported_overrun_;
+      reported_overrun_ = overrun_;
+      writing_ = true;
+      lock.unlock();
+      if (overrun > 0) {
+        const std::string note = fmt::format("{} log lines were dropped (the log output did not keep up)", overrun);
+        spdlog::details::log_msg m(spdlog::source_loc{}, "stallwatchd", spdlog::level::warn, note);
+        inner_->log(m);
+      }
+      for (const auto& m : batch) inner_->log(m);
+      inner_->flush();
+      lock.lock();
+      writing_ = false;
+      if (queue_.empty()) idle_cv_.notify_all();
+    }
+  }
+
+  std::shared_ptr<spdlog::sinks::sink> inner_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::condition_variable idle_cv_;
+  std::deque<spdlog::details::log_msg_buffer> queue_;
+  std::uint64_t overrun_ = 0;
+  std::uint64_t reported_overrun_ = 0;
+  bool writing_ = false;
+  bool threaded_ = false;
+};
+
+QueuedSink* g_queued = nullptr;  // leaked on purpose: its thread is never joined
+
 }  // namespace
 
-// Asynchronous: a caller never waits for stderr or journald. The queue is bounded and a full one
-// overwrites its oldest line (counted by spdlog), so a reader that stops reading cannot block
-// the supervisor, the dispatcher or the report worker. No real-time thread logs at all.
+// No real-time thread logs at all; every other thread logs through the QueuedSink.
 void setup_logging(bool under_journald) {
-  spdlog::init_thread_pool(4096, 1);
   spdlog::sink_ptr sink;
   if (under_journald) sink = std::make_shared<spdlog::sinks::systemd_sink_mt>("stallwatchd");
   else sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
-  auto logger = std::make_shared<spdlog::async_logger>(
-      "stallwatchd", std::make_shared<EscapingSink>(sink), spdlog::thread_pool(),
-      spdlog::async_overflow_policy::overrun_oldest);
+  auto* queued = new QueuedSink(std::make_shared<EscapingSink>(sink));
+  // The logger holds a non-owning pointer: the sink outlives every static destructor.
+  auto logger = std::make_shared<spdlog::logger>(
+      "stallwatchd", std::shared_ptr<spdlog::sinks::sink>(queued, [](spdlog::sinks::sink*) {}));
+  g_queued = queued;
   logger->set_pattern(under_journald ? "%v" : "%Y-%m-%d %H:%M:%S.%e stallwatchd[%P] %l: %v");
-  logger->flush_on(spdlog::level::info);
   spdlog::set_default_logger(std::move(logger));
 }
 
@@ -71,14 +160,7 @@ void set_log_level(const std::string& level) {
 namespace stallwatch {
 
 void flush_logging(std::chrono::milliseconds limit) {
-  auto pool = spdlog::thread_pool();
-  if (!pool) return;
-  spdlog::default_logger()->flush();
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (pool->queue_size() > 0 && std::chrono::steady_clock::now() < end)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  // The last line may be popped but still being written.
-  if (std::chrono::steady_clock::now() < end) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  if (g_queued != nullptr) g_queued->drain(limit);
 }
 
 }  // namespace stallwatch
