@@ -107,6 +107,7 @@ PROM = "/var/lib/prometheus/node-exporter/stallwatch.prom"
 
 
 def one_round(binary, duration, tmp):
+    ncpu = os.cpu_count()
     prom_existed = os.path.exists(PROM)
     # CPU time: stallwatchd at defaults (500 ms heartbeat, checks on the heartbeats) and cyclictest
     # (one thread per CPU, 500 ms, SCHED_FIFO 99, mlockall) side by side.
