@@ -22,7 +22,9 @@ enum class Newlines { kEscape, kKeep };
 // unescape_text() still recovers the exact bytes.
 std::string sanitize_text(std::string_view raw, Newlines newlines = Newlines::kEscape);
 // The exact bytes back from sanitize_text() output. Malformed escapes are kept literally.
-std::string unescape_text(std::string_view text);
+// backslash_pairs = false decodes only \xHH (the kernel's /dev/kmsg escaping, where a backslash
+// itself is \x5c and a literal "\\" is two backslashes).
+std::string unescape_text(std::string_view text, bool backslash_pairs = true);
 
 // Output escaping for text that should already be sanitized but may not be (old or edited
 // reports, fields built elsewhere): control bytes, C1 controls and invalid UTF-8 become "\xHH";

@@ -84,12 +84,12 @@ std::string sanitize_text(std::string_view raw, Newlines newlines) {
   return escape(raw, newlines, true);
 }
 
-std::string unescape_text(std::string_view text) {
+std::string unescape_text(std::string_view text, bool backslash_pairs) {
   std::string out;
   out.reserve(text.size());
   for (std::size_t i = 0; i < text.size(); ++i) {
     if (text[i] == '\\' && i + 1 < text.size()) {
-      if (text[i + 1] == '\\') {
+      if (backslash_pairs && text[i + 1] == '\\') {
         out.push_back('\\');
         ++i;
         continue;

@@ -4,6 +4,7 @@
 #include <pthread.h>
 
 #include <condition_variable>
+#include <cstdlib>
 #include <deque>
 #include <mutex>
 #include <thread>
@@ -146,6 +147,9 @@ void setup_logging(bool under_journald) {
   auto logger = std::make_shared<spdlog::logger>(
       "stallwatchd", std::shared_ptr<spdlog::sinks::sink>(queued, [](spdlog::sinks::sink*) {}));
   g_queued = queued;
+  // A refusal at start returns from main: its lines must reach the output first (bounded, in
+  // case the reader stopped reading). The normal stop drains explicitly and leaves with _exit.
+  std::atexit([] { flush_logging(std::chrono::milliseconds(500)); });
   logger->set_pattern(under_journald ? "%v" : "%Y-%m-%d %H:%M:%S.%e stallwatchd[%P] %l: %v");
   spdlog::set_default_logger(std::move(logger));
 }

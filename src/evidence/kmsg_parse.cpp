@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "stallwatch/evidence/proc_parse.h"
+#include "stallwatch/sanitize.h"
 
 namespace stallwatch::evidence {
 
@@ -65,13 +66,6 @@ std::vector<std::string_view> split_kmsg_records(std::string_view data) {
 }
 
 namespace {
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // Reads the decimal number at s[pos...]; returns -1 when there is none.
 int number_at(std::string_view s, std::size_t pos) {
   std::size_t end = pos;
@@ -92,23 +86,7 @@ void comm_pid(std::string_view s, std::string* comm, int* pid) {
 }
 }  // namespace
 
-std::string unescape_kmsg(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '\\' && i + 3 < text.size() && text[i + 1] == 'x') {
-      int hi = hex_digit(text[i + 2]);
-      int lo = hex_digit(text[i + 3]);
-      if (hi >= 0 && lo >= 0) {
-        out.push_back(static_cast<char>(hi * 16 + lo));
-        i += 3;
-        continue;
-      }
-    }
-    out.push_back(text[i]);
-  }
-  return out;
-}
+std::string unescape_kmsg(std::string_view text) { return unescape_text(text, false); }
 
 std::string_view to_string(VerdictKind kind) {
   switch (kind) {
