@@ -227,6 +227,7 @@ void Checker::tick_into(std::int64_t now_ns, std::int64_t now_boot_ns, std::int6
         // this first stamp after it.
         events.push_back(make(EventKind::kRecovered, last - c.episode_start_ns));
         c.state = CpuState::kHealthy;
+        c.suspect = false;  // its heartbeat runs again
         ++changes_;
         slot.attention.store(0, std::memory_order_relaxed);
         c.age_ns = std::max<std::int64_t>(0, now_ns - last);

@@ -85,7 +85,10 @@ void CheckRunner::publish(std::int64_t now_ns) {
                                std::memory_order_relaxed);
       changed = true;
     }
-    p.suspect.store(v.suspect, std::memory_order_relaxed);
+    if (p.suspect.load(std::memory_order_relaxed) != v.suspect) {
+      p.suspect.store(v.suspect, std::memory_order_relaxed);
+      changed = true;  // the dispatcher re-places the helper threads
+    }
     if (p.stalls.load(std::memory_order_relaxed) != v.stalls) {
       p.stalls.store(v.stalls, std::memory_order_relaxed);
       changed = true;

@@ -303,12 +303,19 @@ TEST_F(DeadlineTest, HalfwayToAStallAsksOnceForACounterBaseline) {
   auto ev = run_until(6300 * kMs, {1});  // 1.3 s without CPU 1: past half, not yet a stall
   EXPECT_TRUE(ev.empty());
   EXPECT_EQ(checker_->suspects(), 1u);
+  EXPECT_TRUE(checker_->view(1).suspect);  // helper threads keep off CPU 1 from here
+  EXPECT_FALSE(checker_->view(0).suspect);
   run_until(8000 * kMs, {1});  // and on to a stall: no second request in the same silence
   EXPECT_EQ(checker_->suspects(), 1u);
   EXPECT_EQ(checker_->view(1).state, CpuState::kStalled);
+  EXPECT_TRUE(checker_->view(1).suspect);
   run_until(9000 * kMs);
+  EXPECT_FALSE(checker_->view(1).suspect);  // recovered: CPU 1 may carry helpers again
   run_until(10'300 * kMs, {1});  // a new silence asks again
   EXPECT_EQ(checker_->suspects(), 2u);
+  EXPECT_TRUE(checker_->view(1).suspect);
+  run_until(12'500 * kMs);  // late but never stalled: the suspicion ends at the next check
+  EXPECT_FALSE(checker_->view(1).suspect);
 }
 
 TEST_F(DeadlineTest, GlobalPauseBetweenDeadlinesIsOneEvent) {
