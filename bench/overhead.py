@@ -10,6 +10,7 @@ monitored CPU and with all, giving the locked memory per monitored CPU.
 Usage: bench/overhead.py BUILD/src/stallwatchd [seconds [rounds]]   (root; prints figures, asserts
 nothing). With rounds > 1 it repeats the side-by-side run and prints the range and the median.
 """
+import atexit
 import os
 import shutil
 import subprocess
@@ -62,8 +63,26 @@ def start_daemon(binary, cpus, tmp):
         f.write(f'[heartbeat]\ncpus = "{cpus}"\n[daemon]\nstate_dir = "{tmp}/state"\n'
                 f'runtime_dir = "/dev/shm/stallwatch-bench"\n')  # tmpfs, like /run in production
     p = subprocess.Popen([binary, "--config", cfg], stderr=subprocess.DEVNULL)
+    atexit.register(lambda: p.poll() is None and (p.kill(), p.wait()))
     time.sleep(2)
     return p
+
+
+def others_running():
+    """Other stallwatchd or cyclictest processes: their wakeups would share the CPUs' idle exits
+    with the measured ones and skew both sides."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            comm = open(f"/proc/{pid}/comm").read().strip()
+            state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if comm in ("stallwatchd", "cyclictest") and state != "Z":
+            found.append(f"{comm}[{pid}]")
+    return found
 
 
 def main():
@@ -71,6 +90,8 @@ def main():
     duration = float(sys.argv[2]) if len(sys.argv) > 2 else 60
     if os.geteuid() != 0:
         sys.exit("needs root")
+    if others_running():
+        sys.exit(f"not idle: {', '.join(others_running())} running; stop them first")
     ncpu = os.cpu_count()
     tmp = tempfile.mkdtemp()
 
@@ -155,7 +176,7 @@ def one_round(binary, duration, tmp):
           f"(vs its measuring threads only: {rows[0][3] / rows[2][3]:.2f}x)")
     print(f"  stallwatchd / cyclictest measuring threads, CPU per second: {rows[0][1] / rows[2][1]:.2f}x "
           f"(goal <= 2.0x); per wakeup {rows[0][3] / rows[2][3]:.2f}x (goal <= 1.2x)")
-    print(f"  one status pass on request (status.json{' + textfile' if os.path.isdir('/var/lib/prometheus/node-exporter') else ''}): "
+    print(f"  one status pass on request (status.json; the textfile waits for metrics.interval): "
           f"{(d1[0] - d0[0]) / max(d1[1] - d0[1], 1) / 1000:.0f} us over {d1[1] - d0[1]} dispatcher runs "
           f"for {passes} requests")
     if not prom_existed and os.path.exists(PROM):

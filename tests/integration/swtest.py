@@ -4,6 +4,7 @@ stalls with a SCHED_FIFO busy-loop hog, and read its events back.
 
 Each test is a plain script run by ctest; exit 77 = skipped (printed reason), 0 = pass. Under
 CI=true a skip is a failure (exit 1): CI runs as root on a machine that can run every test."""
+import atexit
 import fcntl
 import json
 import os
@@ -95,6 +96,14 @@ class Daemon:
         env.update(env_extra or {})
         self.proc = subprocess.Popen([binary, "--config", self.config, *extra_args],
                                      stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        # Whatever ends the test (a failed check, an uncaught exception), the daemon must not
+        # outlive it: a leftover daemon's RT heartbeats would disturb every later test.
+        atexit.register(self._kill)
+
+    def _kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
     def write_config(self, text):
         text = text.replace("@DIR@", self.dir)
