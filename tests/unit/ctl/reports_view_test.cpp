@@ -93,6 +93,18 @@ TEST(ReportParse, WrongTypesFallBackToDefaults) {
   EXPECT_FALSE(format_report(e).empty());
 }
 
+TEST(ReportParse, HugeOrFractionalNumbersFallBackOrTruncate) {
+  // Found by fuzz_report_render under UBSan: 2.4e69 read as an integer is undefined behaviour.
+  auto e = parse_report(R"({"event": {"cpu": 1.0, "stall_ns": 2.4e69, "episode": -1e300},
+                            "culprit": {"pid": 1e19, "tid": 4242.7}})", "id", "p", 1);
+  ASSERT_FALSE(e.parse_error);
+  EXPECT_EQ(e.cpu, 1);
+  EXPECT_EQ(e.stall_ms, -1);
+  EXPECT_EQ(e.episode, 0);
+  EXPECT_EQ(e.pid, 0);
+  EXPECT_FALSE(format_report(e).empty());
+}
+
 TEST(ReportParse, GarbageIsMarkedNotFatal) {
   auto e = parse_report("{\"event\": {\"cpu\": 1", "torn", "p", 1);
   EXPECT_TRUE(e.parse_error);
