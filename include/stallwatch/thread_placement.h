@@ -13,12 +13,19 @@
 // Threads: the dispatcher's.
 #pragma once
 
+#include <sys/types.h>
+
+#include <functional>
 #include <string_view>
 #include <vector>
 
 #include "stallwatch/check_runner.h"
 
 namespace stallwatch {
+
+// Calls fn with the id of every thread of this process (/proc/self/task) but the caller's.
+// Used to place the helpers and, at exit, to gather every thread on one CPU.
+void for_each_other_thread(const std::function<void(pid_t)>& fn);
 
 // Pure: the CPUs helpers may use, allowed minus avoid; all of allowed when that leaves none.
 std::vector<int> placement_cpus(const std::vector<int>& allowed, const std::vector<bool>& avoid);

@@ -1,13 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "stallwatch/exit_path.h"
 
-#include <dirent.h>
 #include <pthread.h>
 #include <sched.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <cstdlib>
+#include "stallwatch/thread_placement.h"
 
 namespace stallwatch {
 
@@ -20,18 +19,12 @@ struct Gather {
 
 void* gather_main(void* arg) {
   const auto* g = static_cast<const Gather*>(arg);
-  const int self = static_cast<int>(::gettid());
   cpu_set_t set;
   CPU_ZERO(&set);
   CPU_SET(static_cast<unsigned>(g->cpu), &set);
-  DIR* dir = ::opendir("/proc/self/task");
-  if (dir == nullptr) return nullptr;
-  while (dirent* e = ::readdir(dir)) {
-    const int tid = std::atoi(e->d_name);
-    if (tid <= 0 || tid == self || tid == g->keep_tid) continue;
-    sched_setaffinity(tid, sizeof set, &set);
-  }
-  ::closedir(dir);
+  for_each_other_thread([&](pid_t tid) {
+    if (tid != g->keep_tid) sched_setaffinity(tid, sizeof set, &set);
+  });
   return nullptr;
 }
 

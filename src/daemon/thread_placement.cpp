@@ -22,6 +22,17 @@ std::vector<int> placement_cpus(const std::vector<int>& allowed, const std::vect
   return out.empty() ? allowed : out;
 }
 
+void for_each_other_thread(const std::function<void(pid_t)>& fn) {
+  const pid_t self = ::gettid();
+  DIR* dir = ::opendir("/proc/self/task");
+  if (dir == nullptr) return;
+  while (const dirent* e = ::readdir(dir)) {
+    const pid_t tid = static_cast<pid_t>(std::atoi(e->d_name));
+    if (tid > 0 && tid != self) fn(tid);
+  }
+  ::closedir(dir);
+}
+
 bool placed_thread(std::string_view comm) {
   return comm.substr(0, 6) != "sw-hb/" && comm != "sw-feeder";
 }
@@ -84,15 +95,9 @@ void ThreadPlacement::update(bool pinned) {
   if (!changed && cpus == current_) return;
   current_ = std::move(cpus);
   ++moves_;
-  DIR* dir = ::opendir("/proc/self/task");
-  if (dir == nullptr) return;
-  while (const dirent* e = ::readdir(dir)) {
-    const pid_t tid = static_cast<pid_t>(std::atoi(e->d_name));
-    if (tid <= 0 || tid == self) continue;
-    if (!placed_thread(read_comm(std::string("/proc/self/task/") + e->d_name))) continue;
-    mask.apply(tid);
-  }
-  ::closedir(dir);
+  for_each_other_thread([&](pid_t tid) {
+    if (placed_thread(read_comm("/proc/self/task/" + std::to_string(tid)))) mask.apply(tid);
+  });
 }
 
 }  // namespace stallwatch
