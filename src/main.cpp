@@ -90,6 +90,9 @@ int main(int argc, char** argv) {
   // A closed stdout/stderr pipe or journald socket must not kill a daemon that may own a
   // hardware watchdog: writes fail with EPIPE instead, and the sinks handle that.
   signal(SIGPIPE, SIG_IGN);
+  // status.json and the textfile are SwapFiles: another process opening a spare in the
+  // microseconds its write lease is held makes the kernel send SIGIO, which would kill us.
+  signal(SIGIO, SIG_IGN);
   // Every thread created without explicit attributes (spdlog's, the dispatcher) gets a small
   // stack: mlockall locks every byte a thread reserves.
   {

@@ -27,6 +27,7 @@
 #include "stallwatch/report_worker.h"
 #include "stallwatch/rt_wake.h"
 #include "stallwatch/status_doc.h"
+#include "stallwatch/swap_file.h"
 #include "stallwatch/thread_placement.h"
 #include "stallwatch/unique_fd.h"
 
@@ -90,6 +91,7 @@ class Dispatcher {
   std::int64_t last_status_ns_ = 0;
   std::string last_line_;
   int status_errors_ = 0;
+  std::unique_ptr<SwapFile> status_file_;  // <runtime_dir>/status.json
 };
 
 }  // namespace stallwatch

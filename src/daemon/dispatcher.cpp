@@ -30,6 +30,7 @@ Dispatcher::~Dispatcher() { (void)stop(mono_ns() + 1'000'000'000); }
 
 Status Dispatcher::start() {
   if (deps_.wake == nullptr || !deps_.wake->valid()) return make_error("dispatcher: no wake fd");
+  status_file_ = std::make_unique<SwapFile>(deps_.runtime_dir + "/status.json");
   if (!deps_.allowed_cpus.empty() && deps_.slots > 0)
     placement_ = std::make_unique<ThreadPlacement>(deps_.published, deps_.slots, deps_.allowed_cpus);
   // The request FIFO: world-writable so an unprivileged stallwatchctl can ask; a flood only
@@ -102,16 +103,9 @@ void Dispatcher::write_status(std::int64_t now) {
   last_status_ns_ = now;
   nlohmann::json doc = status_document(in);
   if (deps_.on_status) deps_.on_status(doc);
-  const std::string path = deps_.runtime_dir + "/status.json";
-  const std::string tmp = path + ".tmp";
   const std::string text = doc.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
-  ::unlink(tmp.c_str());
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
-  bool ok = fd.valid() && ::write(fd.get(), text.data(), text.size()) == static_cast<ssize_t>(text.size());
-  fd.reset();
-  ok = ok && ::rename(tmp.c_str(), path.c_str()) == 0;
-  if (!ok && status_errors_++ % 100 == 0)
-    spdlog::warn("cannot write status file {}: {}", path, std::strerror(errno));
+  if (auto st = status_file_->write(text); !st && status_errors_++ % 100 == 0)
+    spdlog::warn("cannot write the status file: {}", st.error().message);
 }
 
 void Dispatcher::run() {

@@ -89,10 +89,11 @@ void MetricsPublisher::publish(const nlohmann::json& doc, std::int64_t now_mono_
     else
       spdlog::info("metrics: writing {} every {}s", path, static_cast<double>(config.interval.count()) / 1e9);
     path_ = path;
+    file_ = path.empty() ? nullptr : std::make_unique<SwapFile>(path);
     failures_ = 0;
   }
-  if (path.empty()) return;
-  if (auto st_write = write_textfile(path, render_metrics(doc)); !st_write) {
+  if (!file_) return;
+  if (auto st_write = file_->write(render_metrics(doc)); !st_write) {
     if (failures_++ % 100 == 0)
       spdlog::warn("metrics: {} (failure {}; node_exporter keeps the previous file)", st_write.error().message,
                    failures_);

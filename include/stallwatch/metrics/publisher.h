@@ -20,6 +20,7 @@
 #include "stallwatch/config.h"
 #include "stallwatch/metrics/stall_counters.h"
 #include "stallwatch/sink.h"
+#include "stallwatch/swap_file.h"
 
 namespace stallwatch::metrics {
 
@@ -62,6 +63,7 @@ class MetricsPublisher {
   std::string escalation_action_;
   std::string auto_path_;
   std::string path_;          // where the last write went ("" = off)
+  std::unique_ptr<SwapFile> file_;  // at path_
   bool announced_ = false;
   std::int64_t last_write_ns_ = 0;
   bool written_ = false;

@@ -1,16 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Textfile: where and how the metrics file for node_exporter's textfile collector is written.
-// resolve_textfile() turns metrics.textfile into a path (or off); write_textfile() replaces the
-// file atomically: a new file beside it (O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC, mode 0644, named
-// "<path>.tmp", which the collector ignores because it does not end in .prom), then rename().
-// node_exporter never reads a half-written file. Blocking file I/O: never call it from a
-// real-time thread. Any other thread; no shared state.
+// resolve_textfile() turns metrics.textfile into a path (or off). The file itself is a SwapFile
+// (swap_file.h): replaced atomically, mode 0644, its spare named "<path>.tmp", which the collector
+// ignores because it does not end in .prom; node_exporter never reads a half-written file. Pure
+// functions; any thread.
 #pragma once
 
 #include <string>
 #include <string_view>
 
-#include "stallwatch/result.h"
 
 namespace stallwatch::metrics {
 
@@ -21,9 +19,5 @@ std::string resolve_textfile(const std::string& configured, const std::string& a
 
 // The directory part of a path ("/a/b.prom" -> "/a"; "/b.prom" -> "/").
 std::string parent_dir(const std::string& path);
-
-// Replaces `path` with `text`. A stale "<path>.tmp" (left by a crash) is removed and the create
-// retried once; a symlink there is never followed.
-Status write_textfile(const std::string& path, std::string_view text);
 
 }  // namespace stallwatch::metrics
