@@ -128,21 +128,6 @@ TEST(SwapFile, AHardLinkToTheSpareIsNeverWrittenThrough) {
   EXPECT_EQ(slurp(path), "v3");
 }
 
-TEST(SwapFile, AFilePlantedAtTheSparesNameIsReplacedNotWritten) {
-  TempDir dir;
-  const std::string path = dir.path() + "/stallwatch.prom";
-  const std::string victim = dir.path() + "/victim";
-  { std::ofstream(victim) << "keep me"; }
-  SwapFile f(path);
-  ASSERT_TRUE(f.write("v1"));
-  ASSERT_TRUE(f.write("v2"));
-  ASSERT_EQ(::unlink((path + ".tmp").c_str()), 0);
-  ASSERT_EQ(::link(victim.c_str(), (path + ".tmp").c_str()), 0);
-  ASSERT_TRUE(f.write("v3"));
-  EXPECT_EQ(slurp(victim), "keep me");
-  EXPECT_EQ(slurp(path), "v3");
-}
-
 TEST(SwapFile, StaleTemporaryFileIsReplaced) {
   TempDir dir;
   const std::string path = dir.path() + "/stallwatch.prom";
@@ -151,17 +136,26 @@ TEST(SwapFile, StaleTemporaryFileIsReplaced) {
   EXPECT_EQ(slurp(path), "b 1\n");
 }
 
-TEST(SwapFile, SymlinkAtTheTemporaryNameIsNotFollowed) {
-  TempDir dir;
-  const std::string path = dir.path() + "/stallwatch.prom";
-  const std::string victim = dir.path() + "/victim";
-  { std::ofstream(victim) << "keep me"; }
-  ASSERT_EQ(::symlink(victim.c_str(), (path + ".tmp").c_str()), 0);
-  SwapFile f(path);
-  ASSERT_TRUE(f.write("c 1\n"));
-  ASSERT_TRUE(f.write("c 2\n"));
-  EXPECT_EQ(slurp(victim), "keep me");
-  EXPECT_EQ(slurp(path), "c 2\n");
+// A symlink or a hard link planted at the spare's name (before the first write, or after the
+// spare exists) is replaced, never written through.
+TEST(SwapFile, NothingPlantedAtTheSparesNameIsWrittenThrough) {
+  for (const bool hard : {false, true}) {
+    for (const int writes_before : {0, 2}) {
+      TempDir dir;
+      const std::string path = dir.path() + "/stallwatch.prom";
+      const std::string victim = dir.path() + "/victim";
+      { std::ofstream(victim) << "keep me"; }
+      SwapFile f(path);
+      for (int i = 0; i < writes_before; ++i) ASSERT_TRUE(f.write("v" + std::to_string(i)));
+      ::unlink((path + ".tmp").c_str());
+      ASSERT_EQ(hard ? ::link(victim.c_str(), (path + ".tmp").c_str())
+                     : ::symlink(victim.c_str(), (path + ".tmp").c_str()), 0);
+      ASSERT_TRUE(f.write("c 1\n"));
+      ASSERT_TRUE(f.write("c 2\n"));
+      EXPECT_EQ(slurp(victim), "keep me") << (hard ? "hard link" : "symlink") << " after " << writes_before;
+      EXPECT_EQ(slurp(path), "c 2\n");
+    }
+  }
 }
 
 TEST(SwapFile, MissingDirectoryIsAnExactError) {
