@@ -59,6 +59,11 @@ struct PublishedState {
   std::atomic<bool> all_started{false};
   std::atomic<std::uint64_t> feeds_requested{0};
   std::atomic<std::uint64_t> feeds_missed{0};   // requests the feeder had not served by the next
+  // When the dispatcher's next periodic pass is due (written by the dispatcher). The first check
+  // at or past it wakes the dispatcher and sets it to kNotDue: the pass then runs right after a
+  // heartbeat, on a CPU that is awake anyway, instead of on a timer of its own.
+  static constexpr std::int64_t kNotDue = INT64_MAX;
+  mutable std::atomic<std::int64_t> status_due_ns{kNotDue};  // the one field its reader writes
 };
 
 struct RunnerSettings {

@@ -78,7 +78,7 @@ struct WatchdogConfig {
 inline constexpr const char* kAutoTextfile = "/var/lib/prometheus/node-exporter/stallwatch.prom";
 struct MetricsConfig {
   std::string textfile = "auto";  // "auto": kAutoTextfile when its directory exists; "": off
-  Nanos interval = std::chrono::seconds(15);
+  Nanos interval = std::chrono::seconds(60);
 };
 
 struct Config {

@@ -6,7 +6,9 @@
 // ask for a fresh status.json). On wake it drains the EventRing into the report worker, reports
 // ring drops, keeps the helper threads off suspect CPUs (ThreadPlacement) before it asks for a
 // counter baseline, sends READY=1 once every heartbeat stamped, and rewrites STATUS= and status.json
-// on a change, on request, and every kRefreshNs otherwise. It never waits for the real-time side
+// on a change, on request, and every kRefreshNs otherwise (that periodic pass is started by the
+// first check past its due time, so it runs on a CPU a heartbeat has just woken; its own timer is
+// a fallback kRideSlackNs later). It never waits for the real-time side
 // and the real-time side never waits for it: a blocked stderr or journald stalls only this thread
 // (and the report worker), never a check, a feed or a WATCHDOG=1.
 // Threads: its own (SCHED_OTHER); start()/stop() from the supervisor.
@@ -35,8 +37,11 @@ namespace stallwatch {
 
 class Dispatcher {
  public:
-  static constexpr std::int64_t kRefreshNs = 30'000'000'000;
+  static constexpr std::int64_t kRefreshNs = 60'000'000'000;
   static constexpr std::int64_t kMinRewriteNs = 100'000'000;  // request flood limit
+  // The periodic pass waits for a check to wake it (checks come at least every checker.interval,
+  // at most 1 s); this much past due, its own timer runs it.
+  static constexpr std::int64_t kRideSlackNs = 2'000'000'000;
 
   struct Deps {
     EventRing<CheckEvent>* ring = nullptr;
@@ -45,8 +50,12 @@ class Dispatcher {
     Notifier* notifier = nullptr;
     std::function<StatusInputs(std::int64_t now_ns)> snapshot;  // on this thread
     // Before each status.json write: may add fields (metrics counters) and publish the document
-    // elsewhere (the metrics textfile).
-    std::function<void(nlohmann::json&)> on_status;
+    // elsewhere (the metrics textfile). `changed`: the pass was made for a change (PublishedState
+    // version or `changes` moved), not a request or the periodic refresh.
+    std::function<void(nlohmann::json&, bool changed)> on_status;
+    // A count kept outside PublishedState whose move is a change too (the metrics counters); the
+    // owner wakes `wake` when it moves. May be empty.
+    std::function<std::uint64_t()> changes;
     std::function<void()> on_suspect;  // a CPU's heartbeat is half-way to a stall
     std::string runtime_dir;
     RtWake* wake = nullptr;  // what the check wakes it with; owned by the caller
@@ -73,7 +82,7 @@ class Dispatcher {
  private:
   void run();
   void drain_events();
-  void write_status(std::int64_t now);
+  void write_status(std::int64_t now, bool changed);
 
   Deps deps_;
   std::unique_ptr<ThreadPlacement> placement_;
@@ -86,6 +95,7 @@ class Dispatcher {
   std::atomic<bool> ready_sent_{false};
   std::atomic<bool> status_requested_{true};
   std::uint64_t seen_version_ = ~0ull;
+  std::uint64_t seen_changes_ = 0;
   std::uint64_t reported_drops_ = 0;
   std::uint64_t seen_suspects_ = 0;
   std::int64_t last_status_ns_ = 0;

@@ -104,7 +104,7 @@ LivenessVerdict assess_liveness(const StatusSnapshot& s, bool pid_alive, std::in
   if (v.age_ms > kStaleAfterMs) {
     v.liveness = Liveness::kStale;
     v.message = fmt::format(
-        "stallwatchd (pid {}) is not updating {}: last update {} ago (it is rewritten at least every 30 s); "
+        "stallwatchd (pid {}) is not updating {}: last update {} ago (it is rewritten at least every 60 s); "
         "the daemon may be hung", s.pid, path, format_ms(v.age_ms));
     return v;
   }

@@ -151,6 +151,10 @@ void CheckRunner::run_check(int cpu, std::int64_t now_ns, std::int64_t planned_n
   const std::uint64_t before = published_.version.load(std::memory_order_relaxed);
   publish(now_ns);
   if (published_.version.load(std::memory_order_relaxed) != before) wake = true;
+  if (now_ns >= published_.status_due_ns.load(std::memory_order_relaxed)) {
+    published_.status_due_ns.store(PublishedState::kNotDue, std::memory_order_relaxed);
+    wake = true;
+  }
   const std::int64_t next = outputs_and_deadline(cpu, now_ns);
   gate_.release(next);
   if (wake) out_.wake_dispatcher(cpu);

@@ -175,22 +175,24 @@ Status Daemon::start() {
       return report;
     };
   }
-  auto sinks = std::make_unique<CompositeSink>();
-  sinks->add(std::make_unique<JournalSink>(options_.output));
-  sinks->add(escalation_->make_sink());
-  metrics_ = std::make_unique<metrics::MetricsPublisher>(slots, std::string(to_string(config_.escalation.action)));
-  sinks->add(metrics_->make_sink());
-  metrics_->configure(config_.metrics);
-  sinks->add(std::move(pending_sinks_));
-  worker_ = std::make_unique<ReportWorker>(std::move(sinks), enrich_);
-  worker_->start(kWorkerStack);
-
   dispatch_wake_ = std::make_unique<RtWake>();
   if (!dispatch_wake_->valid()) {
     start_error_ = StartError::kOther;
     fail_start();
     return make_error("eventfd: {}", std::strerror(errno));
   }
+  auto sinks = std::make_unique<CompositeSink>();
+  sinks->add(std::make_unique<JournalSink>(options_.output));
+  sinks->add(escalation_->make_sink());
+  metrics_ = std::make_unique<metrics::MetricsPublisher>(slots, std::string(to_string(config_.escalation.action)));
+  // A stall's class is counted after its evidence: the textfile is rewritten then, not a
+  // metrics.interval later.
+  sinks->add(metrics_->make_sink([w = dispatch_wake_.get()] { w->wake(); }));
+  metrics_->configure(config_.metrics);
+  sinks->add(std::move(pending_sinks_));
+  worker_ = std::make_unique<ReportWorker>(std::move(sinks), enrich_);
+  worker_->start(kWorkerStack);
+
   outputs_ = std::make_unique<Outputs>(notifier_, *dispatch_wake_);
   runner_ = std::make_unique<CheckRunner>(heartbeats_->slots(), slots, runner_settings(), *gate_,
                                           *ring_, *outputs_);
@@ -208,11 +210,12 @@ Status Daemon::start() {
   deps.snapshot = [this](std::int64_t now) { return snapshot(now); };
   if (evidence_) deps.on_suspect = [engine = evidence_.get()] { engine->request_sample(); };
   // Metrics: counter fields into status.json, and the textfile rendered from it (dispatcher thread).
-  deps.on_status = [this](nlohmann::json& doc) {
+  deps.on_status = [this](nlohmann::json& doc, bool changed) {
     const escalation::WatchdogDevice* dev = escalation_->device();
     metrics_->add_fields(doc, dev != nullptr ? std::optional<bool>(dev->armed()) : std::nullopt);
-    metrics_->publish(doc, doc.value("updated_mono_ns", std::int64_t{0}));
+    metrics_->publish(doc, doc.value("updated_mono_ns", std::int64_t{0}), changed);
   };
+  deps.changes = [m = metrics_.get()] { return m->generation(); };
   deps.refresh = [m = metrics_.get()] { return m->refresh_ns(Dispatcher::kRefreshNs); };
   dispatcher_ = std::make_unique<Dispatcher>(deps);
   if (auto st = dispatcher_->start(); !st) {

@@ -92,7 +92,7 @@ void Dispatcher::drain_events() {
   }
 }
 
-void Dispatcher::write_status(std::int64_t now) {
+void Dispatcher::write_status(std::int64_t now, bool changed) {
   StatusInputs in = deps_.snapshot(now);
   in.events_dropped += deps_.ring->dropped();
   std::string line = status_line(in);
@@ -102,7 +102,7 @@ void Dispatcher::write_status(std::int64_t now) {
   }
   last_status_ns_ = now;
   nlohmann::json doc = status_document(in);
-  if (deps_.on_status) deps_.on_status(doc);
+  if (deps_.on_status) deps_.on_status(doc, changed);
   const std::string text = doc.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   if (auto st = status_file_->write(text); !st && status_errors_++ % 100 == 0)
     spdlog::warn("cannot write the status file: {}", st.error().message);
@@ -133,17 +133,22 @@ void Dispatcher::run() {
       spdlog::info("all heartbeats running; ready");
     }
     const std::uint64_t version = deps_.published->version.load(std::memory_order_acquire);
-    bool due = version != seen_version_ || status_requested_.load(std::memory_order_relaxed) ||
-               now - last_status_ns_ >= refresh;
+    const std::uint64_t changes = deps_.changes ? deps_.changes() : 0;
+    const bool changed = version != seen_version_ || changes != seen_changes_;
+    bool due = changed || status_requested_.load(std::memory_order_relaxed) || now - last_status_ns_ >= refresh;
     if (due && now - last_status_ns_ >= kMinRewriteNs) {
       seen_version_ = version;
+      seen_changes_ = changes;
       status_requested_.store(false, std::memory_order_relaxed);
-      write_status(now);
+      write_status(now, changed);
       due = false;  // written: the next one is a refresh_ns away unless something changes
     }
     if (stop_.load(std::memory_order_acquire)) break;
 
-    std::int64_t wait_ns = last_status_ns_ + refresh - now;
+    // The periodic pass rides on a check (PublishedState::status_due_ns); the timer is only the
+    // fallback for when no check comes (every heartbeat stalled, or the machine paused).
+    deps_.published->status_due_ns.store(last_status_ns_ + refresh, std::memory_order_relaxed);
+    std::int64_t wait_ns = last_status_ns_ + refresh + kRideSlackNs - now;
     if (due) wait_ns = std::min<std::int64_t>(wait_ns, kMinRewriteNs);
     if (!ready_sent_.load(std::memory_order_relaxed))
       wait_ns = std::min<std::int64_t>(wait_ns, std::max<std::int64_t>(deps_.start_ns + deps_.ready_after_ns - now, 1'000'000));

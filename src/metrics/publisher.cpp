@@ -3,6 +3,8 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -16,7 +18,9 @@ MetricsPublisher::MetricsPublisher(int cpu_slots, std::string escalation_action,
       escalation_action_(std::move(escalation_action)),
       auto_path_(std::move(auto_path)) {}
 
-std::unique_ptr<EventSink> MetricsPublisher::make_sink() { return std::make_unique<CountingSink>(counters_); }
+std::unique_ptr<EventSink> MetricsPublisher::make_sink(std::function<void()> on_count) {
+  return std::make_unique<CountingSink>(counters_, std::move(on_count));
+}
 
 void MetricsPublisher::add_fields(nlohmann::json& doc, std::optional<bool> watchdog_armed) {
   if (auto cpus = doc.find("cpus"); cpus != doc.end() && cpus->is_array()) {
@@ -55,7 +59,8 @@ std::int64_t MetricsPublisher::refresh_ns(std::int64_t max_refresh_ns) {
   if (config.textfile == "auto" &&
       !(::stat(parent_dir(auto_path_).c_str(), &st) == 0 && S_ISDIR(st.st_mode)))
     config.textfile.clear();
-  return refresh_ns(config, max_refresh_ns);
+  const std::int64_t refresh = refresh_ns(config, max_refresh_ns);
+  return change_pending_ ? std::min(refresh, kChangeGapNs) : refresh;
 }
 
 void MetricsPublisher::configure(const MetricsConfig& config) {
@@ -63,18 +68,24 @@ void MetricsPublisher::configure(const MetricsConfig& config) {
   config_ = config;
 }
 
-void MetricsPublisher::publish(const nlohmann::json& doc, std::int64_t now_mono_ns) {
+void MetricsPublisher::publish(const nlohmann::json& doc, std::int64_t now_mono_ns, bool changed) {
   MetricsConfig config;
   {
     std::lock_guard lock(config_mu_);
     config = config_;
   }
-  publish(doc, now_mono_ns, config);
+  publish(doc, now_mono_ns, config, changed);
 }
 
-void MetricsPublisher::publish(const nlohmann::json& doc, std::int64_t now_mono_ns, const MetricsConfig& config) {
-  if (written_ && now_mono_ns - last_write_ns_ < config.interval.count()) return;
+void MetricsPublisher::publish(const nlohmann::json& doc, std::int64_t now_mono_ns, const MetricsConfig& config,
+                               bool changed) {
+  const std::uint64_t generation = counters_->generation();
+  if (changed || generation != written_generation_) change_pending_ = true;
+  const std::int64_t since = now_mono_ns - last_write_ns_;
+  if (written_ && since < config.interval.count() && !(change_pending_ && since >= kChangeGapNs)) return;
   written_ = true;
+  change_pending_ = false;
+  written_generation_ = generation;
   last_write_ns_ = now_mono_ns;
   struct stat st {};
   const bool auto_dir = config.textfile == "auto" && ::stat(parent_dir(auto_path_).c_str(), &st) == 0 &&

@@ -40,8 +40,9 @@ void StallCounters::count(const StallEvent& event, const StallReport* report) {
       escalations_.fetch_add(1, std::memory_order_relaxed);
       break;
     default:  // ongoing (same episode), global pause (counted by the check)
-      break;
+      return;
   }
+  generation_.fetch_add(1, std::memory_order_release);
 }
 
 std::uint64_t StallCounters::stalls(int cpu, std::size_t class_index) const {

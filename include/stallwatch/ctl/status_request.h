@@ -2,7 +2,7 @@
 // Asking the running daemon for a fresh status.json: one byte into <runtime_dir>/status.request
 // (a FIFO the daemon's dispatcher reads; world-writable so an unprivileged stallwatchctl can
 // ask), then wait until status.json's updated_mono_ns moves. The daemon rewrites the file only on
-// change, on request and every 30 s, so idle hosts pay nothing for an unread status file.
+// change, on request and every 60 s, so idle hosts pay nothing for an unread status file.
 // Called by stallwatchctl's main thread.
 #pragma once
 

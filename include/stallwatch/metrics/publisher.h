@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -30,7 +31,10 @@ class MetricsPublisher {
   // ("none": no escalation counter). auto_path: where textfile = "auto" writes.
   MetricsPublisher(int cpu_slots, std::string escalation_action, std::string auto_path = kAutoTextfile);
 
-  std::unique_ptr<EventSink> make_sink();
+  // on_count: called on the report worker after each count (wakes the status writer).
+  std::unique_ptr<EventSink> make_sink(std::function<void()> on_count = {});
+  // Moves with every count (StallCounters::generation): a change the textfile should show.
+  std::uint64_t generation() const { return counters_->generation(); }
   void count_reload_failure() { counters_->count_reload_failure(); }
 
   // Adds the counter fields to a status document (status_document()): per CPU (by its "cpu",
@@ -40,11 +44,17 @@ class MetricsPublisher {
   void add_fields(nlohmann::json& doc, std::optional<bool> watchdog_armed);
 
   // Writes render_metrics(doc) when metrics.interval has passed since the last write (the first
-  // call always writes). Logs where it writes when that changes, and failures rate-limited.
-  void publish(const nlohmann::json& doc, std::int64_t now_mono_ns, const MetricsConfig& config);
+  // call always writes), and on a change: `changed` (the status writer saw a CPU's state or a
+  // stall count move) or a counter of its own moved since the last write. Changes are written at
+  // most every kChangeGapNs; one held back by that makes refresh_ns() ask for a pass when the gap
+  // has passed. So the file carries a stall at once, and an idle host rewrites it only every
+  // interval. Logs where it writes when that changes, and failures rate-limited.
+  static constexpr std::int64_t kChangeGapNs = 1'000'000'000;
+  void publish(const nlohmann::json& doc, std::int64_t now_mono_ns, const MetricsConfig& config,
+               bool changed = false);
   // The same with the [metrics] settings last given to configure() (start, reload: any thread).
   void configure(const MetricsConfig& config);
-  void publish(const nlohmann::json& doc, std::int64_t now_mono_ns);
+  void publish(const nlohmann::json& doc, std::int64_t now_mono_ns, bool changed = false);
 
   const std::string& current_path() const { return path_; }
 
@@ -53,7 +63,8 @@ class MetricsPublisher {
   // max_refresh_ns when the textfile is off.
   static std::int64_t refresh_ns(const MetricsConfig& config, std::int64_t max_refresh_ns);
   // The same for the settings last given to configure(), with "auto" counted as off while its
-  // directory does not exist (no node_exporter: the status document waits max_refresh_ns).
+  // directory does not exist (no node_exporter: the status document waits max_refresh_ns);
+  // kChangeGapNs while a change waits to be written.
   std::int64_t refresh_ns(std::int64_t max_refresh_ns);
 
  private:
@@ -67,6 +78,8 @@ class MetricsPublisher {
   bool announced_ = false;
   std::int64_t last_write_ns_ = 0;
   bool written_ = false;
+  bool change_pending_ = false;
+  std::uint64_t written_generation_ = 0;
   std::uint64_t failures_ = 0;
 };
 

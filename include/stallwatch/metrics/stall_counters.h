@@ -12,6 +12,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string_view>
 
@@ -30,7 +31,12 @@ class StallCounters {
 
   // Report worker: one call per event, after evidence.
   void count(const StallEvent& event, const StallReport* report);
-  void count_reload_failure() { reload_failures_.fetch_add(1, std::memory_order_relaxed); }
+  void count_reload_failure() {
+    reload_failures_.fetch_add(1, std::memory_order_relaxed);
+    generation_.fetch_add(1, std::memory_order_release);
+  }
+  // Moves whenever a count does: the textfile is then rewritten without waiting for its interval.
+  std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
 
   int cpu_slots() const { return slots_; }
   std::uint64_t stalls(int cpu, std::size_t class_index) const;
@@ -50,16 +56,23 @@ class StallCounters {
   std::unique_ptr<std::int64_t[]> high_water_ns_;             // per CPU, reader-owned
   std::atomic<std::uint64_t> escalations_{0};
   std::atomic<std::uint64_t> reload_failures_{0};
+  std::atomic<std::uint64_t> generation_{0};
 };
 
-// The EventSink that feeds StallCounters from the report worker's CompositeSink.
+// The EventSink that feeds StallCounters from the report worker's CompositeSink; on_count (may be
+// empty) is called after each count, to wake the status writer.
 class CountingSink final : public EventSink {
  public:
-  explicit CountingSink(std::shared_ptr<StallCounters> counters) : counters_(std::move(counters)) {}
-  void fire(const StallEvent& event, const StallReport* report) override { counters_->count(event, report); }
+  explicit CountingSink(std::shared_ptr<StallCounters> counters, std::function<void()> on_count = {})
+      : counters_(std::move(counters)), on_count_(std::move(on_count)) {}
+  void fire(const StallEvent& event, const StallReport* report) override {
+    counters_->count(event, report);
+    if (on_count_) on_count_();
+  }
 
  private:
   std::shared_ptr<StallCounters> counters_;
+  std::function<void()> on_count_;
 };
 
 }  // namespace stallwatch::metrics

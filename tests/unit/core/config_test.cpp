@@ -202,7 +202,7 @@ TEST(Config, PrintedConfigRoundTrips) {
 TEST(Config, MetricsDefaultsAndKeys) {
   Config defaults;
   EXPECT_EQ(defaults.metrics.textfile, "auto");
-  EXPECT_EQ(defaults.metrics.interval, 15s);
+  EXPECT_EQ(defaults.metrics.interval, 60s);
   auto c = parse_config("[metrics]\ntextfile = \"/srv/textfile/stallwatch.prom\"\ninterval = \"1s\"\n", "m.toml");
   ASSERT_TRUE(c) << c.error().message;
   EXPECT_EQ(c->metrics.textfile, "/srv/textfile/stallwatch.prom");

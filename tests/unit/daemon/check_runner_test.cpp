@@ -32,8 +32,8 @@ constexpr std::int64_t kMs = 1'000'000;
 struct FakeOutputs final : RtOutputs {
   int wakes = 0, pings = 0, feeds = 0, last_feed_cpu = -1, last_wake_cpu = -1;
   std::int64_t boot_offset = 0;
-  std::int64_t now = 0;
-  void wake_dispatcher(int cpu) noexcept override { ++wakes; last_wake_cpu = cpu; }
+  std::int64_t now = 0, last_wake_ns = 0;
+  void wake_dispatcher(int cpu) noexcept override { ++wakes; last_wake_cpu = cpu; last_wake_ns = now; }
   void watchdog_ping() noexcept override { ++pings; }
   void request_feed(int cpu) noexcept override { ++feeds; last_feed_cpu = cpu; }
   std::int64_t boot_ns() noexcept override { return now + boot_offset; }
@@ -135,6 +135,29 @@ TEST_F(RunnerTest, NoCheckNoPing) {
   const int pings = out_.pings;
   run_for(3000 * kMs, {0, 1});  // every CPU stalled: nobody checks, nobody pings
   EXPECT_EQ(out_.pings, pings);
+}
+
+// The dispatcher's periodic pass rides on a check: the first check at or past status_due_ns
+// wakes it, once, on the checking CPU; a healthy machine's checks wake it at no other time.
+TEST_F(RunnerTest, PeriodicStatusPassRidesOnTheFirstCheckPastDue) {
+  run_for(2000 * kMs);
+  drain();
+  const PublishedState& pub = runner_->published();
+  int wakes = out_.wakes;
+  run_for(3000 * kMs);
+  EXPECT_EQ(out_.wakes, wakes) << "nothing due, nothing changed: the dispatcher sleeps";
+  const std::int64_t due = now_ + 1000 * kMs;
+  pub.status_due_ns.store(due);
+  run_for(950 * kMs);
+  EXPECT_EQ(out_.wakes, wakes) << "not yet due";
+  run_for(1000 * kMs);
+  EXPECT_EQ(out_.wakes, wakes + 1);
+  EXPECT_EQ(pub.status_due_ns.load(), PublishedState::kNotDue);
+  EXPECT_GE(out_.last_wake_ns, due);
+  EXPECT_LE(out_.last_wake_ns - due, settings_.checker.interval_ns) << "by the first check past due";
+  wakes = out_.wakes;
+  run_for(3000 * kMs);
+  EXPECT_EQ(out_.wakes, wakes) << "woken once, until the dispatcher sets the next due time";
 }
 
 TEST_F(RunnerTest, FeedRequestedOnTheCheckingCpuAndUnservedRequestsAreRetried) {

@@ -55,8 +55,10 @@ TEST(MetricsPublisher, AddsCounterFieldsToTheStatusDocument) {
 }
 
 TEST(MetricsPublisher, StatusRefreshDividesTheInterval) {
-  MetricsConfig cfg;  // 15s
+  MetricsConfig cfg;  // 60s
   constexpr std::int64_t k10s = 10'000'000'000;
+  EXPECT_EQ(MetricsPublisher::refresh_ns(cfg, k10s), k10s);
+  cfg.interval = 15s;
   EXPECT_EQ(MetricsPublisher::refresh_ns(cfg, k10s), 7'500'000'000);
   cfg.interval = 1s;
   EXPECT_EQ(MetricsPublisher::refresh_ns(cfg, k10s), 1'000'000'000);
@@ -73,7 +75,8 @@ TEST(MetricsPublisher, AutoWithoutNodeExporterDirectoryKeepsTheLongRefresh) {
   constexpr std::int64_t k30s = 30'000'000'000;
   TempDir dir;
   MetricsPublisher missing(1, "none", dir.path() + "/no-such-dir/stallwatch.prom");
-  MetricsConfig cfg;  // textfile "auto", 15s
+  MetricsConfig cfg;  // textfile "auto"
+  cfg.interval = 15s;
   missing.configure(cfg);
   EXPECT_EQ(missing.refresh_ns(k30s), k30s);
   MetricsPublisher present(1, "none", dir.path() + "/stallwatch.prom");
@@ -101,6 +104,45 @@ TEST(MetricsPublisher, WritesTheRenderedStatusEveryInterval) {
   EXPECT_EQ(p.current_path(), cfg.textfile);
 }
 
+// A change is written at once, at most every kChangeGapNs; one held back makes refresh_ns() ask
+// for a pass when the gap has passed. A count of the publisher's own (a stall's class, counted
+// after its evidence) is a change too.
+TEST(MetricsPublisher, ChangesAreWrittenAtOnceAtMostOnceASecond) {
+  TempDir dir;
+  MetricsPublisher p(2, "none");
+  MetricsConfig cfg;  // 60s
+  cfg.textfile = dir.path() + "/stallwatch.prom";
+  p.configure(cfg);
+  constexpr std::int64_t k60s = 60'000'000'000;
+  nlohmann::json doc = {{"version", "1"}, {"global_pauses_total", 0}};
+  p.publish(doc, 100'000'000'000);  // the first write
+  doc["global_pauses_total"] = 1;
+  p.publish(doc, 130'000'000'000);  // 30 s later, nothing changed: not yet
+  EXPECT_NE(slurp(cfg.textfile), render_metrics(doc));
+  EXPECT_EQ(p.refresh_ns(k60s), k60s);
+  p.publish(doc, 130'000'000'000, true);  // a CPU stalled
+  EXPECT_EQ(slurp(cfg.textfile), render_metrics(doc));
+  doc["global_pauses_total"] = 2;
+  p.publish(doc, 130'500'000'000, true);  // another, 0.5 s later: held back
+  EXPECT_NE(slurp(cfg.textfile), render_metrics(doc));
+  EXPECT_EQ(p.refresh_ns(k60s), MetricsPublisher::kChangeGapNs);
+  p.publish(doc, 131'000'000'000);  // the gap has passed: the held-back change goes out
+  EXPECT_EQ(slurp(cfg.textfile), render_metrics(doc));
+  EXPECT_EQ(p.refresh_ns(k60s), k60s);
+  // The report worker counts the stall's class: a change without the status writer's flag.
+  StallEvent e;
+  e.kind = EventKind::kStall;
+  e.cpu = 1;
+  p.make_sink()->fire(e, nullptr);
+  nlohmann::json doc2 = {{"version", "1"}, {"cpus", {{{"cpu", 1}}}}};
+  p.add_fields(doc2, std::nullopt);
+  p.publish(doc2, 132'500'000'000);
+  EXPECT_EQ(slurp(cfg.textfile), render_metrics(doc2));
+  EXPECT_NE(render_metrics(doc2).find("unknown"), std::string::npos) << render_metrics(doc2);
+  p.publish(doc, 140'000'000'000);  // nothing changed since: the interval rules again
+  EXPECT_EQ(slurp(cfg.textfile), render_metrics(doc2));
+}
+
 TEST(MetricsPublisher, AutoWritesOnlyWhereTheCollectorDirectoryExists) {
   TempDir dir;
   const std::string auto_path = dir.path() + "/node-exporter/stallwatch.prom";
@@ -111,7 +153,7 @@ TEST(MetricsPublisher, AutoWritesOnlyWhereTheCollectorDirectoryExists) {
   EXPECT_EQ(p.current_path(), "");
   EXPECT_NE(::access(auto_path.c_str(), F_OK), 0);
   ASSERT_EQ(::mkdir((dir.path() + "/node-exporter").c_str(), 0755), 0);  // node_exporter installed
-  p.publish(doc, 16'000'000'000, cfg);
+  p.publish(doc, 61'000'000'000, cfg);  // metrics.interval (60s) later
   EXPECT_EQ(p.current_path(), auto_path);
   EXPECT_EQ(slurp(auto_path), render_metrics(doc));
 }
