@@ -9,6 +9,8 @@ monitored CPU and with all, giving the locked memory per monitored CPU.
 
 Usage: bench/overhead.py BUILD/src/stallwatchd [seconds [rounds]]   (root; prints figures, asserts
 nothing). With rounds > 1 it repeats the side-by-side run and prints the range and the median.
+Give rounds of at least metrics.interval (60 s by default, the default here): the dispatcher's
+periodic pass comes once per interval, and a shorter round may hold none of it.
 """
 import atexit
 import os
