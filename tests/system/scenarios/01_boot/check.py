@@ -111,3 +111,13 @@ def check(run):
     run.expect_field(tf, "TEST_MODE", "644", "the textfile is readable by node_exporter (0644)")
     run.expect_field(tf, "TEST_BUILD_INFO", "1", "it holds stallwatch_build_info")
     run.expect_field(tf, "TEST_HEARTBEAT_SERIES", "2", "one heartbeat-age series per CPU")
+    sw = run.marks("swapfile")
+    run.require(sw, "SwapFile step ran")
+    sw = sw[0]
+    inodes = sw.get("TEST_INODES", "").split()
+    run.expect(len(inodes) == 4 and len(set(inodes) | {sw.get("TEST_SPARE")}) == 2,
+               "status.json refreshes swap two inodes (spare reused in place under the sandbox: "
+               "write lease and RENAME_EXCHANGE allowed)",
+               f"status.json inodes {inodes}, spare {sw.get('TEST_SPARE')}")
+    run.expect_field(sw, "TEST_PROM_SPARE", "present",
+                     "the textfile's spare stallwatch.prom.tmp exists after its second write")

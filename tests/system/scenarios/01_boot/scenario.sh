@@ -41,3 +41,13 @@ mark textfile TEXTFILE="$([ -s "$prom" ] && echo present || echo missing)" \
   BUILD_INFO="$(grep -c '^stallwatch_build_info{' "$prom" 2>/dev/null)" \
   HEARTBEAT_SERIES="$(grep -c '^stallwatch_heartbeat_age_seconds{' "$prom" 2>/dev/null)" \
   ACTIVE="$(systemctl is-active stallwatch.service)"
+# status.json and the textfile are SwapFiles: under the packaged sandbox (seccomp filter, bounded
+# capabilities) the write lease and RENAME_EXCHANGE must work, so refreshes swap two inodes
+# instead of making a new file each time. Four refreshes asked for as stallwatchctl does.
+inodes=""
+for _ in 1 2 3 4; do
+  stallwatchctl status >/dev/null 2>&1
+  inodes="$inodes $(stat -c %i /run/stallwatch/status.json 2>/dev/null)"
+done
+mark swapfile INODES="$inodes" SPARE="$(stat -c %i /run/stallwatch/status.json.tmp 2>/dev/null)" \
+  PROM_SPARE="$([ -f "$prom.tmp" ] && echo present || echo missing)"
