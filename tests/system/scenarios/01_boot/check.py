@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Scenario 1: the unit comes from the .deb and was enabled and started by its postinst;
 Type=notify start, WatchdogUSec set, the packaged hardening in effect, 30 s idle without stall or
-watchdog timeout, `systemctl reload` keeps the same process active."""
+watchdog timeout, `systemctl reload` keeps the same process active; the textfile is written through
+the sandbox, status.json refreshes swap two inodes; `dpkg -r` removes the textfile and its spare."""
 
 # CapabilityBoundingSet= of systemd/stallwatch.service, as capability numbers (linux/capability.h).
 PACKAGED_CAPS = {"CAP_DAC_READ_SEARCH": 2, "CAP_IPC_LOCK": 14, "CAP_SYS_PTRACE": 19,
@@ -121,3 +122,14 @@ def check(run):
                f"status.json inodes {inodes}, spare {sw.get('TEST_SPARE')}")
     run.expect_field(sw, "TEST_PROM_SPARE", "present",
                      "the textfile's spare stallwatch.prom.tmp exists after its second write")
+    rm = run.marks("package-removed")
+    run.require(rm, "dpkg -r step ran")
+    rm = rm[0]
+    run.expect_field(rm, "TEST_RC", "0", "dpkg -r stallwatch succeeded")
+    run.expect(rm.get("TEST_STATUS", "").startswith("deinstall ok config-files"),
+               "removed with its configuration kept", rm.get("TEST_STATUS"))
+    run.expect(rm.get("TEST_ACTIVE") != "active", "the unit was stopped by the removal",
+               rm.get("TEST_ACTIVE"))
+    run.expect_field(rm, "TEST_PROM", "missing", "the postrm removed stallwatch.prom")
+    run.expect_field(rm, "TEST_PROM_SPARE", "missing", "the postrm removed stallwatch.prom.tmp")
+    run.expect_field(rm, "TEST_CONFIG", "present", "/etc/stallwatch/stallwatch.toml kept (a conffile)")

@@ -2,7 +2,7 @@
 # Scenario 1 (boot): the unit, installed and started by the .deb's postinst (guest/install-package
 # records how), becomes active through Type=notify with a systemd watchdog, runs under the
 # packaged hardening, idles 30 s without a stall or a watchdog timeout, and survives
-# `systemctl reload`.
+# `systemctl reload`; then writes the metrics textfile and, removed with `dpkg -r`, leaves none.
 wait_active stallwatch.service 40 || exit 1
 show() { systemctl show -p "$1" --value stallwatch.service; }
 # The shipped configuration, installed by the package as a conffile, is what the daemon reads.
@@ -33,8 +33,8 @@ mark reloaded RC="$rc" ACTIVE="$(systemctl is-active stallwatch.service)" \
 mkdir -p /var/lib/prometheus/node-exporter
 systemctl restart stallwatch.service
 prom=/var/lib/prometheus/node-exporter/stallwatch.prom
-# The first file is written at start, before the heartbeats run; the next one, with them, comes
-# metrics.interval (15 s) later.
+# The first file is written at start, before the heartbeats run; the next one, with them, follows
+# as a change (every heartbeat running) within about a second, not a metrics.interval later.
 for _ in $(seq 1 60); do grep -q '^stallwatch_heartbeat_age_seconds{' "$prom" 2>/dev/null && break; sleep 0.5; done
 mark textfile TEXTFILE="$([ -s "$prom" ] && echo present || echo missing)" \
   MODE="$(stat -c %a "$prom" 2>/dev/null)" \
@@ -51,3 +51,13 @@ for _ in 1 2 3 4; do
 done
 mark swapfile INODES="$inodes" SPARE="$(stat -c %i /run/stallwatch/status.json.tmp 2>/dev/null)" \
   PROM_SPARE="$([ -f "$prom.tmp" ] && echo present || echo missing)"
+# Removing the package (dpkg -r, configuration kept): the prerm stops the unit and the postrm
+# removes the textfile and its spare, so node_exporter stops exporting a removed daemon's metrics.
+out=$(DEBIAN_FRONTEND=noninteractive dpkg -r stallwatch 2>&1)
+rc=$?
+echo "$out" | sed 's/^/[dpkg] /'
+mark package-removed RC="$rc" STATUS="$(dpkg-query -W -f='${Status}' stallwatch 2>&1)" \
+  ACTIVE="$(systemctl is-active stallwatch.service)" \
+  PROM="$([ -e "$prom" ] && echo present || echo missing)" \
+  PROM_SPARE="$([ -e "$prom.tmp" ] && echo present || echo missing)" \
+  CONFIG="$([ -f /etc/stallwatch/stallwatch.toml ] && echo present || echo missing)"
