@@ -64,7 +64,7 @@ class Dispatcher {
     std::int64_t start_ns = 0;
     std::int64_t ready_after_ns = 0;  // READY=1 anyway this long after start
     std::int64_t refresh_ns = kRefreshNs;  // rewrite at least this often (metrics.interval)
-    std::function<std::int64_t()> refresh;  // if set, asked each pass instead (reloads, "auto")
+    std::function<std::int64_t()> refresh;  // if set, asked each pass and after each write instead
   };
 
   explicit Dispatcher(Deps deps);

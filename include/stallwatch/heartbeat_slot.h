@@ -27,6 +27,8 @@ struct alignas(64) HeartbeatSlot {
   std::atomic<int> on_cpu{-1};           // CPU the heartbeat last ran on (displaced if != slot's)
   // Set by the check when it declares this CPU stalled; the heartbeat's next stamp (the CPU is
   // back) then asks for a check at once, so recovery is reported without waiting for a deadline.
+  // Set by reset() too: a new heartbeat's first stamp is checked at once, so its CPU counts as
+  // started (READY=1, status) without waiting for the next deadline.
   std::atomic<int> attention{0};
   std::array<std::atomic<std::uint64_t>, kLatenessBuckets> late_hist{};
 
@@ -48,7 +50,7 @@ struct alignas(64) HeartbeatSlot {
     seq.store(0, std::memory_order_relaxed);
     late_max_ns.store(0, std::memory_order_relaxed);
     on_cpu.store(-1, std::memory_order_relaxed);
-    attention.store(0, std::memory_order_relaxed);
+    attention.store(1, std::memory_order_relaxed);
     for (auto& b : late_hist) b.store(0, std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_release);
   }

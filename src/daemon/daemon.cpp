@@ -241,14 +241,21 @@ Status Daemon::start() {
                                O_RDONLY | O_CLOEXEC));
   if (options_.root.prefix().empty()) uevent_fd_ = open_uevent_socket();
 
-  for (int cpu : cpu_intersection(monitored_, topo_.online)) {
+  // Every CPU is posted before the first heartbeat starts (the first check, on that heartbeat,
+  // applies them all): the checks see the whole set as starting, so READY=1 ("all heartbeats
+  // running") waits for every heartbeat's first stamp, and no status pass shows a CPU whose
+  // heartbeat is still being started as offline. A CPU whose heartbeat never stamps is a stall
+  // after the threshold, counted from here.
+  const CpuList first = cpu_intersection(monitored_, topo_.online);
+  const std::int64_t posted_ns = clock_ns(CLOCK_MONOTONIC);
+  for (int cpu : first) runner_->post_monitor(cpu, true, posted_ns);
+  for (int cpu : first) {
     auto st = heartbeats_->start(cpu, heartbeat_params(cpu));
     if (!st) {
       start_error_ = StartError::kPermission;
       fail_start();
       return st.error();
     }
-    runner_->post_monitor(cpu, true, clock_ns(CLOCK_MONOTONIC));
     watched_[static_cast<std::size_t>(cpu)] = true;
   }
   if (heartbeats_->degraded() && config_.escalation.action != EscalationAction::kNone &&

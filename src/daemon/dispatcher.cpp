@@ -116,7 +116,7 @@ void Dispatcher::run() {
     // First off the suspect CPUs, then the baseline: the sampler must not be woken behind one.
     if (placement_) placement_->update(pinned);
     const std::int64_t now = mono_ns();
-    const std::int64_t refresh = deps_.refresh ? deps_.refresh() : deps_.refresh_ns;
+    std::int64_t refresh = deps_.refresh ? deps_.refresh() : deps_.refresh_ns;
     const std::uint64_t suspects = deps_.published->suspects.load(std::memory_order_relaxed);
     if (suspects != seen_suspects_) {
       seen_suspects_ = suspects;
@@ -135,20 +135,30 @@ void Dispatcher::run() {
     const std::uint64_t version = deps_.published->version.load(std::memory_order_acquire);
     const std::uint64_t changes = deps_.changes ? deps_.changes() : 0;
     const bool changed = version != seen_version_ || changes != seen_changes_;
-    bool due = changed || status_requested_.load(std::memory_order_relaxed) || now - last_status_ns_ >= refresh;
+    // Nothing is written before the first check has published the CPUs' states (until then every
+    // CPU would read "offline"), unless no check comes within ready_after_ns: then the file must
+    // say so. The first check changes the states, which wakes this thread.
+    const bool checked = deps_.published->checks.load(std::memory_order_relaxed) > 0 ||
+                         now - deps_.start_ns > deps_.ready_after_ns;
+    bool due = checked &&
+               (changed || status_requested_.load(std::memory_order_relaxed) || now - last_status_ns_ >= refresh);
     if (due && now - last_status_ns_ >= kMinRewriteNs) {
       seen_version_ = version;
       seen_changes_ = changes;
       status_requested_.store(false, std::memory_order_relaxed);
       write_status(now, changed);
       due = false;  // written: the next one is a refresh_ns away unless something changes
+      // Asked again: the write itself may leave a change pending (the metrics textfile takes at
+      // most one change a second), which shortens the refresh to when it may be written.
+      if (deps_.refresh) refresh = deps_.refresh();
     }
     if (stop_.load(std::memory_order_acquire)) break;
 
     // The periodic pass rides on a check (PublishedState::status_due_ns); the timer is only the
     // fallback for when no check comes (every heartbeat stalled, or the machine paused).
     deps_.published->status_due_ns.store(last_status_ns_ + refresh, std::memory_order_relaxed);
-    std::int64_t wait_ns = last_status_ns_ + refresh + kRideSlackNs - now;
+    std::int64_t wait_ns = checked ? last_status_ns_ + refresh + kRideSlackNs - now
+                                   : deps_.start_ns + deps_.ready_after_ns + 1 - now;
     if (due) wait_ns = std::min<std::int64_t>(wait_ns, kMinRewriteNs);
     if (!ready_sent_.load(std::memory_order_relaxed))
       wait_ns = std::min<std::int64_t>(wait_ns, std::max<std::int64_t>(deps_.start_ns + deps_.ready_after_ns - now, 1'000'000));

@@ -135,9 +135,24 @@ try:
     print("alert rules loaded:", names)
     check("StallwatchCPUStalled" in names and len(names) == 7, "the shipped alert rules are loaded")
 
-    d = Daemon(binary, base_config("1s", metrics=f'textfile = "{textfile}"\ninterval = "1s"'))
+    # metrics.interval at its default (60 s), longer than this whole test: every update the test
+    # sees (heartbeats running, the stall, its class, the recovery) must come from the change path.
+    d = Daemon(binary, base_config("1s", metrics=f'textfile = "{textfile}"'))
     d.wait_ready()
     check(poll(lambda: os.path.exists(textfile), 5), "stallwatchd writes the textfile")
+
+    def heartbeat_series():
+        try:
+            with open(textfile) as f:
+                return {l.split("}")[0] + "}" for l in f
+                        if l.startswith("stallwatch_heartbeat_age_seconds{")}
+        except OSError:
+            return set()
+    # The first file is written at start, before the first check has seen the heartbeats; their
+    # start is a change, in the file within about a second, not a metrics.interval later.
+    want = {f'stallwatch_heartbeat_age_seconds{{cpu="{c}"}}' for c in (0, 1)}
+    check(poll(lambda: want <= heartbeat_series(), 5),
+          f"every CPU's heartbeat is in the textfile within 5 s of start ({heartbeat_series()})")
     mode = stat.S_IMODE(os.stat(textfile).st_mode)
     check(mode == 0o644, f"textfile mode is 0644 (got {oct(mode)})")
     lint = subprocess.run([PROMTOOL, "check", "metrics"], stdin=open(textfile), capture_output=True,
@@ -160,7 +175,7 @@ try:
     hog.wait(HOG_S + 30)
     check(fired, "the StallwatchCPUStalled alert fired for CPU 1 during the real stall")
     print(f"alert firing {(fired_us - hog_start_us) / 1e6:.1f} s after the hog started "
-          f"(threshold 1 s, textfile and scrape every 1 s); labels {fired[0]['labels']}")
+          f"(threshold 1 s, the textfile written on the change, scrape every 1 s); labels {fired[0]['labels']}")
     check(fired[0]["annotations"].get("runbook_url") == "man:stallwatchd(8)#StallwatchCPUStalled",
           "the alert carries its runbook_url")
     check(not any(a["labels"].get("cpu") == "0" for a in firing_alerts(base, "StallwatchCPUStalled")),

@@ -119,6 +119,27 @@ TEST_F(RunnerTest, StallGoesThroughTheRingAndWakesTheDispatcher) {
   EXPECT_FALSE(runner_->published().cpu[1].suspect.load());
 }
 
+// A new heartbeat (its slot reset) asks for a check at its first stamp, as a recovery does: with
+// a 1 s backstop, the CPUs count as started (READY=1) as soon as each has stamped once.
+TEST_F(RunnerTest, EveryCpuCountsAsStartedAtItsHeartbeatsFirstStamp) {
+  settings_.checker.interval_ns = 1000 * kMs;
+  runner_ = std::make_unique<CheckRunner>(slots_.get(), kCpus, settings_, gate_, ring_, out_);
+  for (int c = 0; c < kCpus; ++c) {
+    runner_->post_monitor(c, true, now_);
+    slots_[c].reset();
+  }
+  run_for(50 * kMs);  // CPU 1's first stamp runs the first check; CPU 0 has not stamped
+  EXPECT_FALSE(runner_->published().all_started.load());
+  EXPECT_EQ(runner_->published().cpu[0].state.load(), static_cast<int>(CpuState::kStarting));
+  EXPECT_EQ(runner_->published().cpu[1].state.load(), static_cast<int>(CpuState::kHealthy));
+  const std::int64_t backstop = gate_.next_check_ns.load();
+  run_for(50 * kMs);  // CPU 0's first stamp, long before that deadline
+  EXPECT_LT(now_, backstop);
+  EXPECT_TRUE(runner_->published().all_started.load());
+  EXPECT_EQ(runner_->published().cpu[0].state.load(), static_cast<int>(CpuState::kHealthy));
+  EXPECT_EQ(slots_[0].attention.load(), 0);
+}
+
 TEST_F(RunnerTest, PingsAtItsPeriodAndNeverAfterClose) {
   run_for(5000 * kMs);
   EXPECT_GE(out_.pings, 9);

@@ -120,8 +120,16 @@ def check(run):
                "status.json refreshes swap two inodes (spare reused in place under the sandbox: "
                "write lease and RENAME_EXCHANGE allowed)",
                f"status.json inodes {inodes}, spare {sw.get('TEST_SPARE')}")
-    run.expect_field(sw, "TEST_PROM_SPARE", "present",
-                     "the textfile's spare stallwatch.prom.tmp exists after its second write")
+    rf = run.marks("textfile-refresh")
+    run.require(rf, "textfile refresh step ran")
+    rf = rf[0]
+    run.expect(rf.get("TEST_AFTER") and rf.get("TEST_AFTER") != rf.get("TEST_BEFORE"),
+               "the idle textfile is refreshed within metrics.interval (60 s) and a margin",
+               f"inode {rf.get('TEST_BEFORE')} -> {rf.get('TEST_AFTER')} after {rf.get('TEST_WAITED_S')} s")
+    run.expect_field(rf, "TEST_SPARE", rf.get("TEST_BEFORE"),
+                     "the previous version became the spare stallwatch.prom.tmp (RENAME_EXCHANGE)")
+    run.expect_field(rf, "TEST_HEARTBEAT_SERIES", "2", "the refreshed file has both CPUs' heartbeats")
+    run.metric("textfile_refresh_wait_s", int(rf.get("TEST_WAITED_S") or 0))
     rm = run.marks("package-removed")
     run.require(rm, "dpkg -r step ran")
     rm = rm[0]

@@ -33,9 +33,13 @@ mark reloaded RC="$rc" ACTIVE="$(systemctl is-active stallwatch.service)" \
 mkdir -p /var/lib/prometheus/node-exporter
 systemctl restart stallwatch.service
 prom=/var/lib/prometheus/node-exporter/stallwatch.prom
-# The first file is written at start, before the heartbeats run; the next one, with them, follows
-# as a change (every heartbeat running) within about a second, not a metrics.interval later.
-for _ in $(seq 1 60); do grep -q '^stallwatch_heartbeat_age_seconds{' "$prom" 2>/dev/null && break; sleep 0.5; done
+# The file is written once the first check has seen the heartbeats; a CPU seen later is a change,
+# in the file within about a second, not a metrics.interval later.
+ncpu=$(nproc)
+for _ in $(seq 1 60); do
+  [ "$(grep -c '^stallwatch_heartbeat_age_seconds{' "$prom" 2>/dev/null)" = "$ncpu" ] && break
+  sleep 0.5
+done
 mark textfile TEXTFILE="$([ -s "$prom" ] && echo present || echo missing)" \
   MODE="$(stat -c %a "$prom" 2>/dev/null)" \
   BUILD_INFO="$(grep -c '^stallwatch_build_info{' "$prom" 2>/dev/null)" \
@@ -49,8 +53,20 @@ for _ in 1 2 3 4; do
   stallwatchctl status >/dev/null 2>&1
   inodes="$inodes $(stat -c %i /run/stallwatch/status.json 2>/dev/null)"
 done
-mark swapfile INODES="$inodes" SPARE="$(stat -c %i /run/stallwatch/status.json.tmp 2>/dev/null)" \
-  PROM_SPARE="$([ -f "$prom.tmp" ] && echo present || echo missing)"
+mark swapfile INODES="$inodes" SPARE="$(stat -c %i /run/stallwatch/status.json.tmp 2>/dev/null)"
+# An idle host's textfile is refreshed every metrics.interval (60 s; the shipped StallwatchDown
+# alert calls it dead after 180 s): the next version is swapped in and the previous one becomes
+# the spare.
+before=$(stat -c %i "$prom" 2>/dev/null)
+t0=$SECONDS
+for _ in $(seq 1 150); do
+  now=$(stat -c %i "$prom" 2>/dev/null)
+  [ -n "$now" ] && [ "$now" != "$before" ] && break
+  sleep 0.5
+done
+mark textfile-refresh BEFORE="$before" AFTER="$(stat -c %i "$prom" 2>/dev/null)" \
+  SPARE="$(stat -c %i "$prom.tmp" 2>/dev/null)" WAITED_S="$((SECONDS - t0))" \
+  HEARTBEAT_SERIES="$(grep -c '^stallwatch_heartbeat_age_seconds{' "$prom" 2>/dev/null)"
 # Removing the package (dpkg -r, configuration kept): the prerm stops the unit and the postrm
 # removes the textfile and its spare, so node_exporter stops exporting a removed daemon's metrics.
 out=$(DEBIAN_FRONTEND=noninteractive dpkg -r stallwatch 2>&1)
