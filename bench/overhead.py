@@ -7,6 +7,14 @@ number of times it ran = wakeups). Both programs run concurrently for DURATION s
 same interval with one thread per CPU. Also reports VmLck/VmRSS of stallwatchd at start with one
 monitored CPU and with all, giving the locked memory per monitored CPU.
 
+Phase: a thread that wakes a CPU just after another program's thread woke it skips the idle exit
+the other one paid, which moves either side's CPU per wakeup by up to a third (seen as 1.0x to
+1.95x from one round to the next when the phases fell where they may). So cyclictest's threads
+all run at exactly the interval (-d 0; its default gives thread k an interval k x 500 us longer,
+whose phase drifts through the heartbeats' during a round) and it is started midway between two
+heartbeat phases (CPU k's heartbeat wakes at k x interval / N of each interval): every wakeup of
+either program is one the program pays for alone, as on a host where it runs alone.
+
 Usage: bench/overhead.py BUILD/src/stallwatchd [seconds [rounds]]   (root; prints figures, asserts
 nothing). With rounds > 1 it repeats the side-by-side run and prints the range and the median.
 Give rounds of at least metrics.interval (60 s by default, the default here): the dispatcher's
@@ -116,9 +124,8 @@ def main():
             print(f"round {r + 1} of {rounds}:")
         results.append(one_round(binary, duration, tmp))
     if rounds > 1:
-        # Each round starts both programs afresh, so their wakeups fall at other relative phases:
-        # whichever wakes an idle CPU first pays the idle exit, which moves the per-wakeup figure
-        # of either side by up to a third. The median over rounds is the figure to read.
+        # Each round starts both programs afresh; the phases are kept apart (module docstring),
+        # what is left between rounds is the machine's noise. The median is the figure to read.
         cpu = sorted(x[0] for x in results)
         wake = sorted(x[1] for x in results)
         print(f"over {rounds} rounds: CPU per second {cpu[0]:.2f}-{cpu[-1]:.2f}x, median "
@@ -127,6 +134,7 @@ def main():
 
 
 PROM = "/var/lib/prometheus/node-exporter/stallwatch.prom"
+INTERVAL_NS = 500_000_000  # stallwatchd's default heartbeat.interval, and cyclictest's -i
 
 
 def one_round(binary, duration, tmp):
@@ -137,8 +145,13 @@ def one_round(binary, duration, tmp):
     sw = start_daemon(binary, "all", tmp)
     if not shutil.which("cyclictest"):
         sys.exit("cyclictest missing: apt-get install rt-tests")
-    ct = subprocess.Popen(["cyclictest", "-t", str(ncpu), "-a", "-i", "500000", "-p", "99", "-m",
-                           "-q", "-D", str(int(duration) + 5)], stdout=subprocess.DEVNULL)
+    # Midway between two heartbeat phases (see the module docstring); cyclictest's first wakeup is
+    # one interval after its threads start, a few ms after this launch.
+    grid = INTERVAL_NS // ncpu
+    now = time.monotonic_ns()
+    time.sleep(((now // grid + 1) * grid + grid // 2 - now) / 1e9)
+    ct = subprocess.Popen(["cyclictest", "-t", str(ncpu), "-a", "-i", str(INTERVAL_NS // 1000), "-d", "0",
+                           "-p", "99", "-m", "-q", "-D", str(int(duration) + 5)], stdout=subprocess.DEVNULL)
     time.sleep(2)
     s0, c0, m0, t0 = task_stats(sw.pid), task_stats(ct.pid), task_stats(ct.pid, True), time.monotonic()
     p0 = per_thread(sw.pid)
