@@ -93,6 +93,18 @@ def check(run):
     run.expect(not stalls, "no stall event while idle",
                "; ".join(run.describe(e) for e in stalls[:3]))
     run.expect_monitoring_ran(a, i, "30 s idle")
+    hotplug = run.unit_messages("stallwatch.service", r"checks run on the heartbeats \(hotplug: ")
+    run.expect(hotplug and all("(hotplug: uevents)" in e.get("MESSAGE", "") for e in hotplug),
+               "under the packaged sandbox CPU hotplug comes from the kernel's uevents (AF_NETLINK "
+               "allowed, received in the private network namespace), not a 1 s poll",
+               "; ".join(e.get("MESSAGE", "")[-60:] for e in hotplug))
+    try:
+        sup = int(i.get("TEST_SUP_RUNS", "")) - int(a.get("TEST_SUP_RUNS", ""))
+    except ValueError:
+        sup = None
+    run.expect(sup is not None and sup <= 2,
+               "the supervisor thread did not wake during the 30 s idle (no polling)",
+               f"{sup} runs of the main thread")
     r = run.marks("reloaded")
     run.require(r, "reload step ran")
     r = r[0]

@@ -15,11 +15,14 @@ mark hardening SECCOMP="$(status Seccomp)" NO_NEW_PRIVS="$(status NoNewPrivs)" \
   CAP_BND="$(status CapBnd)" PROTECT_SYSTEM="$(show ProtectSystem)" \
   DEVICE_POLICY="$(show DevicePolicy)" PRIVATE_NETWORK="$(show PrivateNetwork)" \
   CONFFILES="$(dpkg-query -W -f='${Conffiles}' stallwatch | awk '{print $1}' | tr '\n' ' ')"
+# The supervisor (the main thread: signals, CPU hotplug) runs only when something happens: under
+# the packaged sandbox the kernel's uevents reach it, so it does not poll the online CPUs.
+sup_runs() { awk '{print $3}' "/proc/$pid/task/$pid/schedstat" 2>/dev/null; }
 mark service-active TYPE="$(show Type)" WATCHDOG_USEC="$(show WatchdogUSec)" STATUS_JSON="$(status_json)" \
-  RESULT="$(show Result)" MAINPID="$(show MainPID)"
+  RESULT="$(show Result)" MAINPID="$(show MainPID)" SUP_RUNS="$(sup_runs)"
 sleep 30
 mark idle-done ACTIVE="$(systemctl is-active stallwatch.service)" NRESTARTS="$(show NRestarts)" \
-  STATUS_JSON="$(status_json)" \
+  STATUS_JSON="$(status_json)" SUP_RUNS="$(sup_runs)" \
   MAINPID="$(show MainPID)"
 before=$(show MainPID)
 systemctl reload stallwatch.service
