@@ -140,9 +140,9 @@ StallReport EvidenceEngine::collect_steps(const StallEvent& event, std::int64_t 
   step_scan_tasks(c);
   step_read_backtrace(c);
   step_verdicts(c);
+  step_system(c);             // the RT throttling budget, which sets the schedstat gap
   step_task_details(c);       // which task holds the CPU, then its details
   step_counter_deltas(c, episode(event));
-  step_system(c);
 
   c.ev.collected_mono_ns = tuning_.now();
   Classification cls = classify(c.ev);
@@ -297,7 +297,9 @@ void EvidenceEngine::step_task_details(Collection& c) {
   }
   // Runtime growth needs time between the two schedstat samples.
   if (ev.tasks.size() >= 2 && nmi_tid == 0 && verdict_tid == 0) {
-    std::int64_t wait = std::min(c.scan_done_ns + tuning_.schedstat_gap.count(), c.deadline) - now();
+    const std::int64_t gap = schedstat_gap_ns(tuning_.schedstat_gap.count(), ev.system.have_rt_runtime,
+                                              ev.system.sched_rt_period_us, ev.system.sched_rt_runtime_us);
+    std::int64_t wait = std::min(c.scan_done_ns + gap, c.deadline) - now();
     if (wait > 0) std::this_thread::sleep_for(std::chrono::nanoseconds(wait));
   }
   resample_schedstat(root_, &ev.tasks);

@@ -152,6 +152,13 @@ TaskScanResult scan_cpu_tasks(const Sysroot& root, const TaskScanOptions& opts) 
   return res;
 }
 
+std::int64_t schedstat_gap_ns(std::int64_t configured_ns, bool have_rt_runtime,
+                              std::int64_t rt_period_us, std::int64_t rt_runtime_us) {
+  if (!have_rt_runtime || rt_runtime_us < 0 || rt_period_us <= rt_runtime_us) return configured_ns;
+  const std::int64_t window_ns = (rt_period_us - rt_runtime_us) * 1000;
+  return std::max(configured_ns, std::min<std::int64_t>(2 * window_ns + 10'000'000, 250'000'000));
+}
+
 void resample_schedstat(const Sysroot& root, std::vector<TaskEvidence>* tasks) {
   std::string proc = root.path("/proc");
   UniqueFd procfd(::open(proc.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));

@@ -38,6 +38,12 @@ struct TaskScanResult {
 TaskScanResult scan_cpu_tasks(const Sysroot& root, const TaskScanOptions& opts);
 
 // Second schedstat sample for each candidate: run_ns_growth = now - first sample.
+// How long to wait between the two samples: at least `configured_ns`, and when RT throttling is
+// on (sched_rt_runtime_us >= 0 and below the period) twice its window plus 10 ms (at most 250
+// ms). In the window (50 ms a second by default) an RT hog is throttled and SCHED_OTHER tasks
+// run: two samples inside it would show the hog not growing and, say, journald growing most.
+std::int64_t schedstat_gap_ns(std::int64_t configured_ns, bool have_rt_runtime,
+                              std::int64_t rt_period_us, std::int64_t rt_runtime_us);
 void resample_schedstat(const Sysroot& root, std::vector<TaskEvidence>* tasks);
 
 // Reads a task by tid alone (/proc/<tid>/stat works for any thread): used when the NMI backtrace

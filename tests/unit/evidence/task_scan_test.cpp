@@ -143,5 +143,19 @@ TEST(PickRunning, EvidenceOrder) {
   EXPECT_EQ(pick_running(&v, 1, 1), "");
 }
 
+// The two schedstat samples must span more than the RT throttling window, or an RT hog sampled
+// twice inside it (03_rt_hog in CI: both samples in the 50 ms a second SCHED_OTHER tasks get)
+// shows no growth while journald grows most.
+TEST(SchedstatGap, SpansTheRtThrottlingWindow) {
+  constexpr std::int64_t kMs = 1'000'000;
+  EXPECT_EQ(schedstat_gap_ns(20 * kMs, true, 1'000'000, 950'000), 110 * kMs);  // Debian's default
+  EXPECT_EQ(schedstat_gap_ns(20 * kMs, true, 1'000'000, 900'000), 210 * kMs);
+  EXPECT_EQ(schedstat_gap_ns(20 * kMs, true, 1'000'000, 500'000), 250 * kMs);  // capped
+  EXPECT_EQ(schedstat_gap_ns(20 * kMs, true, 1'000'000, -1), 20 * kMs);        // no throttling
+  EXPECT_EQ(schedstat_gap_ns(20 * kMs, true, 1'000'000, 1'000'000), 20 * kMs);
+  EXPECT_EQ(schedstat_gap_ns(20 * kMs, false, 0, 0), 20 * kMs);                // unreadable
+  EXPECT_EQ(schedstat_gap_ns(300 * kMs, true, 1'000'000, 950'000), 300 * kMs); // configured longer
+}
+
 }  // namespace
 }  // namespace stallwatch::evidence
