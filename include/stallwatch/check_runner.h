@@ -7,7 +7,7 @@
 // per-CPU state for the status writer, wakes the dispatcher when anything changed, and sets the
 // next deadline. It never blocks, locks, allocates or logs: every output goes through RtOutputs,
 // whose real implementation makes only non-blocking syscalls.
-// Threads: run_check()/owner_stuck() on whichever heartbeat owns the claim; post_*() from the
+// Threads: run_check() on whichever heartbeat owns (or took over) the claim; post_*() from the
 // supervisor (main thread); published() read by the dispatcher.
 #pragma once
 
@@ -32,7 +32,7 @@ class RtOutputs {
  public:
   virtual ~RtOutputs() = default;
   virtual void wake_dispatcher(int cpu) noexcept = 0;  // RtWake::wake_on(cpu)
-  virtual void watchdog_ping() noexcept = 0;        // sd_notify WATCHDOG=1, MSG_DONTWAIT
+  virtual bool watchdog_ping() noexcept = 0;        // sd_notify WATCHDOG=1, MSG_DONTWAIT; sent?
   virtual void request_feed(int cpu) noexcept = 0;     // wake the feeder thread on this CPU
   virtual std::int64_t boot_ns() noexcept = 0;      // CLOCK_BOOTTIME
 };
@@ -53,7 +53,8 @@ struct PublishedState {
   std::atomic<std::uint64_t> checks{0};
   std::atomic<std::uint64_t> stalls_total{0};
   std::atomic<std::uint64_t> global_pauses{0};
-  std::atomic<std::uint64_t> stuck_owners{0};
+  std::atomic<std::uint64_t> stuck_owners{0};  // claims taken over from an owner that froze
+  std::atomic<std::uint64_t> blackouts{0};     // blackouts found (each judged by the dispatcher)
   std::atomic<std::uint64_t> suspects{0};  // Checker::suspects(): counter baselines wanted
   std::atomic<std::int64_t> last_check_ns{0};
   std::atomic<bool> all_started{false};
@@ -82,14 +83,18 @@ class CheckRunner final : public CheckHook {
   void feed_served(std::uint64_t request) { feeds_served_.store(request, std::memory_order_release); }
 
   // CheckHook (heartbeat threads).
-  void run_check(int cpu, std::int64_t now_ns, std::int64_t planned_ns) noexcept override;
-  void owner_stuck(int cpu, int owner_cpu, std::int64_t claimed_ns, std::int64_t now_ns) noexcept override;
-  std::int64_t stuck_after_ns() const noexcept override { return stuck_after_ns_.load(std::memory_order_relaxed); }
+  void run_check(const CheckCall& call) noexcept override;
+  std::int64_t takeover_after_ns() const noexcept override {
+    return takeover_after_ns_.load(std::memory_order_relaxed);
+  }
 
   // Supervisor side (one non-RT thread). Applied at the start of the next check, which these
   // request at once.
   void post_settings(const RunnerSettings& settings);
   void post_monitor(int cpu, bool monitored, std::int64_t now_ns);
+  void post_sentinel(int cpu, bool sentinel);
+  // Dispatcher side: the verdict on a kBlackout event (its episode is the id). Any thread.
+  void post_verdict(std::uint64_t id, bool starved);
   // Feeding stops for good and no further ping is sent (daemon stop). Any thread.
   void close() { closed_.store(true, std::memory_order_release); gate_.closed.store(true); }
 
@@ -97,7 +102,7 @@ class CheckRunner final : public CheckHook {
   int slot_count() const { return checker_.slot_count(); }
 
  private:
-  void apply_pending(std::int64_t now_ns);
+  void apply_pending(std::int64_t now_ns, std::vector<CheckEvent>& events);
   void publish(std::int64_t now_ns);
   std::int64_t outputs_and_deadline(int cpu, std::int64_t now_ns);
 
@@ -114,9 +119,12 @@ class CheckRunner final : public CheckHook {
   RunnerSettings pending_settings_;
   std::uint64_t applied_settings_seq_ = 0;
   RunnerSettings settings_;
-  std::atomic<std::int64_t> stuck_after_ns_{0};
+  std::atomic<std::int64_t> takeover_after_ns_{0};
+  std::atomic<std::uint64_t> verdict_{0};  // (blackout id << 1) | starved; 0 = none
+  int frozen_owner_ = -1;                  // the CPU of the last owner whose claim was taken over
 
-  // Monitoring requests: per CPU, 0 none, 1 monitor, 2 unmonitor; the time of the request.
+  // Monitoring requests: per CPU, 0 none, 1 monitor, 2 unmonitor, 3 sentinel, 4 not sentinel;
+  // the time of the request.
   std::unique_ptr<std::atomic<int>[]> monitor_req_;
   std::unique_ptr<std::atomic<std::int64_t>[]> monitor_req_ns_;
   std::atomic<bool> monitor_pending_{false};

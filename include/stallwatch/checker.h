@@ -4,6 +4,16 @@
 // threads, sleeps, I/O or allocation (tick_into() fills a buffer with reserved capacity), so
 // unit tests drive it with a fake clock and fake slots. Called only by the heartbeat that owns
 // the CheckGate claim (one at a time; the claim's acquire/release orders the state).
+//
+// Freeze or stall (DESIGN.md section 6): when the heartbeat running a check woke more than
+// late_bound_ns() late and no heartbeat stamped on time meanwhile, every heartbeat was silent
+// together: a blackout. From inside, a frozen machine or monitor (VM pause, SMI storm, SIGSTOP,
+// the cgroup freezer) and a stall of every monitored CPU at once look the same, so timing alone
+// decides nothing: the blackout's length is withheld from every silent CPU's age (pending) and
+// a kBlackout event asks the dispatcher for a verdict from evidence (whether a heartbeat waited
+// runnable on its CPU, see blackout_judge.h). A freeze verdict keeps the time excluded for good
+// (one global-pause event); a stall verdict gives it back, and the CPU whose silence began first
+// is reported as the stall that started it, the others' silence attributed to it.
 #pragma once
 
 #include <cstdint>
@@ -26,7 +36,7 @@ struct CheckerSettings {
   static CheckerSettings from(const Config& config);
 };
 
-enum class CpuState { kUnmonitored, kStarting, kHealthy, kStalled };
+enum class CpuState { kUnmonitored, kStarting, kHealthy, kStalled, kDisplaced };
 const char* to_string(CpuState s);
 
 struct CpuView {
@@ -35,6 +45,12 @@ struct CpuView {
   std::uint64_t stalls = 0;       // episodes so far
   std::int64_t episode_ns = 0;    // current episode length, 0 when healthy
   bool suspect = false;           // stalled, or its heartbeat is more than threshold / 2 late
+};
+
+// Where the check runs: the checking heartbeat's CPU and how late its wakeup was.
+struct CheckContext {
+  int cpu = -1;
+  std::int64_t late_ns = 0;
 };
 
 class Checker {
@@ -49,13 +65,23 @@ class Checker {
   // A heartbeat thread was (re)started for cpu, or stopped (hotplug, reload). Starting resets the
   // CPU to "starting" with its age counted from now_ns.
   void set_monitored(int cpu, bool monitored, std::int64_t now_ns);
+  // A check-only heartbeat runs on cpu (a sentinel: when fewer than two CPUs are monitored, the
+  // check must still run while a monitored CPU is stalled). Its CPU is not monitored.
+  void set_sentinel(int cpu, bool sentinel);
 
   // One check. planned_ns is when it was due (the deadline the previous check set); a check
   // runs on the first heartbeat to wake after it, so up to one heartbeat interval late is
   // normal. Events are appended to out, which must have capacity() >= max_events().
   void tick_into(std::int64_t now_mono_ns, std::int64_t now_boot_ns, std::int64_t planned_ns,
-                 std::vector<CheckEvent>& out);
-  std::size_t max_events() const { return 2 * cpus_.size() + 1; }
+                 std::vector<CheckEvent>& out, CheckContext ctx = {});
+  std::size_t max_events() const { return 3 * cpus_.size() + 2; }
+  // The verdict on blackout id (the episode of its kBlackout event): starved = some heartbeat
+  // waited runnable on its CPU through it (a stall), else a freeze. Applied at the start of a
+  // check, before tick_into(); a verdict on a blackout since merged into a later one is ignored.
+  void apply_verdict(std::uint64_t id, bool starved, std::int64_t now_ns, std::vector<CheckEvent>& out);
+  std::uint64_t pending_blackout() const { return pending_id_; }
+  // How late a heartbeat's wakeup may be before its check looks for a blackout.
+  static std::int64_t late_bound_ns(std::int64_t heartbeat_interval_ns);
   // Convenience for tests and tools: planned = previous check + interval.
   std::vector<StallEvent> tick(std::int64_t now_mono_ns, std::int64_t now_boot_ns);
   // The earliest moment the next check can have something to do: a healthy CPU's age crossing
@@ -93,10 +119,25 @@ class Checker {
     std::int64_t age_ns = 0;
     std::uint64_t stalls = 0;
     std::uint64_t seq_at_last_tick = 0;
+    bool sentinel = false;
+    // Time withheld from the age since credit_last (the last stamp it applies to): confirmed
+    // (a freeze) and pending (a blackout awaiting its verdict).
+    std::int64_t credit_last_ns = -1;
+    std::int64_t credit_ns = 0;
+    std::int64_t pending_ns = 0;
+    int cascade_cpus = 0;  // set by a stall verdict on the CPU that started a cascade
+    // The pending blackout's view of this CPU: silent since (its last stamp before, or the
+    // deadline it missed), until its late stamp (0 = still silent then); -1 = not in it.
+    std::int64_t blackout_since_ns = -1;
+    std::int64_t blackout_until_ns = 0;
+    std::uint32_t displacements_seen = 0;
   };
 
-  bool was_global_pause(std::int64_t elapsed_ns) const;
-  void rebaseline(std::int64_t now_ns);
+  // The latest moment some heartbeat was known to run, up to now (see the class comment).
+  std::int64_t last_life_ns(std::int64_t now_ns, const CheckContext& ctx) const;
+  void blackout(std::int64_t start_ns, std::int64_t now_ns, std::vector<CheckEvent>& out);
+  void freeze(std::int64_t pause_ns, std::int64_t since_ns, std::int64_t now_ns, PauseCause cause,
+              std::vector<CheckEvent>& out);
 
   HeartbeatSlot* slots_;
   std::vector<PerCpu> cpus_;
@@ -111,6 +152,10 @@ class Checker {
   std::int64_t next_deadline_ns_ = 0;
   std::uint64_t changes_ = 0;
   std::uint64_t suspects_ = 0;
+  std::int64_t blackout_end_ns_ = 0;    // end of the last blackout found (never counted twice)
+  std::uint64_t blackouts_ = 0;         // ids
+  std::uint64_t pending_id_ = 0;        // blackout awaiting its verdict; 0 = none
+  std::int64_t pending_start_ns_ = 0;
 };
 
 }  // namespace stallwatch

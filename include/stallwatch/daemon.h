@@ -84,6 +84,7 @@ class Daemon {
   HeartbeatParams heartbeat_params(int cpu) const;
   StatusInputs snapshot(std::int64_t now_ns);
   void fail_start();
+  void sync_sentinel();
   class Outputs;
 
   Config config_;
@@ -100,6 +101,8 @@ class Daemon {
   UniqueFd uevent_fd_;
   int online_errors_ = 0;
   bool retry_sync_ = false;  // a heartbeat to start was still exiting: sync again soon
+  std::vector<int> allowed_cpus_;  // the process's CPUs at start
+  int sentinel_ = -1;              // the CPU of the check-only heartbeat (plan_sentinel), or -1
 
   // Shared with the real-time threads: released (leaked) instead of destroyed if a thread using
   // them had to be abandoned at stop.
@@ -110,6 +113,7 @@ class Daemon {
   std::unique_ptr<Outputs> outputs_;
   std::unique_ptr<CheckRunner> runner_;
   std::unique_ptr<Feeder> feeder_;
+  std::unique_ptr<BlackoutJudge> judge_;  // the dispatcher's
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<ReportWorker> worker_;
   std::unique_ptr<EvidenceEngine> evidence_;

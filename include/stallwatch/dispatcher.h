@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "stallwatch/blackout_judge.h"
 #include "stallwatch/check_runner.h"
 #include "stallwatch/event_ring.h"
 #include "stallwatch/notify.h"
@@ -57,6 +58,10 @@ class Dispatcher {
     // owner wakes `wake` when it moves. May be empty.
     std::function<std::uint64_t()> changes;
     std::function<void()> on_suspect;  // a CPU's heartbeat is half-way to a stall
+    // Blackouts (every heartbeat silent together): judged from evidence here, on this thread,
+    // and the verdict posted back to the check. Without a judge every blackout is a freeze.
+    BlackoutJudge* judge = nullptr;
+    std::function<void(std::uint64_t id, bool starved)> post_verdict;
     std::string runtime_dir;
     RtWake* wake = nullptr;  // what the check wakes it with; owned by the caller
     std::vector<int> allowed_cpus;  // the process's CPUs (ThreadPlacement); empty = no placement
@@ -82,6 +87,7 @@ class Dispatcher {
  private:
   void run();
   void drain_events();
+  void judge_blackout_event(const CheckEvent& e);
   void write_status(std::int64_t now, bool changed);
 
   Deps deps_;

@@ -2,8 +2,11 @@
 // HeartbeatManager: owns the per-CPU heartbeat threads and their slots. Each heartbeat is pinned
 // to its CPU, runs SCHED_FIFO at the configured priority on a small explicit stack, sleeps to
 // absolute CLOCK_MONOTONIC deadlines and stamps its slot. After each stamp it reads the shared
-// check deadline (CheckGate) and, when the deadline passed and it wins the claim, runs the check
-// through CheckHook on its own CPU (see check_gate.h). The manager is driven by the supervisor
+// check deadline (CheckGate) and, when the deadline passed (or its own wakeup was late: a
+// blackout to look into) and it wins the claim, runs the check through CheckHook on its own CPU
+// (see check_gate.h). A stamp counts only when made on the heartbeat's own CPU: a heartbeat that
+// wakes elsewhere (something outside changed its affinity) marks its slot displaced and puts
+// itself back (one sched_setaffinity of itself, at most once a second). The manager is driven by the supervisor
 // (main thread: start/stop on hotplug and reload); the heartbeat threads touch only their slot,
 // their own stop flag, the gate and, while they own it, the check.
 #pragma once
@@ -22,18 +25,31 @@
 
 namespace stallwatch {
 
+// One check as a heartbeat runs it.
+struct CheckCall {
+  int cpu = -1;                 // the heartbeat's CPU (where the check runs)
+  std::int64_t now_ns = 0;      // its wakeup
+  std::int64_t planned_ns = 0;  // the deadline it found
+  std::int64_t late_ns = 0;     // how late its wakeup was (a blackout when every one was late)
+  std::uint64_t claim = 0;      // the CheckGate claim word it holds
+  int took_over_from = -1;      // the CPU of an owner that froze mid-check, if this is a takeover
+};
+
 // Runs one check on the calling heartbeat's thread. Must not block, lock, allocate or log.
 class CheckHook {
  public:
   virtual ~CheckHook() = default;
-  // The caller owns the gate's claim; the hook releases it with the next deadline.
-  virtual void run_check(int cpu, std::int64_t now_ns, std::int64_t planned_ns) noexcept = 0;
-  // The claim has been held since claimed_ns by owner_cpu and this heartbeat (on cpu) sees it:
-  // the owner froze mid-check. Non-blocking; called at most once per claim by whichever wins.
-  virtual void owner_stuck(int cpu, int owner_cpu, std::int64_t claimed_ns, std::int64_t now_ns) noexcept = 0;
-  // How long a claim may be held before owner_stuck() applies.
-  virtual std::int64_t stuck_after_ns() const noexcept = 0;
+  // The caller owns the gate's claim (call.claim); the hook releases it with the next deadline.
+  virtual void run_check(const CheckCall& call) noexcept = 0;
+  // How long a claim may be held before a bystander takes it over.
+  virtual std::int64_t takeover_after_ns() const noexcept = 0;
 };
+
+// The check side of one heartbeat wakeup (after its stamp): claims or takes over the gate and
+// runs the check when it is due, asked for, or this wakeup was late_bound late (a blackout to
+// look into). What every heartbeat calls; tests drive the CheckRunner through it too.
+void check_on_wakeup(CheckGate& gate, CheckHook& hook, HeartbeatSlot& slot, int cpu,
+                     std::int64_t now_ns, std::int64_t late_ns, std::int64_t late_bound_ns);
 
 struct HeartbeatParams {
   std::int64_t interval_ns = 500'000'000;
@@ -62,6 +78,10 @@ class HeartbeatManager {
   // missing capability when SCHED_FIFO is refused and degraded mode is not allowed. A previous
   // thread for the cpu must have exited (see reap()).
   Status start(int cpu, const HeartbeatParams& params);
+  // A reload: the running heartbeat of cpu takes the new interval and phase at its next wakeup
+  // and the new priority now. Never waits for the heartbeat (its CPU may be stalled), so a
+  // stall's episode goes on through a reload. Non-RT caller.
+  Status update(int cpu, const HeartbeatParams& params);
   // Asks the cpu's heartbeat to stop; it exits within one interval. Non-blocking.
   void request_stop(int cpu);
   // Joins heartbeats that have exited. Non-blocking. Returns true if cpu has no thread left.
@@ -79,8 +99,11 @@ class HeartbeatManager {
  private:
   struct Worker {
     int cpu = -1;
-    std::int64_t interval_ns = 0;
-    std::int64_t phase_ns = 0;
+    std::atomic<std::int64_t> interval_ns{0};
+    std::atomic<std::int64_t> phase_ns{0};
+    std::atomic<std::uint32_t> generation{0};  // bumped by update(): re-read interval and phase
+    int priority = 0;
+    bool fifo = true;
     HeartbeatSlot* slot = nullptr;
     CheckGate* gate = nullptr;
     CheckHook* hook = nullptr;

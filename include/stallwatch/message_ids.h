@@ -10,6 +10,8 @@ inline constexpr const char* kStall = "d17d986fdeb84612815c1f621f53b794";
 inline constexpr const char* kOngoing = "38126cf29e2347f7b11c04325d9fa053";
 inline constexpr const char* kRecovered = "14a4fcd165e543e8a792037a0ff3d7c3";
 inline constexpr const char* kGlobalPause = "9e4ae5f9974449b5bfc966124c027087";
+// A CPU's heartbeat was moved off it from outside: the CPU is not monitored until it is back.
+inline constexpr const char* kDisplaced = "5b0f3c2e8d4a4f7e9c61a2b7d3e8f014";
 // A configuration reload failed; the running configuration is kept.
 inline constexpr const char* kConfigError = "04feed33751548db998fbced2ceb4d1e";
 // PRIORITY=1: an escalation is being carried out (written just before acting).
@@ -24,5 +26,6 @@ inline constexpr const char* kWatchdogNotice = "1bcf4f8d390b49448e0ba677a9dc5a3f
 // Every ID above, for the catalog check.
 inline constexpr const char* kAll[] = {kStall,      kOngoing,          kRecovered,
                                        kGlobalPause, kConfigError,     kEscalation,
-                                       kEscalationDryRun, kPreviousBoot, kWatchdogNotice};
+                                       kEscalationDryRun, kPreviousBoot, kWatchdogNotice,
+                                       kDisplaced};
 }  // namespace stallwatch::message_id

@@ -22,7 +22,8 @@ class Notifier {
   virtual void stopping() = 0;
   virtual void status(const std::string& text) = 0;
   // Real-time safe: never blocks, never allocates.
-  virtual void watchdog_ping() noexcept = 0;
+  // true when sent; a ping that could not be sent (socket queue full) is retried by the caller.
+  virtual bool watchdog_ping() noexcept = 0;
 };
 
 class SystemdNotifier final : public Notifier {
@@ -39,7 +40,7 @@ class SystemdNotifier final : public Notifier {
   void reloading() override;
   void stopping() override;
   void status(const std::string& text) override;
-  void watchdog_ping() noexcept override;
+  bool watchdog_ping() noexcept override;
   std::uint64_t pings_dropped() const { return pings_dropped_.load(std::memory_order_relaxed); }
 
  private:

@@ -6,6 +6,8 @@
 //                   whether the heartbeats restart, and which changed sections wait for a
 //                   restart. A reload that could no longer feed the hardware watchdog armed now
 //                   is rejected.
+//   plan_sentinel(): where the check-only heartbeat runs when fewer than two CPUs are watched
+//                   (with one heartbeat, a stall of its CPU would stop every check), or -1.
 //   plan_hotplug(): which heartbeats to stop (CPU offline, or displaced by the kernel when its
 //                   CPU went down) and which to start (CPU back online, previous thread gone).
 #pragma once
@@ -30,6 +32,11 @@ struct ReloadPlan {
 // armed_timeout_s: the timeout of the hardware watchdog armed now (0 = none armed).
 ReloadPlan plan_reload(const Config& running, const CpuList& running_monitored, Config next,
                        const CpuTopology& topo, int armed_timeout_s);
+
+// watched: CPUs with a monitored heartbeat; avoid: isolated and nohz_full CPUs (used only when
+// nothing else is left); allowed: the process's CPUs, in order.
+int plan_sentinel(const CpuList& watched, const CpuList& online, const CpuList& avoid,
+                  const std::vector<int>& allowed);
 
 struct HotplugCpu {
   bool wanted = false;      // configured and online now

@@ -14,6 +14,8 @@ std::string_view to_string(EventKind kind) {
     case EventKind::kRecovered: return "recovered";
     case EventKind::kGlobalPause: return "global-pause";
     case EventKind::kEscalation: return "escalation";
+    case EventKind::kDisplaced: return "displaced";
+    case EventKind::kBlackout: return "blackout";
   }
   return "unknown";
 }
@@ -24,6 +26,7 @@ const char* to_string(CpuState s) {
     case CpuState::kStarting: return "starting";
     case CpuState::kHealthy: return "healthy";
     case CpuState::kStalled: return "stalled";
+    case CpuState::kDisplaced: return "displaced";
   }
   return "unknown";
 }
@@ -62,16 +65,29 @@ std::int64_t lateness_percentile_ns(const HeartbeatSlot& slot, double q) {
 Checker::Checker(HeartbeatSlot* slots, int slot_count, CheckerSettings settings)
     : slots_(slots), cpus_(static_cast<std::size_t>(slot_count)), settings_(settings) {}
 
+std::int64_t Checker::late_bound_ns(std::int64_t heartbeat_interval_ns) {
+  // Wakeup latency of a real-time heartbeat is microseconds; half an interval late is not jitter.
+  return std::max<std::int64_t>(heartbeat_interval_ns / 2, 10'000'000);
+}
+
 void Checker::set_monitored(int cpu, bool monitored, std::int64_t now_ns) {
   if (cpu < 0 || cpu >= slot_count()) return;
   PerCpu& c = cpus_[static_cast<std::size_t>(cpu)];
   std::uint64_t stalls = c.stalls;
+  const bool sentinel = c.sentinel;
   c = PerCpu{};
   c.stalls = stalls;
+  c.sentinel = sentinel && !monitored;
   c.state = monitored ? CpuState::kStarting : CpuState::kUnmonitored;
   ++changes_;
   c.baseline_ns = now_ns;
   c.seq_at_last_tick = slots_[cpu].seq.load(std::memory_order_relaxed);
+}
+
+void Checker::set_sentinel(int cpu, bool sentinel) {
+  if (cpu < 0 || cpu >= slot_count()) return;
+  PerCpu& c = cpus_[static_cast<std::size_t>(cpu)];
+  c.sentinel = sentinel && c.state == CpuState::kUnmonitored;
 }
 
 bool Checker::all_started() const {
@@ -98,26 +114,6 @@ CpuView Checker::view(int cpu) const {
   return v;
 }
 
-// The check ran late. If every heartbeat was frozen as well (none stamped steadily meanwhile)
-// the whole machine paused: VM pause, SMI storm, suspend. If some heartbeat kept stamping, only
-// the check was held up (e.g. the CPU of the heartbeat that would have run it stalled): not global.
-bool Checker::was_global_pause(std::int64_t elapsed_ns) const {
-  const std::int64_t expected = elapsed_ns / std::max<std::int64_t>(settings_.heartbeat_interval_ns, 1);
-  const auto alive_stamps = static_cast<std::uint64_t>(std::max<std::int64_t>(2, expected / 2));
-  for (std::size_t i = 0; i < cpus_.size(); ++i) {
-    const PerCpu& c = cpus_[i];
-    if (c.state == CpuState::kUnmonitored) continue;
-    std::uint64_t seq = slots_[i].seq.load(std::memory_order_relaxed);
-    if (seq - c.seq_at_last_tick >= alive_stamps) return false;
-  }
-  return true;
-}
-
-void Checker::rebaseline(std::int64_t now_ns) {
-  for (auto& c : cpus_)
-    if (c.state == CpuState::kHealthy || c.state == CpuState::kStarting) c.baseline_ns = now_ns;
-}
-
 StallEvent to_stall_event(const CheckEvent& c) {
   StallEvent e;
   e.kind = c.kind;
@@ -128,16 +124,30 @@ StallEvent to_stall_event(const CheckEvent& c) {
   e.stall_start_mono_ns = c.stall_start_mono_ns;
   e.episode = c.episode;
   e.owner_stuck = c.owner_stuck;
+  e.moved_to = c.moved_to;
+  e.cascade_cpus = c.cascade_cpus;
+  e.after_the_fact = c.after_the_fact;
   const double s = static_cast<double>(c.stall_ns) / 1e9;
   if (c.pause_cause == PauseCause::kSuspend)
     e.note = fmt::format("system was suspended for {:.3f}s (CLOCK_BOOTTIME advanced past "
                          "CLOCK_MONOTONIC)", s);
   else if (c.pause_cause == PauseCause::kFreeze)
-    e.note = fmt::format("the check was {:.3f}s late and no heartbeat ran meanwhile (VM pause, "
-                         "SMI or freeze)", s);
-  else if (c.owner_stuck)
-    e.note = "the CPU froze while its heartbeat was running the check; another CPU's heartbeat "
-             "reported it";
+    e.note = fmt::format("every heartbeat was silent for {:.3f}s and none waited runnable on its "
+                         "CPU meanwhile (VM pause, SMI storm, or the daemon frozen: SIGSTOP, "
+                         "cgroup freezer, debugger); the time is not counted", s);
+  std::string more;
+  if (c.owner_stuck)
+    more += "the CPU froze while its heartbeat was running the check; another CPU's heartbeat "
+            "took the check over";
+  if (c.after_the_fact)
+    more += std::string(more.empty() ? "" : "; ") +
+            "found after it ended: every heartbeat was held up with it, so no check could run";
+  if (c.cascade_cpus > 0)
+    more += std::string(more.empty() ? "" : "; ") +
+            fmt::format("{} other CPU(s) went silent after it and are attributed to it (their "
+                        "heartbeats waited behind this CPU: stop_machine, an IPI, a lock)",
+                        c.cascade_cpus);
+  if (!more.empty()) e.note = e.note.empty() ? more : e.note + "; " + more;
   return e;
 }
 
@@ -152,37 +162,178 @@ std::vector<StallEvent> Checker::tick(std::int64_t now_ns, std::int64_t now_boot
   return out;
 }
 
+// A heartbeat that stamped on time was running then; one that stamped late was silent from its
+// deadline on (the wakeup it missed). The checking heartbeat's own wakeup counts the same way
+// (it may not have stamped: a displaced heartbeat's stamps do not count for its CPU).
+std::int64_t Checker::last_life_ns(std::int64_t now_ns, const CheckContext& ctx) const {
+  const std::int64_t bound = late_bound_ns(settings_.heartbeat_interval_ns);
+  std::int64_t life = now_ns - ctx.late_ns;
+  for (std::size_t i = 0; i < cpus_.size(); ++i) {
+    const PerCpu& c = cpus_[i];
+    if (c.state == CpuState::kUnmonitored && !c.sentinel) continue;
+    const std::int64_t last = slots_[i].last_ns.load(std::memory_order_relaxed);
+    if (last <= 0 || last > now_ns) continue;
+    const std::int64_t late = slots_[i].last_late_ns.load(std::memory_order_relaxed);
+    life = std::max(life, late > bound ? last - late : last);
+  }
+  return life;
+}
+
+// Every silent CPU's age is withheld the blackout's length until the verdict (pending_ns), and
+// each CPU's silence is noted for the verdict (who went silent first).
+void Checker::blackout(std::int64_t start_ns, std::int64_t now_ns, std::vector<CheckEvent>& out) {
+  const std::int64_t length = now_ns - start_ns;
+  const std::int64_t bound = late_bound_ns(settings_.heartbeat_interval_ns);
+  if (pending_id_ == 0) {
+    pending_start_ns_ = start_ns;
+    for (auto& c : cpus_) c.blackout_since_ns = -1;
+  }
+  pending_id_ = ++blackouts_;  // a blackout before the verdict on the previous merges into it
+  for (std::size_t i = 0; i < cpus_.size(); ++i) {
+    PerCpu& c = cpus_[i];
+    if (c.state == CpuState::kUnmonitored || c.state == CpuState::kDisplaced) continue;
+    const std::int64_t last = slots_[i].last_ns.load(std::memory_order_relaxed);
+    // A CPU already stalled has its episode: its silence is not news to the verdict.
+    const bool reported = c.state == CpuState::kStalled;
+    if (last > start_ns) {
+      // It has stamped since, late: silent from its previous stamp (about a heartbeat interval
+      // before the deadline it missed) to this one. Its age is fresh: nothing to withhold.
+      const std::int64_t late = slots_[i].last_late_ns.load(std::memory_order_relaxed);
+      if (late > bound && c.blackout_since_ns < 0 && !reported) {
+        c.blackout_since_ns = last - late - settings_.heartbeat_interval_ns;
+        c.blackout_until_ns = last;
+      }
+      continue;
+    }
+    if (c.credit_last_ns != last) {
+      c.credit_last_ns = last;
+      c.credit_ns = 0;
+      c.pending_ns = 0;
+    }
+    c.pending_ns += length;
+    if (c.blackout_since_ns < 0 && !reported) {
+      c.blackout_since_ns = last;
+      c.blackout_until_ns = 0;
+    }
+  }
+  CheckEvent e;
+  e.kind = EventKind::kBlackout;
+  e.stall_ns = now_ns - pending_start_ns_;
+  e.threshold_ns = settings_.threshold_ns;
+  e.detected_mono_ns = now_ns;
+  e.stall_start_mono_ns = pending_start_ns_;
+  e.episode = pending_id_;
+  out.push_back(e);
+}
+
+// The time is not counted for good: confirmed credit for every CPU that was silent through it.
+void Checker::freeze(std::int64_t pause_ns, std::int64_t since_ns, std::int64_t now_ns,
+                     PauseCause cause, std::vector<CheckEvent>& out) {
+  for (std::size_t i = 0; i < cpus_.size(); ++i) {
+    PerCpu& c = cpus_[i];
+    if (cause == PauseCause::kSuspend) {
+      const std::int64_t last = slots_[i].last_ns.load(std::memory_order_relaxed);
+      if (c.credit_last_ns != last) {
+        c.credit_last_ns = last;
+        c.credit_ns = 0;
+        c.pending_ns = 0;
+      }
+      c.credit_ns += pause_ns;
+    } else {
+      c.credit_ns += c.pending_ns;
+      c.pending_ns = 0;
+    }
+  }
+  CheckEvent e;
+  e.kind = EventKind::kGlobalPause;
+  e.pause_cause = cause;
+  e.stall_ns = pause_ns;
+  e.threshold_ns = settings_.threshold_ns;
+  e.detected_mono_ns = now_ns;
+  e.stall_start_mono_ns = since_ns;
+  out.push_back(e);
+}
+
+void Checker::apply_verdict(std::uint64_t id, bool starved, std::int64_t now_ns,
+                            std::vector<CheckEvent>& out) {
+  if (id == 0 || id != pending_id_) return;
+  pending_id_ = 0;
+  const std::int64_t start = pending_start_ns_;
+  if (!starved) {
+    for (auto& c : cpus_) c.blackout_since_ns = -1;
+    freeze(blackout_end_ns_ - start, start, now_ns, PauseCause::kFreeze, out);
+    return;
+  }
+  // A stall: the silence counts. The CPU whose silence began first started it; the CPUs that
+  // went silent after it and have spoken again since are attributed to it. A CPU still silent
+  // is reported by the tick that follows, by its age, as any stall.
+  int origin = -1;
+  int silent = 0;
+  std::int64_t origin_since = 0, origin_until = 0;
+  for (std::size_t i = 0; i < cpus_.size(); ++i) {
+    PerCpu& c = cpus_[i];
+    c.pending_ns = 0;
+    if (c.blackout_since_ns < 0 || c.state == CpuState::kStalled) continue;
+    std::int64_t until = c.blackout_until_ns;
+    if (until == 0) {
+      const std::int64_t last = slots_[i].last_ns.load(std::memory_order_relaxed);
+      until = last > c.blackout_since_ns ? last : 0;  // 0: still silent
+    }
+    const std::int64_t silence = (until != 0 ? until : now_ns) - c.blackout_since_ns - c.credit_ns;
+    if (silence <= settings_.threshold_ns) continue;
+    ++silent;
+    if (origin < 0 || c.blackout_since_ns < origin_since) {
+      origin = static_cast<int>(i);
+      origin_since = c.blackout_since_ns;
+      origin_until = until;
+    }
+  }
+  for (auto& c : cpus_) c.blackout_since_ns = -1;
+  if (origin < 0) return;
+  PerCpu& c = cpus_[static_cast<std::size_t>(origin)];
+  c.cascade_cpus = silent - 1;
+  if (origin_until == 0) return;  // still silent: the tick reports it, with the cascade
+  // Already over: a stall found after the fact, and its end.
+  CheckEvent e;
+  e.kind = EventKind::kStall;
+  e.cpu = origin;
+  e.stall_ns = origin_until - origin_since;
+  e.threshold_ns = settings_.threshold_ns;
+  e.detected_mono_ns = now_ns;
+  e.stall_start_mono_ns = origin_since;
+  e.episode = next_episode_++;
+  e.cascade_cpus = c.cascade_cpus;
+  e.after_the_fact = true;
+  ++c.stalls;
+  ++stalls_total_;
+  ++changes_;
+  c.cascade_cpus = 0;
+  out.push_back(e);
+  e.kind = EventKind::kRecovered;
+  e.after_the_fact = false;
+  e.cascade_cpus = 0;
+  out.push_back(e);
+}
+
 void Checker::tick_into(std::int64_t now_ns, std::int64_t now_boot_ns, std::int64_t planned_ns,
-                        std::vector<CheckEvent>& events) {
+                        std::vector<CheckEvent>& events, CheckContext ctx) {
+  (void)planned_ns;  // lateness is the checking heartbeat's own (ctx), not the deadline's
   const std::int64_t boot_offset = now_boot_ns - now_ns;
   healthy_ = true;
   if (last_tick_ns_ != 0) {
-    const std::int64_t elapsed = now_ns - last_tick_ns_;
-    // A check waits for the next heartbeat to wake after its deadline: up to one heartbeat
-    // interval past the plan is the normal case, not lateness.
-    const std::int64_t late = now_ns - std::max(planned_ns, last_tick_ns_) - settings_.heartbeat_interval_ns;
     const std::int64_t suspended = boot_offset - last_boot_offset_ns_;
-    PauseCause cause = PauseCause::kNone;
-    std::int64_t pause_ns = 0;
     // A suspend is seconds long; a few ms of difference is two clock reads being preempted.
     if (suspended > std::min<std::int64_t>(100'000'000, settings_.pause_tolerance_ns)) {
-      cause = PauseCause::kSuspend;
-      pause_ns = suspended;
-    } else if (late > settings_.pause_tolerance_ns && was_global_pause(elapsed)) {
-      cause = PauseCause::kFreeze;
-      pause_ns = late;
-    }
-    if (cause != PauseCause::kNone) {
       healthy_ = false;
-      rebaseline(now_ns);
-      CheckEvent e;
-      e.kind = EventKind::kGlobalPause;
-      e.pause_cause = cause;
-      e.stall_ns = pause_ns;
-      e.threshold_ns = settings_.threshold_ns;
-      e.detected_mono_ns = now_ns;
-      e.stall_start_mono_ns = last_tick_ns_;
-      events.push_back(e);
+      freeze(suspended, last_tick_ns_, now_ns, PauseCause::kSuspend, events);
+    } else if (ctx.late_ns > late_bound_ns(settings_.heartbeat_interval_ns)) {
+      // Healthy heartbeats stamp at least once an interval: a longer silence of all is news.
+      const std::int64_t start = std::max(last_life_ns(now_ns, ctx), blackout_end_ns_);
+      if (now_ns - start > settings_.heartbeat_interval_ns + late_bound_ns(settings_.heartbeat_interval_ns)) {
+        healthy_ = false;
+        blackout(start, now_ns, events);
+        blackout_end_ns_ = now_ns;
+      }
     }
   }
   last_tick_ns_ = now_ns;
@@ -195,11 +346,12 @@ void Checker::tick_into(std::int64_t now_ns, std::int64_t now_boot_ns, std::int6
     if (c.state == CpuState::kUnmonitored) continue;
     ++monitored_count_;
     HeartbeatSlot& slot = slots_[i];
-    const std::int64_t last = slot.last_ns.load(std::memory_order_acquire);
-    const std::uint64_t seq = slot.seq.load(std::memory_order_relaxed);
+    // seq first (acquire), then last_ns: a new seq always comes with its last_ns (stamp()).
+    const std::uint64_t seq = slot.seq.load(std::memory_order_acquire);
+    const std::int64_t last = slot.last_ns.load(std::memory_order_relaxed);
+    const int displaced = slot.displaced_on.load(std::memory_order_acquire);
+    const std::uint32_t displacements = slot.displacements.load(std::memory_order_relaxed);
     c.seq_at_last_tick = seq;
-    const std::int64_t base = std::max(last, c.baseline_ns);
-    c.age_ns = std::max<std::int64_t>(0, now_ns - base);
     const int cpu = static_cast<int>(i);
 
     auto make = [&](EventKind kind, std::int64_t stall_ns) {
@@ -213,21 +365,63 @@ void Checker::tick_into(std::int64_t now_ns, std::int64_t now_boot_ns, std::int6
       e.episode = c.episode;
       return e;
     };
+
+    // A heartbeat found on another CPU speaks for no CPU: not healthy, not stalled, not
+    // monitored, until it is back on its own (it puts itself back; see heartbeat.cpp).
+    // Counted too: a heartbeat that put itself back before any check saw it was still moved.
+    if (displaced >= 0 || displacements != c.displacements_seen) {
+      c.displacements_seen = displacements;
+      if (c.state != CpuState::kDisplaced) {
+        CheckEvent e = make(EventKind::kDisplaced, 0);
+        e.moved_to = slot.moved_to.load(std::memory_order_relaxed);
+        events.push_back(e);
+        c.state = CpuState::kDisplaced;
+        c.suspect = false;
+        c.escalated = false;
+        c.pending_ns = c.credit_ns = 0;
+        slot.attention.store(0, std::memory_order_relaxed);
+        ++changes_;
+      }
+      if (displaced >= 0) continue;
+    }
+    if (c.state == CpuState::kDisplaced) {
+      // Back: monitored again from the moment it was put back (its stamps from elsewhere never
+      // counted). If its CPU is busy now, it cannot stamp and that is a stall.
+      const std::int64_t placed = slot.placed_ns.load(std::memory_order_relaxed);
+      c.state = CpuState::kStarting;
+      c.baseline_ns = displaced == kReturning && placed > 0 ? std::min(placed, now_ns) : now_ns;
+      CheckEvent e = make(EventKind::kDisplaced, 0);
+      e.moved_to = -1;
+      events.push_back(e);
+      ++changes_;
+    }
+
+    if (c.credit_last_ns != last && c.state != CpuState::kStalled) {
+      c.credit_last_ns = -1;  // it stamped: withheld time no longer matters
+      c.credit_ns = c.pending_ns = 0;
+    }
+    const std::int64_t withheld = c.credit_last_ns == last ? c.credit_ns + c.pending_ns : 0;
+    const std::int64_t base = std::max(last, c.baseline_ns);
+    c.age_ns = std::max<std::int64_t>(0, now_ns - base - withheld);
+
     // Deadlines of a stalled CPU: its repeat report and, if due, its escalation. Its recovery
     // comes through the slot's attention flag.
     auto stalled_deadlines = [&] {
       next = std::min(next, c.next_report_ns);
       if (settings_.escalation_after_ns > 0 && !c.escalated)
-        next = std::min(next, c.episode_start_ns + settings_.escalation_after_ns);
+        next = std::min(next, base + withheld + settings_.escalation_after_ns);
     };
 
     if (c.state == CpuState::kStalled) {
       if (seq != c.episode_seq && last > c.episode_start_ns) {
         // Stamped again: the heartbeat's silence ran from its last stamp before the stall to
-        // this first stamp after it.
-        events.push_back(make(EventKind::kRecovered, last - c.episode_start_ns));
+        // this first stamp after it (time withheld as a freeze not counted).
+        const std::int64_t paused = c.credit_last_ns == c.episode_start_ns ? c.credit_ns : 0;
+        events.push_back(make(EventKind::kRecovered, last - c.episode_start_ns - paused));
         c.state = CpuState::kHealthy;
         c.suspect = false;  // its heartbeat runs again
+        c.credit_last_ns = -1;
+        c.credit_ns = c.pending_ns = 0;
         ++changes_;
         slot.attention.store(0, std::memory_order_relaxed);
         c.age_ns = std::max<std::int64_t>(0, now_ns - last);
@@ -247,7 +441,7 @@ void Checker::tick_into(std::int64_t now_ns, std::int64_t now_boot_ns, std::int6
       continue;
     }
 
-    if (c.state == CpuState::kStarting && last != 0) {
+    if (c.state == CpuState::kStarting && last != 0 && last >= c.baseline_ns) {
       c.state = CpuState::kHealthy;
       ++changes_;
     }
@@ -264,7 +458,10 @@ void Checker::tick_into(std::int64_t now_ns, std::int64_t now_boot_ns, std::int6
       ++c.stalls;
       ++stalls_total_;
       slot.attention.store(1, std::memory_order_relaxed);
-      events.push_back(make(EventKind::kStall, c.age_ns));
+      CheckEvent e = make(EventKind::kStall, c.age_ns);
+      e.cascade_cpus = c.cascade_cpus;
+      c.cascade_cpus = 0;
+      events.push_back(e);
       if (settings_.escalation_after_ns > 0 && c.age_ns >= settings_.escalation_after_ns) {
         c.escalated = true;
         events.push_back(make(EventKind::kEscalation, c.age_ns));
@@ -282,7 +479,7 @@ void Checker::tick_into(std::int64_t now_ns, std::int64_t now_boot_ns, std::int6
       c.suspect = false;
       ++changes_;
     }
-    next = std::min(next, base + (c.suspect ? settings_.threshold_ns : half) + 1);
+    next = std::min(next, base + withheld + (c.suspect ? settings_.threshold_ns : half) + 1);
   }
   for (const auto& c : cpus_) stalled_count_ += c.state == CpuState::kStalled;
   next_deadline_ns_ = std::max(next, now_ns + 1);

@@ -4,11 +4,14 @@
 #include <sched.h>
 #include <signal.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 
 #include <fmt/format.h>
+
+#include "stallwatch/checker.h"
 
 namespace stallwatch {
 
@@ -24,23 +27,41 @@ timespec to_timespec(std::int64_t ns) {
   return timespec{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
 }
 
-// The check side of a wakeup: one relaxed load when nothing is due (the common case).
-void maybe_check(CheckGate& gate, CheckHook& hook, HeartbeatSlot& slot, int cpu, std::int64_t now) {
+}  // namespace
+
+// Two relaxed loads of the gate's line when nothing is due (the common case). A late wakeup
+// looks for a blackout even before a deadline; a claim held past the bound by an owner that
+// froze is taken over (check_gate.h).
+void check_on_wakeup(CheckGate& gate, CheckHook& hook, HeartbeatSlot& slot, int cpu, std::int64_t now,
+                     std::int64_t late, std::int64_t late_bound) {
   const bool attention = slot.attention.load(std::memory_order_relaxed) != 0;
-  const std::int64_t planned = gate.next_check_ns.load(std::memory_order_relaxed);
-  if (now < planned && !attention) return;
-  if (gate.try_claim(cpu, now)) {
-    if (attention) slot.attention.store(0, std::memory_order_relaxed);
-    hook.run_check(cpu, now, planned);
-    return;
+  if (!gate.due(now) && !attention && late <= late_bound) return;
+  CheckCall call;
+  call.cpu = cpu;
+  call.now_ns = now;
+  call.planned_ns = gate.next_check_ns.load(std::memory_order_relaxed);
+  call.late_ns = late;
+  call.claim = gate.try_claim(cpu, now);
+  if (call.claim == 0) {
+    const std::uint64_t held = gate.claim.load(std::memory_order_relaxed);
+    call.claim = gate.try_take_over(cpu, now, hook.takeover_after_ns());
+    if (call.claim == 0) return;
+    call.took_over_from = CheckGate::owner_of(held);
   }
-  const int owner = gate.owner.load(std::memory_order_relaxed);
-  const std::int64_t claimed = gate.claimed_ns.load(std::memory_order_relaxed);
-  if (owner == 0 || claimed <= 0 || now - claimed <= hook.stuck_after_ns()) return;
-  std::int64_t reported = gate.stuck_reported_for.load(std::memory_order_relaxed);
-  if (reported != claimed &&
-      gate.stuck_reported_for.compare_exchange_strong(reported, claimed, std::memory_order_relaxed))
-    hook.owner_stuck(cpu, owner - 1, claimed, now);
+  if (attention) slot.attention.store(0, std::memory_order_relaxed);
+  hook.run_check(call);
+}
+
+namespace {
+
+// A heartbeat moved off its CPU from outside puts itself back: moving the calling thread waits
+// only for its own CPU's stopper, never for the target CPU (which may be the stalled one: then
+// the heartbeat waits there, silent, and that is a stall).
+bool put_back(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(static_cast<unsigned>(cpu), &set);
+  return ::sched_setaffinity(0, sizeof set, &set) == 0;
 }
 
 }  // namespace
@@ -65,20 +86,51 @@ HeartbeatManager::~HeartbeatManager() {
 // catching up in a burst.
 void* HeartbeatManager::run(void* arg) {
   auto* w = static_cast<Worker*>(arg);
-  const std::int64_t interval = w->interval_ns;
+  HeartbeatSlot& slot = *w->slot;
+  slot.tid.store(static_cast<int>(::gettid()), std::memory_order_relaxed);
+  std::int64_t interval = w->interval_ns.load(std::memory_order_relaxed);
+  std::uint32_t generation = w->generation.load(std::memory_order_acquire);
   std::int64_t next = clock_now_ns(CLOCK_MONOTONIC);  // stamp at once so READY comes quickly
-  bool first = true;
+  std::int64_t next_put_back = 0;
+  bool phased = false;
   while (!w->stop.load(std::memory_order_relaxed)) {
     timespec ts = to_timespec(next);
     int rc = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr);
     if (rc == EINTR) continue;
     const std::int64_t now = clock_now_ns(CLOCK_MONOTONIC);
-    w->slot->stamp(now, now - next, sched_getcpu());
-    if (w->gate != nullptr && w->hook != nullptr) maybe_check(*w->gate, *w->hook, *w->slot, w->cpu, now);
-    if (first) {
+    const std::int64_t late = std::max<std::int64_t>(0, now - next);
+    const int on = sched_getcpu();
+    if (on == w->cpu) {
+      if (slot.displaced_on.load(std::memory_order_relaxed) != kOnItsCpu)
+        slot.displaced_on.store(kOnItsCpu, std::memory_order_release);
+      slot.stamp(now, late, on);
+    } else {
+      // Only a stamp made on its CPU counts: this one speaks for no CPU.
+      if (slot.displaced_on.load(std::memory_order_relaxed) < 0) {
+        slot.moved_to.store(on, std::memory_order_relaxed);
+        slot.displacements.store(slot.displacements.load(std::memory_order_relaxed) + 1,
+                                 std::memory_order_relaxed);
+        slot.displaced_on.store(on, std::memory_order_release);
+        slot.attention.store(1, std::memory_order_relaxed);
+      }
+      if (now >= next_put_back) {
+        next_put_back = now + 1'000'000'000;
+        if (put_back(w->cpu)) {
+          slot.placed_ns.store(now, std::memory_order_relaxed);
+          slot.displaced_on.store(kReturning, std::memory_order_release);
+          slot.attention.store(1, std::memory_order_relaxed);
+        }
+      }
+    }
+    if (w->gate != nullptr && w->hook != nullptr)
+      check_on_wakeup(*w->gate, *w->hook, slot, w->cpu, now, late, Checker::late_bound_ns(interval));
+    const std::uint32_t g = w->generation.load(std::memory_order_acquire);
+    if (!phased || g != generation) {
       // From here on, deadlines sit at this CPU's phase of the interval (staggered heartbeats).
-      first = false;
-      next = (now / interval) * interval + w->phase_ns;
+      phased = true;
+      generation = g;
+      interval = w->interval_ns.load(std::memory_order_relaxed);
+      next = (now / interval) * interval + w->phase_ns.load(std::memory_order_relaxed);
     }
     next += interval;
     if (next <= now) next += ((now - next) / interval + 1) * interval;
@@ -95,8 +147,10 @@ Status HeartbeatManager::start(int cpu, const HeartbeatParams& params) {
 
   auto w = std::make_unique<Worker>();
   w->cpu = cpu;
-  w->interval_ns = params.interval_ns;
-  w->phase_ns = params.interval_ns > 0 ? params.phase_ns % params.interval_ns : 0;
+  w->interval_ns.store(params.interval_ns, std::memory_order_relaxed);
+  w->phase_ns.store(params.interval_ns > 0 ? params.phase_ns % params.interval_ns : 0,
+                    std::memory_order_relaxed);
+  w->priority = params.priority;
   w->slot = &slots_[cpu];
   w->gate = params.gate;
   w->hook = params.hook;
@@ -130,11 +184,33 @@ Status HeartbeatManager::start(int cpu, const HeartbeatParams& params) {
           "starve (false stalls)",
           cpu, std::strerror(rc));
     degraded_ = true;
+    w->fifo = false;
     rc = try_create(false);
   }
   if (rc != 0) return make_error("cannot start the heartbeat on CPU {}: {}", cpu, std::strerror(rc));
   pthread_setname_np(w->thread, fmt::format("sw-hb/{}", cpu).c_str());
   slot_worker = std::move(w);
+  return Ok{};
+}
+
+Status HeartbeatManager::update(int cpu, const HeartbeatParams& params) {
+  if (cpu < 0 || cpu >= slot_count_ || !workers_[static_cast<std::size_t>(cpu)])
+    return make_error("CPU {} has no heartbeat", cpu);
+  Worker& w = *workers_[static_cast<std::size_t>(cpu)];
+  if (params.interval_ns > 0) {
+    w.interval_ns.store(params.interval_ns, std::memory_order_relaxed);
+    w.phase_ns.store(params.phase_ns % params.interval_ns, std::memory_order_relaxed);
+    w.generation.fetch_add(1, std::memory_order_release);
+  }
+  if (w.fifo && params.priority != w.priority) {
+    // Takes the heartbeat's run-queue lock for an instant; never waits for its CPU to run.
+    sched_param sp{};
+    sp.sched_priority = params.priority;
+    if (int rc = pthread_setschedparam(w.thread, SCHED_FIFO, &sp); rc != 0)
+      return make_error("CPU {}: cannot set the heartbeat's priority to {}: {}", cpu,
+                        params.priority, std::strerror(rc));
+    w.priority = params.priority;
+  }
   return Ok{};
 }
 

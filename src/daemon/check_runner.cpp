@@ -8,8 +8,12 @@
 namespace stallwatch {
 
 namespace {
-// A check takes microseconds; a claim held this long means its CPU froze mid-check.
-std::int64_t stuck_after(const CheckerSettings& s) { return s.threshold_ns; }
+// A check takes microseconds (about a millisecond at thousands of CPUs with cold caches); a claim
+// held this long means its owner froze mid-check: a bystander takes it over, well before the
+// owner's own CPU could be reported stalled.
+std::int64_t takeover_after(const CheckerSettings& s) {
+  return std::clamp<std::int64_t>(s.threshold_ns / 4, 50'000'000, 500'000'000);
+}
 }  // namespace
 
 CheckRunner::CheckRunner(HeartbeatSlot* slots, int slot_count, const RunnerSettings& settings,
@@ -24,7 +28,7 @@ CheckRunner::CheckRunner(HeartbeatSlot* slots, int slot_count, const RunnerSetti
       monitor_req_ns_(new std::atomic<std::int64_t>[static_cast<std::size_t>(slot_count)]),
       published_(slot_count) {
   events_.reserve(checker_.max_events());
-  stuck_after_ns_.store(stuck_after(settings.checker), std::memory_order_relaxed);
+  takeover_after_ns_.store(takeover_after(settings.checker), std::memory_order_relaxed);
   for (int i = 0; i < slot_count; ++i) {
     monitor_req_[i].store(0, std::memory_order_relaxed);
     monitor_req_ns_[i].store(0, std::memory_order_relaxed);
@@ -49,7 +53,19 @@ void CheckRunner::post_monitor(int cpu, bool monitored, std::int64_t now_ns) {
   gate_.request_check_now();
 }
 
-void CheckRunner::apply_pending(std::int64_t now_ns) {
+void CheckRunner::post_sentinel(int cpu, bool sentinel) {
+  if (cpu < 0 || cpu >= checker_.slot_count()) return;
+  monitor_req_[cpu].store(sentinel ? 3 : 4, std::memory_order_release);
+  monitor_pending_.store(true, std::memory_order_release);
+  gate_.request_check_now();
+}
+
+void CheckRunner::post_verdict(std::uint64_t id, bool starved) {
+  verdict_.store((id << 1) | (starved ? 1 : 0), std::memory_order_release);
+  gate_.request_check_now();
+}
+
+void CheckRunner::apply_pending(std::int64_t now_ns, std::vector<CheckEvent>& events) {
   const std::uint64_t seq = settings_seq_.load(std::memory_order_acquire);
   if (seq != applied_settings_seq_ && (seq & 1) == 0) {
     RunnerSettings copy = pending_settings_;
@@ -58,17 +74,23 @@ void CheckRunner::apply_pending(std::int64_t now_ns) {
       settings_ = copy;
       applied_settings_seq_ = seq;
       checker_.apply(settings_.checker);
-      stuck_after_ns_.store(stuck_after(settings_.checker), std::memory_order_relaxed);
+      takeover_after_ns_.store(takeover_after(settings_.checker), std::memory_order_relaxed);
     }
   }
   if (monitor_pending_.exchange(false, std::memory_order_acq_rel)) {
     for (int cpu = 0; cpu < checker_.slot_count(); ++cpu) {
       const int req = monitor_req_[cpu].exchange(0, std::memory_order_acq_rel);
       if (req == 0) continue;
+      if (req >= 3) {
+        checker_.set_sentinel(cpu, req == 3);
+        continue;
+      }
       const std::int64_t at = monitor_req_ns_[cpu].load(std::memory_order_relaxed);
       checker_.set_monitored(cpu, req == 1, std::min(at, now_ns));
     }
   }
+  if (const std::uint64_t v = verdict_.exchange(0, std::memory_order_acq_rel); v != 0)
+    checker_.apply_verdict(v >> 1, (v & 1) != 0, now_ns, events);
 }
 
 void CheckRunner::publish(std::int64_t now_ns) {
@@ -129,22 +151,40 @@ std::int64_t CheckRunner::outputs_and_deadline(int cpu, std::int64_t now_ns) {
   }
   if (settings_.ping_period_ns > 0) {
     if (now_ns - last_ping_ns_ >= settings_.ping_period_ns) {
-      out_.watchdog_ping();
-      last_ping_ns_ = now_ns;
+      if (out_.watchdog_ping()) {
+        last_ping_ns_ = now_ns;
+      } else {
+        // Not sent (the socket's queue is full): not counted, tried again at the next wakeup
+        // that can carry a check, not a ping period later.
+        next = std::min(next, now_ns + settings_.checker.heartbeat_interval_ns / 2 + 1);
+      }
     }
     next = std::min(next, last_ping_ns_ + settings_.ping_period_ns);
   }
   return next;
 }
 
-void CheckRunner::run_check(int cpu, std::int64_t now_ns, std::int64_t planned_ns) noexcept {
-  apply_pending(now_ns);
+void CheckRunner::run_check(const CheckCall& call) noexcept {
+  const std::int64_t now_ns = call.now_ns;
+  if (call.took_over_from >= 0) {
+    frozen_owner_ = call.took_over_from;
+    published_.stuck_owners.fetch_add(1, std::memory_order_relaxed);
+  }
+  (void)gate_.take_request();  // what was asked before this point is applied below
   events_.clear();
-  checker_.tick_into(now_ns, out_.boot_ns(), planned_ns, events_);
+  apply_pending(now_ns, events_);
+  checker_.tick_into(now_ns, out_.boot_ns(), call.planned_ns, events_, CheckContext{call.cpu, call.late_ns});
+  // A check owner frozen mid-check and taken over resumes here: everything it decided is stale.
+  if (!gate_.owns(call.claim)) return;
   bool wake = false;
-  for (const CheckEvent& e : events_) {
+  for (CheckEvent& e : events_) {
+    if (e.kind == EventKind::kStall && e.cpu == frozen_owner_ && frozen_owner_ >= 0) {
+      e.owner_stuck = true;
+      frozen_owner_ = -1;
+    }
     if (e.kind == EventKind::kEscalation && feed_ != nullptr) feed_->escalation_due(now_ns);
     if (e.kind == EventKind::kGlobalPause) published_.global_pauses.fetch_add(1, std::memory_order_relaxed);
+    if (e.kind == EventKind::kBlackout) published_.blackouts.fetch_add(1, std::memory_order_relaxed);
     ring_.push(e);  // a full ring counts the drop; the dispatcher reports it
     wake = true;
   }
@@ -155,26 +195,9 @@ void CheckRunner::run_check(int cpu, std::int64_t now_ns, std::int64_t planned_n
     published_.status_due_ns.store(PublishedState::kNotDue, std::memory_order_relaxed);
     wake = true;
   }
-  const std::int64_t next = outputs_and_deadline(cpu, now_ns);
-  gate_.release(next);
-  if (wake) out_.wake_dispatcher(cpu);
-}
-
-// The heartbeat owning the claim has not released it for stuck_after_ns: its CPU froze
-// mid-check (a hard-IRQ handler that does not return, an SMI). The Checker's state belongs to
-// the frozen owner, so it is not touched; the bystander reports the owner's CPU directly.
-void CheckRunner::owner_stuck(int cpu, int owner_cpu, std::int64_t claimed_ns, std::int64_t now_ns) noexcept {
-  CheckEvent e;
-  e.kind = EventKind::kStall;
-  e.cpu = owner_cpu;
-  e.owner_stuck = true;
-  e.stall_ns = now_ns - claimed_ns;
-  e.threshold_ns = settings_.checker.threshold_ns;
-  e.detected_mono_ns = now_ns;
-  e.stall_start_mono_ns = claimed_ns;
-  published_.stuck_owners.fetch_add(1, std::memory_order_relaxed);
-  ring_.push(e);
-  out_.wake_dispatcher(cpu);
+  const std::int64_t next = outputs_and_deadline(call.cpu, now_ns);
+  gate_.release(call.claim, next);
+  if (wake) out_.wake_dispatcher(call.cpu);
 }
 
 }  // namespace stallwatch

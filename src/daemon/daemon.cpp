@@ -77,7 +77,7 @@ class Daemon::Outputs final : public RtOutputs {
   Outputs(Notifier& notifier, RtWake& wake) : notifier_(notifier), wake_(wake) {}
   void set_feeder(Feeder* feeder) { feeder_ = feeder; }
   void wake_dispatcher(int cpu) noexcept override { wake_.wake_on(cpu); }
-  void watchdog_ping() noexcept override { notifier_.watchdog_ping(); }
+  bool watchdog_ping() noexcept override { return notifier_.watchdog_ping(); }
   void request_feed(int cpu) noexcept override {
     if (feeder_ != nullptr) feeder_->request(cpu);
   }
@@ -110,10 +110,11 @@ HeartbeatParams Daemon::heartbeat_params(int cpu) const {
   p.interval_ns = config_.heartbeat.interval.count();
   // Stagger: CPU k of the N monitored wakes at k x interval / N, so some heartbeat (and so a
   // possible check) comes every interval / N.
+  // The sentinel (not monitored) wakes half-way between the monitored heartbeats' phases.
   const auto it = std::find(monitored_.begin(), monitored_.end(), cpu);
   const auto k = static_cast<std::int64_t>(it - monitored_.begin());
   const auto n = static_cast<std::int64_t>(std::max<std::size_t>(monitored_.size(), 1));
-  p.phase_ns = p.interval_ns / n * k;
+  p.phase_ns = it == monitored_.end() ? p.interval_ns / n / 2 : p.interval_ns / n * k;
   p.priority = config_.heartbeat.priority;
   p.allow_degraded = config_.heartbeat.allow_degraded;
   p.stack_bytes = config_.heartbeat.stack_kib * 1024;
@@ -203,7 +204,13 @@ Status Daemon::start() {
   deps.notifier = &notifier_;
   deps.runtime_dir = config_.daemon.runtime_dir;
   deps.wake = dispatch_wake_.get();
-  deps.allowed_cpus = process_cpus();
+  allowed_cpus_ = process_cpus();
+  deps.allowed_cpus = allowed_cpus_;
+  judge_ = std::make_unique<BlackoutJudge>(options_.root, heartbeats_->slots(), slots);
+  deps.judge = judge_.get();
+  deps.post_verdict = [runner = runner_.get()](std::uint64_t id, bool starved) {
+    runner->post_verdict(id, starved);
+  };
   deps.slots = slots;
   deps.start_ns = start_ns_;
   deps.ready_after_ns = config_.checker.threshold.count();
@@ -258,6 +265,7 @@ Status Daemon::start() {
     }
     watched_[static_cast<std::size_t>(cpu)] = true;
   }
+  sync_sentinel();
   if (heartbeats_->degraded() && config_.escalation.action != EscalationAction::kNone &&
       !config_.escalation.dry_run) {
     start_error_ = StartError::kConfig;
@@ -271,7 +279,7 @@ Status Daemon::start() {
   started_ = true;
   CpuList offline = cpu_difference(monitored_, topo_.online);
   spdlog::info("monitoring CPUs {} (offline now: {}; excluded isolated/nohz_full: {}), "
-               "heartbeat {} at {}, threshold {}; checks run on the heartbeats (hotplug: {})",
+               "heartbeat {} at {}, threshold {}; checks run on the heartbeats{} (hotplug: {})",
                format_cpulist(cpu_intersection(monitored_, topo_.online)),
                offline.empty() ? "none" : format_cpulist(offline),
                config_.heartbeat.include_isolated
@@ -283,6 +291,7 @@ Status Daemon::start() {
                heartbeats_->degraded() ? std::string("SCHED_OTHER (DEGRADED)")
                                        : fmt::format("SCHED_FIFO {}", config_.heartbeat.priority),
                format_duration(config_.checker.threshold),
+               sentinel_ >= 0 ? fmt::format(" and a check-only heartbeat on CPU {}", sentinel_) : "",
                uevent_fd_.valid() ? "uevents" : "polled every second");
   if (heartbeats_->degraded())
     spdlog::warn("DEGRADED: heartbeats run SCHED_OTHER (no permission for SCHED_FIFO); a busy CPU "
@@ -314,13 +323,22 @@ void Daemon::reload(Config next) {
   config_lock.unlock();
   runner_->post_settings(runner_settings());
   if (plan.heartbeats_changed) {
+    // In place: a CPU that stays monitored keeps its heartbeat, its slot and its episode (a
+    // stalled CPU's heartbeat could not exit anyway); only CPUs leaving the set are stopped,
+    // and sync_cpus() starts the ones joining it. Nothing here waits for a heartbeat.
     const std::int64_t now = clock_ns(CLOCK_MONOTONIC);
     for (int cpu = 0; cpu < heartbeats_->slot_count(); ++cpu) {
       if (!watched_[static_cast<std::size_t>(cpu)]) continue;
+      if (std::binary_search(monitored_.begin(), monitored_.end(), cpu)) {
+        if (auto st = heartbeats_->update(cpu, heartbeat_params(cpu)); !st)
+          spdlog::warn("{}", st.error().message);
+        continue;
+      }
       runner_->post_monitor(cpu, false, now);
       heartbeats_->request_stop(cpu);
       watched_[static_cast<std::size_t>(cpu)] = false;
     }
+    if (sentinel_ >= 0) (void)heartbeats_->update(sentinel_, heartbeat_params(sentinel_));
   }
   sync_cpus();
   dispatcher_->request_status();
@@ -371,8 +389,9 @@ void Daemon::sync_cpus() {
     c.exited = heartbeats_->exited(cpu);
     // Wanted back but its old heartbeat is still on its way out (within one interval).
     if (c.wanted && !c.monitored && c.has_thread && !c.exited) retry_sync_ = true;
-    const int on = heartbeats_->slots()[cpu].on_cpu.load(std::memory_order_relaxed);
-    c.displaced = on >= 0 && on != cpu;
+    // A heartbeat moved off a CPU that is online puts itself back (heartbeat.cpp); one whose
+    // CPU went offline is stopped because its CPU is no longer wanted.
+    c.displaced = false;
   }
   HotplugPlan plan = plan_hotplug(cpus);
   const std::int64_t now = clock_ns(CLOCK_MONOTONIC);
@@ -399,6 +418,36 @@ void Daemon::sync_cpus() {
     watched_[static_cast<std::size_t>(cpu)] = true;
     spdlog::info("CPU {} is online: heartbeat started", cpu);
   }
+  sync_sentinel();
+}
+
+// With fewer than two monitored heartbeats, a stall of the one CPU would stop every check (they
+// run on the heartbeats): a check-only heartbeat on another CPU keeps checking, feeding and
+// pinging from a healthy CPU. Its CPU is not monitored and never reported.
+void Daemon::sync_sentinel() {
+  CpuList watched;
+  for (std::size_t i = 0; i < watched_.size(); ++i)
+    if (watched_[i]) watched.push_back(static_cast<int>(i));
+  int want = plan_sentinel(watched, topo_.online, cpu_union(topo_.isolated, topo_.nohz_full),
+                           allowed_cpus_);
+  if (want == sentinel_) return;
+  if (sentinel_ >= 0) {
+    runner_->post_sentinel(sentinel_, false);
+    heartbeats_->request_stop(sentinel_);
+    spdlog::info("check-only heartbeat on CPU {} stopped", sentinel_);
+    sentinel_ = -1;
+  }
+  if (want < 0 || !heartbeats_->reap(want)) {
+    if (want >= 0) retry_sync_ = true;
+    return;
+  }
+  if (auto st = heartbeats_->start(want, heartbeat_params(want)); !st) {
+    spdlog::warn("no check-only heartbeat: {}; a stall of the one monitored CPU is found only "
+                 "after it ends", st.error().message);
+    return;
+  }
+  runner_->post_sentinel(want, true);
+  sentinel_ = want;
 }
 
 StatusInputs Daemon::snapshot(std::int64_t now) {

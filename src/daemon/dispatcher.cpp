@@ -77,10 +77,22 @@ bool Dispatcher::stop(std::int64_t deadline_ns) {
 void Dispatcher::drain_events() {
   CheckEvent e;
   while (deps_.ring->pop(e)) {
+    if (e.kind == EventKind::kBlackout) {
+      judge_blackout_event(e);
+      continue;
+    }
     StallEvent ev = to_stall_event(e);
     if (ev.owner_stuck)
-      spdlog::error("CPU {} froze while its heartbeat was running the check (claim held {} ms); "
-                    "reported by another CPU's heartbeat", ev.cpu, ev.stall_ns / 1'000'000);
+      spdlog::error("CPU {} froze while its heartbeat was running the check; another CPU's "
+                    "heartbeat took the check over", ev.cpu);
+    if (ev.kind == EventKind::kDisplaced) {
+      if (ev.moved_to >= 0)
+        spdlog::warn("CPU {}: its heartbeat was found running on CPU {}: its affinity was changed "
+                     "from outside (taskset -a, tuna, a cpuset rewrite); CPU {} is not monitored "
+                     "until the heartbeat is back (it puts itself back)", ev.cpu, ev.moved_to, ev.cpu);
+      else
+        spdlog::info("CPU {}: its heartbeat is back on its CPU; monitored again", ev.cpu);
+    }
     if (!deps_.worker->push(std::move(ev)) && deps_.worker->dropped() % 100 == 1)
       spdlog::error("report queue full: {} events dropped so far", deps_.worker->dropped());
   }
@@ -92,7 +104,19 @@ void Dispatcher::drain_events() {
   }
 }
 
+// Freeze or stall: the evidence is read here (non-real-time), the decision applied by the check.
+void Dispatcher::judge_blackout_event(const CheckEvent& e) {
+  bool starved = false;
+  if (deps_.judge != nullptr) {
+    const BlackoutVerdict v = deps_.judge->judge(e.stall_start_mono_ns, e.stall_ns, mono_ns());
+    starved = v.starved;
+    spdlog::info("every heartbeat was silent for {} ms: {}", e.stall_ns / 1'000'000, v.why);
+  }
+  if (deps_.post_verdict) deps_.post_verdict(e.episode, starved);
+}
+
 void Dispatcher::write_status(std::int64_t now, bool changed) {
+  if (deps_.judge != nullptr) deps_.judge->sample(now);
   StatusInputs in = deps_.snapshot(now);
   in.events_dropped += deps_.ring->dropped();
   std::string line = status_line(in);

@@ -26,6 +26,8 @@ const char* message_id_for(EventKind kind) {
     case EventKind::kRecovered: return message_id::kRecovered;
     case EventKind::kGlobalPause: return message_id::kGlobalPause;
     case EventKind::kEscalation: return message_id::kStall;
+    case EventKind::kDisplaced: return message_id::kDisplaced;
+    case EventKind::kBlackout: return message_id::kGlobalPause;
   }
   return message_id::kStall;
 }
@@ -37,6 +39,8 @@ int priority_for(EventKind kind) {
     case EventKind::kRecovered: return LOG_NOTICE;
     case EventKind::kGlobalPause: return LOG_NOTICE;
     case EventKind::kEscalation: return LOG_ALERT;
+    case EventKind::kDisplaced: return LOG_WARNING;
+    case EventKind::kBlackout: return LOG_NOTICE;
   }
   return LOG_WARNING;
 }
@@ -65,6 +69,15 @@ std::string event_headline(const StallEvent& e, const StallReport* r) {
     case EventKind::kEscalation:
       return fmt::format("CPU#{} stuck for {}: escalation due ({})", e.cpu, seconds_text(e.stall_ns),
                          e.note);
+    case EventKind::kDisplaced:
+      if (e.moved_to < 0)
+        return fmt::format("CPU#{} monitored again: its heartbeat is back on its CPU", e.cpu);
+      return fmt::format("CPU#{} not monitored: its heartbeat was found running on CPU {} (its "
+                         "affinity was changed from outside: taskset -a, tuna, a cpuset); putting "
+                         "it back", e.cpu, e.moved_to);
+    case EventKind::kBlackout:
+      return fmt::format("every heartbeat was silent for {}; judging freeze or stall",
+                         seconds_text(e.stall_ns));
   }
   return "";
 }
@@ -79,6 +92,10 @@ std::string event_fields_line(const StallEvent& e, const StallReport* r) {
     if (!r->report_path.empty()) out += " report=" + r->report_path;
     if (r->drill) out += " drill=1";
   }
+  if (e.kind == EventKind::kDisplaced) out += fmt::format(" moved_to={}", e.moved_to);
+  if (e.cascade_cpus > 0) out += fmt::format(" cascade_cpus={}", e.cascade_cpus);
+  if (e.after_the_fact) out += " after_the_fact=1";
+  if (e.owner_stuck) out += " owner_stuck=1";
   return out;
 }
 
@@ -93,6 +110,8 @@ std::vector<std::string> event_journal_fields(const StallEvent& e, const StallRe
   if (e.stall_start_mono_ns > 0) f.add("STALL_START_MONO_US", e.stall_start_mono_ns / 1000);
   if (e.episode > 0) f.add("EPISODE", static_cast<std::int64_t>(e.episode));
   if (!e.note.empty()) f.add("NOTE", e.note);
+  if (e.kind == EventKind::kDisplaced) f.add("MOVED_TO", e.moved_to);
+  if (e.cascade_cpus > 0) f.add("CASCADE_CPUS", e.cascade_cpus);
   if (r != nullptr) {
     f.add("CLASS", r->stall_class);
     if (!r->class_reason.empty()) f.add("CLASS_REASON", r->class_reason);

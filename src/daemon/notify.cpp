@@ -66,9 +66,11 @@ void SystemdNotifier::reloading() {
 void SystemdNotifier::stopping() { send_reliably("STOPPING=1"); }
 void SystemdNotifier::status(const std::string& text) { send_reliably("STATUS=" + text); }
 
-void SystemdNotifier::watchdog_ping() noexcept {
+bool SystemdNotifier::watchdog_ping() noexcept {
   static constexpr char kPing[] = "WATCHDOG=1";
-  if (!send_raw(kPing, sizeof kPing - 1)) pings_dropped_.fetch_add(1, std::memory_order_relaxed);
+  if (send_raw(kPing, sizeof kPing - 1)) return true;
+  pings_dropped_.fetch_add(1, std::memory_order_relaxed);
+  return false;
 }
 
 }  // namespace stallwatch

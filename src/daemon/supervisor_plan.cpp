@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "stallwatch/supervisor_plan.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 namespace stallwatch {
@@ -29,9 +31,11 @@ ReloadPlan plan_reload(const Config& running, const CpuList& running_monitored, 
   }
   const auto& oh = running.heartbeat;
   const auto& nh = n.heartbeat;
+  // Interval, phase and priority are changed in the running heartbeats (never restarted: the
+  // heartbeat of a stalled CPU cannot exit before the stall ends, and its episode must go on);
+  // a stack size or the degraded fallback only matter when a heartbeat starts.
   plan.heartbeats_changed = *monitored != running_monitored || oh.interval != nh.interval ||
-                            oh.priority != nh.priority || oh.stack_kib != nh.stack_kib ||
-                            oh.allow_degraded != nh.allow_degraded;
+                            oh.priority != nh.priority;
   auto differs = [&](auto member) {
     Config a, b;
     a.*member = running.*member;
@@ -43,6 +47,10 @@ ReloadPlan plan_reload(const Config& running, const CpuList& running_monitored, 
   if (differs(&Config::escalation)) plan.restart_only.emplace_back("[escalation]");
   if (differs(&Config::watchdog)) plan.restart_only.emplace_back("[watchdog]");
   if (running.checker.priority != n.checker.priority) plan.restart_only.emplace_back("checker.priority");
+  if (oh.stack_kib != nh.stack_kib) plan.restart_only.emplace_back("heartbeat.stack_kib");
+  if (oh.allow_degraded != nh.allow_degraded) plan.restart_only.emplace_back("heartbeat.allow_degraded");
+  n.heartbeat.stack_kib = oh.stack_kib;
+  n.heartbeat.allow_degraded = oh.allow_degraded;
   n.daemon = running.daemon;
   n.evidence = running.evidence;
   n.escalation = running.escalation;
@@ -54,11 +62,25 @@ ReloadPlan plan_reload(const Config& running, const CpuList& running_monitored, 
       n.source, format_duration(running.checker.threshold), format_duration(n.checker.threshold),
       format_duration(running.checker.interval), format_duration(n.checker.interval),
       format_duration(oh.interval), format_duration(nh.interval), format_cpulist(running_monitored),
-      format_cpulist(*monitored), plan.heartbeats_changed ? " (heartbeats restarted)" : "");
+      format_cpulist(*monitored), plan.heartbeats_changed ? " (heartbeats updated in place)" : "");
   plan.accepted = true;
   plan.monitored = *monitored;
   plan.next = std::move(n);
   return plan;
+}
+
+int plan_sentinel(const CpuList& watched, const CpuList& online, const CpuList& avoid,
+                  const std::vector<int>& allowed) {
+  if (watched.size() >= 2) return -1;
+  int fallback = -1;
+  for (int cpu : allowed) {
+    if (std::binary_search(watched.begin(), watched.end(), cpu) ||
+        !std::binary_search(online.begin(), online.end(), cpu))
+      continue;
+    if (!std::binary_search(avoid.begin(), avoid.end(), cpu)) return cpu;
+    if (fallback < 0) fallback = cpu;
+  }
+  return fallback;
 }
 
 HotplugPlan plan_hotplug(const std::vector<HotplugCpu>& cpus) {

@@ -262,3 +262,21 @@ class NotifySocket:
 
     def close(self):
         self.sock.close()
+
+
+def thread_tids(pid, comm):
+    """The ids of pid's threads whose comm (/proc/<pid>/task/<tid>/comm) is exactly comm."""
+    tids = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                if f.read().rstrip("\n") == comm:
+                    tids.append(int(tid))
+        except OSError:
+            pass  # the thread exited meanwhile
+    return sorted(tids)
+
+
+def print_events(evs):
+    for e in evs:
+        print("event:", e["headline"], "|", {k: v for k, v in e.items() if k != "headline"})

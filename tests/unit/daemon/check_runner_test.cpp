@@ -11,6 +11,7 @@
 #include <new>
 
 #include "stallwatch/escalation/feed_policy.h"
+#include "stallwatch/heartbeat.h"
 
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 
@@ -31,10 +32,19 @@ constexpr std::int64_t kMs = 1'000'000;
 
 struct FakeOutputs final : RtOutputs {
   int wakes = 0, pings = 0, feeds = 0, last_feed_cpu = -1, last_wake_cpu = -1;
+  int ping_failures = 0;  // the next this many pings fail (socket queue full)
   std::int64_t boot_offset = 0;
-  std::int64_t now = 0, last_wake_ns = 0;
+  std::int64_t now = 0, last_wake_ns = 0, last_ping_ns = 0;
   void wake_dispatcher(int cpu) noexcept override { ++wakes; last_wake_cpu = cpu; last_wake_ns = now; }
-  void watchdog_ping() noexcept override { ++pings; }
+  bool watchdog_ping() noexcept override {
+    if (ping_failures > 0) {
+      --ping_failures;
+      return false;
+    }
+    ++pings;
+    last_ping_ns = now;
+    return true;
+  }
   void request_feed(int cpu) noexcept override { ++feeds; last_feed_cpu = cpu; }
   std::int64_t boot_ns() noexcept override { return now + boot_offset; }
 };
@@ -52,25 +62,41 @@ class RunnerTest : public ::testing::Test {
     runner_ = std::make_unique<CheckRunner>(slots_.get(), kCpus, settings_, gate_, ring_, out_);
     for (int c = 0; c < kCpus; ++c) runner_->post_monitor(c, true, now_);
   }
-  // Heartbeats every 100 ms on each CPU not stuck; the first due wins and runs the check, as
-  // HeartbeatManager does.
+  // Heartbeats every 100 ms on each CPU not stuck (staggered by 50 ms), each wakeup going
+  // through check_on_wakeup() as HeartbeatManager's do; a stuck CPU's next wakeup is late.
+  // Blackout verdicts are answered as the dispatcher would (verdict_starved_).
   void run_for(std::int64_t ns, std::vector<int> stuck = {}) {
     const std::int64_t end = now_ + ns;
     while (now_ < end) {
       now_ += 50 * kMs;
-      out_.now = now_;
-      const int cpu = static_cast<int>((now_ / (50 * kMs)) % 2);
-      if (std::find(stuck.begin(), stuck.end(), cpu) != stuck.end()) continue;
-      slots_[cpu].stamp(now_, 0, cpu);
-      const std::int64_t planned = gate_.next_check_ns.load();
-      const bool attention = slots_[cpu].attention.load() != 0;
-      if ((now_ >= planned || attention) && gate_.try_claim(cpu, now_)) {
-        slots_[cpu].attention.store(0);
-        const long before = g_allocations.load();
-        runner_->run_check(cpu, now_, planned);
-        rt_allocations_ += g_allocations.load() - before;
+      wake(static_cast<int>((now_ / (50 * kMs)) % 2), stuck);
+    }
+  }
+  void wake(int cpu, const std::vector<int>& stuck = {}) {
+    out_.now = now_;
+    if (std::find(stuck.begin(), stuck.end(), cpu) != stuck.end()) return;
+    const std::int64_t late = next_[cpu] == 0 ? 0 : std::max<std::int64_t>(0, now_ - next_[cpu]);
+    next_[cpu] = now_ + 100 * kMs;
+    slots_[cpu].stamp(now_, late, cpu);
+    const long before = g_allocations.load();
+    check_on_wakeup(gate_, *runner_, slots_[cpu], cpu, now_, late,
+                    Checker::late_bound_ns(settings_.checker.heartbeat_interval_ns));
+    rt_allocations_ += g_allocations.load() - before;
+    answer_blackouts();
+  }
+  // The dispatcher's side of a blackout: the verdict (not on the real-time path).
+  void answer_blackouts() {
+    CheckEvent e;
+    std::vector<CheckEvent> keep;
+    while (ring_.pop(e)) {
+      if (e.kind == EventKind::kBlackout) {
+        ++blackouts_;
+        runner_->post_verdict(e.episode, verdict_starved_);
+      } else {
+        keep.push_back(e);
       }
     }
+    for (const auto& k : keep) ring_.push(k);
   }
   std::vector<CheckEvent> drain() {
     std::vector<CheckEvent> v;
@@ -86,7 +112,10 @@ class RunnerTest : public ::testing::Test {
   RunnerSettings settings_;
   std::unique_ptr<CheckRunner> runner_;
   std::int64_t now_ = 10'000 * kMs;
+  std::int64_t next_[kCpus] = {};
   long rt_allocations_ = 0;
+  int blackouts_ = 0;
+  bool verdict_starved_ = false;
 };
 
 TEST_F(RunnerTest, StallGoesThroughTheRingAndWakesTheDispatcher) {
@@ -210,7 +239,7 @@ TEST_F(RunnerTest, SettingsAndMonitoringRequestsApplyAtTheNextCheck) {
   RunnerSettings next = settings_;
   next.checker.threshold_ns = 3000 * kMs;
   runner_->post_settings(next);
-  EXPECT_EQ(gate_.next_check_ns.load(), 0);  // asks for a check at once
+  EXPECT_TRUE(gate_.requested.load());  // asks for a check at once
   run_for(2000 * kMs, {1});
   EXPECT_TRUE(drain().empty()) << "a 2 s gap is below the new 3 s threshold";
   runner_->post_monitor(1, false, now_);
@@ -219,19 +248,112 @@ TEST_F(RunnerTest, SettingsAndMonitoringRequestsApplyAtTheNextCheck) {
   EXPECT_EQ(runner_->published().cpu[1].state.load(), static_cast<int>(CpuState::kUnmonitored));
 }
 
-TEST_F(RunnerTest, FrozenOwnerIsReportedByABystander) {
+TEST_F(RunnerTest, AClaimHeldForeverIsTakenOverAndDetectionGoesOn) {
   run_for(1000 * kMs);
-  ASSERT_TRUE(gate_.try_claim(1, now_));  // CPU 1's heartbeat froze mid-check
-  const std::int64_t claimed = now_;
-  EXPECT_EQ(runner_->stuck_after_ns(), settings_.checker.threshold_ns);
-  runner_->owner_stuck(0, 1, claimed, claimed + 1100 * kMs);
+  // A heartbeat froze while holding the claim (here a CPU outside the test's two) and never
+  // comes back: without a takeover no check would run anywhere again.
+  const std::uint64_t frozen = gate_.try_claim(5, now_);
+  ASSERT_NE(frozen, 0u);
+  const int pings = out_.pings;
+  run_for(3000 * kMs, {1});  // then CPU 1 stalls
+  auto ev = drain();
+  ASSERT_FALSE(ev.empty());
+  EXPECT_EQ(ev[0].kind, EventKind::kStall);
+  EXPECT_EQ(ev[0].cpu, 1);
+  EXPECT_EQ(runner_->published().stuck_owners.load(), 1u);
+  EXPECT_EQ(gate_.takeovers.load(), 1u);
+  EXPECT_GT(out_.pings, pings) << "pings go on from the checks the bystander runs";
+  run_for(500 * kMs);
+  ev = drain();
+  ASSERT_FALSE(ev.empty());
+  EXPECT_EQ(ev.back().kind, EventKind::kRecovered);
+  // The frozen owner resumes mid-check: it owns nothing any more, so it outputs and releases
+  // nothing (the claim, if held, stays with its new owner).
+  const std::uint64_t held = gate_.claim.load();
+  CheckCall stale;
+  stale.cpu = 5;
+  stale.now_ns = now_;
+  stale.claim = frozen;
+  runner_->run_check(stale);
+  EXPECT_TRUE(drain().empty());
+  EXPECT_EQ(gate_.claim.load(), held);
+}
+
+TEST_F(RunnerTest, TheOwnerOfAFrozenClaimIsReportedAsTheStalledCpu) {
+  run_for(1000 * kMs);
+  ASSERT_NE(gate_.try_claim(1, now_), 0u);  // CPU 1 froze mid-check (an IRQ handler that hangs)
+  run_for(1500 * kMs, {1});
   auto ev = drain();
   ASSERT_EQ(ev.size(), 1u);
   EXPECT_EQ(ev[0].kind, EventKind::kStall);
   EXPECT_EQ(ev[0].cpu, 1);
   EXPECT_TRUE(ev[0].owner_stuck);
-  EXPECT_EQ(ev[0].stall_ns, 1100 * kMs);
-  EXPECT_FALSE(to_stall_event(ev[0]).note.empty());
+  EXPECT_NE(to_stall_event(ev[0]).note.find("took the check over"), std::string::npos);
+}
+
+TEST(CheckGate, ARequestIsNotLostWhenTheOwnerReleases) {
+  CheckGate gate;
+  const std::uint64_t mine = gate.try_claim(0, 1000 * kMs);
+  ASSERT_NE(mine, 0u);
+  EXPECT_EQ(gate.try_claim(1, 1000 * kMs), 0u);
+  gate.request_check_now();                    // the supervisor, during the check
+  EXPECT_TRUE(gate.release(mine, 3000 * kMs));  // the owner's next deadline is 2 s away
+  EXPECT_TRUE(gate.due(1001 * kMs)) << "the request survives the release";
+  EXPECT_TRUE(gate.take_request());
+  EXPECT_FALSE(gate.due(1001 * kMs));
+}
+
+TEST(CheckGate, OwnerAndClaimTimeAreOneWord) {
+  CheckGate gate;
+  const std::uint64_t w = gate.try_claim(4095, 7'000 * kMs);
+  EXPECT_EQ(CheckGate::owner_of(w), 4095);
+  EXPECT_EQ(CheckGate::claimed_ns_of(w), 7'000 * kMs);
+  EXPECT_EQ(gate.try_take_over(1, 7'400 * kMs, 500 * kMs), 0u) << "not past the bound";
+  const std::uint64_t t = gate.try_take_over(1, 7'600 * kMs, 500 * kMs);
+  ASSERT_NE(t, 0u);
+  EXPECT_EQ(CheckGate::owner_of(gate.claim.load()), 1);
+  EXPECT_FALSE(gate.release(w, 9'000 * kMs)) << "a taken-over owner releases nothing";
+  EXPECT_TRUE(gate.owns(t));
+  EXPECT_TRUE(gate.release(t, 9'000 * kMs));
+  EXPECT_EQ(gate.claim.load(), 0u);
+}
+
+TEST_F(RunnerTest, AFailedPingIsRetriedAtTheNextCheckNotCountedAsSent) {
+  run_for(1000 * kMs);
+  const int pings = out_.pings;
+  out_.ping_failures = 1;
+  const std::int64_t due = out_.last_ping_ns + settings_.ping_period_ns;
+  while (now_ < due + 10 * kMs) run_for(50 * kMs);
+  EXPECT_EQ(out_.ping_failures, 0) << "a ping was attempted when due";
+  run_for(150 * kMs);
+  EXPECT_EQ(out_.pings, pings + 1) << "and retried at the next wakeup, not a period later";
+  EXPECT_LE(out_.last_ping_ns - due, 150 * kMs);
+}
+
+TEST_F(RunnerTest, AFreezeOfEveryHeartbeatIsJudgedAndNeverAStall) {
+  run_for(1000 * kMs);
+  for (std::int64_t freeze : {1600, 1800, 2000, 2200, 2400}) {
+    now_ += freeze * kMs;  // SIGSTOP: no heartbeat ran
+    run_for(3000 * kMs);
+  }
+  for (const auto& e : drain()) EXPECT_NE(e.kind, EventKind::kStall) << "cpu " << e.cpu;
+  EXPECT_EQ(blackouts_, 5);
+  EXPECT_EQ(runner_->published().global_pauses.load(), 5u);
+}
+
+TEST_F(RunnerTest, AStallOfEveryHeartbeatIsJudgedAndReported) {
+  run_for(1000 * kMs);
+  verdict_starved_ = true;  // the heartbeats waited runnable: a stall of both CPUs (a cascade)
+  now_ += 2000 * kMs;
+  next_[0] -= 30 * kMs;     // CPU 0 went silent first
+  run_for(1000 * kMs);
+  auto ev = drain();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_EQ(ev[0].kind, EventKind::kStall);
+  EXPECT_TRUE(ev[0].after_the_fact);
+  EXPECT_EQ(ev[1].kind, EventKind::kRecovered);
+  EXPECT_EQ(ev[0].cpu, ev[1].cpu);
+  EXPECT_EQ(ev[0].cascade_cpus, 1);
 }
 
 TEST_F(RunnerTest, RealTimePathDoesNotAllocate) {
@@ -242,7 +364,10 @@ TEST_F(RunnerTest, RealTimePathDoesNotAllocate) {
   run_for(2000 * kMs);
   run_for(3000 * kMs, {1});   // a stall, ongoing checks, feeds, pings
   run_for(1000 * kMs);        // recovery
-  now_ += 5000 * kMs;         // and a global pause
+  now_ += 5000 * kMs;         // and a blackout, judged a freeze
+  run_for(1000 * kMs);
+  verdict_starved_ = true;    // and one judged a stall
+  now_ += 3000 * kMs;
   run_for(1000 * kMs);
   RunnerSettings next = settings_;
   runner_->post_settings(next);

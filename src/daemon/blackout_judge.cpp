@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "stallwatch/blackout_judge.h"
+
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "stallwatch/evidence/proc_parse.h"
+
+namespace stallwatch {
+
+BlackoutVerdict judge_blackout(const std::vector<std::int64_t>& waited_ns, std::int64_t length_ns) {
+  BlackoutVerdict v;
+  for (std::size_t cpu = 0; cpu < waited_ns.size(); ++cpu) {
+    if (waited_ns[cpu] < 0) continue;
+    ++v.judged;
+    if (waited_ns[cpu] > v.waited_ns) {
+      v.waited_ns = waited_ns[cpu];
+      v.starved_cpu = static_cast<int>(cpu);
+    }
+  }
+  v.starved = v.judged > 0 && v.waited_ns * 2 >= length_ns;
+  if (v.judged == 0)
+    v.why = "no heartbeat's run-queue wait could be read from before it: taken as a freeze";
+  else if (v.starved)
+    v.why = fmt::format("the heartbeat of CPU {} waited runnable on its CPU for {} ms of it: a stall",
+                        v.starved_cpu, v.waited_ns / 1'000'000);
+  else
+    v.why = fmt::format("no heartbeat waited runnable on its CPU (at most {} ms, {} judged): a freeze",
+                        v.waited_ns / 1'000'000, v.judged);
+  return v;
+}
+
+BlackoutJudge::BlackoutJudge(Sysroot root, const HeartbeatSlot* slots, int count)
+    : root_(std::move(root)), slots_(slots), base_(static_cast<std::size_t>(count)) {}
+
+std::int64_t BlackoutJudge::read_wait(int tid) const {
+  auto text = root_.read_file(fmt::format("/proc/{}/task/{}/schedstat", ::getpid(), tid), 256);
+  if (!text) return -1;
+  auto st = evidence::parse_schedstat(*text);
+  if (!st) return -1;
+  return static_cast<std::int64_t>(st->wait_ns);
+}
+
+void BlackoutJudge::sample(std::int64_t now_ns) {
+  for (std::size_t cpu = 0; cpu < base_.size(); ++cpu) {
+    const int tid = slots_[cpu].tid.load(std::memory_order_relaxed);
+    Baseline& b = base_[cpu];
+    if (tid <= 0) {
+      b = Baseline{};
+      continue;
+    }
+    b.tid = tid;
+    b.wait_ns = read_wait(tid);
+    b.read_ns = now_ns;
+  }
+}
+
+BlackoutVerdict BlackoutJudge::judge(std::int64_t start_ns, std::int64_t length_ns, std::int64_t now_ns) {
+  std::vector<std::int64_t> waited(base_.size(), -1);
+  for (std::size_t cpu = 0; cpu < base_.size(); ++cpu) {
+    const Baseline& b = base_[cpu];
+    const int tid = slots_[cpu].tid.load(std::memory_order_relaxed);
+    if (tid <= 0 || tid != b.tid || b.wait_ns < 0 || b.read_ns > start_ns) continue;
+    const std::int64_t now_wait = read_wait(tid);
+    if (now_wait >= b.wait_ns) waited[cpu] = now_wait - b.wait_ns;
+  }
+  BlackoutVerdict v = judge_blackout(waited, length_ns);
+  sample(now_ns);
+  return v;
+}
+
+}  // namespace stallwatch
