@@ -38,7 +38,7 @@ BENCHMARK(BM_CheckerTick)->Arg(2)->Arg(64)->Arg(512)->Arg(4096);
 
 struct NullOutputs final : RtOutputs {
   void wake_dispatcher(int) noexcept override {}
-  void watchdog_ping() noexcept override {}
+  bool watchdog_ping() noexcept override { return true; }
   void request_feed(int) noexcept override {}
   std::int64_t boot_ns() noexcept override { return now; }
   std::int64_t now = 0;
@@ -59,8 +59,12 @@ void BM_RunnerCheck(benchmark::State& state) {
   for (auto _ : state) {
     now += 1000;
     out.now = now;
-    gate.try_claim(0, now);
-    runner.run_check(0, now, now);
+    CheckCall call;
+    call.cpu = 0;
+    call.now_ns = now;
+    call.planned_ns = now;
+    call.claim = gate.try_claim(0, now);
+    runner.run_check(call);
   }
 }
 BENCHMARK(BM_RunnerCheck)->Arg(2)->Arg(64)->Arg(512)->Arg(4096);

@@ -88,8 +88,9 @@ void Dispatcher::drain_events() {
     if (ev.kind == EventKind::kDisplaced) {
       if (ev.moved_to >= 0)
         spdlog::warn("CPU {}: its heartbeat was found running on CPU {}: its affinity was changed "
-                     "from outside (taskset -a, tuna, a cpuset rewrite); CPU {} is not monitored "
-                     "until the heartbeat is back (it puts itself back)", ev.cpu, ev.moved_to, ev.cpu);
+                     "from outside (taskset -a, tuna, a cpuset rewrite) or the CPU went offline; "
+                     "CPU {} is not monitored until the heartbeat is back (it puts itself back)",
+                     ev.cpu, ev.moved_to, ev.cpu);
       else
         spdlog::info("CPU {}: its heartbeat is back on its CPU; monitored again", ev.cpu);
     }

@@ -73,8 +73,8 @@ std::string event_headline(const StallEvent& e, const StallReport* r) {
       if (e.moved_to < 0)
         return fmt::format("CPU#{} monitored again: its heartbeat is back on its CPU", e.cpu);
       return fmt::format("CPU#{} not monitored: its heartbeat was found running on CPU {} (its "
-                         "affinity was changed from outside: taskset -a, tuna, a cpuset); putting "
-                         "it back", e.cpu, e.moved_to);
+                         "affinity was changed from outside: taskset -a, tuna, a cpuset; or the "
+                         "CPU went offline); putting it back", e.cpu, e.moved_to);
     case EventKind::kBlackout:
       return fmt::format("every heartbeat was silent for {}; judging freeze or stall",
                          seconds_text(e.stall_ns));

@@ -113,6 +113,15 @@ std::string render_metrics(const json& status) {
   for (const json* c : cpus)
     w.sample("stallwatch_stalled", cpu_label(get<int>(*c, "cpu", -1)),
              get<std::string>(*c, "state", "") == "stalled" ? "1" : "0");
+  // One series per host, not per CPU (the series budget): alert on > 0, stallwatchctl status
+  // names the CPUs.
+  w.family("stallwatch_cpus_unmonitored", "gauge",
+           "Configured online CPUs not monitored now: their heartbeat was moved off them from "
+           "outside (taskset -a, tuna, a cpuset) and is not back yet.");
+  w.sample("stallwatch_cpus_unmonitored", "",
+           fmt::format("{}", std::count_if(cpus.begin(), cpus.end(), [](const json* c) {
+                         return get<std::string>(*c, "state", "") == "displaced";
+                       })));
   w.family("stallwatch_stall_seconds_total", "counter",
            "Time the CPU spent stalled, from its last heartbeat before each stall (ongoing stall included).");
   for (const json* c : cpus)

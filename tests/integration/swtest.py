@@ -5,6 +5,7 @@ stalls with a SCHED_FIFO busy-loop hog, and read its events back.
 Each test is a plain script run by ctest; exit 77 = skipped (printed reason), 0 = pass. Under
 CI=true a skip is a failure (exit 1): CI runs as root on a machine that can run every test."""
 import atexit
+import contextlib
 import fcntl
 import json
 import os
@@ -280,3 +281,14 @@ def thread_tids(pid, comm):
 def print_events(evs):
     for e in evs:
         print("event:", e["headline"], "|", {k: v for k, v in e.items() if k != "headline"})
+
+
+@contextlib.contextmanager
+def dumped_on_failure(d):
+    """A failed check (SystemExit) inside prints the daemon's output and stops it, then exits."""
+    try:
+        yield d
+    except SystemExit:
+        d.dump()
+        d.stop()
+        raise

@@ -27,7 +27,7 @@ def affinity_of(comm):
     return tids[0], (r.stdout + r.stderr).strip(), cpus
 
 
-try:
+with dumped_on_failure(d):
     d.wait_ready()
     tid, before, _ = affinity_of("sw-hb/1")
     print(f"before: sw-hb/1 (tid {tid}): {before}")
@@ -63,8 +63,4 @@ try:
     print(f"after: sw-hb/1 (tid {tid}): {after}")
     check(cpus == {1} and after.endswith(": 1"), "sw-hb/1 is allowed on CPU 1 only again")
     check(d.stop() == 0, "clean stop")
-except SystemExit:
-    d.dump()
-    d.stop()
-    raise
 print("PASS")

@@ -14,7 +14,7 @@ config = text.replace("[heartbeat]\n", '[heartbeat]\ncpus = "1"\n', 1)
 if config == text:
     fail("test bug: no [heartbeat] table in base_config() to put cpus = \"1\" in")
 d = Daemon(binary, config)
-try:
+with dumped_on_failure(d):
     d.wait_ready()
     time.sleep(0.5)
     hog_start_us, hog_pid, hog_end_us = run_hog(3.0)
@@ -37,8 +37,4 @@ try:
     pauses = [e for e in evs if e["event"] == "global-pause"]
     check(not pauses, f"no event=global-pause (got {len(pauses)})")
     check(d.stop() == 0, "clean stop")
-except SystemExit:
-    d.dump()
-    d.stop()
-    raise
 print("PASS")

@@ -89,7 +89,7 @@ TEST_P(Fixture, SeriesCountIsFixedPartPlusFourPerCpuPlusStalledClasses) {
     offline += c["state"] == "offline";
     for (const auto& [cls, n] : c["stalls_by_class"].items()) classes += n.get<std::uint64_t>() > 0;
   }
-  const std::size_t fixed = 20 + d["escalations_total"].size() + (d["watchdog_armed"].is_boolean() ? 1 : 0);
+  const std::size_t fixed = 21 + d["escalations_total"].size() + (d["watchdog_armed"].is_boolean() ? 1 : 0);
   EXPECT_EQ(samples(render_metrics(d)).size(), fixed + 4 * cpus - offline + classes);
 }
 
