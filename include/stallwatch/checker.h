@@ -118,7 +118,6 @@ class Checker {
     bool suspect = false;  // age passed threshold / 2 since its last stamp
     std::int64_t age_ns = 0;
     std::uint64_t stalls = 0;
-    std::uint64_t seq_at_last_tick = 0;
     bool sentinel = false;
     // Time withheld from the age since credit_last (the last stamp it applies to): confirmed
     // (a freeze) and pending (a blackout awaiting its verdict).

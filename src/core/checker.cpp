@@ -81,7 +81,6 @@ void Checker::set_monitored(int cpu, bool monitored, std::int64_t now_ns) {
   c.state = monitored ? CpuState::kStarting : CpuState::kUnmonitored;
   ++changes_;
   c.baseline_ns = now_ns;
-  c.seq_at_last_tick = slots_[cpu].seq.load(std::memory_order_relaxed);
 }
 
 void Checker::set_sentinel(int cpu, bool sentinel) {
@@ -351,7 +350,6 @@ void Checker::tick_into(std::int64_t now_ns, std::int64_t now_boot_ns, std::int6
     const std::int64_t last = slot.last_ns.load(std::memory_order_relaxed);
     const int displaced = slot.displaced_on.load(std::memory_order_acquire);
     const std::uint32_t displacements = slot.displacements.load(std::memory_order_relaxed);
-    c.seq_at_last_tick = seq;
     const int cpu = static_cast<int>(i);
 
     auto make = [&](EventKind kind, std::int64_t stall_ns) {
