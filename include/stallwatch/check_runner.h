@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "stallwatch/check_gate.h"
@@ -71,6 +72,9 @@ struct RunnerSettings {
   CheckerSettings checker;
   std::int64_t ping_period_ns = 0;  // systemd WATCHDOG=1 at least this often; 0 = off
 };
+// The check copies these on the real-time path: a member that allocates (a string, a vector)
+// would make that copy allocate.
+static_assert(std::is_trivially_copyable_v<RunnerSettings>, "copied by the check: must not allocate");
 
 class CheckRunner final : public CheckHook {
  public:
@@ -89,7 +93,7 @@ class CheckRunner final : public CheckHook {
   }
 
   // Supervisor side (one non-RT thread). Applied at the start of the next check, which these
-  // request at once.
+  // request at once. post_settings() never waits for a check: the latest posted settings win.
   void post_settings(const RunnerSettings& settings);
   void post_monitor(int cpu, bool monitored, std::int64_t now_ns);
   void post_sentinel(int cpu, bool sentinel);
@@ -99,6 +103,9 @@ class CheckRunner final : public CheckHook {
   void close() { closed_.store(true, std::memory_order_release); gate_.closed.store(true); }
 
   const PublishedState& published() const { return published_; }
+  // The settings the check runs with (the last posted ones it has applied). The checking thread
+  // only, or a test between checks.
+  const RunnerSettings& settings() const noexcept { return settings_; }
   int slot_count() const { return checker_.slot_count(); }
 
  private:
@@ -114,11 +121,21 @@ class CheckRunner final : public CheckHook {
   escalation::FeedPolicy* feed_ = nullptr;
   std::vector<CheckEvent> events_;  // capacity reserved once
 
-  // Settings hand-off: a seqlock over a plain struct (the writer is the supervisor alone).
-  std::atomic<std::uint64_t> settings_seq_{0};
-  RunnerSettings pending_settings_;
-  std::uint64_t applied_settings_seq_ = 0;
-  RunnerSettings settings_;
+  // Settings hand-off: a triple buffer. Three preallocated buffers, each owned by one side at a
+  // time: the supervisor's (post_back_), the check's (post_front_), and the middle one
+  // (post_middle_: its index, plus kPostFresh while it holds a post the check has not taken).
+  // The supervisor fills its own buffer and exchanges it into the middle; a check that finds
+  // kPostFresh exchanges its own buffer for the middle one and copies from it. Buffers change
+  // hands only through these acq_rel exchanges, so no side ever touches a buffer the other may
+  // be using (a seqlock's reader races with its writer by the C++ memory model, whatever it then
+  // discards), and no side waits or retries: the check pays one relaxed load when nothing was
+  // posted. The latest post wins; one posted over before a check is never seen.
+  static constexpr unsigned kPostIndex = 3, kPostFresh = 4;
+  RunnerSettings posts_[3];
+  std::atomic<unsigned> post_middle_{1};
+  unsigned post_back_ = 0;   // the supervisor's
+  unsigned post_front_ = 2;  // the check's
+  RunnerSettings settings_;  // what the check runs with
   std::atomic<std::int64_t> takeover_after_ns_{0};
   std::atomic<std::uint64_t> verdict_{0};  // (blackout id << 1) | starved; 0 = none
   int frozen_owner_ = -1;                  // the CPU of the last owner whose claim was taken over

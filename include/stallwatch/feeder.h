@@ -2,9 +2,11 @@
 // Feeder: the small thread that pets the hardware watchdog. Some drivers sleep in the keepalive
 // (ipmi_watchdog waits for the BMC, I2C/SPI watchdogs for their bus), so no heartbeat does it.
 // The check decides a feed is due and calls request(cpu): the feeder is moved to that CPU (whose
-// heartbeat is running right now, so a stalled CPU never holds the feeder) and woken (RtWake). It serves the request and reports it to the CheckRunner, which counts requests that
-// were still unserved at the next check. SCHED_FIFO, unpinned otherwise.
-// Threads: request() from the check (non-blocking: RtWake::wake_on, once per feed period); the feeder thread itself; start()/stop() from the supervisor.
+// heartbeat is running right now, so a stalled CPU never holds the feeder) and woken, by that
+// CPU's relay (RtWake). It serves the request and reports it to the CheckRunner, which counts
+// requests that were still unserved at the next check. SCHED_FIFO, unpinned otherwise.
+// Threads: request() from the check (non-blocking: RtWake::wake_on, once per feed period); the
+// feeder thread itself; route()/start()/stop() from the supervisor.
 #pragma once
 
 #include <pthread.h>
@@ -28,6 +30,9 @@ class Feeder {
   Feeder& operator=(const Feeder&) = delete;
 
   Status start(int priority, bool allow_other);
+  // Requests go through the relays of relays (RtWake::route), which must outlive this feeder's
+  // use by the checks.
+  void route(HeartbeatManager& relays) { wake_.route(relays); }
   void request(int cpu) noexcept;
   // Bounded: the thread is abandoned (left blocked in a driver) after deadline_ns; then false,
   // and the owner must keep this object alive (leak it) since the thread may still use it.

@@ -6,8 +6,9 @@
 // from a healthy CPU can otherwise be queued onto the CPU it last ran on, which cannot run it
 // until the stall ends (a hard-IRQ handler that does not return, interrupts off).
 // The dispatcher calls update() on every pass: it is itself woken on the checking CPU (RtWake),
-// so it runs on a healthy CPU and moves the others before it wakes them. Heartbeats (pinned to
-// their CPU) and the feeder (moved by each check) are left alone. Moving a thread that sleeps is
+// so it runs on a healthy CPU and moves the others before it wakes them. Heartbeats and their
+// relays (pinned to their CPU), the feeder (moved by the relays) and the stop path's movers are
+// left alone. Moving a thread that sleeps is
 // immediate; one caught running on the stalled CPU makes update() wait until that CPU runs again
 // (its work is frozen there anyway), which delays only this non-real-time thread.
 // Threads: the dispatcher's.

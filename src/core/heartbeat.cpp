@@ -2,6 +2,7 @@
 #include "stallwatch/heartbeat.h"
 
 #include <sched.h>
+#include <sys/eventfd.h>
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "stallwatch/checker.h"
+#include "stallwatch/thread_move.h"
 
 namespace stallwatch {
 
@@ -52,24 +54,11 @@ void check_on_wakeup(CheckGate& gate, CheckHook& hook, HeartbeatSlot& slot, int 
   hook.run_check(call);
 }
 
-namespace {
-
-// A heartbeat moved off its CPU from outside puts itself back: moving the calling thread waits
-// only for its own CPU's stopper, never for the target CPU (which may be the stalled one: then
-// the heartbeat waits there, silent, and that is a stall).
-bool put_back(int cpu) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(static_cast<unsigned>(cpu), &set);
-  return ::sched_setaffinity(0, sizeof set, &set) == 0;
-}
-
-}  // namespace
-
 HeartbeatManager::HeartbeatManager(int slot_count)
     : slot_count_(slot_count),
       slots_(new HeartbeatSlot[static_cast<std::size_t>(slot_count)]),
-      workers_(static_cast<std::size_t>(slot_count)) {}
+      workers_(static_cast<std::size_t>(slot_count)),
+      boxes_(new RelayBox[static_cast<std::size_t>(slot_count)]) {}
 
 HeartbeatManager::~HeartbeatManager() {
   stop_all(clock_now_ns(CLOCK_MONOTONIC) + 2'000'000'000);
@@ -77,7 +66,78 @@ HeartbeatManager::~HeartbeatManager() {
     // An abandoned heartbeat may still wake and stamp: its memory stays valid until exit.
     (void)slots_.release();
     for (auto& w : workers_) (void)w.release();
+    (void)boxes_.release();  // an abandoned relay still reads its eventfd
+    return;
   }
+  for (int i = 0; i < slot_count_; ++i)
+    if (const int fd = boxes_[i].efd.load(std::memory_order_relaxed); fd >= 0) ::close(fd);
+}
+
+int HeartbeatManager::add_relay_target(RelayTarget* target) {
+  const int i = target_count_.load(std::memory_order_relaxed);
+  if (i >= kMaxRelayTargets || target == nullptr) return -1;
+  targets_[static_cast<std::size_t>(i)].store(target, std::memory_order_release);
+  target_count_.store(i + 1, std::memory_order_release);
+  return i;
+}
+
+void HeartbeatManager::post(RelayBox& box, std::uint32_t bits) noexcept {
+  box.pending.fetch_or(bits, std::memory_order_release);
+  const std::uint64_t one = 1;
+  (void)!::write(box.efd.load(std::memory_order_relaxed), &one, sizeof one);
+}
+
+bool HeartbeatManager::relay(int cpu, int target) noexcept {
+  if (cpu < 0 || cpu >= slot_count_ || target < 0 || target >= kMaxRelayTargets) return false;
+  RelayBox& box = boxes_[cpu];
+  if (!box.running.load(std::memory_order_acquire)) return false;
+  post(box, 1U << static_cast<unsigned>(target));
+  return true;
+}
+
+pid_t HeartbeatManager::relay_tid(int cpu) const {
+  if (!has_thread(cpu)) return 0;
+  return workers_[static_cast<std::size_t>(cpu)]->relay_tid.load(std::memory_order_acquire);
+}
+
+// The relay of one CPU (heartbeat.h): sleeps on its eventfd; woken by the check (a helper to
+// move here and wake) or by its heartbeat (put me back on my CPU). It re-pins the heartbeat
+// before itself: a relay moved away with it (taskset -a) may wait to run on its CPU afterwards.
+void* HeartbeatManager::run_relay(void* arg) {
+  auto* w = static_cast<Worker*>(arg);
+  RelayBox& box = *w->box;
+  w->relay_tid.store(static_cast<pid_t>(::gettid()), std::memory_order_release);
+  const int fd = box.efd.load(std::memory_order_relaxed);
+  while (!w->stop.load(std::memory_order_acquire)) {
+    std::uint64_t n = 0;
+    if (::read(fd, &n, sizeof n) < 0 && errno != EINTR) break;
+    if (w->stop.load(std::memory_order_acquire)) break;
+    const std::uint32_t bits = box.pending.exchange(0, std::memory_order_acq_rel);
+    HeartbeatSlot& slot = *w->slot;
+    if ((bits & kPutBack) != 0) {
+      const int tid = slot.tid.load(std::memory_order_relaxed);
+      int was = slot.displaced_on.load(std::memory_order_acquire);
+      if (tid > 0 && was >= 0 && pin_thread(tid, w->cpu)) {
+        slot.placed_ns.store(clock_now_ns(CLOCK_MONOTONIC), std::memory_order_relaxed);
+        // Unless its heartbeat already stamped back home (or was moved again) meanwhile.
+        if (slot.displaced_on.compare_exchange_strong(was, kReturning, std::memory_order_acq_rel))
+          slot.attention.store(1, std::memory_order_relaxed);
+      }
+    }
+    if (sched_getcpu() != w->cpu) (void)pin_thread(0, w->cpu);
+    for (int i = 0; i < kMaxRelayTargets; ++i) {
+      if ((bits & (1U << static_cast<unsigned>(i))) == 0) continue;
+      if (RelayTarget* t = w->targets[i].load(std::memory_order_acquire)) t->move_and_wake(w->cpu);
+    }
+  }
+  // A check that saw it running just before may have posted a wake: served here, once.
+  box.running.store(false, std::memory_order_seq_cst);
+  const std::uint32_t last = box.pending.exchange(0, std::memory_order_seq_cst);
+  for (int i = 0; i < kMaxRelayTargets; ++i)
+    if ((last & (1U << static_cast<unsigned>(i))) != 0)
+      if (RelayTarget* t = w->targets[i].load(std::memory_order_acquire)) t->move_and_wake(w->cpu);
+  w->relay_exited.store(true, std::memory_order_release);
+  return nullptr;
 }
 
 // The heartbeat loop: one absolute sleep and one clock read per period, no locks, allocation,
@@ -113,13 +173,9 @@ void* HeartbeatManager::run(void* arg) {
         slot.displaced_on.store(on, std::memory_order_release);
         slot.attention.store(1, std::memory_order_relaxed);
       }
-      if (now >= next_put_back) {
+      if (now >= next_put_back && w->has_relay.load(std::memory_order_acquire)) {
         next_put_back = now + 1'000'000'000;
-        if (put_back(w->cpu)) {
-          slot.placed_ns.store(now, std::memory_order_relaxed);
-          slot.displaced_on.store(kReturning, std::memory_order_release);
-          slot.attention.store(1, std::memory_order_relaxed);
-        }
+        post(*w->box, kPutBack);  // the relay moves it: no sched_setaffinity on this path
       }
     }
     if (w->gate != nullptr && w->hook != nullptr)
@@ -152,6 +208,8 @@ Status HeartbeatManager::start(int cpu, const HeartbeatParams& params) {
                     std::memory_order_relaxed);
   w->priority = params.priority;
   w->slot = &slots_[cpu];
+  w->box = &boxes_[cpu];
+  w->targets = targets_.data();
   w->gate = params.gate;
   w->hook = params.hook;
 
@@ -189,7 +247,49 @@ Status HeartbeatManager::start(int cpu, const HeartbeatParams& params) {
   }
   if (rc != 0) return make_error("cannot start the heartbeat on CPU {}: {}", cpu, std::strerror(rc));
   pthread_setname_np(w->thread, fmt::format("sw-hb/{}", cpu).c_str());
+  Worker& started = *w;
   slot_worker = std::move(w);
+  if (auto st = start_relay(started); !st) {
+    started.stop.store(true, std::memory_order_relaxed);  // reaped like any stopped heartbeat
+    return st;
+  }
+  return Ok{};
+}
+
+Status HeartbeatManager::start_relay(Worker& w) {
+  RelayBox& box = *w.box;
+  if (box.efd.load(std::memory_order_relaxed) < 0) {
+    const int fd = ::eventfd(0, EFD_CLOEXEC);  // blocking: the relay sleeps in read()
+    if (fd < 0) return make_error("CPU {}: eventfd for the heartbeat's relay: {}", w.cpu, std::strerror(errno));
+    box.efd.store(fd, std::memory_order_relaxed);
+  }
+  box.pending.store(0, std::memory_order_relaxed);
+  // A few hundred bytes of stack in use (a CPU mask, two system calls): the smallest stack.
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 16 * 1024);
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(static_cast<unsigned>(w.cpu), &set);
+  pthread_attr_setaffinity_np(&attr, sizeof set, &set);
+  pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
+  sched_param sp{};
+  sp.sched_priority = w.fifo ? w.priority : 0;
+  pthread_attr_setschedpolicy(&attr, w.fifo ? SCHED_FIFO : SCHED_OTHER);
+  pthread_attr_setschedparam(&attr, &sp);
+  box.running.store(true, std::memory_order_release);
+  int rc = pthread_create(&w.relay, &attr, &HeartbeatManager::run_relay, &w);
+  if (rc == EINVAL) {  // a libc whose minimum stack (with its TLS) is larger
+    pthread_attr_setstacksize(&attr, 64 * 1024);
+    rc = pthread_create(&w.relay, &attr, &HeartbeatManager::run_relay, &w);
+  }
+  pthread_attr_destroy(&attr);
+  if (rc != 0) {
+    box.running.store(false, std::memory_order_release);
+    return make_error("cannot start the relay thread of CPU {}: {}", w.cpu, std::strerror(rc));
+  }
+  pthread_setname_np(w.relay, fmt::format("sw-relay/{}", w.cpu).c_str());
+  w.has_relay.store(true, std::memory_order_release);
   return Ok{};
 }
 
@@ -209,6 +309,7 @@ Status HeartbeatManager::update(int cpu, const HeartbeatParams& params) {
     if (int rc = pthread_setschedparam(w.thread, SCHED_FIFO, &sp); rc != 0)
       return make_error("CPU {}: cannot set the heartbeat's priority to {}: {}", cpu,
                         params.priority, std::strerror(rc));
+    if (w.has_relay.load(std::memory_order_acquire)) (void)pthread_setschedparam(w.relay, SCHED_FIFO, &sp);
     w.priority = params.priority;
   }
   return Ok{};
@@ -216,7 +317,10 @@ Status HeartbeatManager::update(int cpu, const HeartbeatParams& params) {
 
 void HeartbeatManager::request_stop(int cpu) {
   if (cpu < 0 || cpu >= slot_count_) return;
-  if (auto& w = workers_[static_cast<std::size_t>(cpu)]) w->stop.store(true, std::memory_order_relaxed);
+  if (auto& w = workers_[static_cast<std::size_t>(cpu)]) {
+    w->stop.store(true, std::memory_order_release);
+    if (w->has_relay.load(std::memory_order_acquire)) post(*w->box, 0);  // the relay sees it now
+  }
 }
 
 bool HeartbeatManager::reap(int cpu) {
@@ -224,7 +328,10 @@ bool HeartbeatManager::reap(int cpu) {
   auto& w = workers_[static_cast<std::size_t>(cpu)];
   if (!w) return true;
   if (!w->exited.load(std::memory_order_acquire)) return false;
+  const bool relay = w->has_relay.load(std::memory_order_acquire);
+  if (relay && !w->relay_exited.load(std::memory_order_acquire)) return false;
   pthread_join(w->thread, nullptr);
+  if (relay) pthread_join(w->relay, nullptr);
   w.reset();
   return true;
 }
@@ -235,7 +342,9 @@ bool HeartbeatManager::has_thread(int cpu) const {
 
 bool HeartbeatManager::exited(int cpu) const {
   if (!has_thread(cpu)) return false;
-  return workers_[static_cast<std::size_t>(cpu)]->exited.load(std::memory_order_acquire);
+  const Worker& w = *workers_[static_cast<std::size_t>(cpu)];
+  return w.exited.load(std::memory_order_acquire) &&
+         (!w.has_relay.load(std::memory_order_acquire) || w.relay_exited.load(std::memory_order_acquire));
 }
 
 namespace {
@@ -263,38 +372,59 @@ bool timed_join(pthread_t thread, std::int64_t deadline_mono_ns) {
 
 int HeartbeatManager::stop_all(std::int64_t deadline_ns) {
   install_wake_handler();
-  for (auto& w : workers_) {
+  struct Joined {
+    bool heartbeat = true;
+    bool relay = true;
+  };
+  std::vector<Joined> joined(workers_.size());
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
+    auto& w = workers_[i];
     if (!w) continue;
-    w->stop.store(true, std::memory_order_relaxed);
+    joined[i].heartbeat = false;
+    joined[i].relay = !w->has_relay.load(std::memory_order_acquire);
+    w->stop.store(true, std::memory_order_release);
     pthread_kill(w->thread, SIGRTMIN);
+    if (!joined[i].relay) post(*w->box, 0);
   }
-  // Healthy heartbeats exit at once. One still there after a moment is behind a stalled CPU:
-  // it cannot run there to exit, and the process cannot be reaped until every thread has, so it
-  // is moved to the CPUs whose heartbeats did exit (demonstrably running).
-  const std::int64_t first = std::min(deadline_ns, clock_now_ns(CLOCK_MONOTONIC) + 100'000'000);
-  cpu_set_t healthy;
-  CPU_ZERO(&healthy);
-  for (auto& w : workers_) {
-    if (!w || !timed_join(w->thread, first)) continue;
-    CPU_SET(static_cast<unsigned>(w->cpu), &healthy);
-    w.reset();
-  }
-  int abandoned = 0;
-  for (auto& w : workers_) {
-    if (!w) continue;
-    cpu_set_t set = healthy;
-    const int here = sched_getcpu();  // the stopping thread's CPU is running too
-    if (here >= 0 && here != w->cpu) CPU_SET(static_cast<unsigned>(here), &set);
-    if (CPU_COUNT(&set) == 0) {
-      for (int c = 0; c < slot_count_; ++c)
-        if (c != w->cpu) CPU_SET(static_cast<unsigned>(c), &set);
-    }
-    if (CPU_COUNT(&set) > 0) pthread_setaffinity_np(w->thread, sizeof set, &set);
-    if (timed_join(w->thread, deadline_ns)) {
+  // Healthy heartbeats and relays exit at once. One still there after a moment is behind a
+  // stalled CPU: it cannot run there to exit, and the process cannot be reaped until every
+  // thread has, so it is moved to the CPUs whose threads did exit (demonstrably running). The
+  // moves are made by a helper (thread_move.h): a move that waits holds only the helper.
+  std::vector<int> healthy;
+  auto join_all = [&](std::int64_t until) {
+    for (std::size_t i = 0; i < workers_.size(); ++i) {
+      auto& w = workers_[i];
+      if (!w) continue;
+      if (!joined[i].heartbeat) joined[i].heartbeat = timed_join(w->thread, until);
+      if (!joined[i].relay) joined[i].relay = timed_join(w->relay, until);
+      if (!joined[i].heartbeat || !joined[i].relay) continue;
+      healthy.push_back(w->cpu);
       w.reset();
-      continue;
     }
-    pthread_detach(w->thread);
+  };
+  join_all(std::min(deadline_ns, clock_now_ns(CLOCK_MONOTONIC) + 100'000'000));
+  std::vector<pid_t> stuck;
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
+    auto& w = workers_[i];
+    if (!w) continue;
+    if (!joined[i].heartbeat)
+      if (const int tid = w->slot->tid.load(std::memory_order_relaxed); tid > 0) stuck.push_back(tid);
+    if (!joined[i].relay)
+      if (const pid_t tid = w->relay_tid.load(std::memory_order_acquire); tid > 0) stuck.push_back(tid);
+  }
+  if (!stuck.empty()) {
+    std::vector<int> to = healthy;
+    if (const int here = sched_getcpu(); here >= 0) to.push_back(here);  // running too
+    (void)move_threads_until(stuck, to, std::min(deadline_ns, clock_now_ns(CLOCK_MONOTONIC) + 200'000'000));
+  }
+  join_all(deadline_ns);
+  int abandoned = 0;
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
+    auto& w = workers_[i];
+    if (!w) continue;
+    // Left running: detached with its worker, slot and relay box (never freed).
+    if (!joined[i].heartbeat) pthread_detach(w->thread);
+    if (!joined[i].relay) pthread_detach(w->relay);
     (void)w.release();
     leak_ = true;
     ++abandoned;

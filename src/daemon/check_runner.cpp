@@ -36,12 +36,10 @@ CheckRunner::CheckRunner(HeartbeatSlot* slots, int slot_count, const RunnerSetti
 }
 
 void CheckRunner::post_settings(const RunnerSettings& settings) {
-  // Seqlock write: odd while writing. Only the supervisor writes.
-  const std::uint64_t s = settings_seq_.load(std::memory_order_relaxed);
-  settings_seq_.store(s + 1, std::memory_order_relaxed);
-  std::atomic_thread_fence(std::memory_order_release);
-  pending_settings_ = settings;
-  settings_seq_.store(s + 2, std::memory_order_release);
+  // Fill the buffer only this side owns, then publish it (release) and take back whichever was
+  // in the middle (acquire: the check's last copy from it is done). One writer: the supervisor.
+  posts_[post_back_] = settings;
+  post_back_ = post_middle_.exchange(post_back_ | kPostFresh, std::memory_order_acq_rel) & kPostIndex;
   gate_.request_check_now();
 }
 
@@ -66,16 +64,13 @@ void CheckRunner::post_verdict(std::uint64_t id, bool starved) {
 }
 
 void CheckRunner::apply_pending(std::int64_t now_ns, std::vector<CheckEvent>& events) {
-  const std::uint64_t seq = settings_seq_.load(std::memory_order_acquire);
-  if (seq != applied_settings_seq_ && (seq & 1) == 0) {
-    RunnerSettings copy = pending_settings_;
-    std::atomic_thread_fence(std::memory_order_acquire);
-    if (settings_seq_.load(std::memory_order_relaxed) == seq) {  // not torn
-      settings_ = copy;
-      applied_settings_seq_ = seq;
-      checker_.apply(settings_.checker);
-      takeover_after_ns_.store(takeover_after(settings_.checker), std::memory_order_relaxed);
-    }
+  // Only this side clears kPostFresh, so the exchange returns a posted buffer (the latest one):
+  // it is the check's until its next exchange hands it back.
+  if ((post_middle_.load(std::memory_order_relaxed) & kPostFresh) != 0) {
+    post_front_ = post_middle_.exchange(post_front_, std::memory_order_acq_rel) & kPostIndex;
+    settings_ = posts_[post_front_];
+    checker_.apply(settings_.checker);
+    takeover_after_ns_.store(takeover_after(settings_.checker), std::memory_order_relaxed);
   }
   if (monitor_pending_.exchange(false, std::memory_order_acq_rel)) {
     for (int cpu = 0; cpu < checker_.slot_count(); ++cpu) {

@@ -182,6 +182,7 @@ Status Daemon::start() {
     fail_start();
     return make_error("eventfd: {}", std::strerror(errno));
   }
+  dispatch_wake_->route(*heartbeats_);
   auto sinks = std::make_unique<CompositeSink>();
   sinks->add(std::make_unique<JournalSink>(options_.output));
   sinks->add(escalation_->make_sink());
@@ -239,6 +240,7 @@ Status Daemon::start() {
       fail_start();
       return st.error();
     }
+    feeder_->route(*heartbeats_);
     outputs_->set_feeder(feeder_.get());
     runner_->set_feed_policy(policy);
   }
@@ -389,7 +391,7 @@ void Daemon::sync_cpus() {
     c.exited = heartbeats_->exited(cpu);
     // Wanted back but its old heartbeat is still on its way out (within one interval).
     if (c.wanted && !c.monitored && c.has_thread && !c.exited) retry_sync_ = true;
-    // A heartbeat moved off a CPU that is online puts itself back (heartbeat.cpp); one whose
+    // A heartbeat moved off a CPU that is online is put back by its relay (heartbeat.h); one whose
     // CPU went offline is stopped because its CPU is no longer wanted.
     c.displaced = false;
   }

@@ -8,7 +8,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
+
+#include "stallwatch/thread_move.h"
 
 namespace stallwatch {
 
@@ -73,15 +76,15 @@ bool Feeder::stop(std::int64_t deadline_ns) {
   started_ = false;
   stop_.store(true, std::memory_order_release);
   // The last check may have moved it to a CPU that is stalled now: it could neither exit nor
-  // let the process be reaped. The CPU running this stop is demonstrably running.
-  if (const int cpu = sched_getcpu(); cpu >= 0) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(static_cast<unsigned>(cpu), &set);
-    pthread_setaffinity_np(thread_, sizeof set, &set);
-  }
-  wake_.wake();
+  // let the process be reaped. The CPU running this stop is demonstrably running. The move is
+  // made by a helper: a feeder running in a driver on a stalled CPU would make it wait.
   timespec mono{};
+  clock_gettime(CLOCK_MONOTONIC, &mono);
+  const std::int64_t now = mono.tv_sec * 1'000'000'000LL + mono.tv_nsec;
+  if (const int cpu = sched_getcpu(); cpu >= 0 && wake_.tid() > 0)
+    (void)move_threads_until({static_cast<pid_t>(wake_.tid())}, {cpu},
+                             std::min(deadline_ns, now + 100'000'000));
+  wake_.wake();
   clock_gettime(CLOCK_MONOTONIC, &mono);
   timespec real{};
   clock_gettime(CLOCK_REALTIME, &real);

@@ -1,13 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "stallwatch/rt_wake.h"
 
-#include <sched.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+
+#include "stallwatch/thread_move.h"
 
 namespace stallwatch {
 
 RtWake::RtWake() : fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+
+void RtWake::route(HeartbeatManager& relays) {
+  const int index = relays.add_relay_target(this);
+  if (index < 0) return;
+  index_.store(index, std::memory_order_relaxed);
+  relays_.store(&relays, std::memory_order_release);
+}
 
 void RtWake::attach() noexcept { tid_.store(static_cast<int>(::gettid()), std::memory_order_release); }
 
@@ -23,15 +31,15 @@ std::uint64_t RtWake::busy(bool* moved) noexcept {
 }
 
 void RtWake::wake_on(int cpu) noexcept {
+  HeartbeatManager* relays = relays_.load(std::memory_order_acquire);
+  if (relays != nullptr && relays->relay(cpu, index_.load(std::memory_order_relaxed))) return;
+  wake();
+}
+
+void RtWake::move_and_wake(int cpu) noexcept {
   const int tid = tid_.load(std::memory_order_acquire);
-  constexpr int kMaxCpus = 8192;  // a mask on the stack: no allocation on the real-time path
-  if (tid > 0 && cpu >= 0 && cpu < kMaxCpus && idle_.load(std::memory_order_seq_cst)) {
-    unsigned long bits[kMaxCpus / (8 * sizeof(unsigned long))] = {};
-    auto* set = reinterpret_cast<cpu_set_t*>(bits);
-    const std::size_t size = CPU_ALLOC_SIZE(cpu + 1);
-    CPU_SET_S(static_cast<unsigned>(cpu), size, set);
-    if (::sched_setaffinity(tid, size, set) == 0) moved_.store(true, std::memory_order_release);
-  }
+  if (tid > 0 && idle_.load(std::memory_order_seq_cst) && pin_thread(tid, cpu))
+    moved_.store(true, std::memory_order_release);
   wake();
 }
 

@@ -34,7 +34,8 @@ void for_each_other_thread(const std::function<void(pid_t)>& fn) {
 }
 
 bool placed_thread(std::string_view comm) {
-  return comm.substr(0, 6) != "sw-hb/" && comm != "sw-feeder";
+  return comm.substr(0, 6) != "sw-hb/" && comm.substr(0, 9) != "sw-relay/" && comm != "sw-feeder" &&
+         comm != "sw-mover";
 }
 
 namespace {

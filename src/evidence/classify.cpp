@@ -48,6 +48,16 @@ std::int64_t stall_window_ns(const Evidence& ev) {
   return std::max<std::int64_t>(0, end - start);
 }
 
+std::int64_t unaccounted_stall_ns(const Evidence& ev) {
+  const auto& c = ev.counters;
+  if (!c.have_window || !c.have_stat || c.window_kind != "before-stall") return 0;
+  const std::int64_t stall = std::min(ev.event.stall_ns, stall_window_ns(ev));
+  const std::int64_t missing = c.window_ns - c.cpu_ms.total() * 1'000'000;
+  if (stall < kUnaccountedMinNs || static_cast<double>(missing) < kUnaccountedShare * static_cast<double>(stall))
+    return 0;
+  return missing;
+}
+
 Classification classify(const Evidence& ev) {
   const int cpu = ev.event.cpu;
   const int running = ev.running_task() != nullptr ? 0 : -1;
@@ -78,6 +88,23 @@ Classification classify(const Evidence& ev) {
                                                        "disabled (EFLAGS.IF clear)",
                                                        bt.rip)
                                          : std::string()),
+                running);
+  // A window that began before the stall (the stall was over, or no sample fell inside it, by
+  // the time the evidence was gathered: every CPU held by stop_machine() behind the spinning one):
+  // ticks account busy time, nohz accounts idle time; a CPU with interrupts off accounts neither,
+  // so the stall's length is missing from its /proc/stat times. Steal is accounted, so a vCPU the
+  // hypervisor did not run is told apart only where the hypervisor reports steal.
+  const std::int64_t unaccounted_ns = unaccounted_stall_ns(ev);
+  if (unaccounted_ns > 0)
+    return make("interrupts-off",
+                fmt::format("CPU {}'s /proc/stat times are {:.2f} s short of a {:.2f} s window "
+                            "that holds {:.2f} s of the stall: no timer tick accounted it as busy "
+                            "and it was not idle{}",
+                            cpu, secs(unaccounted_ns), secs(c.window_ns),
+                            secs(std::min(ev.event.stall_ns, stall_window_ns(ev))),
+                            c.have_loc ? fmt::format(" ({} {} over the window)", c.loc_delta,
+                                                     c.local_timer_row)
+                                       : std::string()),
                 running);
   for (const auto& v : ev.verdicts)
     if (v.match.kind == VerdictKind::kHardLockup && names_cpu(v, cpu))

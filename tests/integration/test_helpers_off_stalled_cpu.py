@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Helpers never wait behind a stalled CPU (issue 9): every non-real-time thread of the daemon
 first runs on CPU 1 (as in QEMU scenario 09: "where they last ran"), then a SCHED_FIFO hog takes
-CPU 1. While CPU 1 is stalled, every thread but the heartbeats and the feeder may run only on the
+CPU 1. While CPU 1 is stalled, every thread but the heartbeats, their relays and the feeder may run only on the
 other CPUs (the dispatcher moved them when CPU 1's heartbeat was half-way to the threshold), the
 report's counter window lies inside the stall (the baseline was taken then, not after), and after
 the recovery they may use CPU 1 again."""
@@ -34,7 +34,8 @@ def threads(pid):
 
 
 def placed(pid):
-    return {t: v for t, v in threads(pid).items() if not v[0].startswith("sw-hb/") and v[0] != "sw-feeder"}
+    return {t: v for t, v in threads(pid).items()
+            if not v[0].startswith(("sw-hb/", "sw-relay/")) and v[0] not in ("sw-feeder", "sw-mover")}
 
 
 require_root_and_cpus()

@@ -2,16 +2,29 @@
 """A heartbeat moved off its CPU (taskset -a -p -c 0 <daemon>: every thread of the daemon, the
 heartbeats included, now allowed on CPU 0 only) no longer watches its CPU. The daemon must notice:
 event=displaced for CPU 1 ("CPU#1 not monitored"), put sw-hb/1 back on CPU 1, and a hog on CPU 1
-afterwards is detected while it runs."""
+afterwards is detected while it runs.
+
+Nothing on the real-time path moves a thread (issue 18 item 6): the daemon runs with an LD_PRELOAD
+shim (shim/affinity_log.c) that logs every sched_setaffinity/pthread_setaffinity_np with the
+calling thread's name. During the stall (the check wakes the dispatcher onto its CPU), the
+put-back and the stop, no heartbeat (sw-hb/N) may make one: the relays (sw-relay/N) do."""
 import subprocess
 import sys
+import tempfile
 
 from swtest import *
 
 require_root_and_cpus()
 binary = sys.argv[1]
 lock = rt_lock()
-d = Daemon(binary, base_config(threshold="1s"))
+shim_dir = tempfile.mkdtemp(prefix="stallwatch-shim-")
+shim = os.path.join(shim_dir, "affinity_log.so")
+r = subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", shim,
+                    os.path.join(os.path.dirname(os.path.abspath(__file__)), "shim", "affinity_log.c"), "-ldl"],
+                   capture_output=True, text=True)
+check(r.returncode == 0, f"the affinity-logging shim builds: {r.stderr.strip()}")
+affinity_log = os.path.join(shim_dir, "calls.log")
+d = Daemon(binary, base_config(threshold="1s"), env_extra={"LD_PRELOAD": shim, "SW_AFFINITY_LOG": affinity_log})
 
 
 def affinity_of(comm):
@@ -63,4 +76,14 @@ with dumped_on_failure(d):
     print(f"after: sw-hb/1 (tid {tid}): {after}")
     check(cpus == {1} and after.endswith(": 1"), "sw-hb/1 is allowed on CPU 1 only again")
     check(d.stop() == 0, "clean stop")
+    calls = [line.split() for line in open(affinity_log).read().splitlines()] if os.path.exists(affinity_log) else []
+    by = {}
+    for c in calls:
+        by[c[0]] = by.get(c[0], 0) + 1
+    print(f"affinity calls by thread name: {by}")
+    check(not [c for c in calls if c[0].startswith("sw-hb/")],
+          "no heartbeat called sched_setaffinity/pthread_setaffinity_np (the real-time path never moves a thread)")
+    check(any(c[0] == "sw-relay/1" for c in calls), "the relay of CPU 1 put its heartbeat back")
+    check(any(c[0].startswith("sw-relay/") and c[0] != "sw-relay/1" for c in calls),
+          "a relay of another CPU moved a helper to its CPU during CPU 1's stall")
 print("PASS")

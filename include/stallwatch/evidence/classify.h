@@ -4,7 +4,10 @@
 // the unit tests on fixture evidence. The rules, first match wins:
 //   global-pause           the checker itself was frozen (EventKind::kGlobalPause)
 //   interrupts-off         the CPU's LOC count and /proc/stat times did not move over a window
-//                          inside the stall, or the kernel reported a hard LOCKUP on it
+//                          inside the stall; over a window that began before the stall, at
+//                          least 80 % of the stall (>= 400 ms) is missing from the CPU's
+//                          /proc/stat times (no tick counted it busy, nohz did not count it
+//                          idle); or the kernel reported a hard LOCKUP on it
 //   hypervisor-steal       steal time >= 80 % of the stall window
 //   irq-storm              hardirq + softirq > 50 % of the CPU's time, or one IRQ (not LOC) fired
 //                          >= 10,000/s and made >= 80 % of the CPU's interrupts
@@ -27,6 +30,8 @@ inline constexpr double kIrqShare = 0.5;
 inline constexpr double kIrqStormRatePerSec = 10'000;
 inline constexpr double kIrqDominantShare = 0.8;
 inline constexpr double kSystemShare = 0.8;
+inline constexpr double kUnaccountedShare = 0.8;
+inline constexpr std::int64_t kUnaccountedMinNs = 400'000'000;
 
 struct Classification {
   std::string stall_class = "unknown";
@@ -38,5 +43,9 @@ Classification classify(const Evidence& ev);
 
 // The part of the counter window that overlaps the stall, for shares of "the stall".
 std::int64_t stall_window_ns(const Evidence& ev);
+
+// Over a "before-stall" window: the time missing from the CPU's /proc/stat times when it is at
+// least kUnaccountedShare of the stall's part of the window (itself >= kUnaccountedMinNs), else 0.
+std::int64_t unaccounted_stall_ns(const Evidence& ev);
 
 }  // namespace stallwatch::evidence

@@ -30,6 +30,9 @@ TEST(PlacedThread, HeartbeatsAndFeederStayWhereTheyAre) {
   EXPECT_FALSE(placed_thread("sw-hb/0"));
   EXPECT_FALSE(placed_thread("sw-hb/127"));
   EXPECT_FALSE(placed_thread("sw-feeder"));
+  EXPECT_FALSE(placed_thread("sw-relay/0"));
+  EXPECT_FALSE(placed_thread("sw-relay/4095"));
+  EXPECT_FALSE(placed_thread("sw-mover"));
   EXPECT_TRUE(placed_thread("sw-dispatch"));
   EXPECT_TRUE(placed_thread("sw-counters"));
   EXPECT_TRUE(placed_thread("stallwatchd"));
@@ -58,7 +61,9 @@ void* helper_main(void* arg) {
   return nullptr;
 }
 
-TEST(RtWake, AnIdleHelperRunsOnTheWakersCpu) {
+// What a heartbeat's relay thread does for a routed RtWake: it moves an idle
+// helper to the relay's CPU, then wakes it (wake_on() itself never moves).
+TEST(RtWake, AnIdleHelperMovedByTheRelayRunsOnItsCpu) {
   cpu_set_t mine;
   ASSERT_EQ(sched_getaffinity(0, sizeof mine, &mine), 0);
   if (CPU_COUNT(&mine) < 2) GTEST_SKIP() << "needs two CPUs";
@@ -81,10 +86,28 @@ TEST(RtWake, AnIdleHelperRunsOnTheWakersCpu) {
   ASSERT_EQ(pthread_create(&t, &attr, helper_main, &h), 0);
   pthread_attr_destroy(&attr);
   while (!h.waiting.load()) sched_yield();
-  h.wake.wake_on(last);
+  h.wake.move_and_wake(last);
   pthread_join(t, nullptr);
   EXPECT_TRUE(h.moved);
   EXPECT_EQ(h.cpu, last);
+}
+
+TEST(RtWake, WithoutRelaysAWakeNeverMovesTheHelper) {
+  Helper h;
+  h.wake.attach();
+  h.wake.idle();  // idle, yet no relay is routed: the real-time caller only wakes
+  cpu_set_t before;
+  ASSERT_EQ(sched_getaffinity(0, sizeof before, &before), 0);
+  int other = -1;
+  for (int c = 0; c < CPU_SETSIZE; ++c)
+    if (CPU_ISSET(c, &before) && c != sched_getcpu()) other = c;
+  h.wake.wake_on(other < 0 ? 0 : other);
+  cpu_set_t after;
+  ASSERT_EQ(sched_getaffinity(0, sizeof after, &after), 0);
+  EXPECT_TRUE(CPU_EQUAL(&before, &after));
+  bool moved = true;
+  EXPECT_EQ(h.wake.busy(&moved), 1u);
+  EXPECT_FALSE(moved);
 }
 
 TEST(RtWake, ABusyHelperIsOnlyWoken) {

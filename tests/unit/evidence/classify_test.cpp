@@ -194,6 +194,43 @@ TEST(ClassifyRules, StealIsMeasuredAgainstTheStallPartOfABeforeStallWindow) {
   EXPECT_EQ(classify(ev).stall_class, "hypervisor-steal");
 }
 
+// The QEMU hotplug cascade: interrupts off on CPU 2 for 4 s while stop_machine() held every other
+// CPU, so no counter sample fell inside the stall; the evidence, gathered after it, covers a 5 s
+// window from 0.5 s before the spin. CPU 2 accounted only the healthy 1 s of it.
+TEST(ClassifyRules, InterruptsOffFromTimeMissingInABeforeStallWindow) {
+  CpuTimesMs ms;
+  ms.idle = 600;
+  ms.system = 400;
+  Evidence ev = counters_only(ms, 5'000'000'000);
+  ev.counters.window_kind = "before-stall";
+  ev.counters.window_start_mono_ns = 10'000'000'000;
+  ev.event.stall_start_mono_ns = 10'500'000'000;
+  ev.event.stall_ns = 4'100'000'000;
+  ev.counters.have_loc = true;
+  ev.counters.local_timer_row = "LOC";
+  ev.counters.loc_delta = 31;  // the ticks before and after the spin
+  Classification c = classify(ev);
+  EXPECT_EQ(c.stall_class, "interrupts-off");
+  EXPECT_EQ(c.reason,
+            "CPU 3's /proc/stat times are 4.00 s short of a 5.00 s window that holds 4.10 s of the "
+            "stall: no timer tick accounted it as busy and it was not idle (31 LOC over the window)");
+  // A kernel spin with interrupts on: the ticks account it as system time.
+  ev.counters.cpu_ms.system = 4400;
+  EXPECT_NE(classify(ev).stall_class, "interrupts-off");
+  // Steal accounts a vCPU the hypervisor did not run: not interrupts-off.
+  ev.counters.cpu_ms.system = 400;
+  ev.counters.cpu_ms.steal = 3900;
+  EXPECT_EQ(classify(ev).stall_class, "hypervisor-steal");
+  // 3 s missing of a 4.1 s stall is under 80 %: no verdict from the gap.
+  ev.counters.cpu_ms.steal = 0;
+  ev.counters.cpu_ms.idle = 1600;
+  EXPECT_EQ(unaccounted_stall_ns(ev), 0);
+  // Inside the stall the frozen-timer rule decides, not this one.
+  ev.counters.cpu_ms.idle = 600;
+  ev.counters.window_kind = "inside-stall";
+  EXPECT_EQ(unaccounted_stall_ns(ev), 0);
+}
+
 TEST(ClassifyRules, IrqStormByShareAndByOneDominantIrq) {
   CpuTimesMs ms;
   ms.irq = 900;

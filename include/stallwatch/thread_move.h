@@ -1,0 +1,30 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// Moving threads between CPUs without waiting for a stalled one.
+//
+// sched_setaffinity() of another thread returns at once while that thread sleeps or waits on a
+// run queue, but when it is running (or being woken) on another CPU the kernel waits for that
+// CPU (affine_move_task() runs the move through the CPU's stopper), and with
+// CONFIG_CPUMASK_OFFSTACK (Debian's kernels) every call allocates with GFP_KERNEL. So no
+// real-time heartbeat calls it (their relays do: heartbeat.h), and the stop path makes its moves
+// through move_threads_until(), whose helper thread is the only one left waiting.
+// Threads: any non-real-time thread (pin_thread also from a relay).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace stallwatch {
+
+// Pins thread tid (0 = the caller) to one CPU. The mask lives on the stack (no allocation in
+// userspace); false when the kernel refused (an offline CPU, a cpuset without it).
+bool pin_thread(pid_t tid, int cpu) noexcept;
+
+// Moves every thread of tids to the CPUs of cpus from a helper thread and waits for it until
+// deadline_ns (CLOCK_MONOTONIC). Returns true when every move was attempted in time; false when
+// the helper is still waiting in the kernel (it is then left to finish on its own).
+bool move_threads_until(const std::vector<pid_t>& tids, const std::vector<int>& cpus,
+                        std::int64_t deadline_ns);
+
+}  // namespace stallwatch

@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "stallwatch/thread_move.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <time.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+
+namespace stallwatch {
+
+namespace {
+
+constexpr int kMaxCpus = 8192;
+constexpr std::size_t kWords = kMaxCpus / (8 * sizeof(unsigned long));
+
+struct StackMask {
+  unsigned long bits[kWords] = {};
+  std::size_t size = 0;
+  bool add(int cpu) {
+    if (cpu < 0 || cpu >= kMaxCpus) return false;
+    bits[static_cast<std::size_t>(cpu) / (8 * sizeof(unsigned long))] |=
+        1UL << (static_cast<unsigned>(cpu) % (8 * sizeof(unsigned long)));
+    size = std::max(size, CPU_ALLOC_SIZE(cpu + 1));
+    return true;
+  }
+  bool apply(pid_t tid) const {
+    return size > 0 && ::sched_setaffinity(tid, size, reinterpret_cast<const cpu_set_t*>(bits)) == 0;
+  }
+};
+
+std::int64_t mono_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1'000'000'000LL + ts.tv_nsec;
+}
+
+// Shared by the caller and the helper: whoever leaves last frees it.
+struct MoveJob {
+  std::vector<pid_t> tids;
+  StackMask mask;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+};
+
+void* move_main(void* arg) {
+  std::shared_ptr<MoveJob> job(*static_cast<std::shared_ptr<MoveJob>*>(arg));
+  delete static_cast<std::shared_ptr<MoveJob>*>(arg);
+  for (pid_t tid : job->tids) (void)job->mask.apply(tid);
+  std::lock_guard lock(job->mu);
+  job->done = true;
+  job->cv.notify_all();
+  return nullptr;
+}
+
+}  // namespace
+
+bool pin_thread(pid_t tid, int cpu) noexcept {
+  StackMask mask;
+  return mask.add(cpu) && mask.apply(tid);
+}
+
+bool move_threads_until(const std::vector<pid_t>& tids, const std::vector<int>& cpus,
+                        std::int64_t deadline_ns) {
+  if (tids.empty()) return true;
+  auto job = std::make_shared<MoveJob>();
+  job->tids = tids;
+  for (int c : cpus) (void)job->mask.add(c);
+  if (job->mask.size == 0) return false;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 64 * 1024);  // locked under mlockall: keep it small
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_t thread;
+  auto* arg = new std::shared_ptr<MoveJob>(job);
+  const int rc = pthread_create(&thread, &attr, &move_main, arg);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) {
+    delete arg;
+    return false;
+  }
+  pthread_setname_np(thread, "sw-mover");
+  std::unique_lock lock(job->mu);
+  const std::int64_t left = std::max<std::int64_t>(0, deadline_ns - mono_ns());
+  return job->cv.wait_for(lock, std::chrono::nanoseconds(left), [&] { return job->done; });
+}
+
+}  // namespace stallwatch
