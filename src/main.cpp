@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -153,6 +154,16 @@ int main(int argc, char** argv) {
       break;
     }
     if (si.ssi_signo == SIGHUP) {
+      // Logged at once and answered with its duration: under systemd, `systemctl reload` may be
+      // slow before the signal is even sent (README, "Reloading"); this says where the time went.
+      const auto received = std::chrono::steady_clock::now();
+      const auto answered = [&] {
+        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::steady_clock::now() - received)
+                            .count();
+        spdlog::info("reload answered {} ms after SIGHUP (READY=1)", ms);
+      };
+      spdlog::info("SIGHUP from pid {}: reloading {}", si.ssi_pid, config_path);
       notifier.reloading();
       auto next = load_config(config_path, explicit_config);
       if (!next) {
@@ -163,10 +174,12 @@ int main(int argc, char** argv) {
                           "config-error");
         daemon.reload_failed();
         notifier.ready();
+        answered();
         continue;
       }
       set_log_level(next->log.level);
       daemon.reload(std::move(*next));  // validated against what runs and is armed; READY=1
+      answered();
       continue;
     }
     spdlog::info("{} received: stopping", strsignal(static_cast<int>(si.ssi_signo)));

@@ -11,7 +11,11 @@
 // heartbeats' timers do not fire, so they never wait) reads as a freeze; and a VM pause whose
 // time the guest's scheduler clock sees, while a heartbeat was already starved, counts as stall.
 // Baselines are read at every status pass and after each verdict: the run-queue wait a healthy
-// heartbeat adds between two reads is microseconds a wakeup, far below half a blackout.
+// heartbeat adds between two reads is microseconds a wakeup, far below half a blackout. The last
+// kGenerations reads are kept and a verdict uses the newest one from before the blackout: a status
+// pass can run after the heartbeats are back and before the check has posted the blackout (its
+// timer expired during it), and must not leave the verdict without a baseline (seen in QEMU: a
+// stop_machine() cascade judged a freeze, "no heartbeat's run-queue wait could be read").
 // Threads: the dispatcher's only.
 #pragma once
 
@@ -44,15 +48,20 @@ class BlackoutJudge {
   BlackoutVerdict judge(std::int64_t start_ns, std::int64_t length_ns, std::int64_t now_ns);
 
  private:
+  static constexpr std::size_t kGenerations = 4;
   struct Baseline {
     int tid = 0;
     std::int64_t wait_ns = -1;
     std::int64_t read_ns = 0;
   };
   std::int64_t read_wait(int tid) const;
+  // The newest usable baseline of a CPU from at or before start_ns, or nullptr.
+  const Baseline* baseline_before(std::size_t cpu, int tid, std::int64_t start_ns) const;
   Sysroot root_;
   const HeartbeatSlot* slots_;
-  std::vector<Baseline> base_;
+  std::size_t count_;
+  std::size_t newest_ = 0;              // generation written last
+  std::vector<Baseline> base_;          // [generation * count_ + cpu]
 };
 
 }  // namespace stallwatch

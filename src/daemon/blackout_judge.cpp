@@ -32,7 +32,10 @@ BlackoutVerdict judge_blackout(const std::vector<std::int64_t>& waited_ns, std::
 }
 
 BlackoutJudge::BlackoutJudge(Sysroot root, const HeartbeatSlot* slots, int count)
-    : root_(std::move(root)), slots_(slots), base_(static_cast<std::size_t>(count)) {}
+    : root_(std::move(root)),
+      slots_(slots),
+      count_(static_cast<std::size_t>(count)),
+      base_(kGenerations * static_cast<std::size_t>(count)) {}
 
 std::int64_t BlackoutJudge::read_wait(int tid) const {
   auto text = root_.read_file(fmt::format("/proc/{}/task/{}/schedstat", ::getpid(), tid), 256);
@@ -43,9 +46,10 @@ std::int64_t BlackoutJudge::read_wait(int tid) const {
 }
 
 void BlackoutJudge::sample(std::int64_t now_ns) {
-  for (std::size_t cpu = 0; cpu < base_.size(); ++cpu) {
+  newest_ = (newest_ + 1) % kGenerations;
+  for (std::size_t cpu = 0; cpu < count_; ++cpu) {
     const int tid = slots_[cpu].tid.load(std::memory_order_relaxed);
-    Baseline& b = base_[cpu];
+    Baseline& b = base_[newest_ * count_ + cpu];
     if (tid <= 0) {
       b = Baseline{};
       continue;
@@ -56,14 +60,25 @@ void BlackoutJudge::sample(std::int64_t now_ns) {
   }
 }
 
+const BlackoutJudge::Baseline* BlackoutJudge::baseline_before(std::size_t cpu, int tid,
+                                                             std::int64_t start_ns) const {
+  for (std::size_t age = 0; age < kGenerations; ++age) {
+    const std::size_t gen = (newest_ + kGenerations - age) % kGenerations;
+    const Baseline& b = base_[gen * count_ + cpu];
+    if (b.tid == tid && b.wait_ns >= 0 && b.read_ns <= start_ns) return &b;
+  }
+  return nullptr;
+}
+
 BlackoutVerdict BlackoutJudge::judge(std::int64_t start_ns, std::int64_t length_ns, std::int64_t now_ns) {
-  std::vector<std::int64_t> waited(base_.size(), -1);
-  for (std::size_t cpu = 0; cpu < base_.size(); ++cpu) {
-    const Baseline& b = base_[cpu];
+  std::vector<std::int64_t> waited(count_, -1);
+  for (std::size_t cpu = 0; cpu < count_; ++cpu) {
     const int tid = slots_[cpu].tid.load(std::memory_order_relaxed);
-    if (tid <= 0 || tid != b.tid || b.wait_ns < 0 || b.read_ns > start_ns) continue;
+    if (tid <= 0) continue;
+    const Baseline* b = baseline_before(cpu, tid, start_ns);
+    if (b == nullptr) continue;
     const std::int64_t now_wait = read_wait(tid);
-    if (now_wait >= b.wait_ns) waited[cpu] = now_wait - b.wait_ns;
+    if (now_wait >= b->wait_ns) waited[cpu] = now_wait - b->wait_ns;
   }
   BlackoutVerdict v = judge_blackout(waited, length_ns);
   sample(now_ns);

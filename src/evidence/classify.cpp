@@ -50,7 +50,9 @@ std::int64_t stall_window_ns(const Evidence& ev) {
 
 std::int64_t unaccounted_stall_ns(const Evidence& ev) {
   const auto& c = ev.counters;
-  if (!c.have_window || !c.have_stat || c.window_kind != "before-stall") return 0;
+  if (!c.have_window || !c.have_stat ||
+      (c.window_kind != "before-stall" && c.window_kind != "inside-stall"))
+    return 0;
   const std::int64_t stall = std::min(ev.event.stall_ns, stall_window_ns(ev));
   const std::int64_t missing = c.window_ns - c.cpu_ms.total() * 1'000'000;
   if (stall < kUnaccountedMinNs || static_cast<double>(missing) < kUnaccountedShare * static_cast<double>(stall))
@@ -89,8 +91,8 @@ Classification classify(const Evidence& ev) {
                                                        bt.rip)
                                          : std::string()),
                 running);
-  // A window that began before the stall (the stall was over, or no sample fell inside it, by
-  // the time the evidence was gathered: every CPU held by stop_machine() behind the spinning one):
+  // When the stall was over by the time the evidence was gathered (found after the fact: every
+  // CPU held by stop_machine() behind the spinning one), its timer ticked again after it. Then:
   // ticks account busy time, nohz accounts idle time; a CPU with interrupts off accounts neither,
   // so the stall's length is missing from its /proc/stat times. Steal is accounted, so a vCPU the
   // hypervisor did not run is told apart only where the hypervisor reports steal.

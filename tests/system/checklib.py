@@ -180,6 +180,12 @@ class Run:
             self.expect(ends and ends[-1].get("TEST_STATUS") == "0",
                         f"boot {n}: guest scenario script completed",
                         f"status {ends[-1].get('TEST_STATUS')}" if ends else "no scenario-end mark")
+        # The vCPUs QEMU was given (scenario.json "smp") are the CPUs the guest brought up.
+        for m in self.marks("scenario-start"):
+            self.expect(m.get("TEST_CPUS_ONLINE") == str(self.meta.get("smp", 2)),
+                        f"boot {m.get('TEST_BOOT')}: the guest runs {self.meta.get('smp', 2)} CPUs "
+                        "(scenario.json smp)",
+                        f"{m.get('TEST_CPUS_ONLINE')} online at the scenario's start")
         for f in self.marks("fail"):
             self.expect(False, "guest-side check", f.get("TEST_REASON", ""))
         # Every boot installs the project's .deb with dpkg -i (guest/install-package).

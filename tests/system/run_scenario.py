@@ -66,11 +66,13 @@ def qemu_usable():
 
 def load_scenario(path):
     meta = {"timeout": 240, "guest_timeout": 150, "boots": 1, "watchdog_action": "reset",
-            "config": None, "cmdline": "", "dropins": []}
+            "config": None, "cmdline": "", "dropins": [], "smp": 2}
     meta_path = os.path.join(path, "scenario.json")
     if os.path.exists(meta_path):
         with open(meta_path) as f:
             meta.update(json.load(f))
+    if not isinstance(meta["smp"], int) or not 1 <= meta["smp"] <= 64:
+        die(f"{meta_path}: smp must be a vCPU count from 1 to 64, got {meta['smp']!r}")
     if meta["config"] is None and os.path.exists(os.path.join(path, "stallwatch.toml")):
         meta["config"] = "stallwatch.toml"
     return meta
@@ -238,7 +240,9 @@ def boot(args, meta, boot_no, run_dir, initrd):
         os.unlink(qmp_sock)
     append = ("console=ttyS0 rdinit=/lib/systemd/systemd panic=-1 quiet loglevel=4 "
               "systemd.show_status=0 " f"stallwatch_test.boot={boot_no} {meta['cmdline']}")
-    cmd = ["qemu-system-x86_64", "-accel", "tcg", "-smp", "2", "-m", "1024",
+    # -smp: the scenario's vCPU count (scenario.json "smp", default 2). More vCPUs than the host
+    # has cores is allowed on purpose (05_hotplug boots 4 on the 2-core build machine).
+    cmd = ["qemu-system-x86_64", "-accel", "tcg", "-smp", str(meta["smp"]), "-m", "1024",
            "-display", "none", "-monitor", "none", "-no-reboot", "-nodefaults",
            "-serial", f"file:{console}",
            "-kernel", os.path.join(args.image, "vmlinuz"), "-initrd", initrd, "-append", append,
@@ -247,7 +251,7 @@ def boot(args, meta, boot_no, run_dir, initrd):
            "-qmp", f"unix:{qmp_sock},server=on,wait=off"]
     with open(os.path.join(run_dir, f"qemu-{boot_no}.cmd"), "w") as f:
         f.write(" ".join(cmd) + "\n")
-    log(f"boot {boot_no}: qemu (limit {meta['timeout']} s), console {console}")
+    log(f"boot {boot_no}: qemu, {meta['smp']} vCPUs (limit {meta['timeout']} s), console {console}")
     start = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     qmp = Qmp(qmp_sock, os.path.join(run_dir, f"qmp-{boot_no}.jsonl"))

@@ -4,8 +4,8 @@
 // the unit tests on fixture evidence. The rules, first match wins:
 //   global-pause           the checker itself was frozen (EventKind::kGlobalPause)
 //   interrupts-off         the CPU's LOC count and /proc/stat times did not move over a window
-//                          inside the stall; over a window that began before the stall, at
-//                          least 80 % of the stall (>= 400 ms) is missing from the CPU's
+//                          inside the stall; or at least 80 % of the stall's part of the
+//                          window (>= 400 ms) is missing from the CPU's
 //                          /proc/stat times (no tick counted it busy, nohz did not count it
 //                          idle); or the kernel reported a hard LOCKUP on it
 //   hypervisor-steal       steal time >= 80 % of the stall window
@@ -44,7 +44,7 @@ Classification classify(const Evidence& ev);
 // The part of the counter window that overlaps the stall, for shares of "the stall".
 std::int64_t stall_window_ns(const Evidence& ev);
 
-// Over a "before-stall" window: the time missing from the CPU's /proc/stat times when it is at
+// Over a "before-stall" or "inside-stall" window: the time missing from the CPU's /proc/stat times when it is at
 // least kUnaccountedShare of the stall's part of the window (itself >= kUnaccountedMinNs), else 0.
 std::int64_t unaccounted_stall_ns(const Evidence& ev);
 

@@ -225,9 +225,16 @@ TEST(ClassifyRules, InterruptsOffFromTimeMissingInABeforeStallWindow) {
   ev.counters.cpu_ms.steal = 0;
   ev.counters.cpu_ms.idle = 1600;
   EXPECT_EQ(unaccounted_stall_ns(ev), 0);
-  // Inside the stall the frozen-timer rule decides, not this one.
+  // A sample inside the stall, the timer ticking again after it: the same gap.
   ev.counters.cpu_ms.idle = 600;
   ev.counters.window_kind = "inside-stall";
+  ev.counters.window_ns = 4'000'000'000;
+  ev.counters.cpu_ms.idle = 0;
+  ev.counters.cpu_ms.system = 200;
+  EXPECT_EQ(unaccounted_stall_ns(ev), 3'800'000'000);
+  EXPECT_EQ(classify(ev).stall_class, "interrupts-off");
+  // No sample before the daemon started: no gap can be measured.
+  ev.counters.window_kind = "after-stall-start";
   EXPECT_EQ(unaccounted_stall_ns(ev), 0);
 }
 

@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// BlackoutJudge on a fixture sysroot: each heartbeat's run-queue wait is a schedstat file the
+// test rewrites between samples, as the kernel would after the heartbeat ran again.
+#include "stallwatch/blackout_judge.h"
+
+#include <unistd.h>
+
+#include <array>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <gtest/gtest.h>
+
+namespace stallwatch {
+namespace {
+
+namespace fs = std::filesystem;
+
+class JudgeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/sw-judge-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+    for (int cpu = 0; cpu < 2; ++cpu) {
+      slots_[static_cast<std::size_t>(cpu)].tid.store(1000 + cpu);
+      set_wait(cpu, 5'000'000);
+    }
+  }
+  void TearDown() override { fs::remove_all(root_); }
+  // The second schedstat field (ns waited runnable) of CPU cpu's heartbeat.
+  void set_wait(int cpu, std::int64_t wait_ns) {
+    const fs::path dir = fs::path(root_) / "proc" / std::to_string(::getpid()) / "task" /
+                         std::to_string(1000 + cpu);
+    fs::create_directories(dir);
+    std::ofstream(dir / "schedstat") << "123456 " << wait_ns << " 77\n";
+  }
+  std::string root_;
+  std::array<HeartbeatSlot, 2> slots_{};
+};
+
+constexpr std::int64_t kSec = 1'000'000'000;
+
+// stop_machine() behind an interrupts-off CPU: CPU 0's heartbeat was woken on time and waited
+// behind the stopper for 3.4 s of a 3.5 s blackout. A status pass ran after the heartbeats came
+// back and before the check posted the blackout: the verdict still finds the baseline from before.
+TEST_F(JudgeTest, AStatusPassBetweenTheBlackoutAndItsVerdictKeepsTheBaseline) {
+  BlackoutJudge judge{Sysroot(root_), slots_.data(), 2};
+  judge.sample(10 * kSec);
+  judge.sample(11 * kSec);  // the last pass before the blackout (it starts at 11.2 s)
+  set_wait(0, 5'000'000 + 3'400'000'000);
+  set_wait(1, 5'000'000 + 2'000'000);
+  judge.sample(14'800'000'000);  // heartbeats back at 14.7 s; the pass comes first
+  const BlackoutVerdict v = judge.judge(11'200'000'000, 3'500'000'000, 14'900'000'000);
+  EXPECT_TRUE(v.starved) << v.why;
+  EXPECT_EQ(v.judged, 2);
+  EXPECT_EQ(v.starved_cpu, 0);
+  EXPECT_EQ(v.waited_ns, 3'400'000'000);
+  EXPECT_EQ(v.why, "the heartbeat of CPU 0 waited runnable on its CPU for 3400 ms of it: a stall");
+}
+
+// SIGSTOP or a VM pause: nobody waited runnable.
+TEST_F(JudgeTest, NoWaitIsAFreeze) {
+  BlackoutJudge judge{Sysroot(root_), slots_.data(), 2};
+  judge.sample(10 * kSec);
+  set_wait(0, 5'000'000 + 40'000);
+  const BlackoutVerdict v = judge.judge(10'500'000'000, 2 * kSec, 12'600'000'000);
+  EXPECT_FALSE(v.starved);
+  EXPECT_EQ(v.judged, 2);
+  EXPECT_EQ(v.why, "no heartbeat waited runnable on its CPU (at most 0 ms, 2 judged): a freeze");
+}
+
+// Only baselines from before the blackout count, and only of the same thread; the oldest
+// generations are overwritten.
+TEST_F(JudgeTest, BaselinesFromAfterTheStartOrOfAnotherThreadAreNotUsed) {
+  BlackoutJudge judge{Sysroot(root_), slots_.data(), 2};
+  judge.sample(10 * kSec);
+  for (int i = 1; i <= 4; ++i) judge.sample((20 + i) * kSec);  // four passes push it out
+  set_wait(0, 4 * kSec);
+  BlackoutVerdict v = judge.judge(15 * kSec, 3 * kSec, 30 * kSec);
+  EXPECT_EQ(v.judged, 0);
+  EXPECT_FALSE(v.starved);
+  EXPECT_EQ(v.why, "no heartbeat's run-queue wait could be read from before it: taken as a freeze");
+
+  judge.sample(31 * kSec);
+  slots_[0].tid.store(1005);  // CPU 0's heartbeat restarted: its old baseline is not its own
+  set_wait(1, 4 * kSec);
+  const fs::path dir = fs::path(root_) / "proc" / std::to_string(::getpid()) / "task" / "1005";
+  fs::create_directories(dir);
+  std::ofstream(dir / "schedstat") << "1 9000000000 1\n";
+  v = judge.judge(32 * kSec, 3 * kSec, 35 * kSec);
+  EXPECT_EQ(v.judged, 1);
+  EXPECT_TRUE(v.starved);
+  EXPECT_EQ(v.starved_cpu, 1);
+}
+
+TEST(JudgeBlackout, HalfTheBlackoutWaitedIsAStall) {
+  EXPECT_TRUE(judge_blackout({-1, 1 * kSec}, 2 * kSec).starved);
+  EXPECT_FALSE(judge_blackout({-1, 999'999'999}, 2 * kSec).starved);
+  EXPECT_FALSE(judge_blackout({-1, -1}, 2 * kSec).starved);
+}
+
+}  // namespace
+}  // namespace stallwatch
