@@ -99,6 +99,12 @@ class CheckRunner final : public CheckHook {
   void post_sentinel(int cpu, bool sentinel);
   // Dispatcher side: the verdict on a kBlackout event (its episode is the id). Any thread.
   void post_verdict(std::uint64_t id, bool starved);
+  // Dispatcher side: CPU cpu is under an announced drill until until_ns (CLOCK_MONOTONIC; 0 =
+  // none). An escalation the check finds due on that CPU before then is marked drill and acted on
+  // by nothing: the feeding goes on. Posted when the dispatcher reads the announcement, before
+  // `stallwatchctl drill` starts its hog (it waits for status.json to list the drill).
+  void post_drill(int cpu, std::int64_t until_ns);
+  std::int64_t drill_until(int cpu) const;
   // Feeding stops for good and no further ping is sent (daemon stop). Any thread.
   void close() { closed_.store(true, std::memory_order_release); gate_.closed.store(true); }
 
@@ -145,6 +151,7 @@ class CheckRunner final : public CheckHook {
   std::unique_ptr<std::atomic<int>[]> monitor_req_;
   std::unique_ptr<std::atomic<std::int64_t>[]> monitor_req_ns_;
   std::atomic<bool> monitor_pending_{false};
+  std::unique_ptr<std::atomic<std::int64_t>[]> drill_until_;  // per CPU, post_drill()
 
   PublishedState published_;
   std::atomic<bool> closed_{false};

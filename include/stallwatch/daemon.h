@@ -83,6 +83,7 @@ class Daemon {
   RunnerSettings runner_settings() const;
   HeartbeatParams heartbeat_params(int cpu) const;
   StatusInputs snapshot(std::int64_t now_ns);
+  std::vector<StatusDrill> refresh_drills(std::int64_t now_ns);  // dispatcher; config_mu_ held
   void fail_start();
   void sync_sentinel();
   class Outputs;
@@ -93,6 +94,7 @@ class Daemon {
   std::unique_ptr<CompositeSink> pending_sinks_ = std::make_unique<CompositeSink>();
   ReportWorker::Enricher enrich_;
 
+  std::string drill_ignored_;  // the last "ignored" lines of the drill directory, said once
   std::mutex config_mu_;  // config_/monitored_: written by the supervisor, read by snapshot()
   CpuTopology topo_;
   CpuList monitored_;

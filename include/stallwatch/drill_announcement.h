@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // DrillAnnouncement: how `stallwatchctl drill` tells the daemon that a stall is a drill. The
-// tool writes <runtime_dir>/drills/<hog pid>.json (O_EXCL|O_NOFOLLOW, 0644) before its hog
-// spins and removes it afterwards; the daemon's escalation sink (report worker thread) looks
-// there only when an escalation is due, and skips the escalation for a stall that matches.
+// tool writes <runtime_dir>/drills/<hog pid>.json (O_EXCL|O_NOFOLLOW, 0644), asks for a status
+// refresh and starts its hog only once status.json lists the drill: the dispatcher has read the
+// announcement and posted its window to the check (list_drills, CheckRunner::post_drill), so an
+// escalation due on that CPU within the window stops no feeding and is acted on by nothing. The
+// report worker still matches the stall's culprit (find_drill) to mark the report.
 // Trust: the directory and the file must be owned by the daemon's euid (root) and not writable
 // by group/others, so a non-root caller cannot hide a real stall; the pid must be alive; the
 // stall's culprit must be that pid (or, with no culprit found, the drill's CPU and time window).
@@ -16,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "stallwatch/result.h"
 
@@ -49,6 +52,16 @@ struct DrillLookup {
   uid_t owner = 0;                                  // the daemon's euid
   std::function<bool(int pid)> alive;               // default: kill(pid, 0)
 };
+
+// Every trusted announcement of a live drill in <runtime_dir>/drills. The dispatcher posts their
+// windows (drill_until_ns) to the check, which decides drill-ness where the feeding is; untrusted
+// or malformed files are said in `ignored`, one line each.
+std::vector<DrillMatch> list_drills(const DrillLookup& lookup, std::string* ignored = nullptr);
+
+// The end of the window in which an escalation on a.cpu is this drill's.
+inline std::int64_t drill_until_ns(const DrillAnnouncement& a) {
+  return a.end_mono_ns + kDrillWindowGraceNs;
+}
 
 // Scans <runtime_dir>/drills for a trusted, live announcement matching the stall. Untrusted or
 // malformed files are ignored (and said in `ignored`, one line each, if given).

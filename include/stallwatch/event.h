@@ -43,6 +43,8 @@ struct StallEvent {
   int cascade_cpus = 0;         // kStall: other CPUs whose heartbeats were held up behind this one
   bool after_the_fact = false;  // kStall: found when it had already ended (every heartbeat was
                                 // held up with it, so no check could run meanwhile)
+  bool drill = false;           // kEscalation: the CPU was under an announced drill when the
+                                // check found the escalation due: nothing acts on it
 };
 
 // What the check produces, as plain data: built on the real-time path without allocating and
@@ -60,6 +62,7 @@ struct CheckEvent {
   int moved_to = -1;
   int cascade_cpus = 0;
   bool after_the_fact = false;
+  bool drill = false;
 };
 
 // The StallEvent of a CheckEvent, with its note written out (non-RT side).

@@ -27,6 +27,14 @@ struct StatusCpu {
   std::vector<std::uint64_t> late_hist;
 };
 
+// An announced drill the dispatcher has posted to the check (`stallwatchctl drill` starts its hog
+// once its pid is listed).
+struct StatusDrill {
+  int cpu = -1;
+  int pid = 0;
+  std::int64_t until_mono_ns = 0;
+};
+
 struct StatusInputs {
   std::string version;
   int pid = 0;
@@ -44,6 +52,7 @@ struct StatusInputs {
   std::uint64_t watchdog_pings_dropped = 0;
   std::uint64_t feeds_missed = 0;
   std::vector<StatusCpu> cpus;
+  std::vector<StatusDrill> drills;
 };
 
 // Reads one CPU's slot into a StatusCpu (relaxed: statistics).

@@ -126,6 +126,7 @@ StallEvent to_stall_event(const CheckEvent& c) {
   e.moved_to = c.moved_to;
   e.cascade_cpus = c.cascade_cpus;
   e.after_the_fact = c.after_the_fact;
+  e.drill = c.drill;
   const double s = static_cast<double>(c.stall_ns) / 1e9;
   if (c.pause_cause == PauseCause::kSuspend)
     e.note = fmt::format("system was suspended for {:.3f}s (CLOCK_BOOTTIME advanced past "

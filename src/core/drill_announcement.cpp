@@ -93,24 +93,22 @@ void say(std::string* out, const std::string& line) {
 
 }  // namespace
 
-std::optional<DrillMatch> find_drill(const DrillLookup& lookup, int cpu, int culprit_pid,
-                                     int culprit_tid, std::int64_t now_mono_ns,
-                                     std::string* ignored) {
+std::vector<DrillMatch> list_drills(const DrillLookup& lookup, std::string* ignored) {
+  std::vector<DrillMatch> out;
   const std::string dir = lookup.runtime_dir + "/" + kDrillDir;
   UniqueFd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (!dfd.valid()) return std::nullopt;  // no drill announced (the usual case)
+  if (!dfd.valid()) return out;  // no drill announced (the usual case)
   struct stat dst {};
   if (::fstat(dfd.get(), &dst) != 0 || !trusted(dst, lookup.owner)) {
     say(ignored, fmt::format("{}: not owned by uid {} or writable by group/others; drill "
                              "announcements there are ignored", dir, lookup.owner));
-    return std::nullopt;
+    return out;
   }
   auto alive = lookup.alive ? lookup.alive : [](int pid) {
     return ::kill(pid, 0) == 0 || errno == EPERM;
   };
   DIR* d = ::fdopendir(::dup(dfd.get()));
-  if (d == nullptr) return std::nullopt;
-  std::optional<DrillMatch> found;
+  if (d == nullptr) return out;
   while (dirent* e = ::readdir(d)) {
     std::string name = e->d_name;
     if (name.size() < 6 || name.compare(name.size() - 5, 5, ".json") != 0) continue;
@@ -139,13 +137,18 @@ std::optional<DrillMatch> find_drill(const DrillLookup& lookup, int cpu, int cul
       continue;
     }
     if (!alive(a->pid)) continue;  // a leftover of a drill that ended
-    if (drill_matches(*a, cpu, culprit_pid, culprit_tid, now_mono_ns)) {
-      found = DrillMatch{*a, path};
-      break;
-    }
+    out.push_back(DrillMatch{*a, path});
   }
   ::closedir(d);
-  return found;
+  return out;
+}
+
+std::optional<DrillMatch> find_drill(const DrillLookup& lookup, int cpu, int culprit_pid,
+                                     int culprit_tid, std::int64_t now_mono_ns,
+                                     std::string* ignored) {
+  for (auto& m : list_drills(lookup, ignored))
+    if (drill_matches(m.announcement, cpu, culprit_pid, culprit_tid, now_mono_ns)) return m;
+  return std::nullopt;
 }
 
 }  // namespace stallwatch

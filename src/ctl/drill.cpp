@@ -12,12 +12,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
 
 #include <fmt/format.h>
 
+#include "stallwatch/ctl/status_request.h"
 #include "stallwatch/ctl/status_view.h"
 #include "stallwatch/drill_announcement.h"
 #include "stallwatch/sysroot.h"
@@ -39,8 +41,12 @@ void sleep_ms(int ms) {
   }
 }
 
-// The child: never returns. Exit codes: 0 ran to its deadline, 2..5 setup failures.
-[[noreturn]] void hog_child(const DrillPlan& plan, pid_t parent, int ready_fd) {
+// How long the daemon has to list an announced drill in status.json before the hog starts.
+constexpr std::int64_t kAckWaitNs = 2'000'000'000;
+
+// The child: never returns. Exit codes: 0 ran to its deadline, 2..5 setup failures, 6 no go
+// (the parent closed go_fd without a byte: the daemon did not acknowledge the announcement).
+[[noreturn]] void hog_child(const DrillPlan& plan, pid_t parent, int ready_fd, int go_fd) {
   // Dies with the parent, whatever kills the parent.
   if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) ::_exit(2);
   if (::getppid() != parent) ::_exit(2);  // the parent died before the prctl
@@ -57,6 +63,13 @@ void sleep_ms(int ms) {
   sched_param sp{};
   sp.sched_priority = plan.priority;
   if (::sched_setscheduler(0, SCHED_FIFO, &sp) != 0) ::_exit(5);
+  // Blocked (not spinning) until the daemon has read the announcement.
+  char go = 0;
+  ssize_t got;
+  while ((got = ::read(go_fd, &go, 1)) < 0 && errno == EINTR) {
+  }
+  if (got != 1) ::_exit(6);
+  ::close(go_fd);
   const std::int64_t start = mono_ns();
   const std::int64_t end = start + plan.duration_ns;
   (void)!::write(ready_fd, &start, sizeof start);
@@ -174,29 +187,42 @@ Result<DrillOutcome> run_drill(const DrillPlan& plan) {
 
   int pipefd[2];
   if (::pipe2(pipefd, O_CLOEXEC) != 0) return make_error("pipe: {}", std::strerror(errno));
+  int gofd[2];
+  if (::pipe2(gofd, O_CLOEXEC) != 0) {
+    ::close(pipefd[0]);
+    ::close(pipefd[1]);
+    return make_error("pipe: {}", std::strerror(errno));
+  }
   const pid_t parent = ::getpid();
   const pid_t child = ::fork();
   if (child < 0) return make_error("fork: {}", std::strerror(errno));
   if (child == 0) {
     ::close(pipefd[0]);
-    hog_child(plan, parent, pipefd[1]);
+    ::close(gofd[1]);
+    hog_child(plan, parent, pipefd[1], gofd[0]);
   }
   ::close(pipefd[1]);
-  // Announce the hog before it can be detected (detection takes the threshold): the daemon
-  // reports the stall but skips its escalation. Without the announcement a configured
-  // escalation would really happen, so the drill stops.
+  ::close(gofd[0]);
+  auto abort_hog = [&] {
+    ::close(gofd[1]);  // no go: the hog exits without spinning
+    ::kill(child, SIGKILL);
+    ::waitpid(child, nullptr, 0);
+    ::close(pipefd[0]);
+  };
+  // Announce the hog, and start it only once the daemon lists it in status.json: by then the
+  // dispatcher has posted the drill's window to the check, which decides drill-ness where the
+  // feeding is, so the escalation that falls due during the drill stops nothing. Without that
+  // acknowledgement a configured escalation would really happen, so the drill does not start.
   DrillAnnouncement ann;
   ann.cpu = plan.cpu;
   ann.pid = child;
   ann.start_mono_ns = mono_ns();
-  ann.end_mono_ns = ann.start_mono_ns + plan.duration_ns + 1'000'000'000;
+  ann.end_mono_ns = ann.start_mono_ns + kAckWaitNs + plan.duration_ns + 1'000'000'000;
   auto announced = announce(plan.runtime_dir, ann);
   if (!announced && plan.escalation_armed) {
-    ::kill(child, SIGKILL);
-    ::waitpid(child, nullptr, 0);
-    ::close(pipefd[0]);
+    abort_hog();
     return make_error("cannot announce the drill to stallwatchd ({}); with escalation "
-                      "configured the drill would escalate for real, so it was stopped",
+                      "configured the drill would escalate for real, so it was not started",
                       announced.error().message);
   }
   struct Unannounce {
@@ -205,6 +231,32 @@ Result<DrillOutcome> run_drill(const DrillPlan& plan) {
       if (!path.empty()) ::unlink(path.c_str());
     }
   } unannounce{announced ? *announced : std::string()};
+  bool acked = false;
+  if (announced) {
+    const std::int64_t ack_deadline = mono_ns() + kAckWaitNs;
+    while (!acked && mono_ns() < ack_deadline) {
+      (void)request_status_refresh(plan.runtime_dir, std::chrono::milliseconds(200));
+      if (auto st = read_status(plan.status_path))
+        acked = std::find(st->drill_pids.begin(), st->drill_pids.end(), child) !=
+                st->drill_pids.end();
+      if (!acked) sleep_ms(50);
+    }
+  }
+  out.acknowledged = acked;
+  if (!acked && plan.escalation_armed) {
+    abort_hog();
+    return make_error("stallwatchd did not list the drill announcement ({}) in {} within {} s "
+                      "(not running, or older than this stallwatchctl?); with escalation "
+                      "configured the drill would escalate for real, so it was not started",
+                      announced ? *announced : std::string("none"), plan.status_path,
+                      kAckWaitNs / 1'000'000'000);
+  }
+  const char go = 'g';
+  if (::write(gofd[1], &go, 1) != 1) {
+    abort_hog();
+    return make_error("cannot start the hog: {}", std::strerror(errno));
+  }
+  ::close(gofd[1]);
   std::int64_t hog_start = 0;
   const bool started = ::read(pipefd[0], &hog_start, sizeof hog_start) == sizeof hog_start;
   ::close(pipefd[0]);
@@ -229,6 +281,7 @@ Result<DrillOutcome> run_drill(const DrillPlan& plan) {
                       : code == 3 ? "setrlimit(RLIMIT_RTTIME)"
                       : code == 4 ? "sched_setaffinity (is the CPU online?)"
                       : code == 5 ? "sched_setscheduler(SCHED_FIFO) (needs root or CAP_SYS_NICE)"
+                      : code == 6 ? "it was not told to start"
                                   : "it was killed";
     return make_error("the hog could not run: {}", why);
   }

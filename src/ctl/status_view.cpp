@@ -57,6 +57,10 @@ Result<StatusSnapshot> parse_status(std::string_view text) {
       if (cs.cpu >= 0) s.cpus.push_back(std::move(cs));
     }
   }
+  auto drills = j.find("drills");
+  if (drills != j.end() && drills->is_array())
+    for (const auto& d : *drills)
+      if (d.is_object()) s.drill_pids.push_back(get_or<int>(d, "pid", 0));
   std::sort(s.cpus.begin(), s.cpus.end(),
             [](const CpuStatus& a, const CpuStatus& b) { return a.cpu < b.cpu; });
   return s;

@@ -26,13 +26,25 @@ CheckRunner::CheckRunner(HeartbeatSlot* slots, int slot_count, const RunnerSetti
       settings_(settings),
       monitor_req_(new std::atomic<int>[static_cast<std::size_t>(slot_count)]),
       monitor_req_ns_(new std::atomic<std::int64_t>[static_cast<std::size_t>(slot_count)]),
+      drill_until_(new std::atomic<std::int64_t>[static_cast<std::size_t>(slot_count)]),
       published_(slot_count) {
   events_.reserve(checker_.max_events());
   takeover_after_ns_.store(takeover_after(settings.checker), std::memory_order_relaxed);
   for (int i = 0; i < slot_count; ++i) {
     monitor_req_[i].store(0, std::memory_order_relaxed);
     monitor_req_ns_[i].store(0, std::memory_order_relaxed);
+    drill_until_[i].store(0, std::memory_order_relaxed);
   }
+}
+
+void CheckRunner::post_drill(int cpu, std::int64_t until_ns) {
+  if (cpu < 0 || cpu >= checker_.slot_count()) return;
+  drill_until_[cpu].store(until_ns, std::memory_order_release);
+}
+
+std::int64_t CheckRunner::drill_until(int cpu) const {
+  if (cpu < 0 || cpu >= checker_.slot_count()) return 0;
+  return drill_until_[cpu].load(std::memory_order_acquire);
 }
 
 void CheckRunner::post_settings(const RunnerSettings& settings) {
@@ -177,7 +189,14 @@ void CheckRunner::run_check(const CheckCall& call) noexcept {
       e.owner_stuck = true;
       frozen_owner_ = -1;
     }
-    if (e.kind == EventKind::kEscalation && feed_ != nullptr) feed_->escalation_due(now_ns);
+    if (e.kind == EventKind::kEscalation) {
+      // Drill-ness is decided here, where the feeding is: from what the dispatcher posted when
+      // it read the announcement. A drill's escalation stops nothing and is acted on by nothing.
+      if (now_ns <= drill_until(e.cpu))
+        e.drill = true;
+      else if (feed_ != nullptr)
+        feed_->escalation_due(now_ns);
+    }
     if (e.kind == EventKind::kGlobalPause) published_.global_pauses.fetch_add(1, std::memory_order_relaxed);
     if (e.kind == EventKind::kBlackout) published_.blackouts.fetch_add(1, std::memory_order_relaxed);
     ring_.push(e);  // a full ring counts the drop; the dispatcher reports it

@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "stallwatch/drill_announcement.h"
 #include "stallwatch/escalation/escalation.h"
 #include "stallwatch/evidence/engine.h"
 #include "stallwatch/fs_util.h"
@@ -171,7 +172,7 @@ Status Daemon::start() {
     evidence_->start();
     enrich_ = [engine = evidence_.get(), esc = escalation_.get()](const StallEvent& e) -> std::optional<StallReport> {
       StallReport report = engine->collect(e, clock_ns(CLOCK_MONOTONIC));
-      report.drill = esc->is_drill(e, report);  // marked in every output; never escalated
+      report.drill = e.drill || esc->is_drill(e, report);  // in every output; never escalated
       engine->store(report);
       return report;
     };
@@ -452,6 +453,40 @@ void Daemon::sync_sentinel() {
   sentinel_ = want;
 }
 
+// Dispatcher thread (every status pass, and at once on a status request): reads the announced
+// drills and posts each CPU's drill window to the check, which decides drill-ness itself when an
+// escalation comes due. `stallwatchctl drill` waits for its pid in status.json before its hog.
+std::vector<StatusDrill> Daemon::refresh_drills(std::int64_t now) {
+  std::string ignored;
+  const auto found = list_drills(DrillLookup{config_.daemon.runtime_dir, ::geteuid(), {}}, &ignored);
+  if (ignored != drill_ignored_) {
+    if (!ignored.empty()) spdlog::warn("{}", ignored);
+    drill_ignored_ = ignored;
+  }
+  const int slots = heartbeats_->slot_count();
+  std::vector<std::int64_t> until(static_cast<std::size_t>(slots), 0);
+  std::vector<StatusDrill> out;
+  for (const auto& m : found) {
+    const auto& a = m.announcement;
+    const std::int64_t end = drill_until_ns(a);
+    if (a.cpu < 0 || a.cpu >= slots || now > end) continue;
+    until[static_cast<std::size_t>(a.cpu)] = std::max(until[static_cast<std::size_t>(a.cpu)], end);
+    out.push_back(StatusDrill{a.cpu, a.pid, end});
+  }
+  for (int cpu = 0; cpu < slots; ++cpu) {
+    const std::int64_t want = until[static_cast<std::size_t>(cpu)];
+    const std::int64_t had = runner_->drill_until(cpu);
+    if (want == had) continue;
+    runner_->post_drill(cpu, want);
+    if (want > 0)
+      spdlog::info("drill announced on CPU {}: an escalation due there in the next {} ms is "
+                   "skipped, feeding goes on", cpu, (want - now) / 1'000'000);
+    else
+      spdlog::info("drill on CPU {} over", cpu);
+  }
+  return out;
+}
+
 StatusInputs Daemon::snapshot(std::int64_t now) {
   StatusInputs in;
   in.version = STALLWATCH_VERSION;
@@ -471,6 +506,7 @@ StatusInputs Daemon::snapshot(std::int64_t now) {
   in.global_pauses = pub.global_pauses.load(std::memory_order_relaxed);
   in.feeds_missed = pub.feeds_missed.load(std::memory_order_relaxed);
   if (auto* sn = dynamic_cast<SystemdNotifier*>(&notifier_)) in.watchdog_pings_dropped = sn->pings_dropped();
+  in.drills = refresh_drills(now);
   for (int cpu = 0; cpu < heartbeats_->slot_count(); ++cpu) {
     StatusCpu c = status_cpu_from_slot(cpu, heartbeats_->slots()[cpu]);
     const PublishedCpu& p = pub.cpu[cpu];

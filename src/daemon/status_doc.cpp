@@ -74,6 +74,10 @@ nlohmann::json status_document(const StatusInputs& in) {
     cpus.push_back(std::move(o));
   }
   j["cpus"] = std::move(cpus);
+  nlohmann::json drills = nlohmann::json::array();
+  for (const auto& d : in.drills)
+    drills.push_back({{"cpu", d.cpu}, {"pid", d.pid}, {"until_mono_ns", d.until_mono_ns}});
+  j["drills"] = std::move(drills);
   return j;
 }
 

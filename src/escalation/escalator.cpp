@@ -129,11 +129,17 @@ void Escalator::fire(const StallEvent& event, const StallReport* report) {
     r.culprit_comm = report->comm;
     r.culprit_pid = report->tid > 0 ? report->tid : report->pid;
   }
-  if (seams_.drill) {
-    if (auto drill = seams_.drill(event, report)) {
-      fire_drill(r, *drill);
-      return;
-    }
+  // The check decided drill-ness where the feeding is (event.drill); the culprit match here
+  // covers a drill the check did not know of (announced late): nothing is done for it either,
+  // though with watchdog-device the check may already have stopped the feeding.
+  std::optional<DrillMatch> drill;
+  if (seams_.drill) drill = seams_.drill(event, report);
+  if (event.drill || drill) {
+    if (!event.drill && settings_.action == EscalationAction::kWatchdogDevice && !settings_.dry_run)
+      spdlog::warn("CPU#{}: a drill matched only after the escalation was due: the check did not "
+                   "know it, so the hardware watchdog may no longer be fed", event.cpu);
+    fire_drill(r, drill);
+    return;
   }
   if (settings_.dry_run) {
     fire_dry_run(r);
@@ -158,13 +164,15 @@ void Escalator::fire_dry_run(const ResetReason& r) {
   journal_.send(f);
 }
 
-void Escalator::fire_drill(const ResetReason& r, const DrillMatch& drill) {
+void Escalator::fire_drill(const ResetReason& r, const std::optional<DrillMatch>& drill) {
+  const std::string where =
+      drill ? fmt::format("announced by stallwatchctl drill in {}, hog pid {}", drill->path,
+                          drill->announcement.pid)
+            : std::string("announced by stallwatchctl drill on this CPU");
   std::string message = fmt::format(
-      "CPU#{} stuck for {}!{} escalation skipped: drill (announced by stallwatchctl drill in "
-      "{}, hog pid {})\nfor a real stall: {}",
-      r.cpu, format_stall_seconds(r.stall_ns), culprit_text(r), drill.path,
-      drill.announcement.pid, what_would_happen());
-  spdlog::info("escalation skipped: drill (CPU#{}, {})", r.cpu, drill.path);
+      "CPU#{} stuck for {}!{} escalation skipped: drill ({})\nfor a real stall: {}", r.cpu,
+      format_stall_seconds(r.stall_ns), culprit_text(r), where, what_would_happen());
+  spdlog::info("escalation skipped: drill (CPU#{}, {})", r.cpu, where);
   auto f = base_fields(r, message_id::kEscalationDryRun, LOG_NOTICE, "escalation", message);
   f.push_back("STALLWATCH_DRILL=1");
   journal_.send(f);

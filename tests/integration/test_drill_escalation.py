@@ -2,9 +2,11 @@
 """A drill proves detection, never escalation (issue 10 item 3), on the host with the real
 daemon: escalation.action = "systemd", escalation.after (2 s) shorter than the drill (4 s), and a
 fake systemd notify socket this test listens on.
-- `stallwatchctl drill`: says what the escalation would have done; the stall is reported; the
-  escalation event says "escalation skipped: drill" with drill=1; no WATCHDOG=trigger; no reset
-  reason file; the announcement file is gone afterwards.
+- `stallwatchctl drill`: says what the escalation would have done; the daemon logs the drill as
+  posted to its check before the stall is reported (issue 19: the tool starts its hog only once
+  status.json lists it); the stall is reported; the escalation event says "escalation skipped:
+  drill" with drill=1; no WATCHDOG=trigger; no reset reason file; the announcement file is gone
+  afterwards.
 - Then a real hog whose pid a non-root user "announced" (file owned by uid 65534): not a drill,
   so the daemon escalates for real (WATCHDOG=trigger, reset reason written)."""
 import socket
@@ -71,6 +73,13 @@ try:
     check(not os.path.exists(reset_reason()), "no reset reason written")
     drills = os.path.join(d.dir, "run", "drills")
     check(os.path.isdir(drills) and not os.listdir(drills), "the announcement was removed")
+    # Issue 19: the check knew the drill before anything could act (the tool starts its hog only
+    # once the daemon lists the announcement in status.json).
+    lines = d.lines()
+    known = [i for i, l in enumerate(lines) if "drill announced on CPU 1" in l]
+    stuck = [i for i, l in enumerate(lines) if "CPU#1 stuck" in l]
+    check(known and stuck and known[0] < stuck[0],
+          "the daemon posted the drill to its check before the stall was reported")
 
     # A non-root "announcement" for a real hog must not hide it.
     p = subprocess.Popen([sys.executable, "-c", HOG_SRC, str(HOG_CPU), "3.5", str(HOG_PRIO),

@@ -49,6 +49,7 @@ std::string describe_drill_escalation(const Config& config, double duration_s);
 
 struct DrillOutcome {
   bool reported = false;
+  bool acknowledged = false;  // the daemon listed the announcement before the hog started
   std::uint64_t stalls_before = 0;
   std::uint64_t stalls_after = 0;
   std::int64_t hog_ran_ns = 0;

@@ -41,6 +41,7 @@ struct StatusSnapshot {
   std::uint64_t stalls_total = 0;
   std::uint64_t events_dropped = 0;
   std::vector<CpuStatus> cpus;
+  std::vector<int> drill_pids;  // announced drills the daemon has posted to its check
 
   const CpuStatus* find_cpu(int cpu) const;
 };

@@ -6,9 +6,10 @@
 // could not be saved is said in the event), send a PRIORITY=1 journald event, then act —
 // watchdog-device: (optionally shorten the timeout, then) stop feeding for good; systemd:
 // sd_notify("WATCHDOG=trigger"); panic (only with allow_panic): 'c' to /proc/sysrq-trigger.
-// Acts once per daemon lifetime; later escalations are only logged. A stall announced by
-// `stallwatchctl drill` (seams.drill) is never escalated: one "escalation skipped: drill" event
-// with STALLWATCH_DRILL=1 instead, nothing persisted, nothing done.
+// Acts once per daemon lifetime; later escalations are only logged. A drill's escalation (marked
+// by the check, StallEvent::drill, or matched here by seams.drill) is never escalated: one
+// "escalation skipped: drill" event with STALLWATCH_DRILL=1 instead, nothing persisted, nothing
+// done.
 // Runs on the report worker thread. Talks to the watchdog through WatchdogDevice (mutexed)
 // and FeedPolicy::stop() (atomic), which the checker thread uses concurrently.
 #pragma once
@@ -73,7 +74,7 @@ class Escalator final : public EventSink {
 
  private:
   void fire_dry_run(const ResetReason& reason);
-  void fire_drill(const ResetReason& reason, const DrillMatch& drill);
+  void fire_drill(const ResetReason& reason, const std::optional<DrillMatch>& drill);
   void act(const ResetReason& reason);
   std::string what_would_happen() const;
 

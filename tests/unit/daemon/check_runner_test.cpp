@@ -234,6 +234,57 @@ TEST_F(RunnerTest, FeedRequestedOnTheCheckingCpuAndUnservedRequestsAreRetried) {
   EXPECT_LE(out_.feeds - served_at, 1);
 }
 
+// Issue 19: a drill of escalation.after + the watchdog timeout + 3 s with action
+// watchdog-device (stop_on_escalation, no grace) never stops the feeding: the check knows the
+// drill from what the dispatcher posted, where the feeding is decided. The same stall without
+// the drill stops it at once.
+TEST_F(RunnerTest, ADrillsEscalationNeverStopsTheFeeding) {
+  RunnerSettings next = settings_;
+  next.checker.escalation_after_ns = 2000 * kMs;
+  runner_->post_settings(next);
+  escalation::FeedPolicySettings fs;
+  fs.timeout_ns = 3000 * kMs;
+  fs.tick_interval_ns = 100 * kMs;
+  fs.stop_on_escalation = true;
+  fs.escalation_grace_ns = 0;
+  escalation::FeedPolicy policy(fs);
+  runner_->set_feed_policy(&policy);
+  run_for(1000 * kMs);
+  drain();
+  // The drill on CPU 1: announced for its length plus the grace, posted before the hog starts.
+  const std::int64_t drill_ns = 2000 * kMs + fs.timeout_ns + 3000 * kMs;
+  runner_->post_drill(1, now_ + drill_ns + 1000 * kMs);
+  int fed = 0;
+  std::vector<CheckEvent> seen;
+  for (std::int64_t t = 0; t < drill_ns; t += 100 * kMs) {
+    const int before = out_.feeds;
+    run_for(100 * kMs, {1});
+    fed += out_.feeds - before;
+    runner_->feed_served(runner_->published().feeds_requested.load());
+    for (auto& e : drain()) seen.push_back(e);
+  }
+  const auto esc = std::find_if(seen.begin(), seen.end(),
+                                [](const CheckEvent& e) { return e.kind == EventKind::kEscalation; });
+  ASSERT_NE(esc, seen.end());
+  EXPECT_EQ(esc->cpu, 1);
+  EXPECT_TRUE(esc->drill);
+  EXPECT_FALSE(policy.stopped());
+  // Fed at least once per feed period (timeout/3 - tick = 900 ms) through the whole drill.
+  EXPECT_GE(fed, static_cast<int>(drill_ns / (900 * kMs)));
+
+  // The drill is over (the dispatcher cleared it); a real stall of CPU 1 escalates and the
+  // feeding stops.
+  run_for(1000 * kMs);
+  drain();
+  runner_->post_drill(1, 0);
+  run_for(2500 * kMs, {1});
+  bool real = false;
+  for (auto& e : drain())
+    if (e.kind == EventKind::kEscalation && e.cpu == 1 && !e.drill) real = true;
+  EXPECT_TRUE(real);
+  EXPECT_TRUE(policy.stopped());
+}
+
 TEST_F(RunnerTest, SettingsAndMonitoringRequestsApplyAtTheNextCheck) {
   run_for(1000 * kMs);
   RunnerSettings next = settings_;

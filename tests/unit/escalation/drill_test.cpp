@@ -102,6 +102,26 @@ TEST_F(FindDrill, TrustedLiveMatchingAnnouncementIsFound) {
   EXPECT_FALSE(find(777)) << "the culprit is another task";
 }
 
+// What the dispatcher posts to the check: every trusted live announcement, whatever the stall;
+// each one's window ends 2 s after the hog's own deadline.
+TEST_F(FindDrill, ListGivesEveryTrustedLiveAnnouncementAndItsWindow) {
+  tmp_.write("drills/5151.json", encode_drill_announcement(drill(5151)));
+  ::chmod((dir() + "/5151.json").c_str(), 0644);
+  auto all = list_drills(lookup_, &ignored_);
+  ASSERT_EQ(all.size(), 1u) << "5151 is not alive";
+  EXPECT_EQ(all[0].announcement.pid, 4242);
+  EXPECT_EQ(drill_until_ns(all[0].announcement), all[0].announcement.end_mono_ns + kDrillWindowGraceNs);
+  alive_pid_ = 0;
+  lookup_.alive = [](int) { return true; };
+  EXPECT_EQ(list_drills(lookup_).size(), 2u);
+  ASSERT_EQ(::chmod(file().c_str(), 0666), 0);
+  ignored_.clear();
+  all = list_drills(lookup_, &ignored_);
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].announcement.pid, 5151);
+  EXPECT_THAT(ignored_, HasSubstr("4242.json: not a regular file owned by uid"));
+}
+
 TEST_F(FindDrill, NoDirectoryNoDrill) {
   lookup_.runtime_dir = tmp_.path() + "/nope";
   EXPECT_FALSE(find());

@@ -117,6 +117,28 @@ TEST_F(EscalationTest, EscalationStopsFeedingAndShutdownLeavesTheResetDue) {
   EXPECT_EQ(field(journal_->entries.at(0), "PRIORITY"), "1");
 }
 
+// The check marked the escalation a drill (it knew the announcement): the sink skips it for
+// good, with no announcement file left to match (the drill's files are gone by then), the device
+// stays fed through the drill plus the timeout, and stop disarms it cleanly.
+TEST_F(EscalationTest, AnEscalationTheCheckMarkedDrillIsNeverActedOn) {
+  auto esc = make();
+  ASSERT_TRUE(esc->start(0).ok());
+  auto sink = esc->make_sink();
+  StallEvent e = escalation_event();
+  e.drill = true;
+  sink->fire(e, nullptr);
+  const int pings = dev_.pings;
+  for (std::int64_t t = 10 * kS; t <= 10 * kS + 20 * kS + 30 * kS + 3 * kS; t += 100 * kMs)
+    esc->on_tick(t, true);
+  EXPECT_GT(dev_.pings, pings + 5);
+  EXPECT_FALSE(esc->policy()->stopped());
+  ASSERT_FALSE(journal_->entries.empty());
+  EXPECT_EQ(field(journal_->entries.back(), "STALLWATCH_DRILL"), "1");
+  EXPECT_THAT(field(journal_->entries.back(), "MESSAGE"), HasSubstr("escalation skipped: drill"));
+  esc->shutdown();
+  EXPECT_FALSE(dev_.running) << "disarmed with the magic close";
+}
+
 TEST_F(EscalationTest, ResetTimeoutShortensTheDeviceWhenEscalating) {
   auto esc = make();
   ASSERT_TRUE(esc->start(0).ok());
