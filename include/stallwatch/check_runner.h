@@ -35,6 +35,10 @@ class RtOutputs {
   virtual void wake_dispatcher(int cpu) noexcept = 0;  // RtWake::wake_on(cpu)
   virtual bool watchdog_ping() noexcept = 0;        // sd_notify WATCHDOG=1, MSG_DONTWAIT; sent?
   virtual void request_feed(int cpu) noexcept = 0;     // wake the feeder thread on this CPU
+  // An escalation found due (not a drill): hand it to the escalation actor, woken on this CPU.
+  virtual void request_escalation(int cpu, const CheckEvent& e) noexcept { (void)cpu, (void)e; }
+  // An escalation handed over and not yet taken: no WATCHDOG=1 meanwhile.
+  virtual bool escalation_pending() noexcept { return false; }
   virtual std::int64_t boot_ns() noexcept = 0;      // CLOCK_BOOTTIME
 };
 

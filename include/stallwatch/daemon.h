@@ -21,6 +21,7 @@
 #include "stallwatch/cpuset.h"
 #include "stallwatch/dispatcher.h"
 #include "stallwatch/event_ring.h"
+#include "stallwatch/escalation_actor.h"
 #include "stallwatch/feeder.h"
 #include "stallwatch/heartbeat.h"
 #include "stallwatch/journal_sink.h"
@@ -115,6 +116,7 @@ class Daemon {
   std::unique_ptr<Outputs> outputs_;
   std::unique_ptr<CheckRunner> runner_;
   std::unique_ptr<Feeder> feeder_;
+  std::unique_ptr<EscalationActor> actor_;  // calls into escalation_: stopped (or leaked with it) first
   std::unique_ptr<BlackoutJudge> judge_;  // the dispatcher's
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<ReportWorker> worker_;

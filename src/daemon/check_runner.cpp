@@ -156,7 +156,8 @@ std::int64_t CheckRunner::outputs_and_deadline(int cpu, std::int64_t now_ns) {
       out_.request_feed(cpu);
     }
   }
-  if (settings_.ping_period_ns > 0) {
+  // An escalation due and not yet taken: a daemon that cannot act must not look healthy.
+  if (settings_.ping_period_ns > 0 && !out_.escalation_pending()) {
     if (now_ns - last_ping_ns_ >= settings_.ping_period_ns) {
       if (out_.watchdog_ping()) {
         last_ping_ns_ = now_ns;
@@ -192,10 +193,12 @@ void CheckRunner::run_check(const CheckCall& call) noexcept {
     if (e.kind == EventKind::kEscalation) {
       // Drill-ness is decided here, where the feeding is: from what the dispatcher posted when
       // it read the announcement. A drill's escalation stops nothing and is acted on by nothing.
-      if (now_ns <= drill_until(e.cpu))
+      if (now_ns <= drill_until(e.cpu)) {
         e.drill = true;
-      else if (feed_ != nullptr)
-        feed_->escalation_due(now_ns);
+      } else {
+        if (feed_ != nullptr) feed_->escalation_due(now_ns);
+        out_.request_escalation(call.cpu, e);  // taken now, whatever the reporting side does
+      }
     }
     if (e.kind == EventKind::kGlobalPause) published_.global_pauses.fetch_add(1, std::memory_order_relaxed);
     if (e.kind == EventKind::kBlackout) published_.blackouts.fetch_add(1, std::memory_order_relaxed);

@@ -77,17 +77,23 @@ class Daemon::Outputs final : public RtOutputs {
  public:
   Outputs(Notifier& notifier, RtWake& wake) : notifier_(notifier), wake_(wake) {}
   void set_feeder(Feeder* feeder) { feeder_ = feeder; }
+  void set_actor(EscalationActor* actor) { actor_ = actor; }
   void wake_dispatcher(int cpu) noexcept override { wake_.wake_on(cpu); }
   bool watchdog_ping() noexcept override { return notifier_.watchdog_ping(); }
   void request_feed(int cpu) noexcept override {
     if (feeder_ != nullptr) feeder_->request(cpu);
   }
+  void request_escalation(int cpu, const CheckEvent& e) noexcept override {
+    if (actor_ != nullptr) actor_->request(cpu, e);
+  }
+  bool escalation_pending() noexcept override { return actor_ != nullptr && actor_->pending(); }
   std::int64_t boot_ns() noexcept override { return clock_ns(CLOCK_BOOTTIME); }
 
  private:
   Notifier& notifier_;
   RtWake& wake_;
   Feeder* feeder_ = nullptr;
+  EscalationActor* actor_ = nullptr;
 };
 
 Daemon::Daemon(Config config, DaemonOptions options, Notifier& notifier)
@@ -244,6 +250,18 @@ Status Daemon::start() {
     feeder_->route(*heartbeats_);
     outputs_->set_feeder(feeder_.get());
     runner_->set_feed_policy(policy);
+  }
+
+  if (escalation_->acts()) {
+    actor_ = std::make_unique<EscalationActor>(
+        [esc = escalation_.get()](const StallEvent& e) { (void)esc->take_now(e); });
+    if (auto st = actor_->start(config_.checker.priority, config_.heartbeat.allow_degraded); !st) {
+      start_error_ = StartError::kPermission;
+      fail_start();
+      return st.error();
+    }
+    actor_->route(*heartbeats_);
+    outputs_->set_actor(actor_.get());
   }
 
   // Kept open: re-reading a sysfs attribute from offset 0 regenerates it, one pread a poll.
@@ -530,6 +548,10 @@ void Daemon::stop() {
   if (escalation_) escalation_->shutdown();
   bool leak = false;
   if (feeder_ && !feeder_->stop(clock_ns(CLOCK_MONOTONIC) + 200'000'000)) leak = true;
+  // An actor still taking an escalation (the persist is bounded to 1 s) uses the escalation
+  // sink, which the report worker owns: both are kept then.
+  bool leak_actor = false;
+  if (actor_ && !actor_->stop(clock_ns(CLOCK_MONOTONIC) + 200'000'000)) leak = leak_actor = true;
   // 2. Heartbeats: those stuck behind a stalled CPU are abandoned.
   if (heartbeats_) {
     const int abandoned = heartbeats_->stop_all(std::min(deadline, clock_ns(CLOCK_MONOTONIC) + 700'000'000));
@@ -552,10 +574,11 @@ void Daemon::stop() {
     (void)outputs_.release();
     (void)runner_.release();
     (void)feeder_.release();
+    (void)actor_.release();
     (void)escalation_.release();
     (void)dispatch_wake_.release();
   }
-  if (leak_writers) {
+  if (leak_writers || leak_actor) {
     (void)dispatcher_.release();
     (void)metrics_.release();  // the dispatcher's on_status uses it
     (void)worker_.release();

@@ -35,7 +35,7 @@ void for_each_other_thread(const std::function<void(pid_t)>& fn) {
 
 bool placed_thread(std::string_view comm) {
   return comm.substr(0, 6) != "sw-hb/" && comm.substr(0, 9) != "sw-relay/" && comm != "sw-feeder" &&
-         comm != "sw-mover";
+         comm != "sw-escalate" && comm != "sw-mover";
 }
 
 namespace {

@@ -180,8 +180,18 @@ bool Escalation::is_drill(const StallEvent& event, const StallReport& report) co
 std::unique_ptr<EventSink> Escalation::make_sink() {
   EscalatorSettings settings = EscalatorSettings::from(config_);
   settings.reset_timeout_s = reset_timeout_s_;
-  return std::make_unique<Escalator>(settings, store_, *seams_.journal, seams_.escalator, boot_id_,
-                                     device_.get(), policy_.get());
+  auto sink = std::make_unique<Escalator>(settings, store_, *seams_.journal, seams_.escalator,
+                                          boot_id_, device_.get(), policy_.get());
+  escalator_ = sink.get();
+  return sink;
+}
+
+bool Escalation::acts() const {
+  return config_.escalation.action != EscalationAction::kNone && !config_.escalation.dry_run;
+}
+
+bool Escalation::take_now(const StallEvent& event) {
+  return escalator_ != nullptr && escalator_->take(event);
 }
 
 void Escalation::shutdown() {

@@ -114,9 +114,7 @@ std::string Escalator::what_would_happen() const {
   return "nothing";
 }
 
-void Escalator::fire(const StallEvent& event, const StallReport* report) {
-  if (event.kind != EventKind::kEscalation) return;
-  if (settings_.action == EscalationAction::kNone) return;
+ResetReason Escalator::reason_for(const StallEvent& event, const StallReport* report) const {
   ResetReason r;
   r.time_realtime_ns = seams_.realtime_ns ? seams_.realtime_ns() : 0;
   r.boot_id = boot_id_;
@@ -129,6 +127,50 @@ void Escalator::fire(const StallEvent& event, const StallReport* report) {
     r.culprit_comm = report->comm;
     r.culprit_pid = report->tid > 0 ? report->tid : report->pid;
   }
+  return r;
+}
+
+bool Escalator::acted() const {
+  std::lock_guard lock(mu_);
+  return acted_;
+}
+
+bool Escalator::take(const StallEvent& event, const StallReport* report) {
+  if (event.kind != EventKind::kEscalation || event.drill) return false;
+  if (settings_.action == EscalationAction::kNone || settings_.dry_run) return false;
+  ResetReason r = reason_for(event, report);
+  {
+    std::lock_guard lock(mu_);
+    if (acted_) return false;
+    acted_ = true;
+    if (auto it = seen_.find(event.cpu);
+        report == nullptr && it != seen_.end() && it->second.episode == event.episode) {
+      r.stall_class = it->second.stall_class;
+      r.culprit_comm = it->second.comm;
+      r.culprit_pid = it->second.pid;
+    }
+    taken_ = r;
+  }
+  Outcome out = act(r);
+  {
+    std::lock_guard lock(mu_);
+    outcome_ = std::move(out);
+    outcome_.done = true;
+  }
+  done_cv_.notify_all();
+  return true;
+}
+
+void Escalator::fire(const StallEvent& event, const StallReport* report) {
+  if (report != nullptr && event.cpu >= 0 &&
+      (event.kind == EventKind::kStall || event.kind == EventKind::kOngoing)) {
+    std::lock_guard lock(mu_);
+    seen_[event.cpu] = Seen{event.episode, report->stall_class, report->comm,
+                            report->tid > 0 ? report->tid : report->pid};
+  }
+  if (event.kind != EventKind::kEscalation) return;
+  if (settings_.action == EscalationAction::kNone) return;
+  ResetReason r = reason_for(event, report);
   // The check decided drill-ness where the feeding is (event.drill); the culprit match here
   // covers a drill the check did not know of (announced late): nothing is done for it either,
   // though with watchdog-device the check may already have stopped the feeding.
@@ -145,12 +187,31 @@ void Escalator::fire(const StallEvent& event, const StallReport* report) {
     fire_dry_run(r);
     return;
   }
-  if (acted_) {
-    spdlog::warn("CPU#{} reached escalation.after too, but stallwatchd already escalated",
-                 event.cpu);
+  // Taken by the actor already (the usual case), or taken here now.
+  (void)take(event, report);
+  Outcome out;
+  ResetReason taken;
+  {
+    std::unique_lock lock(mu_);
+    done_cv_.wait_for(lock, settings_.persist_deadline + std::chrono::seconds(1),
+                      [&] { return outcome_.done; });
+    out = outcome_;
+    taken = taken_;
+  }
+  if (taken.cpu != event.cpu || taken.episode != event.episode || reported_) {
+    spdlog::warn("CPU#{} reached escalation.after too, but stallwatchd already escalated "
+                 "(CPU#{})", event.cpu, taken.cpu);
     return;
   }
-  act(r);
+  reported_ = true;
+  // The event says what the report knows now (class, culprit), the action what was taken.
+  if (r.stall_class.empty()) r.stall_class = taken.stall_class;
+  if (r.culprit_pid <= 0) {
+    r.culprit_pid = taken.culprit_pid;
+    r.culprit_comm = taken.culprit_comm;
+  }
+  if (!out.done) out.persisted = "the action is still being taken (reset reason being saved)";
+  send_escalation(r, out);
 }
 
 void Escalator::fire_dry_run(const ResetReason& r) {
@@ -178,66 +239,40 @@ void Escalator::fire_drill(const ResetReason& r, const std::optional<DrillMatch>
   journal_.send(f);
 }
 
-void Escalator::act(const ResetReason& r) {
-  acted_ = true;
-  const std::string plan = what_would_happen();
-  auto failed = [&](const std::string& why) {
-    spdlog::critical("escalation failed: {}", why);
-    auto f = base_fields(r, message_id::kEscalation, LOG_CRIT, "escalation-failed",
-                         fmt::format("escalation of CPU#{} with action={} failed: {}", r.cpu,
-                                     r.action, why));
-    journal_.send(f);
-  };
+Escalator::Outcome Escalator::act(const ResetReason& r) {
+  Outcome out;
+  out.plan = what_would_happen();
   if (settings_.action == EscalationAction::kPanic && !settings_.allow_panic) {
-    failed("panic requires escalation.allow_panic = true; nothing done");
-    return;
+    out.failure = "panic requires escalation.allow_panic = true; nothing done";
+    return out;
   }
-
   // 1. The reset reason, durable before anything irreversible happens — but bounded: a hung
   //    state disk delays the action by at most persist_deadline, then it happens anyway.
-  std::string persisted;
-  std::uint64_t total = 0;
   PersistOutcome saved = persist_with_deadline(seams_.persist, r, settings_.persist_deadline);
   switch (saved.kind) {
     case PersistOutcome::Kind::kSaved:
-      total = saved.total;
-      persisted = fmt::format("reset reason saved to {}", store_.path());
+      out.total = saved.total;
+      out.persisted = fmt::format("reset reason saved to {}", store_.path());
       break;
     case PersistOutcome::Kind::kFailed:
-      persisted = fmt::format("reset reason NOT saved: {}", saved.error);
-      spdlog::error("{}", persisted);
+      out.persisted = fmt::format("reset reason NOT saved: {}", saved.error);
+      spdlog::error("{}", out.persisted);
       break;
     case PersistOutcome::Kind::kTimedOut:
-      persisted = fmt::format("reset reason NOT saved: {} did not finish within {} ms (state disk "
-                              "hung?); acting anyway",
-                              store_.path(), settings_.persist_deadline.count());
-      spdlog::error("{}", persisted);
+      out.persisted = fmt::format("reset reason NOT saved: {} did not finish within {} ms (state "
+                                  "disk hung?); acting anyway",
+                                  store_.path(), settings_.persist_deadline.count());
+      spdlog::error("{}", out.persisted);
       break;
   }
-
-  // 2. The final journald event.
-  std::string message =
-      fmt::format("CPU#{} stuck for {}!{} escalating: action={}, class={}\n{}; {}", r.cpu,
-                  format_stall_seconds(r.stall_ns), culprit_text(r), r.action, r.stall_class,
-                  plan, persisted);
-  auto f = base_fields(r, message_id::kEscalation, LOG_ALERT, "escalation", message);
-  f.push_back("STALLWATCH_DRY_RUN=0");
-  f.push_back("STALLWATCH_RESET_REASON=" + store_.path());
-  if (total > 0) f.push_back(fmt::format("STALLWATCH_ESCALATIONS_TOTAL={}", total));
-  if (device_ != nullptr) {
-    f.push_back("STALLWATCH_WATCHDOG_DEVICE=" + device_->settings().device);
-    f.push_back(fmt::format("STALLWATCH_WATCHDOG_TIMEOUT_S={}", device_->state().timeout_s));
-  }
-  journal_.send(f);
-
-  // 3. Act.
+  // 2. Act (the journald event follows, from the report worker: journald may be what is stuck).
   switch (settings_.action) {
     case EscalationAction::kNone:
-      return;
+      break;
     case EscalationAction::kWatchdogDevice: {
       if (device_ == nullptr || policy_ == nullptr || !device_->armed()) {
-        failed("no hardware watchdog is armed (watchdog.device)");
-        return;
+        out.failure = "no hardware watchdog is armed (watchdog.device)";
+        break;
       }
       if (settings_.reset_timeout_s > 0 && settings_.reset_timeout_s < device_->state().timeout_s) {
         // WDIOC_SETTIMEOUT also pings: the reset comes reset_timeout_s from now.
@@ -245,22 +280,52 @@ void Escalator::act(const ResetReason& r) {
           spdlog::error("could not shorten the watchdog timeout: {}", t.error().message);
       }
       policy_->stop();  // never fed again, never the magic 'V'
-      return;
+      break;
     }
     case EscalationAction::kSystemd: {
       int rc = seams_.notify ? seams_.notify("WATCHDOG=trigger") : 0;
       if (rc == 0)
-        failed("WATCHDOG=trigger not sent: not running under systemd (NOTIFY_SOCKET unset)");
+        out.failure = "WATCHDOG=trigger not sent: not running under systemd (NOTIFY_SOCKET unset)";
       else if (rc < 0)
-        failed(fmt::format("WATCHDOG=trigger not sent: {}", std::strerror(-rc)));
-      return;
+        out.failure = fmt::format("WATCHDOG=trigger not sent: {}", std::strerror(-rc));
+      break;
     }
     case EscalationAction::kPanic: {
       Status st = seams_.sysrq ? seams_.sysrq('c') : Status(make_error("no sysrq writer"));
       // Reaching this line means the kernel did not crash.
-      if (!st.ok()) failed(fmt::format("sysrq crash not triggered: {}", st.error().message));
-      return;
+      if (!st.ok()) out.failure = fmt::format("sysrq crash not triggered: {}", st.error().message);
+      break;
     }
+  }
+  if (!out.failure.empty()) spdlog::critical("escalation failed: {}", out.failure);
+  return out;
+}
+
+void Escalator::send_escalation(const ResetReason& r, const Outcome& out) {
+  if (!out.failure.empty() && out.persisted.empty()) {  // refused before anything (allow_panic)
+    journal_.send(base_fields(r, message_id::kEscalation, LOG_CRIT, "escalation-failed",
+                              fmt::format("escalation of CPU#{} with action={} failed: {}", r.cpu,
+                                          r.action, out.failure)));
+    return;
+  }
+  std::string message =
+      fmt::format("CPU#{} stuck for {}!{} escalating: action={}, class={}\n{}; {}", r.cpu,
+                  format_stall_seconds(r.stall_ns), culprit_text(r), r.action, r.stall_class,
+                  out.plan.empty() ? what_would_happen() : out.plan, out.persisted);
+  auto f = base_fields(r, message_id::kEscalation, LOG_ALERT, "escalation", message);
+  f.push_back("STALLWATCH_DRY_RUN=0");
+  f.push_back("STALLWATCH_RESET_REASON=" + store_.path());
+  if (out.total > 0) f.push_back(fmt::format("STALLWATCH_ESCALATIONS_TOTAL={}", out.total));
+  if (device_ != nullptr) {
+    f.push_back("STALLWATCH_WATCHDOG_DEVICE=" + device_->settings().device);
+    f.push_back(fmt::format("STALLWATCH_WATCHDOG_TIMEOUT_S={}", device_->state().timeout_s));
+  }
+  journal_.send(f);
+  if (!out.failure.empty()) {
+    auto ff = base_fields(r, message_id::kEscalation, LOG_CRIT, "escalation-failed",
+                          fmt::format("escalation of CPU#{} with action={} failed: {}", r.cpu,
+                                      r.action, out.failure));
+    journal_.send(ff);
   }
 }
 

@@ -35,7 +35,7 @@ def threads(pid):
 
 def placed(pid):
     return {t: v for t, v in threads(pid).items()
-            if not v[0].startswith(("sw-hb/", "sw-relay/")) and v[0] not in ("sw-feeder", "sw-mover")}
+            if not v[0].startswith(("sw-hb/", "sw-relay/")) and v[0] not in ("sw-feeder", "sw-escalate", "sw-mover")}
 
 
 require_root_and_cpus()

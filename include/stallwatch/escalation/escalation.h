@@ -57,6 +57,12 @@ class Escalation {
   bool feed_device();
   void on_escalation_due(std::int64_t now_mono_ns);
   std::unique_ptr<EventSink> make_sink();
+  // The escalation actor (daemon thread sw-escalate), as soon as the check found an escalation
+  // due: persist the reason (bounded) and act, without waiting for evidence or journald. The
+  // sink's event follows. Needs make_sink() first; false if nothing was taken.
+  bool take_now(const StallEvent& event);
+  // Whether action/dry_run call for an actor at all.
+  bool acts() const;
   // Report worker: is this stall an announced `stallwatchctl drill`? The worker sets
   // report.drill from it before storing the report and running the sinks. Never throws.
   bool is_drill(const StallEvent& event, const StallReport& report) const;
@@ -84,6 +90,7 @@ class Escalation {
   bool started_ = false;
   bool shut_down_ = false;
   int reset_timeout_s_ = 0;
+  Escalator* escalator_ = nullptr;  // the sink make_sink() made (owned by the report worker)
   std::uint64_t feed_failures_ = 0;
 };
 

@@ -10,13 +10,23 @@
 // by the check, StallEvent::drill, or matched here by seams.drill) is never escalated: one
 // "escalation skipped: drill" event with STALLWATCH_DRILL=1 instead, nothing persisted, nothing
 // done.
-// Runs on the report worker thread. Talks to the watchdog through WatchdogDevice (mutexed)
-// and FeedPolicy::stop() (atomic), which the checker thread uses concurrently.
+// Taking the action and reporting it are apart (issue 19): take() persists the reason (bounded)
+// and acts, with no journald write on the way; the daemon's escalation actor (sw-escalate) calls
+// it as soon as the check finds the escalation due, whatever the report worker is doing. fire()
+// on the report worker, when the escalation event gets there after its evidence, takes the
+// action only if nobody has (no actor wired, in tests), then sends the event with the outcome.
+// Threads: take() from the actor, fire() from the report worker, concurrently (a mutex guards
+// the once-per-lifetime state; neither holds it across the persist or the act). Talks to the
+// watchdog through WatchdogDevice (mutexed) and FeedPolicy::stop() (atomic), which the check
+// uses concurrently.
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -70,12 +80,30 @@ class Escalator final : public EventSink {
 
   void fire(const StallEvent& event, const StallReport* report) override;
 
-  bool acted() const { return acted_; }
+  // Persist the reason (bounded) and act, once per lifetime; no journald write. False when the
+  // action was taken (or is being taken) already, or is none/dry-run. The class and culprit
+  // come from the latest report of that CPU's episode if the report worker has one yet.
+  bool take(const StallEvent& event, const StallReport* report = nullptr);
+  bool acted() const;
 
  private:
+  struct Outcome {
+    bool done = false;
+    std::uint64_t total = 0;
+    std::string plan;  // what_would_happen(), before acting
+    std::string persisted;
+    std::string failure;  // the action could not be taken
+  };
+  struct Seen {
+    std::uint64_t episode = 0;
+    std::string stall_class, comm;
+    int pid = 0;
+  };
+  ResetReason reason_for(const StallEvent& event, const StallReport* report) const;
   void fire_dry_run(const ResetReason& reason);
   void fire_drill(const ResetReason& reason, const std::optional<DrillMatch>& drill);
-  void act(const ResetReason& reason);
+  Outcome act(const ResetReason& reason);
+  void send_escalation(const ResetReason& reason, const Outcome& outcome);
   std::string what_would_happen() const;
 
   EscalatorSettings settings_;
@@ -85,7 +113,13 @@ class Escalator final : public EventSink {
   std::string boot_id_;
   WatchdogDevice* device_;
   FeedPolicy* policy_;
-  bool acted_ = false;
+  mutable std::mutex mu_;
+  std::condition_variable done_cv_;
+  bool acted_ = false;           // taken, or being taken (mu_)
+  ResetReason taken_;            // what was taken (mu_)
+  Outcome outcome_;              // done once the act returned (mu_)
+  bool reported_ = false;        // its event was sent (report worker only)
+  std::map<int, Seen> seen_;     // the latest report per CPU (mu_)
 };
 
 }  // namespace stallwatch::escalation

@@ -46,6 +46,15 @@ struct FakeOutputs final : RtOutputs {
     return true;
   }
   void request_feed(int cpu) noexcept override { ++feeds; last_feed_cpu = cpu; }
+  int escalations = 0, escalation_cpu = -1;
+  bool pending = false;  // the actor has not taken it yet
+  void request_escalation(int cpu, const CheckEvent& e) noexcept override {
+    ++escalations;
+    escalation_cpu = e.cpu;
+    (void)cpu;
+    pending = true;
+  }
+  bool escalation_pending() noexcept override { return pending; }
   std::int64_t boot_ns() noexcept override { return now + boot_offset; }
 };
 
@@ -269,6 +278,7 @@ TEST_F(RunnerTest, ADrillsEscalationNeverStopsTheFeeding) {
   EXPECT_EQ(esc->cpu, 1);
   EXPECT_TRUE(esc->drill);
   EXPECT_FALSE(policy.stopped());
+  EXPECT_EQ(out_.escalations, 0) << "a drill's escalation is not handed to the actor";
   // Fed at least once per feed period (timeout/3 - tick = 900 ms) through the whole drill.
   EXPECT_GE(fed, static_cast<int>(drill_ns / (900 * kMs)));
 
@@ -283,6 +293,26 @@ TEST_F(RunnerTest, ADrillsEscalationNeverStopsTheFeeding) {
     if (e.kind == EventKind::kEscalation && e.cpu == 1 && !e.drill) real = true;
   EXPECT_TRUE(real);
   EXPECT_TRUE(policy.stopped());
+}
+
+// Issue 19: the check hands a due escalation to the actor at once (not through the report
+// queue), and sends no WATCHDOG=1 until the actor has taken it; a drill's is never handed over.
+TEST_F(RunnerTest, AnEscalationIsHandedToTheActorAndNoPingWhileItIsPending) {
+  RunnerSettings next = settings_;
+  next.checker.escalation_after_ns = 2000 * kMs;
+  runner_->post_settings(next);
+  run_for(1000 * kMs);
+  drain();
+  run_for(2300 * kMs, {1});
+  ASSERT_EQ(out_.escalations, 1);
+  EXPECT_EQ(out_.escalation_cpu, 1);
+  const int pings = out_.pings;
+  run_for(2000 * kMs, {1});
+  EXPECT_EQ(out_.pings, pings) << "no WATCHDOG=1 while the escalation is not taken";
+  out_.pending = false;  // taken
+  run_for(1000 * kMs, {1});
+  EXPECT_GT(out_.pings, pings);
+  EXPECT_EQ(out_.escalations, 1);
 }
 
 TEST_F(RunnerTest, SettingsAndMonitoringRequestsApplyAtTheNextCheck) {

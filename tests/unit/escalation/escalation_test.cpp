@@ -305,3 +305,49 @@ TEST_F(EscalationTest, UntrustedStateOrRuntimeDirectoryFailsStartBeforeArming) {
 
 }  // namespace
 }  // namespace stallwatch::escalation
+
+namespace stallwatch::escalation {
+namespace {
+
+// Issue 19: the escalation is taken by take_now() (the daemon's sw-escalate thread, as soon as
+// the check finds it due) while the report worker is blocked (evidence, a journald that stopped
+// reading): nothing is journalled on the way. The event the worker sends later reports the
+// action once, with the class its report found, and never acts a second time.
+TEST_F(EscalationTest, TakenWhileTheReportWorkerIsBlockedAndReportedAfter) {
+  config_.watchdog.device = "";
+  config_.escalation.action = EscalationAction::kSystemd;
+  auto esc = make();
+  ASSERT_TRUE(esc->start(0).ok());
+  EXPECT_TRUE(esc->acts());
+  auto sink = esc->make_sink();
+  const std::size_t journalled = journal_->entries.size();
+  ASSERT_TRUE(esc->take_now(escalation_event()));
+  EXPECT_EQ(notified_, std::vector<std::string>{"WATCHDOG=trigger"});
+  EXPECT_EQ(journal_->entries.size(), journalled) << "nothing waits for journald before the act";
+  ASSERT_TRUE(esc->store().load().ok());
+  EXPECT_FALSE(esc->take_now(escalation_event())) << "once per lifetime";
+
+  StallReport rep;
+  rep.stall_class = "rt-hog";
+  rep.comm = "spin";
+  rep.pid = rep.tid = 412;
+  sink->fire(escalation_event(), &rep);
+  EXPECT_EQ(notified_, std::vector<std::string>{"WATCHDOG=trigger"});
+  ASSERT_EQ(journal_->entries.size(), journalled + 1);
+  const auto& f = journal_->entries.back();
+  EXPECT_EQ(field(f, "PRIORITY"), "1");
+  EXPECT_THAT(field(f, "MESSAGE"), HasSubstr("escalating: action=systemd, class=rt-hog"));
+  EXPECT_THAT(field(f, "MESSAGE"), HasSubstr("reset reason saved to"));
+  esc->shutdown();
+}
+
+TEST_F(EscalationTest, DryRunAndNoneNeedNoActor) {
+  config_.escalation.dry_run = true;
+  EXPECT_FALSE(make()->acts());
+  config_.escalation.dry_run = false;
+  config_.escalation.action = EscalationAction::kNone;
+  EXPECT_FALSE(make()->acts());
+}
+
+}  // namespace
+}  // namespace stallwatch::escalation

@@ -77,7 +77,7 @@ TEST(EscalatorDeadline, HungStateDiskDelaysSystemdOnlyUntilTheDeadline) {
               w.journal, w.seams(disk.fn()), kBoot, nullptr, nullptr);
   e.fire(escalation_event(), nullptr);  // returns although the write is still blocked
   ASSERT_TRUE(disk.wait_entered());
-  EXPECT_EQ(w.effects, (std::vector<std::string>{"journal 1", "notify WATCHDOG=trigger"}));
+  EXPECT_EQ(w.effects, (std::vector<std::string>{"notify WATCHDOG=trigger", "journal 1"}));
   EXPECT_TRUE(e.acted());
   EXPECT_EQ(field(w.journal.entries[0], "MESSAGE"),
             "CPU#1 stuck for 3.0s! escalating: action=systemd, class=unknown\nsend "
@@ -95,7 +95,7 @@ TEST(EscalatorDeadline, HungStateDiskDelaysPanicOnlyUntilTheDeadline) {
               w.journal, w.seams(disk.fn()), kBoot, nullptr, nullptr);
   e.fire(escalation_event(), nullptr);
   ASSERT_TRUE(disk.wait_entered());
-  EXPECT_EQ(w.effects, (std::vector<std::string>{"journal 1", "sysrq c"}));
+  EXPECT_EQ(w.effects, (std::vector<std::string>{"sysrq c", "journal 1"}));
   disk.release();
   EXPECT_TRUE(disk.wait_finished());
 }
@@ -108,7 +108,7 @@ TEST(EscalatorDeadline, AFastWriteIsWaitedForAndCounted) {
   Escalator e(settings(EscalationAction::kSystemd, BlockingPersist::kBound), w.store, w.journal,
               w.seams(disk.fn()), kBoot, nullptr, nullptr);
   e.fire(escalation_event(), nullptr);
-  EXPECT_EQ(w.effects, (std::vector<std::string>{"journal 1", "notify WATCHDOG=trigger"}));
+  EXPECT_EQ(w.effects, (std::vector<std::string>{"notify WATCHDOG=trigger", "journal 1"}));
   EXPECT_EQ(field(w.journal.entries[0], "STALLWATCH_ESCALATIONS_TOTAL"), "7");
   EXPECT_THAT(field(w.journal.entries[0], "MESSAGE"),
               HasSubstr("; reset reason saved to " + w.store.path()));
@@ -122,7 +122,7 @@ TEST(EscalatorDeadline, FailedWriteAndNoEvidenceStillAct) {
               }),
               kBoot, nullptr, nullptr);
   e.fire(escalation_event(), /*report: evidence failed*/ nullptr);
-  EXPECT_EQ(w.effects, (std::vector<std::string>{"journal 1", "notify WATCHDOG=trigger"}));
+  EXPECT_EQ(w.effects, (std::vector<std::string>{"notify WATCHDOG=trigger", "journal 1"}));
   EXPECT_THAT(field(w.journal.entries[0], "MESSAGE"),
               HasSubstr("reset reason NOT saved: /var/lib/stallwatch/reset-reason.json: Read-only "
                         "file system"));
@@ -136,7 +136,7 @@ TEST(EscalatorDeadline, ThrowingWriterStillActs) {
               }),
               kBoot, nullptr, nullptr);
   e.fire(escalation_event(), nullptr);
-  EXPECT_EQ(w.effects, (std::vector<std::string>{"journal 1", "notify WATCHDOG=trigger"}));
+  EXPECT_EQ(w.effects, (std::vector<std::string>{"notify WATCHDOG=trigger", "journal 1"}));
   EXPECT_THAT(field(w.journal.entries[0], "MESSAGE"),
               HasSubstr("reset reason NOT saved: encoder blew up"));
 }
@@ -151,7 +151,7 @@ TEST(EscalatorDeadline, DefaultPersistWritesTheStoreOnTheHelperThread) {
   ASSERT_TRUE(saved.ok());
   EXPECT_EQ(saved->escalations_total, 1u);
   EXPECT_FALSE(saved->consumed);
-  EXPECT_EQ(w.effects, (std::vector<std::string>{"journal 1", "notify WATCHDOG=trigger"}));
+  EXPECT_EQ(w.effects, (std::vector<std::string>{"notify WATCHDOG=trigger", "journal 1"}));
 }
 
 }  // namespace

@@ -165,12 +165,14 @@ TEST(Escalator, IgnoresOtherEvents) {
   EXPECT_TRUE(w.effects.empty());
 }
 
-TEST(Escalator, WatchdogDevicePersistsThenLogsThenStopsFeeding) {
+// Issue 19: the action is taken first (after the bounded persist), the journald event follows:
+// journald may be what is stuck behind the stalled CPU.
+TEST(Escalator, WatchdogDevicePersistsThenStopsFeedingThenLogs) {
   World w;
   ArmedDevice d;
   Escalator e(esc(EscalationAction::kWatchdogDevice), w.store, w.journal, w.seams(), kBoot, &d.wd,
               &d.policy);
-  // The policy must still be feeding while the journal event goes out.
+  // The feeding has stopped by the time the journal event goes out.
   w.journal.on_send = [&](const std::vector<std::string>& f) {
     w.effects.push_back("journal " + field(f, "PRIORITY") + w.persisted() +
                         (d.policy.stopped() ? " [stopped]" : ""));
@@ -178,7 +180,7 @@ TEST(Escalator, WatchdogDevicePersistsThenLogsThenStopsFeeding) {
   StallReport rep = spin_report();
   e.fire(escalation_event(), &rep);
 
-  EXPECT_EQ(w.effects, std::vector<std::string>{"journal 1 [persisted]"});
+  EXPECT_EQ(w.effects, std::vector<std::string>{"journal 1 [persisted] [stopped]"});
   EXPECT_TRUE(d.policy.stopped());
   EXPECT_EQ(d.policy.on_tick(100'000'000'000, true), FeedDecision::kStopped);
   EXPECT_TRUE(d.dev.calls.empty()) << "never the magic 'V', no ioctl without reset_timeout_s";
@@ -244,8 +246,8 @@ TEST(Escalator, SystemdTriggersAfterPersisting) {
               nullptr);
   StallReport rep = spin_report();
   e.fire(escalation_event(), &rep);
-  EXPECT_EQ(w.effects, (std::vector<std::string>{"journal 1 [persisted]",
-                                                 "notify WATCHDOG=trigger [persisted]"}));
+  EXPECT_EQ(w.effects, (std::vector<std::string>{"notify WATCHDOG=trigger [persisted]",
+                                                 "journal 1 [persisted]"}));
   EXPECT_EQ(field(w.journal.entries[0], "STALLWATCH_ACTION"), "systemd");
   EXPECT_FALSE(has_field(w.journal.entries[0], "STALLWATCH_WATCHDOG_DEVICE"));
 }
@@ -262,13 +264,13 @@ TEST(Escalator, SystemdWithoutNotifySocketIsAFailureEvent) {
                         "unset)"));
 }
 
-TEST(Escalator, PanicWritesCToSysrqLast) {
+TEST(Escalator, PanicWritesCToSysrqAfterPersisting) {
   World w;
   Escalator e(esc(EscalationAction::kPanic, false, /*allow_panic=*/true), w.store, w.journal,
               w.seams(), kBoot, nullptr, nullptr);
   e.fire(escalation_event(), nullptr);
   EXPECT_EQ(w.effects,
-            (std::vector<std::string>{"journal 1 [persisted]", "sysrq c [persisted]"}));
+            (std::vector<std::string>{"sysrq c [persisted]", "journal 1 [persisted]"}));
 }
 
 TEST(Escalator, PanicThroughTheDefaultSeamWritesTheSysrootFile) {
@@ -321,7 +323,7 @@ TEST(Escalator, StillActsWhenTheReasonCannotBeSaved) {
   Escalator e(esc(EscalationAction::kSystemd), bad, w.journal, w.seams(), kBoot, nullptr, nullptr);
   e.fire(escalation_event(), nullptr);
   ASSERT_EQ(w.effects.size(), 2u);
-  EXPECT_THAT(w.effects[1], StartsWith("notify WATCHDOG=trigger"));
+  EXPECT_THAT(w.effects[0], StartsWith("notify WATCHDOG=trigger"));
   EXPECT_THAT(field(w.journal.entries[0], "MESSAGE"), HasSubstr("reset reason NOT saved: cannot create"));
   EXPECT_FALSE(has_field(w.journal.entries[0], "STALLWATCH_ESCALATIONS_TOTAL"));
 }
