@@ -53,7 +53,23 @@ struct StatusInputs {
   std::uint64_t feeds_missed = 0;
   std::vector<StatusCpu> cpus;
   std::vector<StatusDrill> drills;
+  // The escalation ladder (issue 19): what is configured, so the status says for a stalled or
+  // suspect CPU how long until each action fires.
+  std::string escalation_action = "none";
+  std::int64_t escalation_after_ns = 0;
+  bool escalation_dry_run = false;
+  std::int64_t watchdog_timeout_ns = 0;  // the armed device's real timeout; 0 = none armed
 };
+
+// For a stalled (or suspect) CPU: ms until the report (0 once reported), until the escalation
+// (-1 when none is configured, dry-run, or the CPU is drilled), until the hardware reset that
+// follows a watchdog-device escalation (-1 otherwise). Pure.
+struct Ladder {
+  std::int64_t report_in_ms = 0;
+  std::int64_t escalation_in_ms = -1;
+  std::int64_t reset_in_ms = -1;
+};
+Ladder ladder_for(const StatusInputs& in, const StatusCpu& c);
 
 // Reads one CPU's slot into a StatusCpu (relaxed: statistics).
 StatusCpu status_cpu_from_slot(int cpu, const HeartbeatSlot& slot);

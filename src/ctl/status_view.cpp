@@ -54,9 +54,17 @@ Result<StatusSnapshot> parse_status(std::string_view text) {
       cs.stalls = get_or<std::uint64_t>(c, "stalls", 0);
       cs.episode_ms = get_or<std::int64_t>(c, "episode_ms", 0);
       cs.late_hist_log2_ns = get_or<std::vector<std::uint64_t>>(c, "late_hist_log2_ns", {});
+      if (auto l = c.find("ladder"); l != c.end() && l->is_object()) {
+        cs.have_ladder = true;
+        cs.report_in_ms = get_or<std::int64_t>(*l, "report_in_ms", -1);
+        cs.escalation_in_ms = get_or<std::int64_t>(*l, "escalation_in_ms", -1);
+        cs.reset_in_ms = get_or<std::int64_t>(*l, "hardware_reset_in_ms", -1);
+      }
       if (cs.cpu >= 0) s.cpus.push_back(std::move(cs));
     }
   }
+  if (auto e = j.find("escalation"); e != j.end() && e->is_object())
+    s.escalation_action = get_or<std::string>(*e, "action", "");
   auto drills = j.find("drills");
   if (drills != j.end() && drills->is_array())
     for (const auto& d : *drills)
@@ -150,6 +158,24 @@ std::string format_status(const StatusSnapshot& s, const LivenessVerdict& v) {
                        online ? format_ms(c.age_ms) : "-", format_us(c.late_max_us),
                        format_us(cpu_p99_us(c)), c.stalls, episode);
   }
+  // The ladder of each stalled or suspect CPU: what fires next, and when.
+  for (const auto& c : s.cpus) {
+    if (!c.have_ladder) continue;
+    std::string line = fmt::format("CPU {}: ", c.cpu);
+    line += c.report_in_ms > 0 ? fmt::format("stall report in {}", format_ms(c.report_in_ms))
+                               : std::string("stall reported");
+    if (c.escalation_in_ms >= 0)
+      line += c.escalation_in_ms > 0
+                  ? fmt::format(", escalation ({}) in {}", safe(s.escalation_action),
+                                format_ms(c.escalation_in_ms))
+                  : fmt::format(", escalation ({}) due now", safe(s.escalation_action));
+    else
+      line += s.escalation_action.empty() || s.escalation_action == "none"
+                  ? ", no escalation configured"
+                  : ", no escalation (dry-run or drill)";
+    if (c.reset_in_ms >= 0) line += fmt::format(", hardware reset within {}", format_ms(c.reset_in_ms));
+    out += line + "\n";
+  }
   return out;
 }
 
@@ -179,6 +205,12 @@ std::string format_status_json(const StatusSnapshot& s, const LivenessVerdict& v
                     {"late_p99_us", cpu_p99_us(c)},
                     {"stalls", c.stalls},
                     {"episode_ms", c.episode_ms}});
+    if (c.have_ladder) {
+      json l = {{"report_in_ms", c.report_in_ms}};
+      if (c.escalation_in_ms >= 0) l["escalation_in_ms"] = c.escalation_in_ms;
+      if (c.reset_in_ms >= 0) l["hardware_reset_in_ms"] = c.reset_in_ms;
+      cpus.back()["ladder"] = std::move(l);
+    }
   }
   j["cpus"] = std::move(cpus);
   return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";

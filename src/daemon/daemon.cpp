@@ -525,6 +525,12 @@ StatusInputs Daemon::snapshot(std::int64_t now) {
   in.feeds_missed = pub.feeds_missed.load(std::memory_order_relaxed);
   if (auto* sn = dynamic_cast<SystemdNotifier*>(&notifier_)) in.watchdog_pings_dropped = sn->pings_dropped();
   in.drills = refresh_drills(now);
+  in.escalation_action = std::string(to_string(config_.escalation.action));
+  in.escalation_after_ns = config_.escalation.after.count();
+  in.escalation_dry_run = config_.escalation.dry_run;
+  if (const escalation::WatchdogDevice* dev = escalation_ ? escalation_->device() : nullptr;
+      dev != nullptr && dev->armed())
+    in.watchdog_timeout_ns = std::int64_t{dev->state().timeout_s} * 1'000'000'000;
   for (int cpu = 0; cpu < heartbeats_->slot_count(); ++cpu) {
     StatusCpu c = status_cpu_from_slot(cpu, heartbeats_->slots()[cpu]);
     const PublishedCpu& p = pub.cpu[cpu];

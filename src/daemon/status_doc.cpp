@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "stallwatch/status_doc.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "stallwatch/config.h"
@@ -37,6 +39,24 @@ std::int64_t hist_p99_ns(const std::vector<std::uint64_t>& hist) {
 
 }  // namespace
 
+Ladder ladder_for(const StatusInputs& in, const StatusCpu& c) {
+  Ladder l;
+  const std::int64_t age = c.last_ns > 0 ? std::max<std::int64_t>(0, in.now_mono_ns - c.last_ns) : 0;
+  const std::int64_t episode = c.state == CpuState::kStalled && c.episode_start_ns > 0
+                                   ? std::max<std::int64_t>(0, in.now_mono_ns - c.episode_start_ns)
+                                   : age;
+  l.report_in_ms = c.state == CpuState::kStalled ? 0 : std::max<std::int64_t>(0, in.threshold_ns - age) / 1'000'000;
+  const bool drilled = std::any_of(in.drills.begin(), in.drills.end(), [&](const StatusDrill& d) {
+    return d.cpu == c.cpu && in.now_mono_ns <= d.until_mono_ns;
+  });
+  if (in.escalation_action == "none" || in.escalation_after_ns <= 0 || in.escalation_dry_run || drilled)
+    return l;
+  l.escalation_in_ms = std::max<std::int64_t>(0, in.escalation_after_ns - episode) / 1'000'000;
+  if (in.escalation_action == "watchdog-device" && in.watchdog_timeout_ns > 0)
+    l.reset_in_ms = l.escalation_in_ms + in.watchdog_timeout_ns / 1'000'000;
+  return l;
+}
+
 nlohmann::json status_document(const StatusInputs& in) {
   nlohmann::json j;
   j["version"] = in.version;
@@ -54,6 +74,10 @@ nlohmann::json status_document(const StatusInputs& in) {
   j["global_pauses_total"] = in.global_pauses;
   j["watchdog_pings_dropped"] = in.watchdog_pings_dropped;
   j["watchdog_feeds_missed"] = in.feeds_missed;
+  j["escalation"] = {{"action", in.escalation_action},
+                     {"after_ms", in.escalation_after_ns / 1'000'000},
+                     {"dry_run", in.escalation_dry_run},
+                     {"watchdog_timeout_ms", in.watchdog_timeout_ns / 1'000'000}};
   nlohmann::json cpus = nlohmann::json::array();
   for (const StatusCpu& c : in.cpus) {
     if (c.state == CpuState::kUnmonitored && !c.monitored) continue;
@@ -71,6 +95,15 @@ nlohmann::json status_document(const StatusInputs& in) {
                           ? (in.now_mono_ns - c.episode_start_ns) / 1'000'000
                           : 0;
     o["late_hist_log2_ns"] = c.late_hist;
+    const std::int64_t age = c.last_ns > 0 ? in.now_mono_ns - c.last_ns : 0;
+    if (c.state == CpuState::kStalled || (c.state == CpuState::kHealthy && age * 2 > in.threshold_ns)) {
+      const Ladder l = ladder_for(in, c);
+      nlohmann::json lad;
+      lad["report_in_ms"] = l.report_in_ms;
+      if (l.escalation_in_ms >= 0) lad["escalation_in_ms"] = l.escalation_in_ms;
+      if (l.reset_in_ms >= 0) lad["hardware_reset_in_ms"] = l.reset_in_ms;
+      o["ladder"] = std::move(lad);
+    }
     cpus.push_back(std::move(o));
   }
   j["cpus"] = std::move(cpus);

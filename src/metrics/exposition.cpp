@@ -113,6 +113,27 @@ std::string render_metrics(const json& status) {
   for (const json* c : cpus)
     w.sample("stallwatch_stalled", cpu_label(get<int>(*c, "cpu", -1)),
              get<std::string>(*c, "state", "") == "stalled" ? "1" : "0");
+  // The escalation ladder (issue 19), one series per host: the soonest escalation and hardware
+  // reset among the stalled CPUs; absent while none is coming (stallwatchctl status per CPU).
+  std::int64_t esc_ms = -1, reset_ms = -1;
+  for (const json* c : cpus) {
+    auto l = c->find("ladder");
+    if (l == c->end() || !l->is_object()) continue;
+    const auto e = get<std::int64_t>(*l, "escalation_in_ms", -1);
+    const auto r = get<std::int64_t>(*l, "hardware_reset_in_ms", -1);
+    if (e >= 0 && (esc_ms < 0 || e < esc_ms)) esc_ms = e;
+    if (r >= 0 && (reset_ms < 0 || r < reset_ms)) reset_ms = r;
+  }
+  if (esc_ms >= 0) {
+    w.family("stallwatch_escalation_due_seconds", "gauge",
+             "Time until the soonest escalation of a stalled CPU fires (0: due now); absent when none is coming.");
+    w.sample("stallwatch_escalation_due_seconds", "", decimal(esc_ms, 3));
+  }
+  if (reset_ms >= 0) {
+    w.family("stallwatch_hardware_reset_due_seconds", "gauge",
+             "Time until the hardware watchdog resets the machine after the soonest escalation; absent when none is coming.");
+    w.sample("stallwatch_hardware_reset_due_seconds", "", decimal(reset_ms, 3));
+  }
   // One series per host, not per CPU (the series budget): alert on > 0, stallwatchctl status
   // names the CPUs.
   w.family("stallwatch_cpus_unmonitored", "gauge",

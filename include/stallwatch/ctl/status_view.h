@@ -27,6 +27,9 @@ struct CpuStatus {
   std::uint64_t stalls = 0;
   std::int64_t episode_ms = 0;
   std::vector<std::uint64_t> late_hist_log2_ns;
+  // The escalation ladder of a stalled or suspect CPU (ms; -1 = not in the file / not configured).
+  bool have_ladder = false;
+  std::int64_t report_in_ms = -1, escalation_in_ms = -1, reset_in_ms = -1;
 };
 
 struct StatusSnapshot {
@@ -41,7 +44,8 @@ struct StatusSnapshot {
   std::uint64_t stalls_total = 0;
   std::uint64_t events_dropped = 0;
   std::vector<CpuStatus> cpus;
-  std::vector<int> drill_pids;  // announced drills the daemon has posted to its check
+  std::vector<int> drill_pids;
+  std::string escalation_action;  // "" when the file does not say  // announced drills the daemon has posted to its check
 
   const CpuStatus* find_cpu(int cpu) const;
 };

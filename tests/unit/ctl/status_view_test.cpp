@@ -48,6 +48,27 @@ TEST(StatusParse, CapturedFileDuringStall) {
   EXPECT_EQ(s->find_cpu(7), nullptr);
 }
 
+// Issue 19: captured from the real daemon 2.2 s into a hog on CPU 1 (threshold 1 s, action
+// systemd after 6 s): the ladder says what fires next, and when.
+TEST(StatusParse, CapturedFileWithTheEscalationLadder) {
+  auto s = parse_status(fixture("status/stalled-ladder.json"));
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  EXPECT_EQ(s->escalation_action, "systemd");
+  const CpuStatus* c1 = s->find_cpu(1);
+  ASSERT_NE(c1, nullptr);
+  ASSERT_TRUE(c1->have_ladder);
+  EXPECT_EQ(c1->report_in_ms, 0);
+  EXPECT_EQ(c1->escalation_in_ms, 3758);
+  EXPECT_EQ(c1->reset_in_ms, -1);
+  EXPECT_FALSE(s->find_cpu(0)->have_ladder);
+  LivenessVerdict v;
+  v.liveness = Liveness::kRunning;
+  const std::string out = format_status(*s, v);
+  EXPECT_NE(out.find("CPU 1: stall reported, escalation (systemd) in 3.8s\n"), std::string::npos) << out;
+  const auto j = nlohmann::json::parse(format_status_json(*s, v));
+  EXPECT_EQ(j["cpus"][1]["ladder"]["escalation_in_ms"], 3758);
+}
+
 TEST(StatusParse, MissingAndExtraFieldsTakeDefaults) {
   auto s = parse_status(
       R"({"pid": 42, "future_field": {"x": 1}, "cpus": [{"cpu": 3, "stalls": "bad type"},

@@ -65,6 +65,42 @@ TEST(StatusDoc, Content) {
   EXPECT_EQ(j["cpus"][2]["age_ms"], 0);
 }
 
+// Issue 19: the ladder of a stalled CPU (4.5 s into its episode): reported, escalation
+// (watchdog-device after 20 s) in 15.5 s, hardware reset (timeout 30 s) in 45.5 s; a suspect CPU
+// (1.2 s old, threshold 2 s) is reported in 0.8 s; nothing for a healthy one; a drilled CPU has
+// no escalation; dry-run or none: only the report.
+TEST(StatusDoc, TheLadderSaysHowLongUntilEachAction) {
+  StatusInputs in = inputs();
+  in.escalation_action = "watchdog-device";
+  in.escalation_after_ns = 20'000 * kMs;
+  in.watchdog_timeout_ns = 30'000 * kMs;
+  in.cpus[0].last_ns = in.now_mono_ns - 1200 * kMs;
+  nlohmann::json j = status_document(in);
+  EXPECT_EQ(j["escalation"]["action"], "watchdog-device");
+  EXPECT_EQ(j["escalation"]["after_ms"], 20'000);
+  const auto& stalled = j["cpus"][1]["ladder"];
+  EXPECT_EQ(stalled["report_in_ms"], 0);
+  EXPECT_EQ(stalled["escalation_in_ms"], 15'500);
+  EXPECT_EQ(stalled["hardware_reset_in_ms"], 45'500);
+  const auto& suspect = j["cpus"][0]["ladder"];
+  EXPECT_EQ(suspect["report_in_ms"], 800);
+  EXPECT_EQ(suspect["escalation_in_ms"], 18'800);
+  in.cpus[0].last_ns = in.now_mono_ns - 100 * kMs;
+  EXPECT_FALSE(status_document(in)["cpus"][0].contains("ladder"));
+
+  in.drills.push_back(StatusDrill{1, 4242, in.now_mono_ns + 5000 * kMs});
+  j = status_document(in);
+  EXPECT_FALSE(j["cpus"][1]["ladder"].contains("escalation_in_ms")) << "a drill never escalates";
+  EXPECT_FALSE(j["cpus"][1]["ladder"].contains("hardware_reset_in_ms"));
+  in.drills.clear();
+  in.escalation_action = "systemd";
+  j = status_document(in);
+  EXPECT_EQ(j["cpus"][1]["ladder"]["escalation_in_ms"], 15'500);
+  EXPECT_FALSE(j["cpus"][1]["ladder"].contains("hardware_reset_in_ms"));
+  in.escalation_dry_run = true;
+  EXPECT_FALSE(status_document(in)["cpus"][1]["ladder"].contains("escalation_in_ms"));
+}
+
 TEST(StatusDoc, Line) {
   EXPECT_EQ(status_line(inputs()),
             "monitoring 2 CPUs, threshold 2s; stalls so far: 3; stalled now: 1");

@@ -115,6 +115,20 @@ TEST(Exposition, StalledCpuIsOneWithItsClassAndGrowingSeconds) {
   EXPECT_EQ(value_of(text, "stallwatch_stalls_total{cpu=\"0\",class=\"rt-hog\"}"), "<absent>");
 }
 
+// Issue 19: the ladder, one series per host, from a status file captured 2.2 s into a hog
+// (action systemd after 6 s); absent when nothing is coming.
+TEST(Exposition, TheSoonestEscalationIsAHostGauge) {
+  const json d = json::parse(read("../ctl/status/stalled-ladder.json"));
+  const std::string text = render_metrics(d);
+  EXPECT_EQ(value_of(text, "stallwatch_escalation_due_seconds"), "3.758");
+  EXPECT_EQ(value_of(text, "stallwatch_hardware_reset_due_seconds"), "<absent>");
+  json w = d;
+  w["cpus"][1]["ladder"]["hardware_reset_in_ms"] = 8758;
+  EXPECT_EQ(value_of(render_metrics(w), "stallwatch_hardware_reset_due_seconds"), "8.758");
+  EXPECT_EQ(value_of(render_metrics(doc("stalled-2cpu")), "stallwatch_escalation_due_seconds"),
+            "<absent>");
+}
+
 TEST(Exposition, EmptyOrForeignDocumentsStillRenderEveryFamily) {
   for (const json& d : {json::object(), json::array(), json(42), json{{"cpus", "x"}, {"version", 3}}}) {
     const std::string text = render_metrics(d);

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Scenario 7: escalation.action = "watchdog-device" on the i6300esb. Boot 1: `stallwatchctl
 doctor --json` (watchdog_thresh 2, no kdump) reports the i6300esb fed by stallwatch and the
-ladder in time order; then a stall past
+ladder in time order; a 12 s drill on CPU 1 (issue 19) leaves the guest running, its escalation
+skipped as a drill and the device still armed; then a stall past
 escalation.after -> a PRIORITY=1 escalation event, then the device resets the guest (QEMU's QMP
 WATCHDOG event, action reset). Boot 2 from the same disk: a previous-boot event naming the
 escalation, CPU 1 and the culprit (rt-hog and its pid), action watchdog-device. Then, still in
@@ -11,7 +12,10 @@ past escalation.after -> an escalation event (action systemd), systemd fails the
 
 import json
 
+import checklib
+
 ESCALATION_ID = "87cf2ea35fc844aeb8c72139d29e0993"
+DRY_RUN_ID = "7366235b16634a3a856f3c4d0e26d4f7"   # also the "escalation skipped: drill" event
 PREVIOUS_BOOT_ID = "1674528cb53e4c37a51d682a078392f5"
 DOCTOR_IDS = ["kernel-softlockup-detector", "kernel-hardlockup-detector", "stallwatch",
               "isolated-cpus", "panic-policy", "crash-dump", "sysrq", "hardware-watchdog",
@@ -63,8 +67,41 @@ def check_doctor(run):
         print(f"  doctor {c['id']}: {c['status']}: {c['summary']}")
 
 
+def check_drill(run):
+    """Issue 19: a drill of 12 s (> escalation.after 4 s + timeout 5 s + 3 s) with the i6300esb
+    owned: the guest keeps running (the drill-end mark was written after it), the escalation
+    falling due during it is skipped as a drill, the device is still armed and fed."""
+    start, end = run.marks("drill-start", boot=1), run.marks("drill-end", boot=1)
+    run.require(start, "boot 1: the drill started")
+    run.require(end, "boot 1: the guest was still running after a 12 s drill "
+                     "(> escalation.after 4 s + watchdog timeout 5 s + 3 s)")
+    t0, t1 = int(start[0]["__MONOTONIC_TIMESTAMP"]), int(end[0]["__MONOTONIC_TIMESTAMP"])
+    print(f"  drill: {end[0].get('TEST_OUT', '')}")
+    run.expect_field(end[0], "TEST_RC", "0", "stallwatchctl drill passed (exit 0)")
+    run.expect_field(end[0], "TEST_WATCHDOG_STATE", "active", "the i6300esb is still armed after the drill")
+    known = [e for e in run.unit_messages("stallwatch.service", r"drill announced on CPU 1", boot=1)
+             if t0 <= int(e["__MONOTONIC_TIMESTAMP"]) <= t1]
+    stalls = [e for e in run.events("stall", cpu=1, boot=1) if t0 <= run.detected_us(e) <= t1]
+    run.expect(known and stalls and int(known[0]["__MONOTONIC_TIMESTAMP"]) <= run.detected_us(stalls[0]),
+               "the daemon posted the drill to its check before the stall was reported")
+    run.expect(stalls and all(e.get("STALLWATCH_DRILL") == "1" for e in stalls),
+               "the drill's stall is reported, marked STALLWATCH_DRILL=1")
+    esc = [e for e in run.select(boot=1, MESSAGE_ID=DRY_RUN_ID)
+           if t0 <= int(e["__MONOTONIC_TIMESTAMP"]) <= t1]
+    run.expect(esc and esc[0].get("STALLWATCH_DRILL") == "1"
+               and "escalation skipped: drill" in esc[0].get("MESSAGE", ""),
+               "its escalation was skipped as a drill (STALLWATCH_DRILL=1)")
+    real = [e for e in run.select(boot=1, MESSAGE_ID=ESCALATION_ID)
+            if t0 <= int(e["__MONOTONIC_TIMESTAMP"]) <= t1]
+    run.expect(not real, "no real escalation during the drill")
+
+
 def check(run):
     check_doctor(run)
+    try:
+        check_drill(run)
+    except checklib.Abort:
+        pass
     b1 = run.boot_results[0]
     wd = [e for e in b1["qmp_events"] if e["event"] == "WATCHDOG"]
     run.expect(wd and wd[0]["data"].get("action") == "reset",

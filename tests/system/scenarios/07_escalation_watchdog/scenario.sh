@@ -1,5 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-# Scenario 7 (escalation via the hardware watchdog). Boot 1: a SCHED_FIFO 99 hog holds CPU 1 far
+# Scenario 7 (escalation via the hardware watchdog). Boot 1: a 12 s `stallwatchctl drill` on CPU 1
+# (longer than escalation.after + the device timeout) leaves the guest running; then a SCHED_FIFO
+# 99 hog holds CPU 1 far
 # longer than escalation.after + the device timeout; the daemon stops feeding the i6300esb and
 # the device resets the guest (QEMU runs with -watchdog-action reset -no-reboot, so it exits and
 # records the WATCHDOG event). Boot 2 (same state disk): the daemon reports how boot 1 ended;
@@ -27,6 +29,15 @@ if [ "$boot" = 1 ]; then
   doctor_json=$(tr -d '\n' < /run/doctor.json)
   stallwatchctl doctor || true   # the human form, for the console log
   mark doctor RC="$doctor_rc" ELAPSED_MS="$doctor_ms" JSON="$doctor_json"
+  # Issue 19: a drill longer than escalation.after (4 s) + the device's timeout (5 s) + 3 s must
+  # leave the guest running: the check knows the drill before its escalation is due, so the
+  # feeding never stops (it did: the device reset the guest during a drill).
+  mark drill-start CPU=1 SECONDS=12
+  stallwatchctl drill --cpu 1 --duration 12 > /run/drill.out 2>&1
+  drill_rc=$?
+  sleep 2
+  mark drill-end RC="$drill_rc" OUT="$(tr '\n' ' ' < /run/drill.out | cut -c1-700)" \
+    WATCHDOG_STATE="$(cat $wd/state 2>/dev/null)"
   rt_hog 1 99 40000
   wait "$RT_HOG_PID"
   fail "the guest was not reset by the watchdog during a 40 s stall"
