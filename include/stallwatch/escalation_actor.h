@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <vector>
 
 #include "stallwatch/event.h"
 #include "stallwatch/result.h"
@@ -34,6 +35,8 @@ class EscalationActor {
 
   Status start(int priority, bool allow_other);
   void route(HeartbeatManager& relays) { wake_.route(relays); }
+  // As Feeder::set_spread: the actor runs anywhere once woken (the persist waits up to 1 s).
+  void set_spread(std::vector<int> cpus) { spread_ = std::move(cpus); }
   // The check, for an escalation it found due (not a drill): the first one is posted and the
   // actor woken on `cpu`; later ones are ignored (the action is taken once).
   void request(int cpu, const CheckEvent& e) noexcept;
@@ -47,6 +50,7 @@ class EscalationActor {
   static constexpr int kEmpty = 0, kPosted = 1, kTaken = 2;
   void run();
   std::function<void(const StallEvent&)> act_;
+  std::vector<int> spread_;
   RtWake wake_;
   CheckEvent posted_{};            // written by the check before kPosted (release)
   std::atomic<int> state_{kEmpty};

@@ -37,6 +37,14 @@ class JournalWriter {
     (void)stderr_line;
     send(fields);
   }
+  // Never waits: the entry goes to journald only if its socket takes it at once (one datagram of
+  // the native protocol, MSG_DONTWAIT). False when it did not, or when entries go to stderr (the
+  // caller then sends it with send() from a thread that may wait). The escalation actor uses it
+  // to log the escalation before acting, without ever waiting on journald.
+  virtual bool try_send(const std::vector<std::string>& fields) {
+    (void)fields;
+    return false;
+  }
 };
 
 std::unique_ptr<JournalWriter> make_journal_writer(EventOutput output = event_output_from_env(),

@@ -21,6 +21,17 @@ namespace stallwatch {
 // userspace); false when the kernel refused (an offline CPU, a cpuset without it).
 bool pin_thread(pid_t tid, int cpu) noexcept;
 
+// Whether the calling thread may run on `cpu` only (true also when the mask cannot be read).
+bool pinned_to(int cpu) noexcept;
+
+// Lets thread tid (0 = the caller) run on any of cpus. The feeder and the escalation actor call
+// it on themselves once woken on the checking CPU, before work that may sleep (a keepalive in a
+// slow driver): a real-time thread with more than one allowed CPU, woken while a higher (or
+// equal) priority task holds its CPU, is placed by the kernel on a CPU where it can run
+// (select_task_rq_rt), and one preempted there is pushed to one (push_rt_task). Pinned, it
+// would wait for the hog. Same stack mask as pin_thread.
+bool spread_thread(pid_t tid, const std::vector<int>& cpus) noexcept;
+
 // Moves every thread of tids to the CPUs of cpus from a helper thread and waits for it until
 // deadline_ns (CLOCK_MONOTONIC). Returns true when every move was attempted in time; false when
 // the helper is still waiting in the kernel (it is then left to finish on its own).

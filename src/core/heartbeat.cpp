@@ -124,7 +124,9 @@ void* HeartbeatManager::run_relay(void* arg) {
           slot.attention.store(1, std::memory_order_relaxed);
       }
     }
-    if (sched_getcpu() != w->cpu) (void)pin_thread(0, w->cpu);
+    // Back on (and only on) its CPU: moved away, or its mask widened from outside (taskset -a
+    // -p -c 0-N), it could be woken on a stalled CPU later and serve nothing.
+    if (sched_getcpu() != w->cpu || !pinned_to(w->cpu)) (void)pin_thread(0, w->cpu);
     for (int i = 0; i < kMaxRelayTargets; ++i) {
       if ((bits & (1U << static_cast<unsigned>(i))) == 0) continue;
       if (RelayTarget* t = w->targets[i].load(std::memory_order_acquire)) t->move_and_wake(w->cpu);

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "stallwatch/journal_writer.h"
 
+#include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <syslog.h>
 #include <systemd/sd-journal.h>
 
@@ -16,6 +18,7 @@
 #include <spdlog/spdlog.h>
 
 #include "stallwatch/sanitize.h"
+#include "stallwatch/unique_fd.h"
 
 namespace stallwatch {
 
@@ -66,6 +69,42 @@ class SdJournalWriter final : public JournalWriter {
   SdJournalWriter(EventOutput output, std::FILE* err) : output_(output), err_(err) {}
 
   void send(const std::vector<std::string>& fields) override { send_with_line(fields, {}); }
+
+  bool try_send(const std::vector<std::string>& raw_fields) override {
+    if (output_ != EventOutput::kJournal) return false;
+    try {
+      // The native protocol: KEY=VALUE\n, or, for a value holding a newline, KEY\n + its length
+      // (64-bit little endian) + VALUE + \n.
+      std::string dgram;
+      auto add = [&](const std::string& field) {
+        const auto eq = field.find('=');
+        if (eq == std::string::npos) return;
+        const std::string_view value(field.data() + eq + 1, field.size() - eq - 1);
+        if (value.find('\n') == std::string_view::npos) {
+          dgram += field;
+        } else {
+          dgram.append(field, 0, eq);
+          dgram += '\n';
+          std::uint64_t n = value.size();
+          for (int i = 0; i < 8; ++i) dgram += static_cast<char>((n >> (8 * i)) & 0xff);
+          dgram += value;
+        }
+        dgram += '\n';
+      };
+      for (const auto& f : raw_fields) add(escape_field(f));
+      add("SYSLOG_IDENTIFIER=stallwatchd");
+      UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+      if (!fd.valid()) return false;
+      sockaddr_un addr{};
+      addr.sun_family = AF_UNIX;
+      std::strncpy(addr.sun_path, "/run/systemd/journal/socket", sizeof addr.sun_path - 1);
+      return ::sendto(fd.get(), dgram.data(), dgram.size(), MSG_DONTWAIT | MSG_NOSIGNAL,
+                      reinterpret_cast<const sockaddr*>(&addr), sizeof addr) ==
+             static_cast<ssize_t>(dgram.size());
+    } catch (const std::exception&) {
+      return false;
+    }
+  }
 
   void send_with_line(const std::vector<std::string>& fields,
                       const std::string& stderr_line) override {

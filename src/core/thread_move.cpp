@@ -64,6 +64,26 @@ bool pin_thread(pid_t tid, int cpu) noexcept {
   return mask.add(cpu) && mask.apply(tid);
 }
 
+bool pinned_to(int cpu) noexcept {
+  StackMask mask;
+  if (::sched_getaffinity(0, sizeof mask.bits, reinterpret_cast<cpu_set_t*>(mask.bits)) != 0)
+    return true;  // cannot tell: leave it as it is
+  const std::size_t bits = 8 * sizeof(unsigned long);
+  for (std::size_t w = 0; w < kWords; ++w) {
+    unsigned long want = 0;
+    if (cpu >= 0 && static_cast<std::size_t>(cpu) / bits == w)
+      want = 1UL << (static_cast<std::size_t>(cpu) % bits);
+    if (mask.bits[w] != want) return false;
+  }
+  return true;
+}
+
+bool spread_thread(pid_t tid, const std::vector<int>& cpus) noexcept {
+  StackMask mask;
+  for (int c : cpus) (void)mask.add(c);
+  return mask.apply(tid);
+}
+
 bool move_threads_until(const std::vector<pid_t>& tids, const std::vector<int>& cpus,
                         std::int64_t deadline_ns) {
   if (tids.empty()) return true;

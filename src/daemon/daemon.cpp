@@ -242,6 +242,7 @@ Status Daemon::start() {
   if (escalation::FeedPolicy* policy = escalation_->feed_policy()) {
     feeder_ = std::make_unique<Feeder>([esc = escalation_.get()] { return esc->feed_device(); },
                                        [runner = runner_.get()](std::uint64_t n) { runner->feed_served(n); });
+    feeder_->set_spread(allowed_cpus_);
     if (auto st = feeder_->start(config_.checker.priority, config_.heartbeat.allow_degraded); !st) {
       start_error_ = StartError::kPermission;
       fail_start();
@@ -260,6 +261,7 @@ Status Daemon::start() {
       fail_start();
       return st.error();
     }
+    actor_->set_spread(allowed_cpus_);
     actor_->route(*heartbeats_);
     outputs_->set_actor(actor_.get());
   }

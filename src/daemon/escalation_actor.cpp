@@ -65,6 +65,7 @@ void EscalationActor::run() {
     }
     if (stop_.load(std::memory_order_acquire)) break;
     if (state_.load(std::memory_order_acquire) != kPosted) continue;
+    if (!spread_.empty()) (void)spread_thread(0, spread_);
     const StallEvent e = to_stall_event(posted_);
     act_(e);
     state_.store(kTaken, std::memory_order_release);

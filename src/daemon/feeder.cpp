@@ -64,6 +64,7 @@ void Feeder::run() {
       continue;
     }
     if (stop_.load(std::memory_order_acquire)) break;
+    if (!spread_.empty()) (void)spread_thread(0, spread_);  // on a running CPU: no move needed
     const std::uint64_t req = requested_.load(std::memory_order_acquire);
     if (feed_()) served_(req);
     else failures_.fetch_add(1, std::memory_order_relaxed);

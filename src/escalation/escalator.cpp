@@ -265,7 +265,10 @@ Escalator::Outcome Escalator::act(const ResetReason& r) {
       spdlog::error("{}", out.persisted);
       break;
   }
-  // 2. Act (the journald event follows, from the report worker: journald may be what is stuck).
+  // 2. The PRIORITY=1 event, only if journald takes it at once (it may be what is stuck behind
+  //    the stalled CPU); else the report worker sends it after the act.
+  out.journalled = journal_.try_send(escalation_fields(r, out));
+  // 3. Act.
   switch (settings_.action) {
     case EscalationAction::kNone:
       break;
@@ -301,16 +304,11 @@ Escalator::Outcome Escalator::act(const ResetReason& r) {
   return out;
 }
 
-void Escalator::send_escalation(const ResetReason& r, const Outcome& out) {
-  if (!out.failure.empty() && out.persisted.empty()) {  // refused before anything (allow_panic)
-    journal_.send(base_fields(r, message_id::kEscalation, LOG_CRIT, "escalation-failed",
-                              fmt::format("escalation of CPU#{} with action={} failed: {}", r.cpu,
-                                          r.action, out.failure)));
-    return;
-  }
+std::vector<std::string> Escalator::escalation_fields(const ResetReason& r, const Outcome& out) const {
   std::string message =
       fmt::format("CPU#{} stuck for {}!{} escalating: action={}, class={}\n{}; {}", r.cpu,
-                  format_stall_seconds(r.stall_ns), culprit_text(r), r.action, r.stall_class,
+                  format_stall_seconds(r.stall_ns), culprit_text(r), r.action,
+                  r.stall_class.empty() ? "unknown" : r.stall_class,
                   out.plan.empty() ? what_would_happen() : out.plan, out.persisted);
   auto f = base_fields(r, message_id::kEscalation, LOG_ALERT, "escalation", message);
   f.push_back("STALLWATCH_DRY_RUN=0");
@@ -320,7 +318,17 @@ void Escalator::send_escalation(const ResetReason& r, const Outcome& out) {
     f.push_back("STALLWATCH_WATCHDOG_DEVICE=" + device_->settings().device);
     f.push_back(fmt::format("STALLWATCH_WATCHDOG_TIMEOUT_S={}", device_->state().timeout_s));
   }
-  journal_.send(f);
+  return f;
+}
+
+void Escalator::send_escalation(const ResetReason& r, const Outcome& out) {
+  if (!out.failure.empty() && out.persisted.empty()) {  // refused before anything (allow_panic)
+    journal_.send(base_fields(r, message_id::kEscalation, LOG_CRIT, "escalation-failed",
+                              fmt::format("escalation of CPU#{} with action={} failed: {}", r.cpu,
+                                          r.action, out.failure)));
+    return;
+  }
+  if (!out.journalled) journal_.send(escalation_fields(r, out));  // else the actor's went out
   if (!out.failure.empty()) {
     auto ff = base_fields(r, message_id::kEscalation, LOG_CRIT, "escalation-failed",
                           fmt::format("escalation of CPU#{} with action={} failed: {}", r.cpu,

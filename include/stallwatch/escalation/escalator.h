@@ -93,6 +93,7 @@ class Escalator final : public EventSink {
     std::string plan;  // what_would_happen(), before acting
     std::string persisted;
     std::string failure;  // the action could not be taken
+    bool journalled = false;  // its event went to journald before the act (try_send)
   };
   struct Seen {
     std::uint64_t episode = 0;
@@ -104,6 +105,7 @@ class Escalator final : public EventSink {
   void fire_drill(const ResetReason& reason, const std::optional<DrillMatch>& drill);
   Outcome act(const ResetReason& reason);
   void send_escalation(const ResetReason& reason, const Outcome& outcome);
+  std::vector<std::string> escalation_fields(const ResetReason& reason, const Outcome& outcome) const;
   std::string what_would_happen() const;
 
   EscalatorSettings settings_;

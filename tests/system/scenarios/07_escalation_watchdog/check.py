@@ -113,9 +113,11 @@ def check(run):
                f"state={state[0].get('TEST_STATE') if state else None}")
     hog = run.marks("rt-hog-start", boot=1)
     hog_pid = hog[0].get("TEST_PID") if hog else None
-    stalls = run.events("stall", cpu=1, boot=1)
-    run.expect(stalls, "boot 1: a stall event for CPU 1")
-    esc = run.select(boot=1, MESSAGE_ID=ESCALATION_ID)
+    hog_us = int(hog[0]["__MONOTONIC_TIMESTAMP"]) if hog else 0
+    stalls = [e for e in run.events("stall", cpu=1, boot=1) if run.detected_us(e) >= hog_us]
+    run.expect(stalls, "boot 1: a stall event for CPU 1 (the hog after the drill)")
+    esc = [e for e in run.select(boot=1, MESSAGE_ID=ESCALATION_ID)
+           if int(e["__MONOTONIC_TIMESTAMP"]) >= hog_us]
     run.expect(esc, "boot 1: an escalation event (its MESSAGE_ID) reached the disk before the reset")
     if esc:
         run.expect_field(esc[0], "PRIORITY", "1", "the escalation event is PRIORITY=1")

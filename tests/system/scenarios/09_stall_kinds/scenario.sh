@@ -4,7 +4,8 @@
 #     running: no stall, `stallwatchctl status` shows its lateness;
 #  2. each stall kind - preemption off, interrupts off, a hard-IRQ handler that does not return,
 #     a SCHED_FIFO 99 hog - for 5 s on CPU 1, then on CPU 0. Before each one every thread of
-#     stallwatchd that is not a heartbeat (sw-hb/N) is moved to the CPU about to stall and runs
+#     stallwatchd that is not a heartbeat or a relay (sw-hb/N, sw-relay/N) is moved to the CPU
+#     about to stall and runs
 #     there (its timers armed there), then let free again: the stall starts where they last ran,
 #     as the issue puts it, so a design that needs its checker, its timer or its report worker
 #     elsewhere fails;
@@ -16,12 +17,15 @@ show() { systemctl show -p "$1" --value stallwatch.service; }
 sleep 3   # every heartbeat has stamped a few times
 
 # pin_daemon CPUS: every non-heartbeat thread of stallwatchd to CPUS; prints the names pinned.
+# The relays (sw-relay/N) are left alone too: like the heartbeats they are one per CPU, pinned to
+# it by design, and the check wakes and moves the helpers through the checking CPU's relay; a
+# relay moved away from outside is the displaced case (host test test_moved_heartbeat.py).
 pin_daemon() {
   local cpus=$1 pid t comm names=""
   pid=$(stallwatch_pid)
   for t in /proc/"$pid"/task/*; do
     comm=$(cat "$t/comm" 2>/dev/null) || continue
-    case $comm in sw-hb/*) continue ;; esac
+    case $comm in sw-hb/* | sw-relay/*) continue ;; esac
     taskset -p -c "$cpus" "${t##*/}" >/dev/null 2>&1 && names+="${comm}[${t##*/}],"
   done
   echo "${names%,}"
