@@ -9,7 +9,7 @@
 # checked like the sources of their layer. The static libraries enforce the same at link time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-daemon_headers="blackout_judge.h check_runner.h daemon.h dispatcher.h escalation_actor.h exit_path.h feeder.h journal_sink.h logging.h notify.h report_worker.h rt_wake.h status_doc.h supervisor_plan.h thread_placement.h"
+daemon_headers="blackout_judge.h check_runner.h daemon.h dispatcher.h escalation_actor.h exit_path.h feeder.h journal_sink.h logging.h notify.h report_worker.h rt_wake.h status_doc.h supervisor_plan.h thread_placement.h woken_thread.h"
 
 layer_of_header() {  # include path under stallwatch/ -> layer
   case "$1" in

@@ -10,6 +10,7 @@
 // Threads: any non-real-time thread (pin_thread also from a relay).
 #pragma once
 
+#include <pthread.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -31,6 +32,10 @@ bool pinned_to(int cpu) noexcept;
 // (select_task_rq_rt), and one preempted there is pushed to one (push_rt_task). Pinned, it
 // would wait for the hog. Same stack mask as pin_thread.
 bool spread_thread(pid_t tid, const std::vector<int>& cpus) noexcept;
+
+// Joins `thread` until deadline_ns (CLOCK_MONOTONIC). True when it was joined; false when it
+// is still running (it is not detached: the caller decides).
+bool join_until(pthread_t thread, std::int64_t deadline_ns) noexcept;
 
 // Moves every thread of tids to the CPUs of cpus from a helper thread and waits for it until
 // deadline_ns (CLOCK_MONOTONIC). Returns true when every move was attempted in time; false when

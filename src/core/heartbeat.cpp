@@ -363,12 +363,6 @@ void install_wake_handler() {
   (void)installed;
 }
 
-bool timed_join(pthread_t thread, std::int64_t deadline_mono_ns) {
-  const std::int64_t until = clock_now_ns(CLOCK_REALTIME) +
-                             std::max<std::int64_t>(0, deadline_mono_ns - clock_now_ns(CLOCK_MONOTONIC));
-  timespec ts = to_timespec(until);
-  return pthread_timedjoin_np(thread, nullptr, &ts) == 0;
-}
 
 }  // namespace
 
@@ -397,8 +391,8 @@ int HeartbeatManager::stop_all(std::int64_t deadline_ns) {
     for (std::size_t i = 0; i < workers_.size(); ++i) {
       auto& w = workers_[i];
       if (!w) continue;
-      if (!joined[i].heartbeat) joined[i].heartbeat = timed_join(w->thread, until);
-      if (!joined[i].relay) joined[i].relay = timed_join(w->relay, until);
+      if (!joined[i].heartbeat) joined[i].heartbeat = join_until(w->thread, until);
+      if (!joined[i].relay) joined[i].relay = join_until(w->relay, until);
       if (!joined[i].heartbeat || !joined[i].relay) continue;
       healthy.push_back(w->cpu);
       w.reset();

@@ -64,6 +64,15 @@ bool pin_thread(pid_t tid, int cpu) noexcept {
   return mask.add(cpu) && mask.apply(tid);
 }
 
+bool join_until(pthread_t thread, std::int64_t deadline_ns) noexcept {
+  timespec real{};
+  clock_gettime(CLOCK_REALTIME, &real);
+  const std::int64_t until = real.tv_sec * 1'000'000'000LL + real.tv_nsec +
+                             std::max<std::int64_t>(0, deadline_ns - mono_ns());
+  const timespec ts{static_cast<time_t>(until / 1'000'000'000), static_cast<long>(until % 1'000'000'000)};
+  return pthread_timedjoin_np(thread, nullptr, &ts) == 0;
+}
+
 bool pinned_to(int cpu) noexcept {
   StackMask mask;
   if (::sched_getaffinity(0, sizeof mask.bits, reinterpret_cast<cpu_set_t*>(mask.bits)) != 0)

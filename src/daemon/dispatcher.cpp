@@ -12,6 +12,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "stallwatch/thread_move.h"
+
 namespace stallwatch {
 
 namespace {
@@ -64,12 +66,7 @@ bool Dispatcher::stop(std::int64_t deadline_ns) {
   started_ = false;
   stop_.store(true, std::memory_order_release);
   deps_.wake->wake();
-  timespec real{};
-  clock_gettime(CLOCK_REALTIME, &real);
-  const std::int64_t until = real.tv_sec * 1'000'000'000LL + real.tv_nsec +
-                             std::max<std::int64_t>(0, deadline_ns - mono_ns());
-  timespec ts{static_cast<time_t>(until / 1'000'000'000), static_cast<long>(until % 1'000'000'000)};
-  if (pthread_timedjoin_np(thread_, nullptr, &ts) == 0) return true;
+  if (join_until(thread_, deadline_ns)) return true;
   pthread_detach(thread_);
   return false;
 }

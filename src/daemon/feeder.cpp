@@ -1,18 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "stallwatch/feeder.h"
 
-#include <sched.h>
-#include <sys/select.h>
-#include <sys/eventfd.h>
-#include <time.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <algorithm>
-#include <cstring>
-
-#include "stallwatch/thread_move.h"
-
 namespace stallwatch {
 
 Feeder::Feeder(std::function<bool()> feed, std::function<void(std::uint64_t)> served)
@@ -20,81 +8,15 @@ Feeder::Feeder(std::function<bool()> feed, std::function<void(std::uint64_t)> se
 
 Feeder::~Feeder() { (void)stop(0); }
 
-Status Feeder::start(int priority, bool allow_other) {
-  if (!wake_.valid()) return make_error("eventfd: {}", std::strerror(errno));
-  auto create = [&](bool fifo) {
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, 64 * 1024);
-    pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
-    sched_param sp{};
-    sp.sched_priority = fifo ? priority : 0;
-    pthread_attr_setschedpolicy(&attr, fifo ? SCHED_FIFO : SCHED_OTHER);
-    pthread_attr_setschedparam(&attr, &sp);
-    int rc = pthread_create(&thread_, &attr, [](void* self) -> void* {
-      static_cast<Feeder*>(self)->run();
-      return nullptr;
-    }, this);
-    pthread_attr_destroy(&attr);
-    return rc;
-  };
-  int rc = create(true);
-  if (rc == EPERM && allow_other) rc = create(false);
-  if (rc != 0) return make_error("cannot start the watchdog feeder thread: {}", std::strerror(rc));
-  pthread_setname_np(thread_, "sw-feeder");
-  started_ = true;
-  return Ok{};
-}
-
 void Feeder::request(int cpu) noexcept {
   requested_.fetch_add(1, std::memory_order_release);
-  wake_.wake_on(cpu);
+  wake_on(cpu);
 }
 
-void Feeder::run() {
-  wake_.attach();
-  while (!stop_.load(std::memory_order_acquire)) {
-    if (wake_.busy() == 0) {
-      // Wait for the next request, without a timer of any CPU on the path.
-      wake_.idle();
-      fd_set set;
-      FD_ZERO(&set);
-      FD_SET(wake_.fd(), &set);
-      ::select(wake_.fd() + 1, &set, nullptr, nullptr, nullptr);
-      continue;
-    }
-    if (stop_.load(std::memory_order_acquire)) break;
-    if (!spread_.empty()) (void)spread_thread(0, spread_);  // on a running CPU: no move needed
-    const std::uint64_t req = requested_.load(std::memory_order_acquire);
-    if (feed_()) served_(req);
-    else failures_.fetch_add(1, std::memory_order_relaxed);
-  }
-  exited_.store(true, std::memory_order_release);
-}
-
-bool Feeder::stop(std::int64_t deadline_ns) {
-  if (!started_) return true;
-  started_ = false;
-  stop_.store(true, std::memory_order_release);
-  // The last check may have moved it to a CPU that is stalled now: it could neither exit nor
-  // let the process be reaped. The CPU running this stop is demonstrably running. The move is
-  // made by a helper: a feeder running in a driver on a stalled CPU would make it wait.
-  timespec mono{};
-  clock_gettime(CLOCK_MONOTONIC, &mono);
-  const std::int64_t now = mono.tv_sec * 1'000'000'000LL + mono.tv_nsec;
-  if (const int cpu = sched_getcpu(); cpu >= 0 && wake_.tid() > 0)
-    (void)move_threads_until({static_cast<pid_t>(wake_.tid())}, {cpu},
-                             std::min(deadline_ns, now + 100'000'000));
-  wake_.wake();
-  clock_gettime(CLOCK_MONOTONIC, &mono);
-  timespec real{};
-  clock_gettime(CLOCK_REALTIME, &real);
-  const std::int64_t left = deadline_ns - (mono.tv_sec * 1'000'000'000LL + mono.tv_nsec);
-  std::int64_t until = real.tv_sec * 1'000'000'000LL + real.tv_nsec + std::max<std::int64_t>(left, 0);
-  timespec ts{static_cast<time_t>(until / 1'000'000'000), static_cast<long>(until % 1'000'000'000)};
-  if (pthread_timedjoin_np(thread_, nullptr, &ts) == 0) return true;
-  pthread_detach(thread_);
-  return false;
+void Feeder::serve() {
+  const std::uint64_t req = requested_.load(std::memory_order_acquire);
+  if (feed_()) served_(req);
+  else failures_.fetch_add(1, std::memory_order_relaxed);
 }
 
 }  // namespace stallwatch

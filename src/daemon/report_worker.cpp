@@ -8,6 +8,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "stallwatch/thread_move.h"
+
 namespace stallwatch {
 
 ReportWorker::ReportWorker(std::unique_ptr<EventSink> sink, Enricher enrich)
@@ -57,13 +59,7 @@ bool ReportWorker::stop(std::int64_t deadline_ns) {
   cv_.notify_all();
   if (!started_) return true;
   started_ = false;
-  timespec mono{}, real{};
-  clock_gettime(CLOCK_MONOTONIC, &mono);
-  clock_gettime(CLOCK_REALTIME, &real);
-  const std::int64_t left = deadline_ns - (mono.tv_sec * 1'000'000'000LL + mono.tv_nsec);
-  const std::int64_t until = real.tv_sec * 1'000'000'000LL + real.tv_nsec + std::max<std::int64_t>(left, 0);
-  timespec ts{static_cast<time_t>(until / 1'000'000'000), static_cast<long>(until % 1'000'000'000)};
-  if (pthread_timedjoin_np(thread_, nullptr, &ts) == 0) return true;
+  if (join_until(thread_, deadline_ns)) return true;
   pthread_detach(thread_);
   return false;
 }

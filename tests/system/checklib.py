@@ -75,6 +75,16 @@ class Run:
                 out.append(e)
         return out
 
+    def module_stall(self, mode, cpu, since_us, boot=None):
+        """(start_us, end_us) of the first stallwatch_stall.ko run of `mode` on `cpu` logged at or
+        after since_us (the kernel's own stamps of its start and end lines); None when either
+        line is missing."""
+        start = [e for e in self.kernel(rf"stallwatch_stall: start mode={mode} cpu={cpu} ", boot)
+                 if self.mono_us(e) >= since_us]
+        end = [e for e in self.kernel(rf"stallwatch_stall: end mode={mode} cpu={cpu}", boot)
+               if self.mono_us(e) >= since_us]
+        return (self.mono_us(start[0]), self.mono_us(end[0])) if start and end else None
+
     def unit_messages(self, unit, pattern=".", boot=None):
         rx = re.compile(pattern)
         return [e for e in self.boot_entries(boot)

@@ -61,6 +61,19 @@ void* helper_main(void* arg) {
   return nullptr;
 }
 
+// wake_on(cpu) from this thread (the helper): one wake counted, this thread's mask unchanged.
+void expect_woken_not_moved(Helper& h, int cpu) {
+  cpu_set_t before;
+  ASSERT_EQ(sched_getaffinity(0, sizeof before, &before), 0);
+  h.wake.wake_on(cpu);
+  cpu_set_t after;
+  ASSERT_EQ(sched_getaffinity(0, sizeof after, &after), 0);
+  EXPECT_TRUE(CPU_EQUAL(&before, &after));
+  bool moved = true;
+  EXPECT_EQ(h.wake.busy(&moved), 1u);
+  EXPECT_FALSE(moved);
+}
+
 // What a heartbeat's relay thread does for a routed RtWake: it moves an idle
 // helper to the relay's CPU, then wakes it (wake_on() itself never moves).
 TEST(RtWake, AnIdleHelperMovedByTheRelayRunsOnItsCpu) {
@@ -101,27 +114,14 @@ TEST(RtWake, WithoutRelaysAWakeNeverMovesTheHelper) {
   int other = -1;
   for (int c = 0; c < CPU_SETSIZE; ++c)
     if (CPU_ISSET(c, &before) && c != sched_getcpu()) other = c;
-  h.wake.wake_on(other < 0 ? 0 : other);
-  cpu_set_t after;
-  ASSERT_EQ(sched_getaffinity(0, sizeof after, &after), 0);
-  EXPECT_TRUE(CPU_EQUAL(&before, &after));
-  bool moved = true;
-  EXPECT_EQ(h.wake.busy(&moved), 1u);
-  EXPECT_FALSE(moved);
+  expect_woken_not_moved(h, other < 0 ? 0 : other);
 }
 
 TEST(RtWake, ABusyHelperIsOnlyWoken) {
   Helper h;
   h.wake.attach();  // this thread plays the helper, busy (never idle()): no move
-  cpu_set_t before;
-  ASSERT_EQ(sched_getaffinity(0, sizeof before, &before), 0);
-  h.wake.wake_on(0);
-  cpu_set_t after;
-  ASSERT_EQ(sched_getaffinity(0, sizeof after, &after), 0);
-  EXPECT_TRUE(CPU_EQUAL(&before, &after));
+  expect_woken_not_moved(h, 0);
   bool moved = true;
-  EXPECT_EQ(h.wake.busy(&moved), 1u);
-  EXPECT_FALSE(moved);
   EXPECT_EQ(h.wake.busy(&moved), 0u);
 }
 

@@ -72,12 +72,9 @@ def check_cascade(run, case):
     begin, during = case_mark(run, "cascade-start", case), case_mark(run, "offline-during-spin", case)
     done, after = case_mark(run, "offline-done", case), case_mark(run, "cascade-done", case)
     run.require(begin and during and done and after, f"{case}: the hotplug cascade ran")
-    start = [e for e in run.kernel(rf"stallwatch_stall: start mode=irqoff cpu={SPIN_CPU} ")
-             if run.mono_us(e) >= t(begin)]
-    end = [e for e in run.kernel(rf"stallwatch_stall: end mode=irqoff cpu={SPIN_CPU}")
-           if run.mono_us(e) >= t(begin)]
-    run.require(start and end, f"{case}: interrupts were off on CPU {SPIN_CPU} (module start and end lines)")
-    start_us, end_us = run.mono_us(start[0]), run.mono_us(end[0])
+    spin = run.module_stall("irqoff", SPIN_CPU, t(begin))
+    run.require(spin, f"{case}: interrupts were off on CPU {SPIN_CPU} (module start and end lines)")
+    start_us, end_us = spin
     run.metric(f"{m}_spin_ms", round((end_us - start_us) / 1000))
 
     # The premise: CPU 3's offline was requested during the spin, before the threshold, and

@@ -67,12 +67,9 @@ def check_reload_during_spin(run, case, new_heartbeat_ms):
     run.require(begin and req and got and end_mark and done and first,
                 f"{case}: the reload during the spin ran")
     first = first[0]
-    start = [e for e in run.kernel(r"stallwatch_stall: start mode=preempt cpu=1 ")
-             if run.mono_us(e) >= t(begin)]
-    end = [e for e in run.kernel(r"stallwatch_stall: end mode=preempt cpu=1")
-           if run.mono_us(e) >= t(begin)]
-    run.require(start and end, f"{case}: preemption was off on CPU 1 (module start and end lines)")
-    start_us, end_us = run.mono_us(start[0]), run.mono_us(end[0])
+    spin = run.module_stall("preempt", 1, t(begin))
+    run.require(spin, f"{case}: preemption was off on CPU 1 (module start and end lines)")
+    start_us, end_us = spin
     run.metric(f"{case}_spin_ms", round((end_us - start_us) / 1000))
     print(f"  {case}: during the reload: {end_mark.get('TEST_DIAG') or '(nothing recorded)'}")
 
