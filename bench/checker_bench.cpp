@@ -39,7 +39,7 @@ BENCHMARK(BM_CheckerTick)->Arg(2)->Arg(64)->Arg(512)->Arg(4096);
 struct NullOutputs final : RtOutputs {
   void wake_dispatcher(int) noexcept override {}
   bool watchdog_ping() noexcept override { return true; }
-  void request_feed(int) noexcept override {}
+  bool request_feed(int) noexcept override { return false; }
   std::int64_t boot_ns() noexcept override { return now; }
   std::int64_t now = 0;
 };

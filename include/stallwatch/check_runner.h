@@ -34,7 +34,9 @@ class RtOutputs {
   virtual ~RtOutputs() = default;
   virtual void wake_dispatcher(int cpu) noexcept = 0;  // RtWake::wake_on(cpu)
   virtual bool watchdog_ping() noexcept = 0;        // sd_notify WATCHDOG=1, MSG_DONTWAIT; sent?
-  virtual void request_feed(int cpu) noexcept = 0;     // wake the feeder thread on this CPU
+  // A feed is due: fed here (a driver whose keepalive does not sleep: true when it was fed), or
+  // the feeder thread woken on this CPU (false: it reports the feed with feed_served()).
+  virtual bool request_feed(int cpu) noexcept = 0;
   // An escalation found due (not a drill): hand it to the escalation actor, woken on this CPU.
   virtual void request_escalation(int cpu, const CheckEvent& e) noexcept { (void)cpu, (void)e; }
   // An escalation handed over and not yet taken: no WATCHDOG=1 meanwhile.

@@ -153,7 +153,7 @@ std::int64_t CheckRunner::outputs_and_deadline(int cpu, std::int64_t now_ns) {
     if (feed_->on_tick(now_ns, checker_.healthy()) == escalation::FeedDecision::kFeed) {
       ++feeds_requested_;
       published_.feeds_requested.store(feeds_requested_, std::memory_order_relaxed);
-      out_.request_feed(cpu);
+      if (out_.request_feed(cpu)) feeds_served_.store(feeds_requested_, std::memory_order_release);
     }
   }
   // An escalation due and not yet taken: a daemon that cannot act must not look healthy.

@@ -80,8 +80,13 @@ class Daemon::Outputs final : public RtOutputs {
   void set_actor(EscalationActor* actor) { actor_ = actor; }
   void wake_dispatcher(int cpu) noexcept override { wake_.wake_on(cpu); }
   bool watchdog_ping() noexcept override { return notifier_.watchdog_ping(); }
-  void request_feed(int cpu) noexcept override {
+  // A driver whose keepalive does not sleep is fed right here, by the check (one ioctl; the
+  // device's own lock is only ever taken with try_lock); else the feeder thread is woken.
+  void set_direct_feed(escalation::Escalation* esc) { direct_ = esc; }
+  bool request_feed(int cpu) noexcept override {
+    if (direct_ != nullptr) return direct_->feed_device();
     if (feeder_ != nullptr) feeder_->request(cpu);
+    return false;
   }
   void request_escalation(int cpu, const CheckEvent& e) noexcept override {
     if (actor_ != nullptr) actor_->request(cpu, e);
@@ -93,6 +98,7 @@ class Daemon::Outputs final : public RtOutputs {
   Notifier& notifier_;
   RtWake& wake_;
   Feeder* feeder_ = nullptr;
+  escalation::Escalation* direct_ = nullptr;
   EscalationActor* actor_ = nullptr;
 };
 
@@ -239,7 +245,10 @@ Status Daemon::start() {
     return st.error();
   }
 
-  if (escalation::FeedPolicy* policy = escalation_->feed_policy()) {
+  if (escalation::FeedPolicy* policy = escalation_->feed_policy(); policy && escalation_->direct_feed()) {
+    outputs_->set_direct_feed(escalation_.get());
+    runner_->set_feed_policy(policy);
+  } else if (policy) {
     feeder_ = std::make_unique<Feeder>([esc = escalation_.get()] { return esc->feed_device(); },
                                        [runner = runner_.get()](std::uint64_t n) { runner->feed_served(n); });
     feeder_->set_spread(allowed_cpus_);

@@ -5,6 +5,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -43,6 +45,12 @@ Escalation::~Escalation() = default;
 
 namespace {
 
+std::int64_t mono_now_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
 void watchdog_notice(JournalWriter& journal, int priority, const std::string& device,
                      const std::string& message) {
   journal.send({"MESSAGE=" + message, fmt::format("MESSAGE_ID={}", message_id::kWatchdogNotice),
@@ -77,6 +85,18 @@ Status Escalation::start(std::int64_t now_mono_ns) {
     const WatchdogState& st = device_->state();
     for (const auto& w : st.warnings) spdlog::warn("{}", w);
     if (armed.ok()) {
+      // How long the driver's keepalive takes decides who feeds: the check itself, or a thread.
+      std::int64_t worst = 0;
+      for (int i = 0; i < 3 && worst >= 0; ++i) {
+        const std::int64_t t0 = mono_now_ns();
+        const FeedResult r = device_->feed();
+        worst = r == FeedResult::kFed ? std::max(worst, mono_now_ns() - t0) : -1;
+      }
+      keepalive_ns_ = worst;
+      direct_feed_ = worst >= 0 && worst <= kDirectFeedMaxNs;
+      spdlog::info("{}: keepalive took {} us at most: fed {}", dev, worst / 1000,
+                   direct_feed_ ? "by the check itself (the driver does not sleep in it)"
+                                : "by the feeder thread (the driver may sleep in it)");
       policy_ = std::make_unique<FeedPolicy>(FeedPolicySettings::from(config_, st.timeout_s));
       policy_->fed_at(now_mono_ns);
       spdlog::info("owning hardware watchdog {} ({}): timeout {}s, fed every {}ms at most, "

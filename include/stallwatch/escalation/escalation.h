@@ -55,6 +55,13 @@ class Escalation {
   // feeder thread pets the device with feed_device() (may sleep in a slow driver).
   FeedPolicy* feed_policy() { return policy_.get(); }
   bool feed_device();
+  // Whether the check may feed the device itself (feed_device() from the real-time path): the
+  // keepalive was timed at start (3 calls, the slowest) and returned within kDirectFeedMaxNs, so
+  // the driver does not sleep in it (i6300esb, iTCO_wdt, softdog). Otherwise the feeder thread
+  // does (ipmi_watchdog waits for the BMC). -1 before start() or without a device.
+  static constexpr std::int64_t kDirectFeedMaxNs = 200'000;
+  bool direct_feed() const { return direct_feed_; }
+  std::int64_t keepalive_ns() const { return keepalive_ns_; }
   void on_escalation_due(std::int64_t now_mono_ns);
   std::unique_ptr<EventSink> make_sink();
   // The escalation actor (daemon thread sw-escalate), as soon as the check found an escalation
@@ -92,6 +99,8 @@ class Escalation {
   int reset_timeout_s_ = 0;
   Escalator* escalator_ = nullptr;  // the sink make_sink() made (owned by the report worker)
   std::uint64_t feed_failures_ = 0;
+  bool direct_feed_ = false;
+  std::int64_t keepalive_ns_ = -1;
 };
 
 }  // namespace stallwatch::escalation

@@ -45,7 +45,12 @@ struct FakeOutputs final : RtOutputs {
     last_ping_ns = now;
     return true;
   }
-  void request_feed(int cpu) noexcept override { ++feeds; last_feed_cpu = cpu; }
+  bool direct = false;  // fed by the check itself
+  bool request_feed(int cpu) noexcept override {
+    ++feeds;
+    last_feed_cpu = cpu;
+    return direct;
+  }
   int escalations = 0, escalation_cpu = -1;
   bool pending = false;  // the actor has not taken it yet
   void request_escalation(int cpu, const CheckEvent& e) noexcept override {
@@ -313,6 +318,19 @@ TEST_F(RunnerTest, AnEscalationIsHandedToTheActorAndNoPingWhileItIsPending) {
   run_for(1000 * kMs, {1});
   EXPECT_GT(out_.pings, pings);
   EXPECT_EQ(out_.escalations, 1);
+}
+
+// A driver fed by the check itself: every due feed is served at once, none counted missed.
+TEST_F(RunnerTest, ADirectFeedIsServedByTheCheckItself) {
+  escalation::FeedPolicySettings fs;
+  fs.timeout_ns = 3000 * kMs;
+  fs.tick_interval_ns = 100 * kMs;
+  escalation::FeedPolicy policy(fs);
+  runner_->set_feed_policy(&policy);
+  out_.direct = true;
+  run_for(5000 * kMs);
+  EXPECT_GE(out_.feeds, 5);
+  EXPECT_EQ(runner_->published().feeds_missed.load(), 0u);
 }
 
 TEST_F(RunnerTest, SettingsAndMonitoringRequestsApplyAtTheNextCheck) {

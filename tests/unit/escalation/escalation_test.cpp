@@ -351,3 +351,32 @@ TEST_F(EscalationTest, DryRunAndNoneNeedNoActor) {
 
 }  // namespace
 }  // namespace stallwatch::escalation
+
+namespace stallwatch::escalation {
+namespace {
+
+// Issue 19, item 3: who feeds is measured at start. A keepalive that returns at once (i6300esb,
+// iTCO_wdt, softdog) is fed by the check itself; one that sleeps (ipmi_watchdog waits for the
+// BMC) by the feeder thread.
+TEST_F(EscalationTest, AFastKeepaliveIsFedByTheCheckASlowOneByTheFeeder) {
+  auto fast = make();
+  ASSERT_TRUE(fast->start(0).ok());
+  EXPECT_TRUE(fast->direct_feed());
+  EXPECT_GE(fast->keepalive_ns(), 0);
+  EXPECT_LE(fast->keepalive_ns(), Escalation::kDirectFeedMaxNs);
+  const int pings = dev_.pings;
+  EXPECT_TRUE(fast->feed_device());
+  EXPECT_EQ(dev_.pings, pings + 1);
+  fast->shutdown();
+
+  dev_ = FakeWatchdog{};
+  dev_.keepalive_delay_us = 2000;
+  auto slow = make();
+  ASSERT_TRUE(slow->start(0).ok());
+  EXPECT_FALSE(slow->direct_feed());
+  EXPECT_GE(slow->keepalive_ns(), 2'000'000);
+  slow->shutdown();
+}
+
+}  // namespace
+}  // namespace stallwatch::escalation

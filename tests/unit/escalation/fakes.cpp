@@ -100,6 +100,7 @@ int FakeWatchdogOps::ioctl(int fd, unsigned long request, void* arg) {
     case WDIOC_KEEPALIVE:
       if ((dev_.options & WDIOF_KEEPALIVEPING) == 0) return -EOPNOTSUPP;
       if (dev_.keepalive_error != 0) return dev_.keepalive_error;
+      if (dev_.keepalive_delay_us > 0) ::usleep(static_cast<useconds_t>(dev_.keepalive_delay_us));
       ping();
       return 0;
     case WDIOC_SETOPTIONS:

@@ -50,6 +50,7 @@ struct FakeWatchdog {
   bool expect_close = false;        // _WDOG_ALLOW_RELEASE: survives a close of a stopped device
   bool ran_on_after_close = false;  // "watchdog did not stop!"
   int pings = 0;
+  int keepalive_delay_us = 0;  // a driver that sleeps in its keepalive (ipmi_watchdog)
   std::string last_open_path;
   int last_open_flags = 0;
   std::vector<std::string> calls;

@@ -49,7 +49,7 @@ struct QuietOutputs final : RtOutputs {
   std::int64_t now = 0;
   void wake_dispatcher(int) noexcept override {}
   bool watchdog_ping() noexcept override { return true; }
-  void request_feed(int) noexcept override {}
+  bool request_feed(int) noexcept override { return false; }
   std::int64_t boot_ns() noexcept override { return now; }
 };
 
