@@ -320,8 +320,19 @@ void WatchdogDevice::close_locked() {
 }
 
 DisarmOutcome WatchdogDevice::disarm() {
-  std::lock_guard lock(mu_);
   DisarmOutcome out;
+  // A keepalive stuck inside the driver holds this lock (and the kernel's own across the ioctl):
+  // the stop must not wait for it, it keeps its bound and says what follows.
+  std::unique_lock lock(mu_, std::defer_lock);
+  if (!lock.try_lock_for(kDisarmWait)) {
+    out.stopped = false;
+    out.detail = fmt::format(
+        "{} cannot be disarmed: a keepalive has been inside the driver for over {} ms; the "
+        "device stays armed and resets the machine in about {}s unless stallwatchd is started "
+        "again in time",
+        settings_.device, kDisarmWait.count(), state_.timeout_s);
+    return out;
+  }
   if (fd_ < 0) {
     out.stopped = true;
     out.detail = fmt::format("{} was not armed", settings_.device);

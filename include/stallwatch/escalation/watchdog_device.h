@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <chrono>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -93,6 +94,9 @@ class WatchdogDevice {
   const WatchdogSettings& settings() const { return settings_; }
   std::uint64_t feeds() const { return feeds_.load(std::memory_order_relaxed); }
 
+  // How long disarm() waits for a keepalive in progress (a slow driver) before it gives up.
+  static constexpr std::chrono::milliseconds kDisarmWait{500};
+
  private:
   FeedResult feed_locked();
   void close_locked();
@@ -103,7 +107,7 @@ class WatchdogDevice {
   WatchdogSettings settings_;
   WatchdogState state_;
   bool probed_ = false;
-  std::mutex mu_;
+  std::timed_mutex mu_;  // disarm() waits for it at most kDisarmWait
   int fd_ = -1;
   std::atomic<bool> armed_{false};
   std::atomic<std::uint64_t> feeds_{0};

@@ -3,6 +3,10 @@
 
 #include <fcntl.h>
 
+#include <atomic>
+#include <chrono>
+#include <thread>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -404,6 +408,42 @@ TEST(WatchdogSettingsFrom, RoundsUpToWholeSeconds) {
   EXPECT_EQ(s.timeout_s, 2);
   EXPECT_EQ(s.pretimeout_s, 5);
   EXPECT_EQ(s.feed_interval_ns, 250'000'000);
+}
+
+}  // namespace
+}  // namespace stallwatch::escalation
+
+namespace stallwatch::escalation {
+namespace {
+
+// Issue 19, item 3: a keepalive stuck inside a slow driver (the fake's sleeps 900 ms) holds the
+// device lock; the stop's disarm gives up after kDisarmWait and says the device stays armed,
+// instead of waiting for the driver (a stop that ends in SIGKILL). Once the keepalive returns,
+// disarming works.
+TEST_F(WatchdogDeviceTest, DisarmDoesNotWaitForAKeepaliveStuckInTheDriver) {
+  WatchdogDevice wd(root_, ops_, settings());
+  ASSERT_TRUE(wd.probe().ok());
+  ASSERT_TRUE(wd.arm().ok());
+  (void)wd.feed();  // the first feed after arming uses WDIOC_KEEPALIVE from now on
+  dev_.keepalive_delay_us = 900'000;
+  std::atomic<bool> inside{false};
+  std::thread feeder([&] {
+    inside.store(true);
+    (void)wd.feed();
+  });
+  while (!inside.load()) std::this_thread::yield();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // inside the driver now
+  const auto t0 = std::chrono::steady_clock::now();
+  DisarmOutcome out = wd.disarm();
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  EXPECT_FALSE(out.stopped);
+  EXPECT_THAT(out.detail, HasSubstr("cannot be disarmed: a keepalive has been inside the driver"));
+  EXPECT_GE(waited, WatchdogDevice::kDisarmWait);
+  EXPECT_LT(waited, std::chrono::milliseconds(800));
+  feeder.join();
+  dev_.keepalive_delay_us = 0;
+  EXPECT_TRUE(wd.disarm().stopped);
+  EXPECT_FALSE(dev_.running);
 }
 
 }  // namespace
