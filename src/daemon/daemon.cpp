@@ -161,7 +161,7 @@ Status Daemon::start() {
   // Escalation first: owning the watchdog device can fail (EBUSY, not a watchdog), and then
   // nothing else starts.
   escalation_ = std::make_unique<escalation::Escalation>(
-      config_, options_.root, escalation::EscalationSeams{{}, make_journal_writer(options_.output), {}});
+      config_, options_.root, escalation::EscalationSeams{{}, make_journal_writer(options_.output), {}, {}});
   if (auto st = escalation_->start(start_ns_); !st) {
     escalation_->shutdown();
     escalation_.reset();

@@ -15,6 +15,16 @@
 
 namespace stallwatch::escalation {
 
+namespace {
+
+std::int64_t mono_now_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+}  // namespace
+
 Escalation::Escalation(const Config& config, const Sysroot& root, EscalationSeams seams)
     : config_(config), root_(root), seams_(std::move(seams)), store_(config.daemon.state_dir) {
   if (!seams_.ops) seams_.ops = make_system_watchdog_ops();
@@ -23,6 +33,7 @@ Escalation::Escalation(const Config& config, const Sysroot& root, EscalationSeam
   if (!seams_.escalator.notify) seams_.escalator.notify = defaults.notify;
   if (!seams_.escalator.sysrq) seams_.escalator.sysrq = defaults.sysrq;
   if (!seams_.escalator.realtime_ns) seams_.escalator.realtime_ns = defaults.realtime_ns;
+  if (!seams_.mono_ns) seams_.mono_ns = mono_now_ns;
   if (!seams_.escalator.drill) {
     DrillLookup lookup{config_.daemon.runtime_dir, ::geteuid(), {}};
     seams_.escalator.drill = [lookup](const StallEvent& e,
@@ -45,11 +56,6 @@ Escalation::~Escalation() = default;
 
 namespace {
 
-std::int64_t mono_now_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
 
 void watchdog_notice(JournalWriter& journal, int priority, const std::string& device,
                      const std::string& message) {
@@ -88,9 +94,9 @@ Status Escalation::start(std::int64_t now_mono_ns) {
       // How long the driver's keepalive takes decides who feeds: the check itself, or a thread.
       std::int64_t worst = 0;
       for (int i = 0; i < 3 && worst >= 0; ++i) {
-        const std::int64_t t0 = mono_now_ns();
+        const std::int64_t t0 = seams_.mono_ns();
         const FeedResult r = device_->feed();
-        worst = r == FeedResult::kFed ? std::max(worst, mono_now_ns() - t0) : -1;
+        worst = r == FeedResult::kFed ? std::max(worst, seams_.mono_ns() - t0) : -1;
       }
       keepalive_ns_ = worst;
       direct_feed_ = worst >= 0 && worst <= kDirectFeedMaxNs;

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -38,6 +39,7 @@ struct EscalationSeams {
   std::unique_ptr<WatchdogOps> ops;
   std::unique_ptr<JournalWriter> journal;
   EscalatorSeams escalator;
+  std::function<std::int64_t()> mono_ns;  // CLOCK_MONOTONIC: times the keepalive at start
 };
 
 class Escalation {

@@ -46,6 +46,7 @@ class EscalationTest : public ::testing::Test {
     };
     seams.escalator.sysrq = [](char) -> Status { return make_error("not in tests"); };
     seams.escalator.realtime_ns = [] { return std::int64_t{1'795'290'000'000'000'000}; };
+    if (clock_) seams.mono_ns = clock_;
     return std::make_unique<Escalation>(config_, root_, std::move(seams));
   }
 
@@ -63,6 +64,7 @@ class EscalationTest : public ::testing::Test {
   FakeWatchdog dev_;
   CapturingJournal* journal_ = nullptr;
   std::vector<std::string> notified_;
+  std::function<std::int64_t()> clock_;  // empty: the real CLOCK_MONOTONIC
 };
 
 TEST_F(EscalationTest, StartArmsAndTicksFeedAtATimeoutThird) {
@@ -359,22 +361,24 @@ namespace {
 // iTCO_wdt, softdog) is fed by the check itself; one that sleeps (ipmi_watchdog waits for the
 // BMC) by the feeder thread.
 TEST_F(EscalationTest, AFastKeepaliveIsFedByTheCheckASlowOneByTheFeeder) {
+  // The clock the keepalive is timed with advances `step` a read: each timed call takes `step`.
+  std::int64_t now = 0, step = 8'000;  // 8 us: i6300esb, iTCO_wdt
+  clock_ = [&] { return now += step; };
   auto fast = make();
   ASSERT_TRUE(fast->start(0).ok());
   EXPECT_TRUE(fast->direct_feed());
-  EXPECT_GE(fast->keepalive_ns(), 0);
-  EXPECT_LE(fast->keepalive_ns(), Escalation::kDirectFeedMaxNs);
+  EXPECT_EQ(fast->keepalive_ns(), 8'000);
   const int pings = dev_.pings;
   EXPECT_TRUE(fast->feed_device());
   EXPECT_EQ(dev_.pings, pings + 1);
   fast->shutdown();
 
   dev_ = FakeWatchdog{};
-  dev_.keepalive_delay_us = 2000;
+  step = 2'000'000;  // 2 ms: ipmi_watchdog waiting for the BMC
   auto slow = make();
   ASSERT_TRUE(slow->start(0).ok());
   EXPECT_FALSE(slow->direct_feed());
-  EXPECT_GE(slow->keepalive_ns(), 2'000'000);
+  EXPECT_EQ(slow->keepalive_ns(), 2'000'000);
   slow->shutdown();
 }
 
