@@ -8,7 +8,9 @@ WATCHDOG event, action reset). Boot 2 from the same disk: a previous-boot event 
 escalation, CPU 1 and the culprit (rt-hog and its pid), action watchdog-device. Then, still in
 boot 2, escalation.action = "systemd" with the packaged escalation-reboot.conf drop-in: a stall
 past escalation.after -> an escalation event (action systemd), systemd fails the unit with result
-'watchdog' without restarting it, and reboots the guest (QMP SHUTDOWN guest-reset, no WATCHDOG)."""
+'watchdog' without restarting it, and reboots the guest (QMP SHUTDOWN guest-reset, no WATCHDOG).
+Before that (issue 19), action "systemd" with the shipped unit and journald SIGSTOPped: an 8 s RT
+hog gets the unit restarted by systemd while the hog still runs."""
 
 import json
 
@@ -96,12 +98,29 @@ def check_drill(run):
     run.expect(not real, "no real escalation during the drill")
 
 
+def check_journald_stopped(run):
+    """Issue 19: action systemd (restart), journald SIGSTOPped, an 8 s RT hog (after 3 s): systemd
+    restarts the unit while journald is still stopped."""
+    start, end = run.marks("journald-stopped-start", boot=2), run.marks("journald-stopped-end", boot=2)
+    run.require(start and end, "boot 2: the escalation with journald stopped ran")
+    s, e = start[0], end[0]
+    ms = int(e.get("TEST_RESTARTED_MS") or -1)
+    run.metric("journald_stopped_restart_ms", ms)
+    run.expect(0 <= ms <= 8000,
+               "boot 2: with journald stopped, the hog's escalation got the unit restarted by systemd "
+               "while the hog still ran (a new MainPID)", f"{ms} ms after the hog started")
+    run.expect(int(e.get("TEST_NRESTARTS") or 0) > int(s.get("TEST_NRESTARTS") or 0),
+               "boot 2: NRestarts grew", f"{s.get('TEST_NRESTARTS')} -> {e.get('TEST_NRESTARTS')}")
+    run.expect_field(e, "TEST_ACTIVE", "active", "boot 2: the restarted unit is active")
+
+
 def check(run):
     check_doctor(run)
-    try:
-        check_drill(run)
-    except checklib.Abort:
-        pass
+    for part in (check_drill, check_journald_stopped):
+        try:
+            part(run)
+        except checklib.Abort:
+            pass
     b1 = run.boot_results[0]
     wd = [e for e in b1["qmp_events"] if e["event"] == "WATCHDOG"]
     run.expect(wd and wd[0]["data"].get("action") == "reset",
@@ -162,11 +181,14 @@ def check(run):
     run.expect(a.get("TEST_WATCHDOG_STATE") != "active",
                "the i6300esb was disarmed by the clean restart (not what reboots the guest)",
                f"state {a.get('TEST_WATCHDOG_STATE')}")
+    # Only what follows this part's start (the journald-stopped part before it restarts the unit).
+    t_a = int(a["__MONOTONIC_TIMESTAMP"])
     esc2 = [e for e in run.select(boot=2, MESSAGE_ID=ESCALATION_ID)
-            if e.get("STALLWATCH_ACTION") == "systemd"]
+            if e.get("STALLWATCH_ACTION") == "systemd" and int(e["__MONOTONIC_TIMESTAMP"]) >= t_a]
     run.expect(esc2 and esc2[0].get("PRIORITY") == "1" and esc2[0].get("STALLWATCH_CPU") == "1",
                "boot 2: a PRIORITY=1 escalation event, action systemd, CPU 1")
-    unit = [e.get("MESSAGE", "") for e in run.select(boot=2, UNIT="stallwatch.service")]
+    unit = [e.get("MESSAGE", "") for e in run.select(boot=2, UNIT="stallwatch.service")
+            if int(e["__MONOTONIC_TIMESTAMP"]) >= t_a]
     run.expect(any("Watchdog request" in m for m in unit),
                "systemd received the WATCHDOG=trigger ('Watchdog request')", f"{unit[-8:]}")
     run.expect(any("Failed with result 'watchdog'" in m for m in unit),

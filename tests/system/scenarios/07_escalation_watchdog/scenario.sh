@@ -45,6 +45,50 @@ if [ "$boot" = 1 ]; then
 fi
 wait_journal 20 STALLWATCH_EVENT=previous-boot
 mark done ACTIVE="$(systemctl is-active stallwatch.service)"
+show() { systemctl show -p "$1" --value stallwatch.service; }
+
+# Boot 2, part 1 (issue 19): escalation.action = "systemd" with the shipped unit (restart, no
+# reboot) and journald stopped (SIGSTOP, as when it waits behind the stalled CPU): an RT hog past
+# escalation.after must still get the unit restarted by systemd. The escalation does not wait for
+# journald (the daemon's thread sw-escalate sends WATCHDOG=trigger at once). The clean stop of
+# the boot's daemon disarms the i6300esb first.
+cat > /etc/stallwatch/stallwatch.toml <<'TOML'
+[heartbeat]
+interval = "250ms"
+[checker]
+interval = "100ms"
+threshold = "2s"
+[escalation]
+action = "systemd"
+after = "3s"
+TOML
+systemctl restart stallwatch.service
+wait_active stallwatch.service 40 || exit 1
+sleep 2
+pid0=$(show MainPID)
+n0=$(show NRestarts)
+jpid=$(pidof systemd-journald)
+mark journald-stopped-start PID="$pid0" NRESTARTS="$n0" JOURNALD="$jpid"
+kill -STOP "$jpid"
+t0=$(date +%s%N)
+chrt -f 99 taskset -c 1 /usr/lib/stallwatch-test/rt-hog 8000 &
+hog=$!
+restarted_ms=-1
+for _ in $(seq 150); do
+  p=$(show MainPID)
+  if [ "$p" != "$pid0" ] && [ "$p" != 0 ]; then
+    restarted_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+    break
+  fi
+  sleep 0.1
+done
+wait "$hog"
+kill -CONT "$jpid"
+wait_active stallwatch.service 20
+mark journald-stopped-end PID="$(show MainPID)" NRESTARTS="$(show NRestarts)" \
+  ACTIVE="$(systemctl is-active stallwatch.service)" RESTARTED_MS="$restarted_ms" \
+  RESULT="$(show Result)"
+sleep 2
 
 # Boot 2, part 2: escalation.action = "systemd" with the packaged reboot drop-in, as
 # stallwatch.toml(5) tells an operator. A stall past escalation.after must make systemd reboot the
@@ -64,7 +108,6 @@ install -D -m 0644 /usr/share/doc/stallwatch/examples/escalation-reboot.conf \
   /etc/systemd/system/stallwatch.service.d/escalation-reboot.conf
 systemctl daemon-reload && systemctl restart stallwatch.service
 wait_active stallwatch.service 40 || exit 1
-show() { systemctl show -p "$1" --value stallwatch.service; }
 mark systemd-escalation FAILURE_ACTION="$(show FailureAction)" WATCHDOG_SIGNAL="$(show WatchdogSignal)" \
   PREVENT="$(show RestartPreventExitStatus)" PID="$(stallwatch_pid)" \
   WATCHDOG_STATE="$(cat /sys/class/watchdog/watchdog0/state 2>/dev/null)"
