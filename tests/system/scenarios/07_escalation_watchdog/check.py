@@ -104,11 +104,19 @@ def check_journald_stopped(run):
     start, end = run.marks("journald-stopped-start", boot=2), run.marks("journald-stopped-end", boot=2)
     run.require(start and end, "boot 2: the escalation with journald stopped ran")
     s, e = start[0], end[0]
+    esc_ms = int(e.get("TEST_ESCALATED_MS") or -1)
+    run.metric("journald_stopped_escalation_ms", esc_ms)
+    # The stall's age counts from the last heartbeat before the hog (up to 250 ms earlier).
+    run.expect(0 <= esc_ms <= 3000 + 100 + 500,
+               "boot 2: with journald stopped, the daemon took the escalation within escalation.after "
+               "(3 s) + one check interval + 500 ms of the hog's start (reset reason's time)",
+               f"{esc_ms} ms")
     ms = int(e.get("TEST_RESTARTED_MS") or -1)
     run.metric("journald_stopped_restart_ms", ms)
-    run.expect(0 <= ms <= 8000,
-               "boot 2: with journald stopped, the hog's escalation got the unit restarted by systemd "
-               "while the hog still ran (a new MainPID)", f"{ms} ms after the hog started")
+    # Recorded bound only: systemd's own handling waits for journald (PID 1 logs to it).
+    run.expect(0 <= ms <= 15000,
+               "boot 2: with journald stopped, systemd restarted the unit (a new MainPID)",
+               f"{ms} ms after the hog started")
     run.expect(int(e.get("TEST_NRESTARTS") or 0) > int(s.get("TEST_NRESTARTS") or 0),
                "boot 2: NRestarts grew", f"{s.get('TEST_NRESTARTS')} -> {e.get('TEST_NRESTARTS')}")
     run.expect_field(e, "TEST_ACTIVE", "active", "boot 2: the restarted unit is active")

@@ -85,9 +85,11 @@ done
 wait "$hog"
 kill -CONT "$jpid"
 wait_active stallwatch.service 20
+# When the daemon took the escalation: the reset reason's own time (CLOCK_REALTIME, as t0).
+reason_ns=$(sed -n 's/.*"time_realtime_ns": *\([0-9]*\).*/\1/p' /var/lib/stallwatch/reset-reason.json | head -1)
 mark journald-stopped-end PID="$(show MainPID)" NRESTARTS="$(show NRestarts)" \
   ACTIVE="$(systemctl is-active stallwatch.service)" RESTARTED_MS="$restarted_ms" \
-  RESULT="$(show Result)"
+  ESCALATED_MS="$(( (${reason_ns:-0} - t0) / 1000000 ))" RESULT="$(show Result)"
 sleep 2
 
 # Boot 2, part 2: escalation.action = "systemd" with the packaged reboot drop-in, as
