@@ -2,10 +2,10 @@
 """Scenario 7: escalation.action = "watchdog-device" on the i6300esb. Boot 1: `stallwatchctl
 doctor --json` (watchdog_thresh 2, no kdump) reports the i6300esb fed by stallwatch and the
 ladder in time order; a 12 s drill on CPU 1 (issue 19) leaves the guest running, its escalation
-skipped as a drill and the device still armed; then a stall past
+skipped as a drill and the device still armed; then a kernel spin (preemption off) past
 escalation.after -> a PRIORITY=1 escalation event, then the device resets the guest (QEMU's QMP
 WATCHDOG event, action reset). Boot 2 from the same disk: a previous-boot event naming the
-escalation, CPU 1 and the culprit (rt-hog and its pid), action watchdog-device. Then, still in
+escalation, CPU 1 and the culprit (insmod and its pid, class kernel-nonpreemptible), action watchdog-device. Then, still in
 boot 2, escalation.action = "systemd" with the packaged escalation-reboot.conf drop-in: a stall
 past escalation.after -> an escalation event (action systemd), systemd fails the unit with result
 'watchdog' without restarting it, and reboots the guest (QMP SHUTDOWN guest-reset, no WATCHDOG).
@@ -122,9 +122,31 @@ def check_journald_stopped(run):
     run.expect_field(e, "TEST_ACTIVE", "active", "boot 2: the restarted unit is active")
 
 
+def check_spin_reset(run):
+    """Issue 19: the real kernel spin resets the guest after escalation.after (4 s) and within
+    after + timeout (5 s) + 1 s of its start, dated by the last KERN_CRIT tick on disk."""
+    mark = run.marks("spin-start", boot=1)
+    run.require(mark, "boot 1: the kernel spin started")
+    spin = run.module_stall("preempt", 1, int(mark[0]["__MONOTONIC_TIMESTAMP"]) - 2_000_000, boot=1)
+    starts = [e for e in run.kernel(r"stallwatch_stall: start mode=preempt cpu=1 ", boot=1)]
+    run.require(starts, "boot 1: the spin's start line")
+    t0 = run.mono_us(starts[-1])
+    ticks = [run.mono_us(e) for e in run.kernel(r"stallwatch-test: tick", boot=1)]
+    run.require(ticks, "boot 1: ticks reached the disk")
+    last_s = (max(ticks) - t0) / 1e6
+    run.metric("spin_to_last_tick_ms", round(last_s * 1000))
+    esc = [e for e in run.select(boot=1, MESSAGE_ID=ESCALATION_ID) if run.detected_us(e) >= t0]
+    if esc:
+        run.metric("spin_to_escalation_ms", round((run.detected_us(esc[0]) - t0) / 1000))
+    run.expect(spin is None, "boot 1: the spin never ended (the reset came first)")
+    run.expect(4.0 <= last_s <= 4 + 5 + 1,
+               "boot 1: the guest was reset after escalation.after (4 s) and within after + timeout "
+               "(5 s) + 1 s of the spin's start (last tick on disk)", f"last tick {last_s:.2f} s in")
+
+
 def check(run):
     check_doctor(run)
-    for part in (check_drill, check_journald_stopped):
+    for part in (check_drill, check_journald_stopped, check_spin_reset):
         try:
             part(run)
         except checklib.Abort:
@@ -138,7 +160,7 @@ def check(run):
     run.expect(state and state[0].get("TEST_STATE") == "active",
                "boot 1: the daemon armed /dev/watchdog0 (sysfs state active)",
                f"state={state[0].get('TEST_STATE') if state else None}")
-    hog = run.marks("rt-hog-start", boot=1)
+    hog = run.marks("spin-start", boot=1)
     hog_pid = hog[0].get("TEST_PID") if hog else None
     hog_us = int(hog[0]["__MONOTONIC_TIMESTAMP"]) if hog else 0
     stalls = [e for e in run.events("stall", cpu=1, boot=1) if run.detected_us(e) >= hog_us]
@@ -164,7 +186,8 @@ def check(run):
                      "previous boot ended by stallwatch escalation")
     run.expect_field(p, "STALLWATCH_CPU", "1", "names CPU 1")
     run.expect_field(p, "STALLWATCH_ACTION", "watchdog-device")
-    run.expect_field(p, "STALLWATCH_COMM", "rt-hog", "names the culprit's comm")
+    run.expect_field(p, "STALLWATCH_COMM", "insmod", "names the culprit's comm (the spinning insmod)")
+    run.expect_field(p, "STALLWATCH_CLASS", "kernel-nonpreemptible", "names the class")
     # The reset reason keeps the culprit's thread id: STALLWATCH_TID (the single-threaded hog's
     # tid is its pid); STALLWATCH_PID is only ever a process id (issue 10, item 6).
     run.expect_field(p, "STALLWATCH_TID", hog_pid, f"names the culprit's thread ({hog_pid})")

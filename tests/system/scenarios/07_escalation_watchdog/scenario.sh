@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Scenario 7 (escalation via the hardware watchdog). Boot 1: a 12 s `stallwatchctl drill` on CPU 1
-# (longer than escalation.after + the device timeout) leaves the guest running; then a SCHED_FIFO
-# 99 hog holds CPU 1 far
+# (longer than escalation.after + the device timeout) leaves the guest running; then a kernel
+# spin (preemption off, stallwatch_stall.ko) holds CPU 1 far
 # longer than escalation.after + the device timeout; the daemon stops feeding the i6300esb and
 # the device resets the guest (QEMU runs with -watchdog-action reset -no-reboot, so it exits and
 # records the WATCHDOG event). Boot 2 (same state disk): the daemon reports how boot 1 ended;
@@ -38,9 +38,17 @@ if [ "$boot" = 1 ]; then
   sleep 2
   mark drill-end RC="$drill_rc" OUT="$(tr '\n' ' ' < /run/drill.out | cut -c1-700)" \
     WATCHDOG_STATE="$(cat $wd/state 2>/dev/null)"
-  rt_hog 1 99 40000
-  wait "$RT_HOG_PID"
-  fail "the guest was not reset by the watchdog during a 40 s stall"
+  # Issue 19: a real kernel spin (preemption off on CPU 1, 40 s) past escalation.after: the device
+  # must reset the guest after `after` and within after + timeout + 1 s. A ticker on CPU 0 writes
+  # a KERN_CRIT line to /dev/kmsg every 200 ms (journald syncs CRIT at once), so the last tick on
+  # disk dates the reset to within a tick.
+  ( taskset -p -c 0 $BASHPID >/dev/null
+    while :; do echo "<2>stallwatch-test: tick" > /dev/kmsg; sleep 0.2; done ) &
+  taskset -c 1 insmod "/lib/modules/$(uname -r)/extra/stallwatch_stall.ko" mode=preempt ms=40000 &
+  spin=$!
+  mark spin-start CPU=1 PID="$spin" MS=40000
+  wait "$spin"
+  fail "the guest was not reset by the watchdog during a 40 s kernel spin"
   exit 1
 fi
 wait_journal 20 STALLWATCH_EVENT=previous-boot
