@@ -112,6 +112,13 @@ class RunnerTest : public ::testing::Test {
     }
     for (const auto& k : keep) ring_.push(k);
   }
+  // A watchdog of timeout 3 s fed from checks 100 ms apart (feed period 900 ms).
+  static escalation::FeedPolicySettings feed_settings() {
+    escalation::FeedPolicySettings fs;
+    fs.timeout_ns = 3000 * kMs;
+    fs.tick_interval_ns = 100 * kMs;
+    return fs;
+  }
   std::vector<CheckEvent> drain() {
     std::vector<CheckEvent> v;
     CheckEvent e;
@@ -225,10 +232,7 @@ TEST_F(RunnerTest, PeriodicStatusPassRidesOnTheFirstCheckPastDue) {
 }
 
 TEST_F(RunnerTest, FeedRequestedOnTheCheckingCpuAndUnservedRequestsAreRetried) {
-  escalation::FeedPolicySettings fs;
-  fs.timeout_ns = 3000 * kMs;
-  fs.tick_interval_ns = 100 * kMs;
-  escalation::FeedPolicy policy(fs);
+  escalation::FeedPolicy policy(feed_settings());
   runner_->set_feed_policy(&policy);
   run_for(200 * kMs);
   ASSERT_GE(out_.feeds, 1);
@@ -256,9 +260,7 @@ TEST_F(RunnerTest, ADrillsEscalationNeverStopsTheFeeding) {
   RunnerSettings next = settings_;
   next.checker.escalation_after_ns = 2000 * kMs;
   runner_->post_settings(next);
-  escalation::FeedPolicySettings fs;
-  fs.timeout_ns = 3000 * kMs;
-  fs.tick_interval_ns = 100 * kMs;
+  escalation::FeedPolicySettings fs = feed_settings();
   fs.stop_on_escalation = true;
   fs.escalation_grace_ns = 0;
   escalation::FeedPolicy policy(fs);
@@ -322,10 +324,7 @@ TEST_F(RunnerTest, AnEscalationIsHandedToTheActorAndNoPingWhileItIsPending) {
 
 // A driver fed by the check itself: every due feed is served at once, none counted missed.
 TEST_F(RunnerTest, ADirectFeedIsServedByTheCheckItself) {
-  escalation::FeedPolicySettings fs;
-  fs.timeout_ns = 3000 * kMs;
-  fs.tick_interval_ns = 100 * kMs;
-  escalation::FeedPolicy policy(fs);
+  escalation::FeedPolicy policy(feed_settings());
   runner_->set_feed_policy(&policy);
   out_.direct = true;
   run_for(5000 * kMs);

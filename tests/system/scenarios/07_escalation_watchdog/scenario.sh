@@ -54,13 +54,9 @@ fi
 wait_journal 20 STALLWATCH_EVENT=previous-boot
 mark done ACTIVE="$(systemctl is-active stallwatch.service)"
 show() { systemctl show -p "$1" --value stallwatch.service; }
-
-# Boot 2, part 1 (issue 19): escalation.action = "systemd" with the shipped unit (restart, no
-# reboot) and journald stopped (SIGSTOP, as when it waits behind the stalled CPU): an RT hog past
-# escalation.after must still get the unit restarted by systemd. The escalation does not wait for
-# journald (the daemon's thread sw-escalate sends WATCHDOG=trigger at once). The clean stop of
-# the boot's daemon disarms the i6300esb first.
-cat > /etc/stallwatch/stallwatch.toml <<'TOML'
+# Boot 2's configuration: escalation.action = "systemd" after 3 s (threshold 2 s).
+systemd_escalation_config() {
+  cat > /etc/stallwatch/stallwatch.toml <<'TOML'
 [heartbeat]
 interval = "250ms"
 [checker]
@@ -70,6 +66,14 @@ threshold = "2s"
 action = "systemd"
 after = "3s"
 TOML
+}
+
+# Boot 2, part 1 (issue 19): escalation.action = "systemd" with the shipped unit (restart, no
+# reboot) and journald stopped (SIGSTOP, as when it waits behind the stalled CPU): an RT hog past
+# escalation.after must still get the unit restarted by systemd. The escalation does not wait for
+# journald (the daemon's thread sw-escalate sends WATCHDOG=trigger at once). The clean stop of
+# the boot's daemon disarms the i6300esb first.
+systemd_escalation_config
 systemctl restart stallwatch.service
 wait_active stallwatch.service 40 || exit 1
 sleep 2
@@ -104,16 +108,7 @@ sleep 2
 # stallwatch.toml(5) tells an operator. A stall past escalation.after must make systemd reboot the
 # guest cleanly (QEMU -no-reboot then exits with SHUTDOWN reason guest-reset), not merely restart
 # stallwatchd. The clean stop of the old daemon disarms the i6300esb first.
-cat > /etc/stallwatch/stallwatch.toml <<'TOML'
-[heartbeat]
-interval = "250ms"
-[checker]
-interval = "100ms"
-threshold = "2s"
-[escalation]
-action = "systemd"
-after = "3s"
-TOML
+systemd_escalation_config
 install -D -m 0644 /usr/share/doc/stallwatch/examples/escalation-reboot.conf \
   /etc/systemd/system/stallwatch.service.d/escalation-reboot.conf
 systemctl daemon-reload && systemctl restart stallwatch.service
