@@ -13,6 +13,8 @@ Before that (issue 19), action "systemd" with the shipped unit and journald SIGS
 hog gets the unit restarted by systemd while the hog still runs."""
 
 import json
+import os
+import re
 
 import checklib
 
@@ -122,17 +124,37 @@ def check_journald_stopped(run):
     run.expect_field(e, "TEST_ACTIVE", "active", "boot 2: the restarted unit is active")
 
 
+def console_ticks_us(run, boot):
+    """The ticks on a boot's serial console, in the printk clock (usec). The console is written
+    synchronously by the printing CPU (0), so its last tick dates the reset to within a tick; the
+    journal's copy is only a lower bound (journald's writes can wait for the spinning CPU)."""
+    out = []
+    path = os.path.join(run.run_dir, f"console-{boot}.log")
+    try:
+        with open(path, errors="replace") as f:
+            for line in f:
+                m = re.match(r"\[\s*(\d+)\.(\d{6})\] stallwatch-test: tick", line)
+                if m:
+                    out.append(int(m.group(1)) * 1_000_000 + int(m.group(2)))
+    except OSError:
+        pass
+    return out
+
+
 def check_spin_reset(run):
     """Issue 19: the real kernel spin resets the guest after escalation.after (4 s) and within
-    after + timeout (5 s) + 1 s of its start, dated by the last KERN_CRIT tick on disk."""
+    after + timeout (5 s) + 1 s of its start, dated by the last KERN_CRIT tick on the console."""
     mark = run.marks("spin-start", boot=1)
     run.require(mark, "boot 1: the kernel spin started")
     spin = run.module_stall("preempt", 1, int(mark[0]["__MONOTONIC_TIMESTAMP"]) - 2_000_000, boot=1)
     starts = [e for e in run.kernel(r"stallwatch_stall: start mode=preempt cpu=1 ", boot=1)]
     run.require(starts, "boot 1: the spin's start line")
     t0 = run.mono_us(starts[-1])
-    ticks = [run.mono_us(e) for e in run.kernel(r"stallwatch-test: tick", boot=1)]
-    run.require(ticks, "boot 1: ticks reached the disk")
+    disk = [run.mono_us(e) for e in run.kernel(r"stallwatch-test: tick", boot=1)]
+    if disk:
+        run.metric("spin_to_last_tick_on_disk_ms", round((max(disk) - t0) / 1000))
+    ticks = [t for t in console_ticks_us(run, 1) if t >= t0]
+    run.require(ticks, "boot 1: ticks reached the serial console after the spin's start")
     last_s = (max(ticks) - t0) / 1e6
     run.metric("spin_to_last_tick_ms", round(last_s * 1000))
     esc = [e for e in run.select(boot=1, MESSAGE_ID=ESCALATION_ID) if run.detected_us(e) >= t0]
@@ -141,7 +163,8 @@ def check_spin_reset(run):
     run.expect(spin is None, "boot 1: the spin never ended (the reset came first)")
     run.expect(4.0 <= last_s <= 4 + 5 + 1,
                "boot 1: the guest was reset after escalation.after (4 s) and within after + timeout "
-               "(5 s) + 1 s of the spin's start (last tick on disk)", f"last tick {last_s:.2f} s in")
+               "(5 s) + 1 s of the spin's start (last tick on the serial console)",
+               f"last tick {last_s:.2f} s in")
 
 
 def check(run):

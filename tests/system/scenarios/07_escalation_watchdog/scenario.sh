@@ -40,8 +40,9 @@ if [ "$boot" = 1 ]; then
     WATCHDOG_STATE="$(cat $wd/state 2>/dev/null)"
   # Issue 19: a real kernel spin (preemption off on CPU 1, 40 s) past escalation.after: the device
   # must reset the guest after `after` and within after + timeout + 1 s. A ticker on CPU 0 writes
-  # a KERN_CRIT line to /dev/kmsg every 200 ms (journald syncs CRIT at once), so the last tick on
-  # disk dates the reset to within a tick.
+  # a KERN_CRIT line to /dev/kmsg every 200 ms; printk writes it to the serial console at once
+  # (loglevel=4), so the last tick on the console dates the reset to within a tick. (Its copy on
+  # disk is only a lower bound: journald's writes can wait behind the spinning CPU.)
   ( taskset -p -c 0 $BASHPID >/dev/null
     while :; do echo "<2>stallwatch-test: tick" > /dev/kmsg; sleep 0.2; done ) &
   taskset -c 1 insmod "/lib/modules/$(uname -r)/extra/stallwatch_stall.ko" mode=preempt ms=40000 &
