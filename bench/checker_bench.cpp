@@ -8,12 +8,13 @@
 #include <memory>
 #include <vector>
 
-#include "stallwatch/check_runner.h"
-#include "stallwatch/checker.h"
+#include "stallwatch/daemon/check_runner.h"
+#include "stallwatch/core/checker.h"
 
 namespace {
 
 using namespace stallwatch;
+using namespace stallwatch::daemon;
 
 void BM_CheckerTick(benchmark::State& state) {
   const int cpus = static_cast<int>(state.range(0));

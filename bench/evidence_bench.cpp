@@ -27,6 +27,7 @@
 namespace {
 
 using namespace stallwatch;
+using namespace stallwatch::evidence;
 
 std::int64_t mono_ns() {
   timespec ts{};

@@ -10,11 +10,12 @@
 
 #include "stallwatch/metrics/exposition.h"
 #include "stallwatch/metrics/publisher.h"
-#include "stallwatch/status_doc.h"
+#include "stallwatch/daemon/status_doc.h"
 
 namespace {
 
 using namespace stallwatch;
+using namespace stallwatch::daemon;
 
 StatusInputs inputs(int cpus) {
   StatusInputs in;

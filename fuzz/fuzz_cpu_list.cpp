@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "stallwatch/cpuset.h"
+#include "stallwatch/core/cpuset.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   (void)stallwatch::parse_cpulist(std::string_view(reinterpret_cast<const char*>(data), size));

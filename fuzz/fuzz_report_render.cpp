@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "stallwatch/ctl/reports_view.h"
-#include "stallwatch/sanitize.h"
+#include "stallwatch/core/sanitize.h"
 
 namespace {
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "stallwatch/sanitize.h"
+#include "stallwatch/core/sanitize.h"
 
 namespace {
 

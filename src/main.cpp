@@ -19,14 +19,14 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
-#include "stallwatch/config.h"
-#include "stallwatch/daemon.h"
-#include "stallwatch/exit_path.h"
-#include "stallwatch/journal_sink.h"
-#include "stallwatch/logging.h"
-#include "stallwatch/message_ids.h"
-#include "stallwatch/notify.h"
-#include "stallwatch/unique_fd.h"
+#include "stallwatch/core/config.h"
+#include "stallwatch/daemon/daemon.h"
+#include "stallwatch/daemon/exit_path.h"
+#include "stallwatch/daemon/journal_sink.h"
+#include "stallwatch/daemon/logging.h"
+#include "stallwatch/core/message_ids.h"
+#include "stallwatch/daemon/notify.h"
+#include "stallwatch/core/unique_fd.h"
 
 namespace {
 
@@ -37,6 +37,7 @@ constexpr int kExitNoPerm = 77;   // EX_NOPERM
 
 int main(int argc, char** argv) {
   using namespace stallwatch;
+  using namespace stallwatch::daemon;
   CLI::App app{"stallwatchd: per-CPU stall monitor (userspace soft-lockup detector with evidence)",
                "stallwatchd"};
   std::string config_path;

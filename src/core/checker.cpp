@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "stallwatch/checker.h"
+#include "stallwatch/core/checker.h"
 
 #include <algorithm>
 

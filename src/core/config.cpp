@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // TOML -> Config. Parsing walks every table so unknown keys are errors; each known key checks its
 // type and range; cross-key rules run afterwards. Errors read "FILE:LINE:COL: key: message".
-#include "stallwatch/config.h"
+#include "stallwatch/core/config.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,9 +15,9 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
-#include "stallwatch/cpuset.h"
-#include "stallwatch/escalation_rules.h"
-#include "stallwatch/sysroot.h"
+#include "stallwatch/core/cpuset.h"
+#include "stallwatch/core/escalation_rules.h"
+#include "stallwatch/core/sysroot.h"
 
 namespace stallwatch {
 
@@ -187,7 +187,7 @@ void validate(const Config& c, const Parser& p) {
                fmt::format("must be at least checker.interval ({}), got {}",
                            format_duration(ck.interval), format_duration(ck.pause_tolerance)));
   // Escalation and watchdog rules live with the escalation code that knows the device API.
-  auto problems = escalation::validate_escalation(c);
+  auto problems = validate_escalation(c);
   if (!problems.empty()) {
     const auto& first = problems.front();
     // Point at the key named, or at the key that made the rule apply when it is not in the file.

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "stallwatch/drill_announcement.h"
+#include "stallwatch/core/drill_announcement.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -14,7 +14,7 @@
 
 #include <fmt/format.h>
 
-#include "stallwatch/unique_fd.h"
+#include "stallwatch/core/unique_fd.h"
 
 namespace stallwatch {
 

@@ -3,7 +3,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "stallwatch/config.h"
+#include "stallwatch/core/config.h"
 
 namespace stallwatch {
 

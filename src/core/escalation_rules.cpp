@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "stallwatch/escalation_rules.h"
+#include "stallwatch/core/escalation_rules.h"
 
 #include <fmt/format.h>
 
-namespace stallwatch::escalation {
+namespace stallwatch {
 namespace {
 
 constexpr std::int64_t kSecondNs = 1'000'000'000;
@@ -87,4 +87,4 @@ Status validate_escalation_for_degraded(const Config& c) {
       to_string(esc.action));
 }
 
-}  // namespace stallwatch::escalation
+}  // namespace stallwatch

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "stallwatch/fs_util.h"
+#include "stallwatch/core/fs_util.h"
 
 #include <sys/stat.h>
 

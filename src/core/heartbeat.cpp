@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "stallwatch/heartbeat.h"
+#include "stallwatch/core/heartbeat.h"
 
 #include <sched.h>
 #include <sys/eventfd.h>
@@ -12,8 +12,8 @@
 
 #include <fmt/format.h>
 
-#include "stallwatch/checker.h"
-#include "stallwatch/thread_move.h"
+#include "stallwatch/core/checker.h"
+#include "stallwatch/core/thread_move.h"
 
 namespace stallwatch {
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "stallwatch/journal_writer.h"
+#include "stallwatch/core/journal_writer.h"
 
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -17,8 +17,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "stallwatch/sanitize.h"
-#include "stallwatch/unique_fd.h"
+#include "stallwatch/core/sanitize.h"
+#include "stallwatch/core/unique_fd.h"
 
 namespace stallwatch {
 

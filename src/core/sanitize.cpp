@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "stallwatch/sanitize.h"
+#include "stallwatch/core/sanitize.h"
 
 #include <cstdint>
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "stallwatch/swap_file.h"
+#include "stallwatch/core/swap_file.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -9,7 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "stallwatch/unique_fd.h"
+#include "stallwatch/core/unique_fd.h"
 
 namespace stallwatch {
 

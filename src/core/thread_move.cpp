@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "stallwatch/thread_move.h"
+#include "stallwatch/core/thread_move.h"
 
 #include <pthread.h>
 #include <sched.h>

@@ -3,7 +3,7 @@
 // stallwatchd itself, and which CPUs it watches (isolated ones).
 #include <fmt/format.h>
 
-#include "stallwatch/cpuset.h"
+#include "stallwatch/core/cpuset.h"
 #include "stallwatch/ctl/doctor.h"
 #include "stallwatch/ctl/doctor_parse.h"
 #include "stallwatch/ctl/status_view.h"

@@ -2,7 +2,7 @@
 // Doctor checks for hardware causes of stalls: thermal throttling and machine checks.
 #include <fmt/format.h>
 
-#include "stallwatch/cpuset.h"
+#include "stallwatch/core/cpuset.h"
 #include "stallwatch/ctl/doctor.h"
 #include "stallwatch/ctl/doctor_parse.h"
 #include "stallwatch/evidence/proc_parse.h"

@@ -5,7 +5,7 @@
 
 #include <fmt/format.h>
 
-#include "stallwatch/cpuset.h"
+#include "stallwatch/core/cpuset.h"
 #include "stallwatch/ctl/doctor.h"
 #include "stallwatch/ctl/doctor_parse.h"
 

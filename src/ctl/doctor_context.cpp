@@ -15,7 +15,7 @@
 
 #include "stallwatch/ctl/doctor.h"
 #include "stallwatch/evidence/kmsg_parse.h"
-#include "stallwatch/unique_fd.h"
+#include "stallwatch/core/unique_fd.h"
 
 namespace stallwatch::ctl {
 

@@ -21,9 +21,9 @@
 
 #include "stallwatch/ctl/status_request.h"
 #include "stallwatch/ctl/status_view.h"
-#include "stallwatch/drill_announcement.h"
-#include "stallwatch/sysroot.h"
-#include "stallwatch/unique_fd.h"
+#include "stallwatch/core/drill_announcement.h"
+#include "stallwatch/core/sysroot.h"
+#include "stallwatch/core/unique_fd.h"
 
 namespace stallwatch::ctl {
 

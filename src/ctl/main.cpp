@@ -13,15 +13,15 @@
 
 #include <fmt/format.h>
 
-#include "stallwatch/config.h"
+#include "stallwatch/core/config.h"
 #include "stallwatch/ctl/doctor.h"
 #include "stallwatch/ctl/drill.h"
 #include "stallwatch/ctl/metrics_view.h"
 #include "stallwatch/ctl/reports_view.h"
 #include "stallwatch/ctl/status_request.h"
 #include "stallwatch/ctl/status_view.h"
-#include "stallwatch/sanitize.h"
-#include "stallwatch/sysroot.h"
+#include "stallwatch/core/sanitize.h"
+#include "stallwatch/core/sysroot.h"
 
 namespace {
 

@@ -13,8 +13,8 @@
 #include <fmt/format.h>
 
 #include "stallwatch/ctl/status_view.h"
-#include "stallwatch/sanitize.h"
-#include "stallwatch/sysroot.h"
+#include "stallwatch/core/sanitize.h"
+#include "stallwatch/core/sysroot.h"
 
 namespace stallwatch::ctl {
 

@@ -7,8 +7,8 @@
 #include <thread>
 
 #include "stallwatch/ctl/status_view.h"
-#include "stallwatch/sysroot.h"
-#include "stallwatch/unique_fd.h"
+#include "stallwatch/core/sysroot.h"
+#include "stallwatch/core/unique_fd.h"
 
 namespace stallwatch::ctl {
 

@@ -8,7 +8,7 @@
 
 #include <fmt/format.h>
 
-#include "stallwatch/sanitize.h"
+#include "stallwatch/core/sanitize.h"
 #include <nlohmann/json.hpp>
 
 namespace stallwatch::ctl {

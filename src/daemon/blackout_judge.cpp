@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "stallwatch/blackout_judge.h"
+#include "stallwatch/daemon/blackout_judge.h"
 
 #include <unistd.h>
 
@@ -7,7 +7,7 @@
 
 #include "stallwatch/evidence/proc_parse.h"
 
-namespace stallwatch {
+namespace stallwatch::daemon {
 
 BlackoutVerdict judge_blackout(const std::vector<std::int64_t>& waited_ns, std::int64_t length_ns) {
   BlackoutVerdict v;
@@ -85,4 +85,4 @@ BlackoutVerdict BlackoutJudge::judge(std::int64_t start_ns, std::int64_t length_
   return v;
 }
 
-}  // namespace stallwatch
+}  // namespace stallwatch::daemon

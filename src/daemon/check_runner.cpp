@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "stallwatch/check_runner.h"
+#include "stallwatch/daemon/check_runner.h"
 
 #include <algorithm>
 
 #include "stallwatch/escalation/feed_policy.h"
 
-namespace stallwatch {
+namespace stallwatch::daemon {
 
 namespace {
 // A check takes microseconds (about a millisecond at thousands of CPUs with cold caches); a claim
@@ -217,4 +217,4 @@ void CheckRunner::run_check(const CheckCall& call) noexcept {
   if (wake) out_.wake_dispatcher(call.cpu);
 }
 
-}  // namespace stallwatch
+}  // namespace stallwatch::daemon

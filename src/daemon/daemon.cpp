@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "stallwatch/daemon.h"
+#include "stallwatch/daemon/daemon.h"
 
 #include <fcntl.h>
 #include <sched.h>
@@ -16,14 +16,14 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "stallwatch/drill_announcement.h"
+#include "stallwatch/core/drill_announcement.h"
 #include "stallwatch/escalation/escalation.h"
 #include "stallwatch/evidence/engine.h"
-#include "stallwatch/fs_util.h"
+#include "stallwatch/core/fs_util.h"
 #include "stallwatch/metrics/publisher.h"
-#include "stallwatch/supervisor_plan.h"
+#include "stallwatch/daemon/supervisor_plan.h"
 
-namespace stallwatch {
+namespace stallwatch::daemon {
 
 namespace {
 
@@ -178,7 +178,7 @@ Status Daemon::start() {
   if (config_.evidence.enabled && !enrich_) {
     evidence::EngineTuning tuning;
     tuning.sample_interval = std::chrono::nanoseconds(0);  // baselines on demand (on_suspect)
-    evidence_ = std::make_unique<EvidenceEngine>(options_.root, config_.evidence,
+    evidence_ = std::make_unique<evidence::EvidenceEngine>(options_.root, config_.evidence,
                                                  config_.heartbeat.priority, config_.daemon.state_dir,
                                                  tuning);
     evidence_->start();
@@ -603,4 +603,4 @@ void Daemon::stop() {
   }
 }
 
-}  // namespace stallwatch
+}  // namespace stallwatch::daemon

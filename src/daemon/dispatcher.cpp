@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "stallwatch/dispatcher.h"
+#include "stallwatch/daemon/dispatcher.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -12,9 +12,9 @@
 
 #include <spdlog/spdlog.h>
 
-#include "stallwatch/thread_move.h"
+#include "stallwatch/core/thread_move.h"
 
-namespace stallwatch {
+namespace stallwatch::daemon {
 
 namespace {
 
@@ -201,4 +201,4 @@ void Dispatcher::run() {
   exited_.store(true, std::memory_order_release);
 }
 
-}  // namespace stallwatch
+}  // namespace stallwatch::daemon

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "stallwatch/escalation_actor.h"
+#include "stallwatch/daemon/escalation_actor.h"
 
-namespace stallwatch {
+namespace stallwatch::daemon {
 
 EscalationActor::EscalationActor(std::function<void(const StallEvent&)> act)
     : act_(std::move(act)) {}
@@ -22,4 +22,4 @@ void EscalationActor::serve() {
   state_.store(kTaken, std::memory_order_release);
 }
 
-}  // namespace stallwatch
+}  // namespace stallwatch::daemon

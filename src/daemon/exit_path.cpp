@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "stallwatch/exit_path.h"
+#include "stallwatch/daemon/exit_path.h"
 
 #include <sched.h>
 #include <time.h>
@@ -7,10 +7,10 @@
 
 #include <vector>
 
-#include "stallwatch/thread_move.h"
-#include "stallwatch/thread_placement.h"
+#include "stallwatch/core/thread_move.h"
+#include "stallwatch/daemon/thread_placement.h"
 
-namespace stallwatch {
+namespace stallwatch::daemon {
 
 void gather_threads_for_exit(int wait_ms) {
   const int cpu = sched_getcpu();
@@ -23,4 +23,4 @@ void gather_threads_for_exit(int wait_ms) {
   (void)move_threads_until(tids, {cpu}, now + static_cast<std::int64_t>(wait_ms) * 1'000'000);
 }
 
-}  // namespace stallwatch
+}  // namespace stallwatch::daemon

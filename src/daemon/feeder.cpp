@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "stallwatch/feeder.h"
+#include "stallwatch/daemon/feeder.h"
 
-namespace stallwatch {
+namespace stallwatch::daemon {
 
 Feeder::Feeder(std::function<bool()> feed, std::function<void(std::uint64_t)> served)
     : feed_(std::move(feed)), served_(std::move(served)) {}
@@ -19,4 +19,4 @@ void Feeder::serve() {
   else failures_.fetch_add(1, std::memory_order_relaxed);
 }
 
-}  // namespace stallwatch
+}  // namespace stallwatch::daemon

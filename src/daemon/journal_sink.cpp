@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "stallwatch/journal_sink.h"
+#include "stallwatch/daemon/journal_sink.h"
 
 #include <syslog.h>
 
@@ -9,9 +9,9 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "stallwatch/message_ids.h"
+#include "stallwatch/core/message_ids.h"
 
-namespace stallwatch {
+namespace stallwatch::daemon {
 
 namespace {
 
@@ -136,4 +136,4 @@ void JournalSink::fire(const StallEvent& e, const StallReport* r) {
   }
 }
 
-}  // namespace stallwatch
+}  // namespace stallwatch::daemon

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "stallwatch/logging.h"
+#include "stallwatch/daemon/logging.h"
 
 #include <pthread.h>
 
@@ -15,9 +15,9 @@
 #include <spdlog/sinks/systemd_sink.h>
 #include <spdlog/spdlog.h>
 
-#include "stallwatch/sanitize.h"
+#include "stallwatch/core/sanitize.h"
 
-namespace stallwatch {
+namespace stallwatch::daemon {
 
 namespace {
 
@@ -159,12 +159,12 @@ void set_log_level(const std::string& level) {
   if (l != spdlog::level::off || level == "off") spdlog::set_level(l);
 }
 
-}  // namespace stallwatch
+}  // namespace stallwatch::daemon
 
-namespace stallwatch {
+namespace stallwatch::daemon {
 
 void flush_logging(std::chrono::milliseconds limit) {
   if (g_queued != nullptr) g_queued->drain(limit);
 }
 
-}  // namespace stallwatch
+}  // namespace stallwatch::daemon

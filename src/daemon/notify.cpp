@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "stallwatch/notify.h"
+#include "stallwatch/daemon/notify.h"
 
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -13,7 +13,7 @@
 
 #include <fmt/format.h>
 
-namespace stallwatch {
+namespace stallwatch::daemon {
 
 SystemdNotifier::SystemdNotifier() {
   std::uint64_t usec = 0;
@@ -73,4 +73,4 @@ bool SystemdNotifier::watchdog_ping() noexcept {
   return false;
 }
 
-}  // namespace stallwatch
+}  // namespace stallwatch::daemon

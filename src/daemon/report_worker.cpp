@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "stallwatch/report_worker.h"
+#include "stallwatch/daemon/report_worker.h"
 
 #include <pthread.h>
 #include <time.h>
@@ -8,9 +8,9 @@
 
 #include <spdlog/spdlog.h>
 
-#include "stallwatch/thread_move.h"
+#include "stallwatch/core/thread_move.h"
 
-namespace stallwatch {
+namespace stallwatch::daemon {
 
 ReportWorker::ReportWorker(std::unique_ptr<EventSink> sink, Enricher enrich)
     : sink_(std::move(sink)), enrich_(std::move(enrich)) {}
@@ -108,4 +108,4 @@ void ReportWorker::run() {
   }
 }
 
-}  // namespace stallwatch
+}  // namespace stallwatch::daemon

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "stallwatch/rt_wake.h"
+#include "stallwatch/daemon/rt_wake.h"
 
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "stallwatch/thread_move.h"
+#include "stallwatch/core/thread_move.h"
 
-namespace stallwatch {
+namespace stallwatch::daemon {
 
 RtWake::RtWake() : fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
 
@@ -48,4 +48,4 @@ void RtWake::wake() noexcept {
   (void)!::write(fd_.get(), &one, sizeof one);
 }
 
-}  // namespace stallwatch
+}  // namespace stallwatch::daemon

@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "stallwatch/status_doc.h"
+#include "stallwatch/daemon/status_doc.h"
 
 #include <algorithm>
 
 #include <fmt/format.h>
 
-#include "stallwatch/config.h"
-#include "stallwatch/cpuset.h"
+#include "stallwatch/core/config.h"
+#include "stallwatch/core/cpuset.h"
 
-namespace stallwatch {
+namespace stallwatch::daemon {
 
 StatusCpu status_cpu_from_slot(int cpu, const HeartbeatSlot& slot) {
   StatusCpu c;
@@ -127,4 +127,4 @@ std::string status_line(const StatusInputs& in) {
                      stalled.empty() ? "none" : format_cpulist(stalled));
 }
 
-}  // namespace stallwatch
+}  // namespace stallwatch::daemon

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "stallwatch/supervisor_plan.h"
+#include "stallwatch/daemon/supervisor_plan.h"
 
 #include <algorithm>
 
 #include <fmt/format.h>
 
-namespace stallwatch {
+namespace stallwatch::daemon {
 
 ReloadPlan plan_reload(const Config& running, const CpuList& running_monitored, Config n,
                        const CpuTopology& topo, int armed_timeout_s) {
@@ -97,4 +97,4 @@ HotplugPlan plan_hotplug(const std::vector<HotplugCpu>& cpus) {
   return plan;
 }
 
-}  // namespace stallwatch
+}  // namespace stallwatch::daemon

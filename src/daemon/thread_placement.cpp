@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "stallwatch/thread_placement.h"
+#include "stallwatch/daemon/thread_placement.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -10,9 +10,9 @@
 #include <cstdlib>
 #include <string>
 
-#include "stallwatch/unique_fd.h"
+#include "stallwatch/core/unique_fd.h"
 
-namespace stallwatch {
+namespace stallwatch::daemon {
 
 std::vector<int> placement_cpus(const std::vector<int>& allowed, const std::vector<bool>& avoid) {
   std::vector<int> out;
@@ -101,4 +101,4 @@ void ThreadPlacement::update(bool pinned) {
   });
 }
 
-}  // namespace stallwatch
+}  // namespace stallwatch::daemon

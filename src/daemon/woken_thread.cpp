@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "stallwatch/woken_thread.h"
+#include "stallwatch/daemon/woken_thread.h"
 
 #include <sched.h>
 #include <sys/select.h>
@@ -9,9 +9,9 @@
 #include <cerrno>
 #include <cstring>
 
-#include "stallwatch/thread_move.h"
+#include "stallwatch/core/thread_move.h"
 
-namespace stallwatch {
+namespace stallwatch::daemon {
 
 Status WokenThread::start(const std::string& name, int priority, bool allow_other) {
   if (!wake_.valid()) return make_error("eventfd: {}", std::strerror(errno));
@@ -76,4 +76,4 @@ bool WokenThread::stop(std::int64_t deadline_ns) {
   return false;
 }
 
-}  // namespace stallwatch
+}  // namespace stallwatch::daemon

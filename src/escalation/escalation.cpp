@@ -10,8 +10,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "stallwatch/escalation/message_ids.h"
-#include "stallwatch/fs_util.h"
+#include "stallwatch/core/message_ids.h"
+#include "stallwatch/core/fs_util.h"
 
 namespace stallwatch::escalation {
 

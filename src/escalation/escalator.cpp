@@ -13,8 +13,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "stallwatch/escalation/message_ids.h"
-#include "stallwatch/unique_fd.h"
+#include "stallwatch/core/message_ids.h"
+#include "stallwatch/core/unique_fd.h"
 
 namespace stallwatch::escalation {
 

@@ -15,8 +15,8 @@
 #include <spdlog/spdlog.h>
 
 #include "stallwatch/escalation/watchdog_sysfs.h"
-#include "stallwatch/fs_util.h"
-#include "stallwatch/unique_fd.h"
+#include "stallwatch/core/fs_util.h"
+#include "stallwatch/core/unique_fd.h"
 
 namespace stallwatch::escalation {
 

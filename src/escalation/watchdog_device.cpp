@@ -12,7 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "stallwatch/escalation/watchdog_class.h"
-#include "stallwatch/unique_fd.h"
+#include "stallwatch/core/unique_fd.h"
 
 namespace stallwatch::escalation {
 namespace {

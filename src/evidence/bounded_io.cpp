@@ -7,8 +7,8 @@
 #include <cerrno>
 #include <cstring>
 
-#include "stallwatch/sysroot.h"
-#include "stallwatch/unique_fd.h"
+#include "stallwatch/core/sysroot.h"
+#include "stallwatch/core/unique_fd.h"
 #include "thread_util.h"
 
 namespace stallwatch::evidence {

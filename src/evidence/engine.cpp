@@ -14,9 +14,7 @@
 #include "stallwatch/evidence/report_json.h"
 #include "thread_util.h"
 
-namespace stallwatch {
-
-using namespace evidence;
+namespace stallwatch::evidence {
 
 namespace {
 
@@ -164,4 +162,4 @@ void EvidenceEngine::store(StallReport& report) {
   if (path) report.report_path = *path;
 }
 
-}  // namespace stallwatch
+}  // namespace stallwatch::evidence

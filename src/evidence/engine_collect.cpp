@@ -13,15 +13,13 @@
 #include <spdlog/spdlog.h>
 
 #include "stallwatch/evidence/classify.h"
-#include "stallwatch/cpuset.h"
+#include "stallwatch/core/cpuset.h"
 #include "stallwatch/evidence/engine.h"
 #include "stallwatch/evidence/report_json.h"
 #include "stallwatch/evidence/sysrq_backtrace.h"
-#include "stallwatch/sanitize.h"
+#include "stallwatch/core/sanitize.h"
 
-namespace stallwatch {
-
-using namespace evidence;
+namespace stallwatch::evidence {
 
 namespace {
 
@@ -358,4 +356,4 @@ void EvidenceEngine::step_system(Collection& c) {
     st.fail("sched_rt_runtime_us unreadable");
 }
 
-}  // namespace stallwatch
+}  // namespace stallwatch::evidence

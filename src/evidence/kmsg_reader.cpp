@@ -13,7 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "stallwatch/evidence/proc_parse.h"
-#include "stallwatch/sanitize.h"
+#include "stallwatch/core/sanitize.h"
 #include "thread_util.h"
 
 namespace stallwatch::evidence {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "stallwatch/evidence/proc_parse.h"
-#include "stallwatch/sanitize.h"
+#include "stallwatch/core/sanitize.h"
 
 #include <algorithm>
 #include <charconv>

@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "stallwatch/evidence/proc_parse.h"
-#include "stallwatch/sanitize.h"
+#include "stallwatch/core/sanitize.h"
 
 namespace stallwatch::evidence {
 

@@ -14,8 +14,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include "stallwatch/fs_util.h"
-#include "stallwatch/unique_fd.h"
+#include "stallwatch/core/fs_util.h"
+#include "stallwatch/core/unique_fd.h"
 
 namespace stallwatch::evidence {
 

@@ -4,7 +4,7 @@
 #include <charconv>
 
 #include "stallwatch/evidence/proc_parse.h"
-#include "stallwatch/sanitize.h"
+#include "stallwatch/core/sanitize.h"
 
 namespace stallwatch::evidence {
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "stallwatch/evidence/task_scan.h"
-#include "stallwatch/sanitize.h"
+#include "stallwatch/core/sanitize.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -12,7 +12,7 @@
 #include <cstring>
 
 #include "stallwatch/evidence/proc_parse.h"
-#include "stallwatch/unique_fd.h"
+#include "stallwatch/core/unique_fd.h"
 
 namespace stallwatch::evidence {
 

@@ -9,7 +9,7 @@
 #include <cstddef>
 #include <cstring>
 
-#include "stallwatch/result.h"
+#include "stallwatch/core/result.h"
 
 namespace stallwatch::evidence {
 

@@ -20,10 +20,10 @@
 
 #include <gtest/gtest.h>
 
-#include "stallwatch/feeder.h"
-#include "stallwatch/thread_move.h"
+#include "stallwatch/daemon/feeder.h"
+#include "stallwatch/core/thread_move.h"
 
-namespace stallwatch {
+namespace stallwatch::daemon {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -117,7 +117,7 @@ TEST(FeederStranding, AKeepaliveThatSleepsWhileAHogTakesItsCpuIsNotStranded) {
 }
 
 }  // namespace
-}  // namespace stallwatch
+}  // namespace stallwatch::daemon
 
 int main(int argc, char** argv) {
   const char* ci = std::getenv("CI");

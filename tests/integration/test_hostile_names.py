@@ -47,7 +47,7 @@ after = "2s"
 
 
 def sanitized(name):
-    """The sanitized form stallwatch stores (include/stallwatch/sanitize.h), computed here
+    """The sanitized form stallwatch stores (include/stallwatch/core/sanitize.h), computed here
     independently: control bytes, DEL, C1 controls and invalid UTF-8 as \\xHH, backslash as
     two backslashes."""
     out, i = [], 0

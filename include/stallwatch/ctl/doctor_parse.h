@@ -12,8 +12,8 @@
 #include <string_view>
 #include <vector>
 
-#include "stallwatch/config.h"
-#include "stallwatch/sysroot.h"
+#include "stallwatch/core/config.h"
+#include "stallwatch/core/sysroot.h"
 
 namespace stallwatch::ctl {
 

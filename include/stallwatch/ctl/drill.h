@@ -11,8 +11,8 @@
 #include <cstdint>
 #include <string>
 
-#include "stallwatch/config.h"
-#include "stallwatch/result.h"
+#include "stallwatch/core/config.h"
+#include "stallwatch/core/result.h"
 
 namespace stallwatch::ctl {
 

@@ -8,7 +8,7 @@
 #include <string_view>
 
 #include "stallwatch/ctl/status_view.h"
-#include "stallwatch/result.h"
+#include "stallwatch/core/result.h"
 
 namespace stallwatch::ctl {
 

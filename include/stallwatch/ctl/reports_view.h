@@ -14,7 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "stallwatch/result.h"
+#include "stallwatch/core/result.h"
 
 namespace stallwatch::ctl {
 

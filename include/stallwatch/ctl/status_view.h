@@ -10,8 +10,8 @@
 #include <string_view>
 #include <vector>
 
-#include "stallwatch/result.h"
-#include "stallwatch/sysroot.h"
+#include "stallwatch/core/result.h"
+#include "stallwatch/core/sysroot.h"
 
 namespace stallwatch::ctl {
 

@@ -14,7 +14,7 @@
 #include <string>
 
 #include "stallwatch/escalation/reset_reason.h"
-#include "stallwatch/result.h"
+#include "stallwatch/core/result.h"
 
 namespace stallwatch::escalation {
 

@@ -21,16 +21,16 @@
 #include <memory>
 #include <string>
 
-#include "stallwatch/config.h"
+#include "stallwatch/core/config.h"
 #include "stallwatch/escalation/escalator.h"
 #include "stallwatch/escalation/feed_policy.h"
-#include "stallwatch/escalation/journal_writer.h"
+#include "stallwatch/core/journal_writer.h"
 #include "stallwatch/escalation/reset_reason.h"
 #include "stallwatch/escalation/watchdog_device.h"
 #include "stallwatch/escalation/watchdog_ops.h"
-#include "stallwatch/result.h"
-#include "stallwatch/sink.h"
-#include "stallwatch/sysroot.h"
+#include "stallwatch/core/result.h"
+#include "stallwatch/core/sink.h"
+#include "stallwatch/core/sysroot.h"
 
 namespace stallwatch::escalation {
 

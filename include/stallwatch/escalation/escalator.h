@@ -30,16 +30,16 @@
 #include <optional>
 #include <string>
 
-#include "stallwatch/config.h"
+#include "stallwatch/core/config.h"
 #include "stallwatch/escalation/bounded_persist.h"
-#include "stallwatch/drill_announcement.h"
+#include "stallwatch/core/drill_announcement.h"
 #include "stallwatch/escalation/feed_policy.h"
-#include "stallwatch/escalation/journal_writer.h"
+#include "stallwatch/core/journal_writer.h"
 #include "stallwatch/escalation/reset_reason.h"
 #include "stallwatch/escalation/watchdog_device.h"
-#include "stallwatch/result.h"
-#include "stallwatch/sink.h"
-#include "stallwatch/sysroot.h"
+#include "stallwatch/core/result.h"
+#include "stallwatch/core/sink.h"
+#include "stallwatch/core/sysroot.h"
 
 namespace stallwatch::escalation {
 

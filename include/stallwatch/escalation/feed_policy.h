@@ -12,7 +12,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "stallwatch/config.h"
+#include "stallwatch/core/config.h"
 
 namespace stallwatch::escalation {
 

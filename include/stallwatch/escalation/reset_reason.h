@@ -12,8 +12,8 @@
 #include <string>
 #include <string_view>
 
-#include "stallwatch/result.h"
-#include "stallwatch/sysroot.h"
+#include "stallwatch/core/result.h"
+#include "stallwatch/core/sysroot.h"
 
 namespace stallwatch::escalation {
 

@@ -12,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-#include "stallwatch/result.h"
+#include "stallwatch/core/result.h"
 
 namespace stallwatch::escalation {
 

@@ -17,11 +17,11 @@
 #include <string>
 #include <vector>
 
-#include "stallwatch/config.h"
+#include "stallwatch/core/config.h"
 #include "stallwatch/escalation/watchdog_ops.h"
 #include "stallwatch/escalation/watchdog_sysfs.h"
-#include "stallwatch/result.h"
-#include "stallwatch/sysroot.h"
+#include "stallwatch/core/result.h"
+#include "stallwatch/core/sysroot.h"
 
 namespace stallwatch::escalation {
 

@@ -17,7 +17,7 @@
 #include <mutex>
 #include <string>
 
-#include "stallwatch/result.h"
+#include "stallwatch/core/result.h"
 
 namespace stallwatch::evidence {
 

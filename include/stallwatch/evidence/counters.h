@@ -15,7 +15,7 @@
 #include "stallwatch/evidence/evidence.h"
 #include "stallwatch/evidence/hw_counters.h"
 #include "stallwatch/evidence/proc_parse.h"
-#include "stallwatch/sysroot.h"
+#include "stallwatch/core/sysroot.h"
 
 namespace stallwatch::evidence {
 

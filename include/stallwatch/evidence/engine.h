@@ -30,8 +30,8 @@
 #include <utility>
 #include <vector>
 
-#include "stallwatch/config.h"
-#include "stallwatch/event.h"
+#include "stallwatch/core/config.h"
+#include "stallwatch/core/event.h"
 #include "stallwatch/evidence/bounded_io.h"
 #include "stallwatch/evidence/counters.h"
 #include "stallwatch/evidence/evidence.h"
@@ -39,13 +39,12 @@
 #include "stallwatch/evidence/report_store.h"
 #include "stallwatch/evidence/sysrq_parse.h"
 #include "stallwatch/evidence/task_scan.h"
-#include "stallwatch/stall_report.h"
-#include "stallwatch/sysroot.h"
-#include "stallwatch/unique_fd.h"
+#include "stallwatch/core/stall_report.h"
+#include "stallwatch/core/sysroot.h"
+#include "stallwatch/core/unique_fd.h"
 
-namespace stallwatch {
+namespace stallwatch::evidence {
 
-namespace evidence {
 // Knobs with daemon defaults that tests and the benchmark change.
 struct EngineTuning {
   // Periodic counter sampling; 0 = only on request_sample() (the daemon: when a heartbeat is
@@ -64,7 +63,6 @@ struct EngineTuning {
   long clk_tck = 0;                    // 0: sysconf(_SC_CLK_TCK)
   NowFn now = &mono_now_ns;
 };
-}  // namespace evidence
 
 class EvidenceEngine {
  public:
@@ -158,4 +156,4 @@ class EvidenceEngine {
   bool sampler_running_ = false;
 };
 
-}  // namespace stallwatch
+}  // namespace stallwatch::evidence

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "stallwatch/event.h"
+#include "stallwatch/core/event.h"
 #include "stallwatch/evidence/kmsg_parse.h"
 
 namespace stallwatch::evidence {

@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "stallwatch/sysroot.h"
+#include "stallwatch/core/sysroot.h"
 
 namespace stallwatch::evidence {
 

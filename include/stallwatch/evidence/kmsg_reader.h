@@ -18,8 +18,8 @@
 #include <vector>
 
 #include "stallwatch/evidence/evidence.h"
-#include "stallwatch/sysroot.h"
-#include "stallwatch/unique_fd.h"
+#include "stallwatch/core/sysroot.h"
+#include "stallwatch/core/unique_fd.h"
 
 namespace stallwatch::evidence {
 

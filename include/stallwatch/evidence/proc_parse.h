@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "stallwatch/result.h"
+#include "stallwatch/core/result.h"
 
 namespace stallwatch::evidence {
 

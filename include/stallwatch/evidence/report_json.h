@@ -8,7 +8,7 @@
 
 #include "stallwatch/evidence/classify.h"
 #include "stallwatch/evidence/evidence.h"
-#include "stallwatch/stall_report.h"
+#include "stallwatch/core/stall_report.h"
 
 namespace stallwatch::evidence {
 

@@ -13,7 +13,7 @@
 #include <string>
 #include <string_view>
 
-#include "stallwatch/result.h"
+#include "stallwatch/core/result.h"
 
 namespace stallwatch::evidence {
 

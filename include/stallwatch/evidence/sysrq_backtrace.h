@@ -14,8 +14,8 @@
 #include "stallwatch/evidence/bounded_io.h"
 #include "stallwatch/evidence/sysrq_parse.h"
 #include "stallwatch/evidence/task_scan.h"
-#include "stallwatch/sysroot.h"
-#include "stallwatch/unique_fd.h"
+#include "stallwatch/core/sysroot.h"
+#include "stallwatch/core/unique_fd.h"
 
 namespace stallwatch::evidence {
 

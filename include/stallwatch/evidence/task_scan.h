@@ -12,7 +12,7 @@
 
 #include "stallwatch/evidence/bounded_io.h"
 #include "stallwatch/evidence/evidence.h"
-#include "stallwatch/sysroot.h"
+#include "stallwatch/core/sysroot.h"
 
 namespace stallwatch::evidence {
 

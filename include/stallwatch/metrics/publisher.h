@@ -18,10 +18,10 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-#include "stallwatch/config.h"
+#include "stallwatch/core/config.h"
 #include "stallwatch/metrics/stall_counters.h"
-#include "stallwatch/sink.h"
-#include "stallwatch/swap_file.h"
+#include "stallwatch/core/sink.h"
+#include "stallwatch/core/swap_file.h"
 
 namespace stallwatch::metrics {
 

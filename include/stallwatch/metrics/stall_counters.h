@@ -16,7 +16,7 @@
 #include <memory>
 #include <string_view>
 
-#include "stallwatch/sink.h"
+#include "stallwatch/core/sink.h"
 
 namespace stallwatch::metrics {
 

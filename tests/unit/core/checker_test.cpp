@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // The checker's episode logic and false-positive guards, driven by a fake clock and fake slots.
-#include "stallwatch/checker.h"
+#include "stallwatch/core/checker.h"
 
 #include <gtest/gtest.h>
 

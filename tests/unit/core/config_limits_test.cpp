@@ -9,8 +9,8 @@
 #include <fstream>
 #include <string>
 
-#include "stallwatch/config.h"
-#include "stallwatch/cpuset.h"
+#include "stallwatch/core/config.h"
+#include "stallwatch/core/cpuset.h"
 
 namespace stallwatch {
 namespace {

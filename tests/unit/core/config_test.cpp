@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "stallwatch/config.h"
+#include "stallwatch/core/config.h"
 
 #include <gtest/gtest.h>
 

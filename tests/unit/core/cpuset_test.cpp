@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "stallwatch/cpuset.h"
+#include "stallwatch/core/cpuset.h"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // The one MESSAGE_ID list (stallwatch/message_ids.h) and the journald catalog name the same IDs.
-#include "stallwatch/message_ids.h"
+#include "stallwatch/core/message_ids.h"
 
 #include <gtest/gtest.h>
 

@@ -13,8 +13,8 @@
 #include <mutex>
 #include <string>
 
-#include "stallwatch/heartbeat.h"
-#include "stallwatch/thread_move.h"
+#include "stallwatch/core/heartbeat.h"
+#include "stallwatch/core/thread_move.h"
 
 namespace stallwatch {
 namespace {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // SwapFile: replaced atomically, mode 0644 whatever the umask, never through a symlink or a hard
 // link planted at the spare's name, and never changing a version that a reader still holds open.
-#include "stallwatch/swap_file.h"
+#include "stallwatch/core/swap_file.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

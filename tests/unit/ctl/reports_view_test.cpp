@@ -11,8 +11,8 @@
 
 #include <gtest/gtest.h>
 
-#include "stallwatch/sanitize.h"
-#include "stallwatch/sysroot.h"
+#include "stallwatch/core/sanitize.h"
+#include "stallwatch/core/sysroot.h"
 
 namespace stallwatch::ctl {
 namespace {

@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "stallwatch/sysroot.h"
+#include "stallwatch/core/sysroot.h"
 
 namespace stallwatch::ctl {
 namespace {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // BlackoutJudge on a fixture sysroot: each heartbeat's run-queue wait is a schedstat file the
 // test rewrites between samples, as the kernel would after the heartbeat ran again.
-#include "stallwatch/blackout_judge.h"
+#include "stallwatch/daemon/blackout_judge.h"
 
 #include <unistd.h>
 
@@ -12,7 +12,7 @@
 
 #include <gtest/gtest.h>
 
-namespace stallwatch {
+namespace stallwatch::daemon {
 namespace {
 
 namespace fs = std::filesystem;
@@ -102,4 +102,4 @@ TEST(JudgeBlackout, HalfTheBlackoutWaitedIsAStall) {
 }
 
 }  // namespace
-}  // namespace stallwatch
+}  // namespace stallwatch::daemon

@@ -2,7 +2,7 @@
 // CheckRunner: the check as the heartbeats run it, with fake non-blocking outputs and a fake
 // clock; the hardware-watchdog feed hand-off, the systemd ping cadence, the supervisor's
 // lock-free requests, a frozen check owner, and no allocation on the real-time path.
-#include "stallwatch/check_runner.h"
+#include "stallwatch/daemon/check_runner.h"
 
 #include <gtest/gtest.h>
 
@@ -11,7 +11,7 @@
 #include <new>
 
 #include "stallwatch/escalation/feed_policy.h"
-#include "stallwatch/heartbeat.h"
+#include "stallwatch/core/heartbeat.h"
 
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 
@@ -25,7 +25,7 @@ void* operator new(std::size_t n) {
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
-namespace stallwatch {
+namespace stallwatch::daemon {
 namespace {
 
 constexpr std::int64_t kMs = 1'000'000;
@@ -496,4 +496,4 @@ TEST(EventRing, BoundedDropsAreCountedAndOrderIsKept) {
 }
 
 }  // namespace
-}  // namespace stallwatch
+}  // namespace stallwatch::daemon

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // EscalationActor with a real thread: the check's request is taken at once and only once, and
 // pending() holds until it is (the check sends no WATCHDOG=1 meanwhile). Bounded waits only.
-#include "stallwatch/escalation_actor.h"
+#include "stallwatch/daemon/escalation_actor.h"
 
 #include <chrono>
 #include <mutex>
@@ -10,7 +10,7 @@
 
 #include <gtest/gtest.h>
 
-namespace stallwatch {
+namespace stallwatch::daemon {
 namespace {
 
 template <typename F>
@@ -59,4 +59,4 @@ TEST(EscalationActor, TakesTheFirstRequestOnceAndIsPendingUntilThen) {
 }
 
 }  // namespace
-}  // namespace stallwatch
+}  // namespace stallwatch::daemon

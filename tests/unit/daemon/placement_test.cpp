@@ -8,10 +8,10 @@
 
 #include <atomic>
 
-#include "stallwatch/rt_wake.h"
-#include "stallwatch/thread_placement.h"
+#include "stallwatch/daemon/rt_wake.h"
+#include "stallwatch/daemon/thread_placement.h"
 
-namespace stallwatch {
+namespace stallwatch::daemon {
 namespace {
 
 TEST(PlacementCpus, SuspectCpusAreLeftOut) {
@@ -126,4 +126,4 @@ TEST(RtWake, ABusyHelperIsOnlyWoken) {
 }
 
 }  // namespace
-}  // namespace stallwatch
+}  // namespace stallwatch::daemon

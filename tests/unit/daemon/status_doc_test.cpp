@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // The status document and STATUS= line for fixed inputs.
-#include "stallwatch/status_doc.h"
+#include "stallwatch/daemon/status_doc.h"
 
 #include <gtest/gtest.h>
 
-namespace stallwatch {
+namespace stallwatch::daemon {
 namespace {
 
 constexpr std::int64_t kMs = 1'000'000;
@@ -113,4 +113,4 @@ TEST(StatusDoc, Line) {
 }
 
 }  // namespace
-}  // namespace stallwatch
+}  // namespace stallwatch::daemon

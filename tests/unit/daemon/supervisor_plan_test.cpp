@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // The supervisor's decisions: reload planning (what changes, what waits for a restart, what is
 // rejected against the watchdog armed now) and CPU hotplug, as plain data.
-#include "stallwatch/supervisor_plan.h"
+#include "stallwatch/daemon/supervisor_plan.h"
 
 #include <gtest/gtest.h>
 
-namespace stallwatch {
+namespace stallwatch::daemon {
 namespace {
 
 using std::chrono::milliseconds;
@@ -120,4 +120,4 @@ TEST(HotplugPlan, ThreadStillExitingIsStartedOnceReapable) {
 }
 
 }  // namespace
-}  // namespace stallwatch
+}  // namespace stallwatch::daemon

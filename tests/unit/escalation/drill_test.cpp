@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // A drill proves detection, never escalation (issue 10 item 3): the announcement format, the
 // trust rules of find_drill() and the escalation sink skipping a drill.
-#include "stallwatch/drill_announcement.h"
+#include "stallwatch/core/drill_announcement.h"
 
 #include <sys/stat.h>
 #include <unistd.h>

@@ -7,7 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "fakes.h"
-#include "stallwatch/escalation/message_ids.h"
+#include "stallwatch/core/message_ids.h"
 
 namespace stallwatch::escalation {
 namespace {

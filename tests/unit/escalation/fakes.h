@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "stallwatch/escalation/bounded_persist.h"
-#include "stallwatch/escalation/journal_writer.h"
+#include "stallwatch/core/journal_writer.h"
 #include "stallwatch/escalation/watchdog_ops.h"
 
 namespace stallwatch::escalation::testing {

@@ -10,7 +10,7 @@
 
 #include "fixture_util.h"
 
-namespace stallwatch {
+namespace stallwatch::evidence {
 namespace {
 
 using evidence::testing::fixture_path;
@@ -215,4 +215,4 @@ TEST(EngineThreads, StartAndStopArePromptOnTheRealSystem) {
 }
 
 }  // namespace
-}  // namespace stallwatch
+}  // namespace stallwatch::evidence

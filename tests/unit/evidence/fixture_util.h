@@ -8,7 +8,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "stallwatch/sysroot.h"
+#include "stallwatch/core/sysroot.h"
 
 namespace stallwatch::evidence::testing {
 

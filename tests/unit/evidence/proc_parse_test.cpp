@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "stallwatch/evidence/proc_parse.h"
 
-#include "stallwatch/sanitize.h"
+#include "stallwatch/core/sanitize.h"
 
 #include <gtest/gtest.h>
 
-#include "stallwatch/cpuset.h"
+#include "stallwatch/core/cpuset.h"
 
 #include "fixture_util.h"
 

@@ -13,8 +13,8 @@
 #include "fixture_util.h"
 #include "stallwatch/evidence/report_json.h"
 #include "stallwatch/evidence/report_store.h"
-#include "stallwatch/fs_util.h"
-#include "stallwatch/sysroot.h"
+#include "stallwatch/core/fs_util.h"
+#include "stallwatch/core/sysroot.h"
 
 namespace stallwatch::evidence {
 namespace {

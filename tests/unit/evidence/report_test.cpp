@@ -14,8 +14,8 @@
 
 #include "stallwatch/evidence/report_json.h"
 #include "stallwatch/evidence/report_store.h"
-#include "stallwatch/sanitize.h"
-#include "stallwatch/sysroot.h"
+#include "stallwatch/core/sanitize.h"
+#include "stallwatch/core/sysroot.h"
 #include "fixture_util.h"
 
 namespace stallwatch::evidence {

@@ -4,7 +4,7 @@
 // tries to release it. Bounded iteration counts, no sleeps; built with STALLWATCH_TSAN these run
 // under ThreadSanitizer (ctest -L tsan), which also checks that the claim orders the owners' plain
 // writes (what the next check reads of the previous one's state).
-#include "stallwatch/check_gate.h"
+#include "stallwatch/core/check_gate.h"
 
 #include <gtest/gtest.h>
 

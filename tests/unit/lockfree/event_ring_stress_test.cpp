@@ -4,7 +4,7 @@
 // delivered exactly once, whole and in its producer's order, or counted as dropped. Bounded
 // counts, no sleeps; under STALLWATCH_TSAN (ctest -L tsan) ThreadSanitizer also checks that the
 // cell sequence numbers order the plain copies of the events.
-#include "stallwatch/event_ring.h"
+#include "stallwatch/core/event_ring.h"
 
 #include <gtest/gtest.h>
 
@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include "stallwatch/event.h"
+#include "stallwatch/core/event.h"
 
 namespace stallwatch {
 namespace {

@@ -12,9 +12,9 @@
 #include <memory>
 #include <thread>
 
-#include "stallwatch/check_runner.h"
+#include "stallwatch/daemon/check_runner.h"
 
-namespace stallwatch {
+namespace stallwatch::daemon {
 namespace {
 
 constexpr std::int64_t kMs = 1'000'000;
@@ -112,4 +112,4 @@ TEST(SettingsHandoffStress, TheCheckNeverRunsWithAMixedOrFuturePost) {
 }
 
 }  // namespace
-}  // namespace stallwatch
+}  // namespace stallwatch::daemon

@@ -13,7 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "stallwatch/ctl/metrics_view.h"
-#include "stallwatch/sysroot.h"
+#include "stallwatch/core/sysroot.h"
 
 namespace stallwatch::metrics {
 namespace {

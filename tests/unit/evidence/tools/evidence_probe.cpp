@@ -18,6 +18,7 @@
 #include "stallwatch/evidence/engine.h"
 
 using namespace stallwatch;
+using namespace stallwatch::evidence;
 
 namespace {
 

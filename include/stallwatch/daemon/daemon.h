@@ -1,0 +1,135 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// Daemon: the thin shell that creates the threads and stops them in the right order. The logic
+// lives in clock-injected units: CheckRunner (the check, run by the heartbeats), Dispatcher (the
+// non-RT writer), plan_reload()/plan_hotplug() (supervisor decisions), status_document().
+// Threads: heartbeats (SCHED_FIFO, pinned; run the check), feeder (SCHED_FIFO, moved to the
+// CPU of the check that wakes it), dispatcher and report worker (SCHED_OTHER), evidence
+// background readers, and the supervisor: main, which calls start(), reload(), sync_cpus() and
+// stop().
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "stallwatch/core/check_gate.h"
+#include "stallwatch/daemon/check_runner.h"
+#include "stallwatch/core/config.h"
+#include "stallwatch/core/cpuset.h"
+#include "stallwatch/daemon/dispatcher.h"
+#include "stallwatch/core/event_ring.h"
+#include "stallwatch/daemon/escalation_actor.h"
+#include "stallwatch/daemon/feeder.h"
+#include "stallwatch/core/heartbeat.h"
+#include "stallwatch/daemon/journal_sink.h"
+#include "stallwatch/daemon/notify.h"
+#include "stallwatch/daemon/report_worker.h"
+#include "stallwatch/core/sysroot.h"
+#include "stallwatch/core/unique_fd.h"
+
+namespace stallwatch::evidence {
+class EvidenceEngine;
+}  // namespace stallwatch::evidence
+namespace stallwatch::escalation {
+class Escalation;
+}  // namespace stallwatch::escalation
+namespace stallwatch::metrics {
+class MetricsPublisher;
+}  // namespace stallwatch::metrics
+
+namespace stallwatch::daemon {
+
+struct DaemonOptions {
+  Sysroot root;
+  EventOutput output = EventOutput::kStderr;
+};
+
+// Exit status classes for start() failures.
+enum class StartError { kNone, kConfig, kPermission, kOther };
+
+class Daemon {
+ public:
+  static constexpr std::int64_t kStopBudgetNs = 1'500'000'000;  // whole stop(), under 2 s
+
+  Daemon(Config config, DaemonOptions options, Notifier& notifier);
+  ~Daemon();
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  // Extra sinks (tests) and an enricher replacing the evidence engine, before start().
+  void add_sink(std::unique_ptr<EventSink> sink);
+  void set_enricher(ReportWorker::Enricher enrich);
+
+  Status start();
+  StartError start_error() const { return start_error_; }
+  // Supervisor (main thread). reload() validates against what runs and is armed, then applies
+  // at once; the notifier gets READY=1 either way.
+  void reload(Config config);
+  // A reload whose file did not parse (the running configuration stays): counted for metrics.
+  void reload_failed();
+  // Re-reads the online CPUs and starts/stops heartbeats (hotplug). Cheap when nothing changed.
+  void sync_cpus();
+  // A netlink socket with the kernel's uevents (CPU online/offline), or -1: then poll every
+  // hotplug_poll_ms().
+  int hotplug_fd() const { return uevent_fd_.get(); }
+  int hotplug_poll_ms() const { return retry_sync_ ? 100 : uevent_fd_.valid() ? -1 : 1000; }
+  // Reads pending uevents; true if one concerned a CPU.
+  bool drain_hotplug_fd();
+  // Disarms the watchdog first, then stops everything within kStopBudgetNs; threads stuck behind
+  // a stalled CPU are abandoned (their memory is kept until exit).
+  void stop();
+
+ private:
+  RunnerSettings runner_settings() const;
+  HeartbeatParams heartbeat_params(int cpu) const;
+  StatusInputs snapshot(std::int64_t now_ns);
+  std::vector<StatusDrill> refresh_drills(std::int64_t now_ns);  // dispatcher; config_mu_ held
+  void fail_start();
+  void sync_sentinel();
+  class Outputs;
+
+  Config config_;
+  DaemonOptions options_;
+  Notifier& notifier_;
+  std::unique_ptr<CompositeSink> pending_sinks_ = std::make_unique<CompositeSink>();
+  ReportWorker::Enricher enrich_;
+
+  std::string drill_ignored_;  // the last "ignored" lines of the drill directory, said once
+  std::mutex config_mu_;  // config_/monitored_: written by the supervisor, read by snapshot()
+  CpuTopology topo_;
+  CpuList monitored_;
+  std::vector<bool> watched_;  // by CPU: a heartbeat runs and the check monitors it
+  UniqueFd online_fd_;
+  UniqueFd uevent_fd_;
+  int online_errors_ = 0;
+  bool retry_sync_ = false;  // a heartbeat to start was still exiting: sync again soon
+  std::vector<int> allowed_cpus_;  // the process's CPUs at start
+  int sentinel_ = -1;              // the CPU of the check-only heartbeat (plan_sentinel), or -1
+
+  // Shared with the real-time threads: released (leaked) instead of destroyed if a thread using
+  // them had to be abandoned at stop.
+  std::unique_ptr<HeartbeatManager> heartbeats_;
+  std::unique_ptr<CheckGate> gate_;
+  std::unique_ptr<EventRing<CheckEvent>> ring_;
+  std::unique_ptr<RtWake> dispatch_wake_;  // the check wakes the dispatcher with it
+  std::unique_ptr<Outputs> outputs_;
+  std::unique_ptr<CheckRunner> runner_;
+  std::unique_ptr<Feeder> feeder_;
+  std::unique_ptr<EscalationActor> actor_;  // calls into escalation_: stopped (or leaked with it) first
+  std::unique_ptr<BlackoutJudge> judge_;  // the dispatcher's
+  std::unique_ptr<Dispatcher> dispatcher_;
+  std::unique_ptr<ReportWorker> worker_;
+  std::unique_ptr<evidence::EvidenceEngine> evidence_;
+  std::unique_ptr<escalation::Escalation> escalation_;
+  std::unique_ptr<metrics::MetricsPublisher> metrics_;  // status fields, textfile (status writer)
+
+  std::int64_t start_ns_ = 0;
+  bool started_ = false;
+  bool stopped_ = false;
+  StartError start_error_ = StartError::kNone;
+};
+
+}  // namespace stallwatch::daemon
