@@ -4,6 +4,7 @@
 #include "stallwatch/metrics/exposition.h"
 
 #include <algorithm>
+#include <cmath>
 #include <string_view>
 #include <vector>
 
@@ -169,8 +170,12 @@ std::string render_metrics(const json& status) {
   std::uint64_t cumulative = 0;
   std::size_t k = 0;
   double sum_s = 0;
+  // The midpoint 1.5 * 2^i as a double: a file may hold more than 64 buckets, where a shift of
+  // a 64-bit integer is undefined (found by fuzz_status_render).
   for (std::size_t i = 0; i < hist.size(); ++i)
-    sum_s += static_cast<double>(hist[i]) * (i == 0 ? 1.0 : 1.5 * static_cast<double>(std::uint64_t{1} << i)) / 1e9;
+    sum_s += static_cast<double>(hist[i]) *
+             (i == 0 ? 1.0 : std::ldexp(1.5, static_cast<int>(std::min<std::size_t>(i, 4096)))) /
+             1e9;
   for (int e : kLatenessLeLog2Ns) {
     for (; k < hist.size() && static_cast<int>(k) + 1 <= e; ++k) cumulative += hist[k];
     w.sample("stallwatch_heartbeat_lateness_seconds_bucket",
