@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // stallwatchctl reports: listing and showing the JSON stall reports.
-#include "stallwatch/ctl/json_get.h"
 #include "stallwatch/ctl/reports_view.h"
 
 #include <dirent.h>
@@ -12,9 +11,10 @@
 
 #include <fmt/format.h>
 
-#include "stallwatch/ctl/status_view.h"
 #include "stallwatch/core/sanitize.h"
+#include "stallwatch/core/status_schema.h"  // get_or
 #include "stallwatch/core/sysroot.h"
+#include "stallwatch/ctl/status_view.h"
 
 namespace stallwatch::ctl {
 

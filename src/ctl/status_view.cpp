@@ -1,24 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // stallwatchctl status: parsing, liveness and formatting of the daemon's status.json.
-#include "stallwatch/ctl/json_get.h"
 #include "stallwatch/ctl/status_view.h"
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include <fmt/format.h>
 
-#include "stallwatch/core/sanitize.h"
 #include <nlohmann/json.hpp>
+#include "stallwatch/core/sanitize.h"
+#include "stallwatch/core/status_schema.h"
 
 namespace stallwatch::ctl {
 
 using nlohmann::json;
-
-namespace {
-
-
-}  // namespace
+namespace key = status_key;
 
 const CpuStatus* StatusSnapshot::find_cpu(int cpu) const {
   for (const auto& c : cpus)
@@ -30,65 +27,59 @@ Result<StatusSnapshot> parse_status(std::string_view text) {
   json j = json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return make_error("not a JSON object");
   StatusSnapshot s;
-  s.version = get_or<std::string>(j, "version", "");
-  s.pid = get_or<int>(j, "pid", 0);
-  s.updated_mono_ns = get_or<std::int64_t>(j, "updated_mono_ns", 0);
-  s.updated_unix_ms = get_or<std::int64_t>(j, "updated_unix_ms", 0);
-  s.degraded = get_or<bool>(j, "degraded", false);
-  s.config = get_or<std::string>(j, "config", "");
-  s.heartbeat_interval_ms = get_or<std::int64_t>(j, "heartbeat_interval_ms", 0);
-  s.threshold_ms = get_or<std::int64_t>(j, "threshold_ms", 0);
-  s.stalls_total = get_or<std::uint64_t>(j, "stalls_total", 0);
-  s.events_dropped = get_or<std::uint64_t>(j, "events_dropped", 0);
-  auto cpus = j.find("cpus");
+  s.version = get_or<std::string>(j, key::kVersion, "");
+  s.pid = get_or<int>(j, key::kPid, 0);
+  s.updated_mono_ns = get_or<std::int64_t>(j, key::kUpdatedMonoNs, 0);
+  s.updated_unix_ms = get_or<std::int64_t>(j, key::kUpdatedUnixMs, 0);
+  s.degraded = get_or<bool>(j, key::kDegraded, false);
+  s.config = get_or<std::string>(j, key::kConfig, "");
+  s.heartbeat_interval_ms = get_or<std::int64_t>(j, key::kHeartbeatIntervalMs, 0);
+  s.threshold_ms = get_or<std::int64_t>(j, key::kThresholdMs, 0);
+  s.stalls_total = get_or<std::uint64_t>(j, key::kStallsTotal, 0);
+  s.events_dropped = get_or<std::uint64_t>(j, key::kEventsDropped, 0);
+  auto cpus = j.find(key::kCpus);
   if (cpus != j.end() && cpus->is_array()) {
     for (const auto& c : *cpus) {
       if (!c.is_object()) continue;
       CpuStatus cs;
-      cs.cpu = get_or<int>(c, "cpu", -1);
-      cs.state = get_or<std::string>(c, "state", "unknown");
-      cs.age_ms = get_or<std::int64_t>(c, "age_ms", 0);
-      cs.seq = get_or<std::uint64_t>(c, "seq", 0);
-      cs.late_max_us = get_or<std::int64_t>(c, "late_max_us", 0);
-      cs.late_p99_us = get_or<std::int64_t>(c, "late_p99_us", -1);
-      cs.stalls = get_or<std::uint64_t>(c, "stalls", 0);
-      cs.episode_ms = get_or<std::int64_t>(c, "episode_ms", 0);
-      cs.late_hist_log2_ns = get_or<std::vector<std::uint64_t>>(c, "late_hist_log2_ns", {});
-      if (auto l = c.find("ladder"); l != c.end() && l->is_object()) {
+      cs.cpu = get_or<int>(c, key::kCpu, -1);
+      cs.state = get_or<std::string>(c, key::kState, "unknown");
+      cs.age_ms = get_or<std::int64_t>(c, key::kAgeMs, 0);
+      cs.seq = get_or<std::uint64_t>(c, key::kSeq, 0);
+      cs.late_max_us = get_or<std::int64_t>(c, key::kLateMaxUs, 0);
+      cs.late_p99_us = get_or<std::int64_t>(c, key::kLateP99Us, -1);
+      cs.stalls = get_or<std::uint64_t>(c, key::kStalls, 0);
+      cs.episode_ms = get_or<std::int64_t>(c, key::kEpisodeMs, 0);
+      cs.late_hist_log2_ns = get_or<std::vector<std::uint64_t>>(c, key::kLateHistLog2Ns, {});
+      if (auto l = c.find(key::kLadder); l != c.end() && l->is_object()) {
         cs.have_ladder = true;
-        cs.report_in_ms = get_or<std::int64_t>(*l, "report_in_ms", -1);
-        cs.escalation_in_ms = get_or<std::int64_t>(*l, "escalation_in_ms", -1);
-        cs.reset_in_ms = get_or<std::int64_t>(*l, "hardware_reset_in_ms", -1);
+        cs.report_in_ms = get_or<std::int64_t>(*l, key::kReportInMs, -1);
+        cs.escalation_in_ms = get_or<std::int64_t>(*l, key::kEscalationInMs, -1);
+        cs.reset_in_ms = get_or<std::int64_t>(*l, key::kHardwareResetInMs, -1);
       }
       if (cs.cpu >= 0) s.cpus.push_back(std::move(cs));
     }
   }
-  if (auto e = j.find("escalation"); e != j.end() && e->is_object())
-    s.escalation_action = get_or<std::string>(*e, "action", "");
-  auto drills = j.find("drills");
+  if (auto e = j.find(key::kEscalation); e != j.end() && e->is_object())
+    s.escalation_action = get_or<std::string>(*e, key::kEscalationAction, "");
+  auto drills = j.find(key::kDrills);
   if (drills != j.end() && drills->is_array())
     for (const auto& d : *drills)
-      if (d.is_object()) s.drill_pids.push_back(get_or<int>(d, "pid", 0));
+      if (d.is_object()) s.drill_pids.push_back(get_or<int>(d, key::kPid, 0));
   std::sort(s.cpus.begin(), s.cpus.end(),
             [](const CpuStatus& a, const CpuStatus& b) { return a.cpu < b.cpu; });
   return s;
 }
 
 std::int64_t hist_quantile_us(const std::vector<std::uint64_t>& hist, double q) {
-  std::uint64_t total = 0;
-  for (auto n : hist) total += n;
-  if (total == 0) return 0;
-  const auto rank = static_cast<std::uint64_t>(std::ceil(q * static_cast<double>(total)));
-  std::uint64_t seen = 0;
-  for (std::size_t k = 0; k < hist.size(); ++k) {
-    seen += hist[k];
-    if (seen >= std::max<std::uint64_t>(rank, 1)) {
-      // Bucket k holds [2^k, 2^(k+1)) ns: report its upper bound, rounded up to whole µs.
-      const double upper_ns = std::ldexp(1.0, static_cast<int>(k) + 1);
-      return static_cast<std::int64_t>(std::ceil(upper_ns / 1000.0));
-    }
-  }
-  return 0;
+  const int k = hist_quantile_bucket(hist, q);
+  if (k < 0) return 0;
+  // Bucket k holds [2^k, 2^(k+1)) ns: report its upper bound, rounded up to whole µs (a file may
+  // hold more buckets than the daemon writes: a bound past the int64 range saturates).
+  const double upper_us = std::ceil(std::ldexp(1.0, k + 1) / 1000.0);
+  if (upper_us >= static_cast<double>(std::numeric_limits<std::int64_t>::max()))
+    return std::numeric_limits<std::int64_t>::max();
+  return static_cast<std::int64_t>(upper_us);
 }
 
 std::int64_t cpu_p99_us(const CpuStatus& cpu) {
@@ -151,9 +142,9 @@ std::string format_status(const StatusSnapshot& s, const LivenessVerdict& v) {
   out += fmt::format("{:>4}  {:<8}  {:>8}  {:>9}  {:>9}  {:>6}  {}\n", "CPU", "STATE", "AGE",
                      "LATE-MAX", "LATE-P99", "STALLS", "EPISODE");
   for (const auto& c : s.cpus) {
-    const bool online = c.state != "offline";
+    const bool online = c.state != kStatusStateOffline;
     std::string episode = c.episode_ms > 0 ? format_ms(c.episode_ms) : "-";
-    if (c.state == "stalled" && c.episode_ms > 0) episode += " (ongoing)";
+    if (c.state == kStatusStateStalled && c.episode_ms > 0) episode += " (ongoing)";
     out += fmt::format("{:>4}  {:<8}  {:>8}  {:>9}  {:>9}  {:>6}  {}\n", c.cpu, safe(c.state),
                        online ? format_ms(c.age_ms) : "-", format_us(c.late_max_us),
                        format_us(cpu_p99_us(c)), c.stalls, episode);
@@ -187,32 +178,32 @@ std::string format_status_json(const StatusSnapshot& s, const LivenessVerdict& v
                                                    : "not-running";
   if (!v.message.empty()) j["message"] = v.message;
   j["status_age_ms"] = v.age_ms;
-  j["version"] = s.version;
-  j["pid"] = s.pid;
-  j["degraded"] = s.degraded;
-  j["config"] = s.config;
-  j["heartbeat_interval_ms"] = s.heartbeat_interval_ms;
-  j["threshold_ms"] = s.threshold_ms;
-  j["stalls_total"] = s.stalls_total;
-  j["events_dropped"] = s.events_dropped;
+  j[key::kVersion] = s.version;
+  j[key::kPid] = s.pid;
+  j[key::kDegraded] = s.degraded;
+  j[key::kConfig] = s.config;
+  j[key::kHeartbeatIntervalMs] = s.heartbeat_interval_ms;
+  j[key::kThresholdMs] = s.threshold_ms;
+  j[key::kStallsTotal] = s.stalls_total;
+  j[key::kEventsDropped] = s.events_dropped;
   json cpus = json::array();
   for (const auto& c : s.cpus) {
-    cpus.push_back({{"cpu", c.cpu},
-                    {"state", c.state},
-                    {"age_ms", c.age_ms},
-                    {"seq", c.seq},
-                    {"late_max_us", c.late_max_us},
-                    {"late_p99_us", cpu_p99_us(c)},
-                    {"stalls", c.stalls},
-                    {"episode_ms", c.episode_ms}});
+    cpus.push_back({{key::kCpu, c.cpu},
+                    {key::kState, c.state},
+                    {key::kAgeMs, c.age_ms},
+                    {key::kSeq, c.seq},
+                    {key::kLateMaxUs, c.late_max_us},
+                    {key::kLateP99Us, cpu_p99_us(c)},
+                    {key::kStalls, c.stalls},
+                    {key::kEpisodeMs, c.episode_ms}});
     if (c.have_ladder) {
-      json l = {{"report_in_ms", c.report_in_ms}};
-      if (c.escalation_in_ms >= 0) l["escalation_in_ms"] = c.escalation_in_ms;
-      if (c.reset_in_ms >= 0) l["hardware_reset_in_ms"] = c.reset_in_ms;
-      cpus.back()["ladder"] = std::move(l);
+      json l = {{key::kReportInMs, c.report_in_ms}};
+      if (c.escalation_in_ms >= 0) l[key::kEscalationInMs] = c.escalation_in_ms;
+      if (c.reset_in_ms >= 0) l[key::kHardwareResetInMs] = c.reset_in_ms;
+      cpus.back()[key::kLadder] = std::move(l);
     }
   }
-  j["cpus"] = std::move(cpus);
+  j[key::kCpus] = std::move(cpus);
   return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 

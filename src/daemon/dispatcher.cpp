@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -16,19 +15,11 @@
 
 namespace stallwatch::daemon {
 
-namespace {
-
-std::int64_t mono_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1'000'000'000LL + ts.tv_nsec;
+Dispatcher::Dispatcher(Deps deps) : deps_(std::move(deps)) {
+  if (deps_.now == nullptr) deps_.now = mono_now_ns;
 }
 
-}  // namespace
-
-Dispatcher::Dispatcher(Deps deps) : deps_(std::move(deps)) {}
-
-Dispatcher::~Dispatcher() { (void)stop(mono_ns() + 1'000'000'000); }
+Dispatcher::~Dispatcher() { (void)stop(deps_.now() + 1'000'000'000); }
 
 Status Dispatcher::start() {
   if (deps_.wake == nullptr || !deps_.wake->valid()) return make_error("dispatcher: no wake fd");
@@ -106,7 +97,7 @@ void Dispatcher::drain_events() {
 void Dispatcher::judge_blackout_event(const CheckEvent& e) {
   bool starved = false;
   if (deps_.judge != nullptr) {
-    const BlackoutVerdict v = deps_.judge->judge(e.stall_start_mono_ns, e.stall_ns, mono_ns());
+    const BlackoutVerdict v = deps_.judge->judge(e.stall_start_mono_ns, e.stall_ns, deps_.now());
     starved = v.starved;
     spdlog::info("every heartbeat was silent for {} ms: {}", e.stall_ns / 1'000'000, v.why);
   }
@@ -137,58 +128,52 @@ void Dispatcher::run() {
     (void)deps_.wake->busy(&pinned);
     // First off the suspect CPUs, then the baseline: the sampler must not be woken behind one.
     if (placement_) placement_->update(pinned);
-    const std::int64_t now = mono_ns();
-    std::int64_t refresh = deps_.refresh ? deps_.refresh() : deps_.refresh_ns;
+    const std::int64_t now = deps_.now();
+    DispatchState st;
+    st.start_ns = deps_.start_ns;
+    st.ready_after_ns = deps_.ready_after_ns;
+    st.refresh_ns = deps_.refresh ? deps_.refresh() : deps_.refresh_ns;
     const std::uint64_t suspects = deps_.published->suspects.load(std::memory_order_relaxed);
     if (suspects != seen_suspects_) {
       seen_suspects_ = suspects;
       if (deps_.on_suspect) deps_.on_suspect();
     }
     drain_events();
-    if (!ready_sent_.load(std::memory_order_relaxed) &&
-        (deps_.published->all_started.load(std::memory_order_relaxed) ||
-         now - deps_.start_ns > deps_.ready_after_ns)) {
-      if (!deps_.published->all_started.load(std::memory_order_relaxed))
+    st.ready_sent = ready_sent_.load(std::memory_order_relaxed);
+    st.all_started = deps_.published->all_started.load(std::memory_order_relaxed);
+    const std::uint64_t version = deps_.published->version.load(std::memory_order_acquire);
+    const std::uint64_t changes = deps_.changes ? deps_.changes() : 0;
+    st.changed = version != seen_version_ || changes != seen_changes_;
+    st.checked = deps_.published->checks.load(std::memory_order_relaxed) > 0;
+    st.requested = status_requested_.load(std::memory_order_relaxed);
+    st.last_status_ns = last_status_ns_;
+    const DispatchPlan plan = plan_dispatch(st, now);
+    if (plan.send_ready) {
+      if (plan.ready_anyway)
         spdlog::warn("not every heartbeat has stamped within the threshold; reporting ready anyway");
       deps_.notifier->ready();
       ready_sent_.store(true, std::memory_order_relaxed);
+      st.ready_sent = true;
       spdlog::info("all heartbeats running; ready");
     }
-    const std::uint64_t version = deps_.published->version.load(std::memory_order_acquire);
-    const std::uint64_t changes = deps_.changes ? deps_.changes() : 0;
-    const bool changed = version != seen_version_ || changes != seen_changes_;
-    // Nothing is written before the first check has published the CPUs' states (until then every
-    // CPU would read "offline"), unless no check comes within ready_after_ns: then the file must
-    // say so. The first check changes the states, which wakes this thread.
-    const bool checked = deps_.published->checks.load(std::memory_order_relaxed) > 0 ||
-                         now - deps_.start_ns > deps_.ready_after_ns;
-    bool due = checked &&
-               (changed || status_requested_.load(std::memory_order_relaxed) || now - last_status_ns_ >= refresh);
-    if (due && now - last_status_ns_ >= kMinRewriteNs) {
+    if (plan.write_status) {
       seen_version_ = version;
       seen_changes_ = changes;
       status_requested_.store(false, std::memory_order_relaxed);
-      write_status(now, changed);
-      due = false;  // written: the next one is a refresh_ns away unless something changes
+      write_status(now, st.changed);
+      st.last_status_ns = last_status_ns_;
       // Asked again: the write itself may leave a change pending (the metrics textfile takes at
       // most one change a second), which shortens the refresh to when it may be written.
-      if (deps_.refresh) refresh = deps_.refresh();
+      if (deps_.refresh) st.refresh_ns = deps_.refresh();
     }
     if (stop_.load(std::memory_order_acquire)) break;
 
-    // The periodic pass rides on a check (PublishedState::status_due_ns); the timer is only the
-    // fallback for when no check comes (every heartbeat stalled, or the machine paused).
-    deps_.published->status_due_ns.store(last_status_ns_ + refresh, std::memory_order_relaxed);
-    std::int64_t wait_ns = checked ? last_status_ns_ + refresh + kRideSlackNs - now
-                                   : deps_.start_ns + deps_.ready_after_ns + 1 - now;
-    if (due) wait_ns = std::min<std::int64_t>(wait_ns, kMinRewriteNs);
-    if (!ready_sent_.load(std::memory_order_relaxed))
-      wait_ns = std::min<std::int64_t>(wait_ns, std::max<std::int64_t>(deps_.start_ns + deps_.ready_after_ns - now, 1'000'000));
+    const DispatchWait wait = plan_wait(st, plan.held, now);
+    deps_.published->status_due_ns.store(wait.status_due_ns, std::memory_order_relaxed);
     pollfd fds[2] = {{deps_.wake->fd(), POLLIN, 0}, {fifo_rd_.get(), POLLIN, 0}};
     const int nfds = fifo_rd_.valid() ? 2 : 1;
-    const int timeout_ms = static_cast<int>(std::max<std::int64_t>(1, wait_ns / 1'000'000 + 1));
     deps_.wake->idle();
-    if (::poll(fds, static_cast<nfds_t>(nfds), timeout_ms) > 0) {
+    if (::poll(fds, static_cast<nfds_t>(nfds), wait.timeout_ms) > 0) {
       if (nfds == 2 && (fds[1].revents & POLLIN)) {
         char buf[64];
         while (::read(fifo_rd_.get(), buf, sizeof buf) > 0) {

@@ -7,6 +7,7 @@
 
 #include "stallwatch/core/config.h"
 #include "stallwatch/core/cpuset.h"
+#include "stallwatch/core/status_schema.h"
 
 namespace stallwatch::daemon {
 
@@ -20,24 +21,6 @@ StatusCpu status_cpu_from_slot(int cpu, const HeartbeatSlot& slot) {
   for (const auto& b : slot.late_hist) c.late_hist.push_back(b.load(std::memory_order_relaxed));
   return c;
 }
-
-namespace {
-
-std::int64_t hist_p99_ns(const std::vector<std::uint64_t>& hist) {
-  std::uint64_t total = 0;
-  for (auto n : hist) total += n;
-  if (total == 0) return 0;
-  auto rank = static_cast<std::uint64_t>(0.99 * static_cast<double>(total));
-  if (rank >= total) rank = total - 1;
-  std::uint64_t seen = 0;
-  for (std::size_t i = 0; i < hist.size(); ++i) {
-    seen += hist[i];
-    if (seen > rank) return (std::int64_t{1} << (i + 1)) - 1;
-  }
-  return 0;
-}
-
-}  // namespace
 
 Ladder ladder_for(const StatusInputs& in, const StatusCpu& c) {
   Ladder l;
@@ -58,59 +41,62 @@ Ladder ladder_for(const StatusInputs& in, const StatusCpu& c) {
 }
 
 nlohmann::json status_document(const StatusInputs& in) {
+  namespace key = status_key;
   nlohmann::json j;
-  j["version"] = in.version;
-  j["pid"] = in.pid;
-  j["updated_mono_ns"] = in.now_mono_ns;
-  j["updated_unix_ms"] = in.now_unix_ms;
-  j["degraded"] = in.degraded;
-  j["config"] = in.config;
-  j["heartbeat_interval_ms"] = in.heartbeat_interval_ns / 1'000'000;
-  j["threshold_ms"] = in.threshold_ns / 1'000'000;
-  j["stalls_total"] = in.stalls_total;
-  j["events_dropped"] = in.events_dropped;
-  j["checks_total"] = in.checks;
-  j["last_check_age_ms"] = in.last_check_ns > 0 ? (in.now_mono_ns - in.last_check_ns) / 1'000'000 : -1;
-  j["global_pauses_total"] = in.global_pauses;
-  j["watchdog_pings_dropped"] = in.watchdog_pings_dropped;
-  j["watchdog_feeds_missed"] = in.feeds_missed;
-  j["escalation"] = {{"action", in.escalation_action},
-                     {"after_ms", in.escalation_after_ns / 1'000'000},
-                     {"dry_run", in.escalation_dry_run},
-                     {"watchdog_timeout_ms", in.watchdog_timeout_ns / 1'000'000}};
+  j[key::kVersion] = in.version;
+  j[key::kPid] = in.pid;
+  j[key::kUpdatedMonoNs] = in.now_mono_ns;
+  j[key::kUpdatedUnixMs] = in.now_unix_ms;
+  j[key::kDegraded] = in.degraded;
+  j[key::kConfig] = in.config;
+  j[key::kHeartbeatIntervalMs] = in.heartbeat_interval_ns / 1'000'000;
+  j[key::kThresholdMs] = in.threshold_ns / 1'000'000;
+  j[key::kStallsTotal] = in.stalls_total;
+  j[key::kEventsDropped] = in.events_dropped;
+  j[key::kChecksTotal] = in.checks;
+  j[key::kLastCheckAgeMs] =
+      in.last_check_ns > 0 ? (in.now_mono_ns - in.last_check_ns) / 1'000'000 : -1;
+  j[key::kGlobalPausesTotal] = in.global_pauses;
+  j[key::kWatchdogPingsDropped] = in.watchdog_pings_dropped;
+  j[key::kWatchdogFeedsMissed] = in.feeds_missed;
+  j[key::kEscalation] = {{key::kEscalationAction, in.escalation_action},
+                         {key::kEscalationAfterMs, in.escalation_after_ns / 1'000'000},
+                         {key::kEscalationDryRun, in.escalation_dry_run},
+                         {key::kEscalationWatchdogTimeoutMs, in.watchdog_timeout_ns / 1'000'000}};
   nlohmann::json cpus = nlohmann::json::array();
   for (const StatusCpu& c : in.cpus) {
     if (c.state == CpuState::kUnmonitored && !c.monitored) continue;
     nlohmann::json o;
-    o["cpu"] = c.cpu;
-    o["state"] = c.state == CpuState::kUnmonitored ? "offline" : to_string(c.state);
-    o["age_ms"] = c.state == CpuState::kUnmonitored || c.last_ns == 0
-                      ? 0
-                      : std::max<std::int64_t>(0, in.now_mono_ns - c.last_ns) / 1'000'000;
-    o["seq"] = c.seq;
-    o["late_max_us"] = c.late_max_ns / 1000;
-    o["late_p99_us"] = hist_p99_ns(c.late_hist) / 1000;
-    o["stalls"] = c.stalls;
-    o["episode_ms"] = c.state == CpuState::kStalled && c.episode_start_ns > 0
-                          ? (in.now_mono_ns - c.episode_start_ns) / 1'000'000
-                          : 0;
-    o["late_hist_log2_ns"] = c.late_hist;
+    o[key::kCpu] = c.cpu;
+    o[key::kState] = c.state == CpuState::kUnmonitored ? kStatusStateOffline : to_string(c.state);
+    o[key::kAgeMs] = c.state == CpuState::kUnmonitored || c.last_ns == 0
+                         ? 0
+                         : std::max<std::int64_t>(0, in.now_mono_ns - c.last_ns) / 1'000'000;
+    o[key::kSeq] = c.seq;
+    o[key::kLateMaxUs] = c.late_max_ns / 1000;
+    o[key::kLateP99Us] = status_late_p99_us(c.late_hist);
+    o[key::kStalls] = c.stalls;
+    o[key::kEpisodeMs] = c.state == CpuState::kStalled && c.episode_start_ns > 0
+                             ? (in.now_mono_ns - c.episode_start_ns) / 1'000'000
+                             : 0;
+    o[key::kLateHistLog2Ns] = c.late_hist;
     const std::int64_t age = c.last_ns > 0 ? in.now_mono_ns - c.last_ns : 0;
     if (c.state == CpuState::kStalled || (c.state == CpuState::kHealthy && age * 2 > in.threshold_ns)) {
       const Ladder l = ladder_for(in, c);
       nlohmann::json lad;
-      lad["report_in_ms"] = l.report_in_ms;
-      if (l.escalation_in_ms >= 0) lad["escalation_in_ms"] = l.escalation_in_ms;
-      if (l.reset_in_ms >= 0) lad["hardware_reset_in_ms"] = l.reset_in_ms;
-      o["ladder"] = std::move(lad);
+      lad[key::kReportInMs] = l.report_in_ms;
+      if (l.escalation_in_ms >= 0) lad[key::kEscalationInMs] = l.escalation_in_ms;
+      if (l.reset_in_ms >= 0) lad[key::kHardwareResetInMs] = l.reset_in_ms;
+      o[key::kLadder] = std::move(lad);
     }
     cpus.push_back(std::move(o));
   }
-  j["cpus"] = std::move(cpus);
+  j[key::kCpus] = std::move(cpus);
   nlohmann::json drills = nlohmann::json::array();
   for (const auto& d : in.drills)
-    drills.push_back({{"cpu", d.cpu}, {"pid", d.pid}, {"until_mono_ns", d.until_mono_ns}});
-  j["drills"] = std::move(drills);
+    drills.push_back(
+        {{key::kCpu, d.cpu}, {key::kPid, d.pid}, {key::kUntilMonoNs, d.until_mono_ns}});
+  j[key::kDrills] = std::move(drills);
   return j;
 }
 

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "stallwatch/core/status_schema.h"
 #include "stallwatch/metrics/exposition.h"
 #include "stallwatch/metrics/textfile.h"
 
@@ -23,23 +24,25 @@ std::unique_ptr<EventSink> MetricsPublisher::make_sink(std::function<void()> on_
 }
 
 void MetricsPublisher::add_fields(nlohmann::json& doc, std::optional<bool> watchdog_armed) {
-  if (auto cpus = doc.find("cpus"); cpus != doc.end() && cpus->is_array()) {
+  namespace key = status_key;
+  if (auto cpus = doc.find(key::kCpus); cpus != doc.end() && cpus->is_array()) {
     for (auto& c : *cpus) {
       if (!c.is_object()) continue;
-      const int cpu = c.value("cpu", -1);
+      const int cpu = get_or<int>(c, key::kCpu, -1);
       nlohmann::json by_class = nlohmann::json::object();
       for (std::size_t k = 0; k < kStallClasses.size(); ++k)
         if (auto n = counters_->stalls(cpu, k); n > 0) by_class[std::string(kStallClasses[k])] = n;
-      c["stalls_by_class"] = std::move(by_class);
-      const std::int64_t episode_ns = c.value("episode_ms", std::int64_t{0}) * 1'000'000;
-      c["stall_ms_total"] = counters_->stall_ns_total(cpu, episode_ns) / 1'000'000;
+      c[key::kStallsByClass] = std::move(by_class);
+      const std::int64_t episode_ns = get_or<std::int64_t>(c, key::kEpisodeMs, 0) * 1'000'000;
+      c[key::kStallMsTotal] = counters_->stall_ns_total(cpu, episode_ns) / 1'000'000;
     }
   }
   nlohmann::json esc = nlohmann::json::object();
   if (!escalation_action_.empty() && escalation_action_ != "none") esc[escalation_action_] = counters_->escalations();
-  doc["escalations_total"] = std::move(esc);
-  doc["watchdog_armed"] = watchdog_armed ? nlohmann::json(*watchdog_armed) : nlohmann::json(nullptr);
-  doc["config_reload_failures_total"] = counters_->reload_failures();
+  doc[key::kEscalationsTotal] = std::move(esc);
+  doc[key::kWatchdogArmed] =
+      watchdog_armed ? nlohmann::json(*watchdog_armed) : nlohmann::json(nullptr);
+  doc[key::kConfigReloadFailuresTotal] = counters_->reload_failures();
 }
 
 std::int64_t MetricsPublisher::refresh_ns(const MetricsConfig& config, std::int64_t max_refresh_ns) {

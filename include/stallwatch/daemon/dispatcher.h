@@ -5,12 +5,14 @@
 // status request FIFO (<runtime_dir>/status.request, which stallwatchctl writes a byte into to
 // ask for a fresh status.json). On wake it drains the EventRing into the report worker, reports
 // ring drops, keeps the helper threads off suspect CPUs (ThreadPlacement) before it asks for a
-// counter baseline, sends READY=1 once every heartbeat stamped, and rewrites STATUS= and status.json
-// on a change, on request, and every kRefreshNs otherwise (that periodic pass is started by the
-// first check past its due time, so it runs on a CPU a heartbeat has just woken; its own timer is
-// a fallback kRideSlackNs later). It never waits for the real-time side
-// and the real-time side never waits for it: a blocked stderr or journald stalls only this thread
-// (and the report worker), never a check, a feed or a WATCHDOG=1.
+// counter baseline, sends READY=1 once every heartbeat stamped, and rewrites STATUS= and
+// status.json on a change, on request, and every kRefreshNs otherwise (that periodic pass is
+// started by the first check past its due time, so it runs on a CPU a heartbeat has just woken;
+// its own timer is a fallback kRideSlackNs later). What a pass does and how long it then sleeps
+// is the pure plan_dispatch()/plan_wait() (dispatch_plan.h), over the clock in Deps::now. It
+// never waits for the real-time side and the real-time side never waits for it: a blocked stderr
+// or journald stalls only this thread (and the report worker), never a check, a feed or a
+// WATCHDOG=1.
 // Threads: its own (SCHED_OTHER); start()/stop() from the supervisor.
 #pragma once
 
@@ -23,26 +25,26 @@
 #include <string>
 #include <vector>
 
+#include "stallwatch/core/clock.h"
+#include "stallwatch/core/event_ring.h"
+#include "stallwatch/core/swap_file.h"
+#include "stallwatch/core/unique_fd.h"
 #include "stallwatch/daemon/blackout_judge.h"
 #include "stallwatch/daemon/check_runner.h"
-#include "stallwatch/core/event_ring.h"
+#include "stallwatch/daemon/dispatch_plan.h"
 #include "stallwatch/daemon/notify.h"
 #include "stallwatch/daemon/report_worker.h"
 #include "stallwatch/daemon/rt_wake.h"
 #include "stallwatch/daemon/status_doc.h"
-#include "stallwatch/core/swap_file.h"
 #include "stallwatch/daemon/thread_placement.h"
-#include "stallwatch/core/unique_fd.h"
 
 namespace stallwatch::daemon {
 
 class Dispatcher {
  public:
   static constexpr std::int64_t kRefreshNs = 60'000'000'000;
-  static constexpr std::int64_t kMinRewriteNs = 100'000'000;  // request flood limit
-  // The periodic pass waits for a check to wake it (checks come at least every checker.interval,
-  // at most 1 s); this much past due, its own timer runs it.
-  static constexpr std::int64_t kRideSlackNs = 2'000'000'000;
+  static constexpr std::int64_t kMinRewriteNs = kDispatchMinRewriteNs;  // request flood limit
+  static constexpr std::int64_t kRideSlackNs = kDispatchRideSlackNs;    // see dispatch_plan.h
 
   struct Deps {
     EventRing<CheckEvent>* ring = nullptr;
@@ -70,6 +72,7 @@ class Dispatcher {
     std::int64_t ready_after_ns = 0;  // READY=1 anyway this long after start
     std::int64_t refresh_ns = kRefreshNs;  // rewrite at least this often (metrics.interval)
     std::function<std::int64_t()> refresh;  // if set, asked each pass and after each write instead
+    NowFn now = mono_now_ns;                // CLOCK_MONOTONIC ns: each pass, judge, stop
   };
 
   explicit Dispatcher(Deps deps);

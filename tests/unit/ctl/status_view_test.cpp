@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "stallwatch/core/sysroot.h"
+#include "stallwatch/daemon/status_doc.h"
 
 namespace stallwatch::ctl {
 namespace {
@@ -67,6 +68,66 @@ TEST(StatusParse, CapturedFileWithTheEscalationLadder) {
   EXPECT_NE(out.find("CPU 1: stall reported, escalation (systemd) in 3.8s\n"), std::string::npos) << out;
   const auto j = nlohmann::json::parse(format_status_json(*s, v));
   EXPECT_EQ(j["cpus"][1]["ladder"]["escalation_in_ms"], 3758);
+}
+
+// The reader reads what the writer writes (both through the core status schema's keys).
+TEST(StatusParse, ReadsWhatTheDaemonWrites) {
+  constexpr std::int64_t kMs = 1'000'000;
+  daemon::StatusInputs in;
+  in.version = "0.1.0";
+  in.pid = 42;
+  in.now_mono_ns = 100'000 * kMs;
+  in.now_unix_ms = 1'700'000'000'000;
+  in.config = "/etc/stallwatch/stallwatch.toml";
+  in.heartbeat_interval_ns = 500 * kMs;
+  in.threshold_ns = 2000 * kMs;
+  in.stalls_total = 3;
+  in.events_dropped = 4;
+  in.escalation_action = "systemd";
+  in.escalation_after_ns = 6000 * kMs;
+  daemon::StatusCpu c;
+  c.cpu = 1;
+  c.state = CpuState::kStalled;
+  c.monitored = true;
+  c.episode_start_ns = in.now_mono_ns - 2200 * kMs;
+  c.last_ns = c.episode_start_ns;
+  c.seq = 77;
+  c.late_max_ns = 200'000;
+  c.stalls = 1;
+  c.late_hist.assign(kLateHistBuckets, 0);
+  c.late_hist[16] = 99;
+  c.late_hist[10] = 1;
+  in.cpus = {c};
+  in.drills = {{0, 999, in.now_mono_ns}};
+  auto s = parse_status(daemon::status_document(in).dump(1));
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  EXPECT_EQ(s->version, "0.1.0");
+  EXPECT_EQ(s->pid, 42);
+  EXPECT_EQ(s->updated_mono_ns, in.now_mono_ns);
+  EXPECT_EQ(s->updated_unix_ms, in.now_unix_ms);
+  EXPECT_EQ(s->config, in.config);
+  EXPECT_EQ(s->heartbeat_interval_ms, 500);
+  EXPECT_EQ(s->threshold_ms, 2000);
+  EXPECT_EQ(s->stalls_total, 3u);
+  EXPECT_EQ(s->events_dropped, 4u);
+  EXPECT_EQ(s->escalation_action, "systemd");
+  EXPECT_EQ(s->drill_pids, (std::vector<int>{999}));
+  ASSERT_EQ(s->cpus.size(), 1u);
+  const CpuStatus& r = s->cpus[0];
+  EXPECT_EQ(r.cpu, 1);
+  EXPECT_EQ(r.state, "stalled");
+  EXPECT_EQ(r.age_ms, 2200);
+  EXPECT_EQ(r.seq, 77u);
+  EXPECT_EQ(r.late_max_us, 200);
+  EXPECT_EQ(r.late_p99_us, 131);
+  EXPECT_EQ(cpu_p99_us(r), 131);
+  EXPECT_EQ(r.stalls, 1u);
+  EXPECT_EQ(r.episode_ms, 2200);
+  EXPECT_EQ(r.late_hist_log2_ns, c.late_hist);
+  ASSERT_TRUE(r.have_ladder);
+  EXPECT_EQ(r.report_in_ms, 0);
+  EXPECT_EQ(r.escalation_in_ms, 3800);
+  EXPECT_EQ(r.reset_in_ms, -1);
 }
 
 TEST(StatusParse, MissingAndExtraFieldsTakeDefaults) {

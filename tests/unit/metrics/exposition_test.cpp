@@ -4,9 +4,11 @@
 // files, the histogram fold recomputed here from the JSON, no timestamps, the series budget.
 #include "stallwatch/metrics/exposition.h"
 
+#include <cmath>
 #include <map>
 #include <regex>
 #include <sstream>
+#include <vector>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -137,6 +139,24 @@ TEST(Exposition, EmptyOrForeignDocumentsStillRenderEveryFamily) {
     EXPECT_EQ(value_of(text, "stallwatch_last_update_timestamp_seconds"), "0");
     EXPECT_NE(text.find("# TYPE stallwatch_stalls_total counter\n"), std::string::npos);
   }
+}
+
+// Found by fuzz_status_render: a float out of an integer's range and a histogram longer than 64
+// buckets (undefined behaviour before) read as absent and as a far bucket.
+TEST(Exposition, OutOfRangeNumbersAndLongHistogramsAreSafe) {
+  json cpu = {{"cpu", 0}, {"age_ms", 2.4e69}, {"late_max_us", -1e300}};
+  cpu["late_hist_log2_ns"] = std::vector<std::uint64_t>(70, 0);
+  cpu["late_hist_log2_ns"][66] = std::uint64_t{1};
+  const std::string text =
+      render_metrics(json{{"cpus", json::array({cpu})}, {"updated_unix_ms", 1e300}});
+  EXPECT_EQ(value_of(text, R"(stallwatch_heartbeat_age_seconds{cpu="0"})"), "0");
+  EXPECT_EQ(value_of(text, R"(stallwatch_heartbeat_lateness_max_seconds{cpu="0"})"), "0");
+  EXPECT_EQ(value_of(text, "stallwatch_last_update_timestamp_seconds"), "0");
+  EXPECT_EQ(value_of(text, "stallwatch_heartbeat_lateness_seconds_bucket{le=\"+Inf\"}"), "1");
+  EXPECT_EQ(value_of(text, "stallwatch_heartbeat_lateness_seconds_bucket{le=\"4.294967296\"}"),
+            "0");
+  EXPECT_EQ(std::stod(value_of(text, "stallwatch_heartbeat_lateness_seconds_sum")),
+            1.5 * std::ldexp(1.0, 66) / 1e9);
 }
 
 TEST(Exposition, LabelValuesAreEscaped) {
