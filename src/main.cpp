@@ -1,12 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// stallwatchd: argv, signals, thread start/stop. Everything else lives in the core library.
+// stallwatchd: argv, process setup (signal mask, mlockall, logging), the Daemon started and the
+// Supervisor run, exit codes. Everything else lives in the libraries.
 #include <malloc.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
-#include <sys/signalfd.h>
-#include <syslog.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -24,9 +22,8 @@
 #include "stallwatch/daemon/exit_path.h"
 #include "stallwatch/daemon/journal_sink.h"
 #include "stallwatch/daemon/logging.h"
-#include "stallwatch/core/message_ids.h"
 #include "stallwatch/daemon/notify.h"
-#include "stallwatch/core/unique_fd.h"
+#include "stallwatch/daemon/supervisor.h"
 
 namespace {
 
@@ -77,15 +74,9 @@ int main(int argc, char** argv) {
 
   // Signals are taken through a signalfd on the main thread; block them before any thread starts
   // so every thread inherits the mask.
-  sigset_t mask;
-  sigemptyset(&mask);
-  sigaddset(&mask, SIGTERM);
-  sigaddset(&mask, SIGINT);
-  sigaddset(&mask, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &mask, nullptr);
-  UniqueFd sig_fd(signalfd(-1, &mask, SFD_CLOEXEC));
-  if (!sig_fd.valid()) {
-    spdlog::critical("signalfd: {}", std::strerror(errno));
+  auto signals = Supervisor::block_signals();
+  if (!signals) {
+    spdlog::critical("{}", signals.error().message);
     return 1;
   }
 
@@ -118,6 +109,7 @@ int main(int argc, char** argv) {
   SystemdNotifier notifier;
   DaemonOptions options;
   options.root = Sysroot(sysroot);
+  options.kernel_uevents = options.root.prefix().empty();  // a fixture tree gets none: poll it
   options.output = events == "journal" ? EventOutput::kJournal
                    : events == "stderr" ? EventOutput::kStderr
                    : events == "both"   ? EventOutput::kBoth
@@ -133,61 +125,9 @@ int main(int argc, char** argv) {
     }
   }
 
-  // The supervisor: signals, and CPU hotplug (kernel uevents, or a poll where there are none).
-  for (;;) {
-    pollfd fds[2] = {{sig_fd.get(), POLLIN, 0}, {daemon.hotplug_fd(), POLLIN, 0}};
-    const int nfds = daemon.hotplug_fd() >= 0 ? 2 : 1;
-    int rc = ::poll(fds, static_cast<nfds_t>(nfds), daemon.hotplug_poll_ms());
-    if (rc < 0) {
-      if (errno == EINTR) continue;
-      spdlog::critical("poll: {}", std::strerror(errno));
-      break;
-    }
-    if (rc == 0 || (nfds == 2 && (fds[1].revents & POLLIN))) {
-      if (rc == 0 || daemon.drain_hotplug_fd()) daemon.sync_cpus();
-    }
-    if (!(fds[0].revents & POLLIN)) continue;
-    signalfd_siginfo si{};
-    ssize_t n = ::read(sig_fd.get(), &si, sizeof si);
-    if (n != sizeof si) {
-      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-      spdlog::critical("signalfd read: {}", std::strerror(errno));
-      break;
-    }
-    if (si.ssi_signo == SIGHUP) {
-      // Logged at once and answered with its duration: under systemd, `systemctl reload` may be
-      // slow before the signal is even sent (README, "Reloading"); this says where the time went.
-      const auto received = std::chrono::steady_clock::now();
-      const auto answered = [&] {
-        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            std::chrono::steady_clock::now() - received)
-                            .count();
-        spdlog::info("reload answered {} ms after SIGHUP (READY=1)", ms);
-      };
-      spdlog::info("SIGHUP from pid {}: reloading {}", si.ssi_pid, config_path);
-      notifier.reloading();
-      auto next = load_config(config_path, explicit_config);
-      if (!next) {
-        spdlog::error("reload failed, keeping the running configuration: {}", next.error().message);
-        journal_send_note(message_id::kConfigError, LOG_ERR,
-                          "configuration reload failed, running configuration kept: " +
-                              next.error().message,
-                          "config-error");
-        daemon.reload_failed();
-        notifier.ready();
-        answered();
-        continue;
-      }
-      set_log_level(next->log.level);
-      daemon.reload(std::move(*next));  // validated against what runs and is armed; READY=1
-      answered();
-      continue;
-    }
-    spdlog::info("{} received: stopping", strsignal(static_cast<int>(si.ssi_signo)));
-    break;
-  }
-  notifier.stopping();
-  daemon.stop();
+  Supervisor supervisor(daemon, notifier, std::move(*signals), config_path,
+                        [&] { return load_config(config_path, explicit_config); });
+  supervisor.run();
   spdlog::info("stopped");
   // The log thread may be blocked on a reader that stopped reading: give it a moment to drain,
   // then leave without joining it (and without destructors that would wait for threads

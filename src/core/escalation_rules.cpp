@@ -80,10 +80,9 @@ Status validate_escalation_for_degraded(const Config& c) {
   const auto& esc = c.escalation;
   if (esc.action == EscalationAction::kNone || esc.dry_run) return Ok{};
   return make_error(
-      "escalation.action: \"{}\" is refused in degraded mode: the heartbeats run SCHED_OTHER "
-      "(SCHED_FIFO was refused: no CAP_SYS_NICE or no RT budget), so a busy CPU can look stalled "
-      "and a false stall would escalate; grant CAP_SYS_NICE, or set escalation.action = "
-      "\"none\" or escalation.dry_run = true",
+      "escalation.action = \"{}\" is refused in degraded mode: SCHED_OTHER heartbeats can be "
+      "starved by ordinary load, so a stall may be false and must not reset the machine; grant "
+      "CAP_SYS_NICE, or set escalation.action = \"none\" or escalation.dry_run = true",
       to_string(esc.action));
 }
 

@@ -113,4 +113,42 @@ std::string status_line(const StatusInputs& in) {
                      stalled.empty() ? "none" : format_cpulist(stalled));
 }
 
+StatusInputs status_snapshot(const StatusSources& src, std::int64_t now_mono_ns,
+                             std::int64_t now_unix_ms) {
+  StatusInputs in;
+  in.version = src.version;
+  in.pid = src.pid;
+  in.now_mono_ns = now_mono_ns;
+  in.now_unix_ms = now_unix_ms;
+  in.degraded = src.degraded;
+  const Config& config = *src.config;
+  in.config = config.source;
+  in.heartbeat_interval_ns = config.heartbeat.interval.count();
+  in.threshold_ns = config.checker.threshold.count();
+  const PublishedState& pub = *src.published;
+  in.stalls_total = pub.stalls_total.load(std::memory_order_relaxed);
+  in.events_dropped = src.events_dropped;
+  in.checks = pub.checks.load(std::memory_order_relaxed);
+  in.last_check_ns = pub.last_check_ns.load(std::memory_order_relaxed);
+  in.global_pauses = pub.global_pauses.load(std::memory_order_relaxed);
+  in.feeds_missed = pub.feeds_missed.load(std::memory_order_relaxed);
+  in.watchdog_pings_dropped = src.watchdog_pings_dropped;
+  in.drills = src.drills;
+  in.escalation_action = std::string(to_string(config.escalation.action));
+  in.escalation_after_ns = config.escalation.after.count();
+  in.escalation_dry_run = config.escalation.dry_run;
+  in.watchdog_timeout_ns = src.watchdog_timeout_ns;
+  const CpuList& monitored = *src.monitored;
+  for (int cpu = 0; cpu < src.slot_count; ++cpu) {
+    StatusCpu c = status_cpu_from_slot(cpu, src.slots[cpu]);
+    const PublishedCpu& p = pub.cpu[cpu];
+    c.state = static_cast<CpuState>(p.state.load(std::memory_order_relaxed));
+    c.stalls = p.stalls.load(std::memory_order_relaxed);
+    c.episode_start_ns = p.episode_start_ns.load(std::memory_order_relaxed);
+    c.monitored = std::binary_search(monitored.begin(), monitored.end(), cpu);
+    in.cpus.push_back(std::move(c));
+  }
+  return in;
+}
+
 }  // namespace stallwatch::daemon

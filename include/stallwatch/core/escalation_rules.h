@@ -26,7 +26,7 @@ std::vector<ConfigProblem> validate_escalation(const Config& config);
 // could reset a healthy machine. Refuses every escalation.action but "none" unless
 // escalation.dry_run is set. The daemon calls it once the heartbeats know they are degraded,
 // before the escalation sink exists; an error is a config error (exit 78). The message starts
-// with the key ("escalation.action: ...").
+// with the key ("escalation.action = \"systemd\" is refused ..."); the daemon prefixes the file.
 Status validate_escalation_for_degraded(const Config& config);
 
 // The longest escalation.after allowed with action watchdog-device, as a multiple of the

@@ -24,6 +24,8 @@ class Notifier {
   // Real-time safe: never blocks, never allocates.
   // true when sent; a ping that could not be sent (socket queue full) is retried by the caller.
   virtual bool watchdog_ping() noexcept = 0;
+  // WATCHDOG=1 pings that could not be sent (status.json's watchdog_pings_dropped). Any thread.
+  virtual std::uint64_t pings_dropped() const = 0;
 };
 
 class SystemdNotifier final : public Notifier {
@@ -41,7 +43,9 @@ class SystemdNotifier final : public Notifier {
   void stopping() override;
   void status(const std::string& text) override;
   bool watchdog_ping() noexcept override;
-  std::uint64_t pings_dropped() const { return pings_dropped_.load(std::memory_order_relaxed); }
+  std::uint64_t pings_dropped() const override {
+    return pings_dropped_.load(std::memory_order_relaxed);
+  }
 
  private:
   // Non-RT messages: retried for up to ~1 s while the receiver's queue is full.

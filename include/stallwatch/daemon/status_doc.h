@@ -11,7 +11,10 @@
 #include <nlohmann/json.hpp>
 
 #include "stallwatch/core/checker.h"
+#include "stallwatch/core/config.h"
+#include "stallwatch/core/cpuset.h"
 #include "stallwatch/core/heartbeat_slot.h"
+#include "stallwatch/daemon/check_runner.h"
 
 namespace stallwatch::daemon {
 
@@ -77,5 +80,28 @@ StatusCpu status_cpu_from_slot(int cpu, const HeartbeatSlot& slot);
 nlohmann::json status_document(const StatusInputs& in);
 // "monitoring 2 CPUs, threshold 2s; stalls so far: 0; stalled now: none"
 std::string status_line(const StatusInputs& in);
+
+// What status_snapshot() reads: the running configuration and the live state, owned by the
+// Daemon. The caller (the dispatcher thread, through the Daemon) keeps config and monitored from
+// changing while it runs; the rest is atomics read relaxed.
+struct StatusSources {
+  std::string version;
+  int pid = 0;
+  const Config* config = nullptr;
+  const CpuList* monitored = nullptr;
+  const HeartbeatSlot* slots = nullptr;  // slot_count of them
+  int slot_count = 0;
+  const PublishedState* published = nullptr;
+  bool degraded = false;
+  std::uint64_t events_dropped = 0;          // the report worker's
+  std::uint64_t watchdog_pings_dropped = 0;  // the notifier's
+  std::int64_t watchdog_timeout_ns = 0;      // the armed device's; 0 = none armed
+  std::vector<StatusDrill> drills;
+};
+
+// The daemon's state at now_mono_ns (and now_unix_ms, for the reader's clock) as the inputs of
+// status_document() and status_line().
+StatusInputs status_snapshot(const StatusSources& src, std::int64_t now_mono_ns,
+                             std::int64_t now_unix_ms);
 
 }  // namespace stallwatch::daemon

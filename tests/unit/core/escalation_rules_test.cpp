@@ -126,14 +126,14 @@ TEST(ValidateEscalationDegraded, OnlyNoneOrDryRunAreAllowed) {
   EXPECT_EQ(degraded(EscalationAction::kPanic, true), "<ok>");
   EXPECT_EQ(degraded(EscalationAction::kWatchdogDevice, true), "<ok>");
   EXPECT_EQ(degraded(EscalationAction::kSystemd),
-            "escalation.action: \"systemd\" is refused in degraded mode: the heartbeats run "
-            "SCHED_OTHER (SCHED_FIFO was refused: no CAP_SYS_NICE or no RT budget), so a busy CPU "
-            "can look stalled and a false stall would escalate; grant CAP_SYS_NICE, or set "
-            "escalation.action = \"none\" or escalation.dry_run = true");
-  EXPECT_EQ(degraded(EscalationAction::kPanic).substr(0, 57),
-            "escalation.action: \"panic\" is refused in degraded mode: t");
-  EXPECT_EQ(degraded(EscalationAction::kWatchdogDevice).substr(0, 67),
-            "escalation.action: \"watchdog-device\" is refused in degraded mode: t");
+            "escalation.action = \"systemd\" is refused in degraded mode: SCHED_OTHER heartbeats "
+            "can be starved by ordinary load, so a stall may be false and must not reset the "
+            "machine; grant CAP_SYS_NICE, or set escalation.action = \"none\" or "
+            "escalation.dry_run = true");
+  EXPECT_EQ(degraded(EscalationAction::kPanic).substr(0, 58),
+            "escalation.action = \"panic\" is refused in degraded mode: S");
+  EXPECT_EQ(degraded(EscalationAction::kWatchdogDevice).substr(0, 68),
+            "escalation.action = \"watchdog-device\" is refused in degraded mode: S");
 }
 
 }  // namespace
