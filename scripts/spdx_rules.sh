@@ -14,7 +14,8 @@
 # A kernel module source (a *.c file that includes <linux/module.h>) must also declare
 # MODULE_LICENSE("GPL").
 #
-# Comment syntax (spdx_style): "//" for C and C++; "#" for shell, Python, CMake, TOML, YAML,
+# Comment syntax (spdx_style): "//" for C and C++; "#" for shell, Python, CMake, TOML, YAML
+# (.clang-format too),
 # systemd units and drop-ins (*.service, *.conf, ...), the journald catalog (its format treats
 # lines starting with # as comments), the rpm spec, Kbuild/Makefiles, debian/rules and any
 # other file starting with "#!"; '.\"' for man pages (*.[1-9]). A file of any other type makes
@@ -56,7 +57,7 @@ spdx_style() {
     *.[1-9]) printf '.\\"\n' ;;
     *.sh | *.py | *.cmake | CMakeLists.txt | */CMakeLists.txt | *.toml | *.yaml | *.yml | \
       *.service | *.socket | *.timer | *.conf | *.catalog | *.spec | Kbuild | */Kbuild | \
-      Makefile | */Makefile | packaging/debian/rules) printf '#\n' ;;
+      Makefile | */Makefile | .clang-format | packaging/debian/rules) printf '#\n' ;;
     *) [ "$(head -c2 "$1")" != "#!" ] || printf '#\n' ;;
   esac
 }
