@@ -10,18 +10,6 @@
 
 namespace stallwatch::ctl {
 
-namespace {
-
-// Reads a sysctl-like file into the evidence; nullopt when absent.
-std::optional<std::int64_t> read_int(const DoctorContext& ctx, CheckResult& r,
-                                     std::string_view path) {
-  auto v = read_trimmed(ctx.root, path);
-  r.add(std::string(path), v ? *v : "absent");
-  return v ? parse_integer(*v) : std::nullopt;
-}
-
-}  // namespace
-
 CheckResult check_softlockup_detector(const DoctorContext& ctx) {
   CheckResult r;
   auto wd = read_int(ctx, r, "/proc/sys/kernel/watchdog");

@@ -7,17 +7,6 @@
 
 namespace stallwatch::ctl {
 
-namespace {
-
-std::optional<std::int64_t> read_int(const DoctorContext& ctx, CheckResult& r,
-                                     std::string_view path) {
-  auto v = read_trimmed(ctx.root, path);
-  r.add(std::string(path), v ? *v : "absent");
-  return v ? parse_integer(*v) : std::nullopt;
-}
-
-}  // namespace
-
 CheckResult check_panic_policy(const DoctorContext& ctx) {
   CheckResult r;
   struct Knob {

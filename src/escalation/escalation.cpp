@@ -10,20 +10,11 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "stallwatch/core/clock.h"
 #include "stallwatch/core/message_ids.h"
 #include "stallwatch/core/fs_util.h"
 
 namespace stallwatch::escalation {
-
-namespace {
-
-std::int64_t mono_now_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
-
-}  // namespace
 
 Escalation::Escalation(const Config& config, const Sysroot& root, EscalationSeams seams)
     : config_(config), root_(root), seams_(std::move(seams)), store_(config.daemon.state_dir) {
@@ -38,9 +29,7 @@ Escalation::Escalation(const Config& config, const Sysroot& root, EscalationSeam
     DrillLookup lookup{config_.daemon.runtime_dir, ::geteuid(), {}};
     seams_.escalator.drill = [lookup](const StallEvent& e,
                                       const StallReport* rep) -> std::optional<DrillMatch> {
-      timespec ts{};
-      ::clock_gettime(CLOCK_MONOTONIC, &ts);
-      const std::int64_t now = std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+      const std::int64_t now = mono_now_ns();
       std::string ignored;
       auto m = find_drill(lookup, e.cpu, rep != nullptr ? rep->pid : 0,
                           rep != nullptr ? rep->tid : 0, now, &ignored);

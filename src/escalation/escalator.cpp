@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "stallwatch/core/clock.h"
 #include "stallwatch/core/message_ids.h"
 #include "stallwatch/core/unique_fd.h"
 
@@ -37,11 +38,7 @@ EscalatorSeams default_escalator_seams(const Sysroot& root) {
       return make_error("write '{}' to {}: {}", key, sysrq_path, std::strerror(errno));
     return Ok{};
   };
-  s.realtime_ns = [] {
-    timespec ts{};
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-  };
+  s.realtime_ns = real_now_ns;
   return s;
 }
 

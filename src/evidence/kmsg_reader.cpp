@@ -14,7 +14,7 @@
 
 #include "stallwatch/evidence/proc_parse.h"
 #include "stallwatch/core/sanitize.h"
-#include "thread_util.h"
+#include "stallwatch/core/thread_start.h"
 
 namespace stallwatch::evidence {
 

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -87,6 +88,11 @@ CheckResult run_check(const DoctorContext& ctx, std::string_view id);
 int doctor_exit_status(const std::vector<CheckResult>& results);
 std::string format_doctor(const std::vector<CheckResult>& results);
 std::string format_doctor_json(const std::vector<CheckResult>& results);
+
+// Reads a sysctl-like file into the result's evidence ("absent" when missing); its integer value,
+// nullopt when absent or not an integer.
+std::optional<std::int64_t> read_int(const DoctorContext& ctx, CheckResult& r,
+                                     std::string_view path);
 
 // The checks, by group (doctor_checks_*.cpp, doctor_ladder.cpp).
 CheckResult check_softlockup_detector(const DoctorContext& ctx);

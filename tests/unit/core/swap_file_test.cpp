@@ -15,12 +15,12 @@
 
 #include <gtest/gtest.h>
 
-#include "../metrics/temp_dir.h"
+#include "temp_dir.h"
 
 namespace stallwatch {
 namespace {
 
-using metrics::testing::TempDir;
+using test_support::TempDir;
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path);

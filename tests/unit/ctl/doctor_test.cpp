@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <set>
 
@@ -14,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "stallwatch/ctl/doctor_parse.h"
+#include "temp_dir.h"
 
 namespace stallwatch::ctl {
 namespace {
@@ -24,18 +26,15 @@ const std::string kDir = std::string(STALLWATCH_FIXTURES) + "/ctl/doctor";
 class Tree {
  public:
   explicit Tree(const std::string& variant) {
-    char tmpl[] = "/tmp/sw-doctor-test-XXXXXX";
-    path_ = ::mkdtemp(tmpl);
-    run("cp -a '" + kDir + "/host/.' '" + path_ + "/'");
+    dir_.copy_tree(kDir + "/host");
     if (variant.empty()) return;
     const std::string v = kDir + "/variants/" + variant;
     EXPECT_EQ(::access(v.c_str(), F_OK), 0) << variant;
-    run("cp -a '" + v + "/.' '" + path_ + "/'");
+    dir_.copy_tree(v);
     std::ifstream remove(path_ + "/REMOVE");
     for (std::string line; std::getline(remove, line);)
-      if (!line.empty()) run("rm -rf '" + path_ + "/" + line + "'");
+      if (!line.empty()) std::filesystem::remove_all(path_ + "/" + line);
   }
-  ~Tree() { run("rm -rf '" + path_ + "'"); }
   const std::string& path() const { return path_; }
 
   DoctorContext context() const {
@@ -45,8 +44,8 @@ class Tree {
   }
 
  private:
-  static void run(const std::string& cmd) { ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd; }
-  std::string path_;
+  test_support::TempDir dir_{"sw-doctor-test"};
+  const std::string path_ = dir_.path();
 };
 
 struct Case {
