@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "stallwatch/core/clock.h"
 #include "stallwatch/core/config.h"
 #include "stallwatch/ctl/doctor.h"
 #include "stallwatch/ctl/drill.h"
@@ -31,12 +32,6 @@ using namespace stallwatch::ctl;
 constexpr int kExitFailure = 1;
 constexpr int kExitNotRunning = 3;  // as `systemctl status` / LSB: program is not running
 constexpr int kExitConfig = 78;     // EX_CONFIG, as stallwatchd
-
-std::int64_t clock_ns(clockid_t id) {
-  timespec ts{};
-  ::clock_gettime(id, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
 
 struct Globals {
   std::string config_path;
@@ -72,7 +67,7 @@ Result<LiveStatus> live_status(const std::string& path) {
   LiveStatus ls;
   ls.snapshot = std::move(*snap);
   ls.verdict = assess_liveness(ls.snapshot, pid_is_stallwatchd(Sysroot(), ls.snapshot.pid),
-                               clock_ns(CLOCK_MONOTONIC), clock_ns(CLOCK_REALTIME) / 1'000'000,
+                               mono_now_ns(), real_now_ns() / 1'000'000,
                                path);
   if (refresh == RefreshResult::kNoAnswer && ls.verdict.liveness == Liveness::kRunning) {
     ls.verdict.liveness = Liveness::kStale;
@@ -175,6 +170,7 @@ int cmd_check_config(const std::string& file) {
     std::fprintf(stderr, "%s\n", cfg.error().message.c_str());
     return kExitConfig;
   }
+  for (const auto& warning : cfg->warnings) std::fprintf(stderr, "warning: %s\n", warning.c_str());
   std::printf("%s: configuration is valid\n", path.c_str());
   return 0;
 }
