@@ -5,7 +5,7 @@
 // unit tests drive it with a fake clock and fake slots. Called only by the heartbeat that owns
 // the CheckGate claim (one at a time; the claim's acquire/release orders the state).
 //
-// Freeze or stall (DESIGN.md section 6): when the heartbeat running a check woke more than
+// Freeze or stall (ARCHITECTURE.md, "Freeze or stall"): when the heartbeat running a check woke more than
 // late_bound_ns() late and no heartbeat stamped on time meanwhile, every heartbeat was silent
 // together: a blackout. From inside, a frozen machine or monitor (VM pause, SMI storm, SIGSTOP,
 // the cgroup freezer) and a stall of every monitored CPU at once look the same, so timing alone

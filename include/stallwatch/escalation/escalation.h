@@ -1,18 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Escalation: the one object the daemon wires in for escalation and hardware-watchdog
 // ownership. Built from Config + Sysroot on the main thread.
-//   start()               main thread, before the checker thread starts: refuses a state or
-//                         runtime directory that is not ours or is group/other-writable
-//                         (check_private_dir), owns/arms the
-//                         watchdog device (if watchdog.device is set) and reports how the
-//                         previous boot ended.
-//   on_tick()             checker thread, every tick: feeds the device per FeedPolicy. Never
-//                         blocks on a lock; one ioctl at most.
-//   on_escalation_due()   checker thread, when tick() returned a kEscalation event: the
-//                         feeding stops after a grace even if the report worker is wedged.
+//   start()               main thread, before the heartbeats start: refuses a state or runtime
+//                         directory that is not ours or is group/other-writable
+//                         (check_private_dir), owns/arms the watchdog device (if
+//                         watchdog.device is set) and reports how the previous boot ended.
+//   on_tick()             the check (on whichever heartbeat runs it), every check: feeds the
+//                         device per FeedPolicy. Never blocks on a lock; one ioctl at most.
+//   on_escalation_due()   the check, when tick() returned a kEscalation event: the feeding
+//                         stops after a grace even if the report worker is wedged.
 //   make_sink()           the Escalator EventSink for the report worker's CompositeSink.
-//   shutdown()            main thread, after the checker and report worker have stopped:
-//                         disarms cleanly, or (after an escalation) leaves the reset due.
+//   shutdown()            main thread, after the heartbeats and the report worker have
+//                         stopped: disarms cleanly, or (after an escalation) leaves the reset due.
 // Escalation/watchdog settings are read once; a SIGHUP reload does not change them.
 #pragma once
 
