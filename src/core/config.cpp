@@ -445,10 +445,10 @@ std::string format_config(const Config& c) {
                      q(std::string(to_string(esc.action))), d(esc.after), b(esc.dry_run),
                      b(esc.allow_panic));
   const auto& wd = c.watchdog;
-  out += fmt::format("[watchdog]\ndevice = {}\ntimeout = {}\npretimeout = {}\npretimeout_governor = {}\n"
-                     "feeder_priority = {}\n",
-                     q(wd.device), d(wd.timeout), d(wd.pretimeout), q(wd.pretimeout_governor),
-                     ck.priority);
+  out += fmt::format(
+      "[watchdog]\ndevice = {}\ntimeout = {}\npretimeout = {}\npretimeout_governor = {}\n"
+      "feeder_priority = {}\n",
+      q(wd.device), d(wd.timeout), d(wd.pretimeout), q(wd.pretimeout_governor), ck.priority);
   out += fmt::format("\n[metrics]\ntextfile = {}\ninterval = {}\n", q(c.metrics.textfile), d(c.metrics.interval));
   return out;
 }

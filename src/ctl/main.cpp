@@ -15,7 +15,7 @@
 
 #include "stallwatch/core/clock.h"
 #include "stallwatch/core/config.h"
-#include "stallwatch/ctl/doctor.h"
+#include "stallwatch/ctl/doctor/doctor.h"
 #include "stallwatch/ctl/drill.h"
 #include "stallwatch/ctl/metrics_view.h"
 #include "stallwatch/ctl/reports_view.h"
@@ -78,13 +78,20 @@ Result<LiveStatus> live_status(const std::string& path) {
   return ls;
 }
 
-// The daemon's status.json under the effective runtime_dir; prints the config error if any.
-std::optional<std::string> status_path(const Globals& g) {
+// The effective configuration; nullopt after printing its error (the caller exits kExitConfig).
+std::optional<Config> config_or_print(const Globals& g) {
   auto cfg = effective_config(g);
   if (!cfg) {
     std::fprintf(stderr, "%s\n", cfg.error().message.c_str());
     return std::nullopt;
   }
+  return std::move(*cfg);
+}
+
+// The daemon's status.json under the effective runtime_dir; prints the config error if any.
+std::optional<std::string> status_path(const Globals& g) {
+  auto cfg = config_or_print(g);
+  if (!cfg) return std::nullopt;
   return cfg->daemon.runtime_dir + "/status.json";
 }
 
@@ -128,11 +135,8 @@ int cmd_metrics(const Globals& g) {
 }
 
 int cmd_reports(const Globals& g, const std::string& id, bool as_json) {
-  auto cfg = effective_config(g);
-  if (!cfg) {
-    std::fprintf(stderr, "%s\n", cfg.error().message.c_str());
-    return kExitConfig;
-  }
+  auto cfg = config_or_print(g);
+  if (!cfg) return kExitConfig;
   const std::string dir = cfg->daemon.state_dir + "/reports";
   auto entries = list_reports(dir);
   if (!entries) {
@@ -176,11 +180,8 @@ int cmd_check_config(const std::string& file) {
 }
 
 int cmd_drill(const Globals& g, const DrillRequest& req) {
-  auto base = effective_config(g);
-  if (!base) {
-    std::fprintf(stderr, "%s\n", base.error().message.c_str());
-    return kExitConfig;
-  }
+  auto base = config_or_print(g);
+  if (!base) return kExitConfig;
   const std::string status_path = base->daemon.runtime_dir + "/status.json";
   auto ls = live_status(status_path);
   if (!ls) {

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // CheckGate: how the stall check travels with the heartbeats. No thread of its own and no
-// timer runs the check: every heartbeat, after stamping, reads the shared deadline of the next check
-// (one relaxed load of a line nobody writes between checks). The heartbeat that finds it passed
-// and wins the claim (one CAS) runs the whole check right there, on its own CPU, which is
+// timer runs the check: every heartbeat, after stamping, reads the shared deadline of the next
+// check (one relaxed load of a line nobody writes between checks). The heartbeat that finds it
+// passed and wins the claim (one CAS) runs the whole check right there, on its own CPU, which is
 // demonstrably running. A stalled CPU's heartbeat cannot win, and no timer of a stalled CPU is on
 // the path, so no single CPU can blind detection (ARCHITECTURE.md, "How a check happens").
 //

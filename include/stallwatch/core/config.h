@@ -35,7 +35,7 @@ struct CheckerConfig {
   Nanos threshold = std::chrono::seconds(2);
   Nanos repeat_interval = std::chrono::seconds(10);
   // SCHED_FIFO priority of the watchdog feeder and the escalation actor threads: the file's
-  // watchdog.feeder_priority (checker.priority before 0.2, still read with a warning). There is
+  // watchdog.feeder_priority (checker.priority in 0.1.0, still read with a warning). There is
   // check runs on the heartbeats and has no thread to prioritise; the member keeps its old place
   // until the daemon's wiring is renamed.
   int priority = 99;

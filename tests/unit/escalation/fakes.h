@@ -83,7 +83,7 @@ class CapturingJournal final : public JournalWriter {
 
 // A persist function whose call blocks (like an fsync on a hung disk) until the test calls
 // release(). Every wait is bounded (kBound), so a broken test fails instead of hanging. The
-// blocked call runs on the escalator's helper thread; the state is shared with it.
+// blocked call runs on the escalation sink's helper thread; the state is shared with it.
 class BlockingPersist {
  public:
   static constexpr std::chrono::seconds kBound{10};

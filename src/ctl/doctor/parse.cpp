@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Doctor parsers: taint mask, kernel command line, systemd watchdog settings, /proc/stat totals,
 // kernel-log history.
-#include "stallwatch/ctl/doctor_parse.h"
+#include "stallwatch/ctl/doctor/parse.h"
 
 #include <charconv>
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// Doctor context: what the checks read that is not a plain file -- the configuration, the kernel
-// log since boot and a /proc/stat sampling window.
+// Doctor context: what the audit items read that is not a plain file -- the configuration, the
+// kernel log since boot and a /proc/stat sampling window.
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -14,8 +14,8 @@
 #include <thread>
 
 #include "stallwatch/core/clock.h"
-#include "stallwatch/ctl/doctor.h"
-#include "stallwatch/ctl/doctor_parse.h"
+#include "stallwatch/ctl/doctor/doctor.h"
+#include "stallwatch/ctl/doctor/parse.h"
 #include "stallwatch/evidence/kmsg_parse.h"
 #include "stallwatch/core/unique_fd.h"
 
@@ -35,7 +35,7 @@ constexpr std::size_t kMaxRecords = 200'000;  // the ring holds fewer; a bound o
 
 }  // namespace
 
-std::optional<std::int64_t> read_int(const DoctorContext& ctx, CheckResult& r,
+std::optional<std::int64_t> read_int(const DoctorContext& ctx, Finding& r,
                                      std::string_view path) {
   auto v = read_trimmed(ctx.root, path);
   r.add(std::string(path), v ? *v : "absent");
