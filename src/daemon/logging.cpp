@@ -64,11 +64,7 @@ class QueuedSink final : public spdlog::sinks::sink {
     ThreadOptions options;
     options.name = "sw-log";
     options.detached = true;
-    auto run = [](void* self) -> void* {
-      static_cast<QueuedSink*>(self)->run();
-      return nullptr;
-    };
-    threaded_ = start_thread(&t, run, this, options) == 0;
+    threaded_ = start_thread(&t, &thread_entry<QueuedSink, &QueuedSink::run>, this, options) == 0;
   }
 
   void log(const spdlog::details::log_msg& msg) override {

@@ -24,11 +24,8 @@ void ReportWorker::start(std::size_t stack_bytes) {
   ThreadOptions options;
   options.name = "sw-report";
   options.stack_bytes = stack_bytes;
-  auto run = [](void* self) -> void* {
-    static_cast<ReportWorker*>(self)->run();
-    return nullptr;
-  };
-  const int rc = start_thread(&thread_, run, this, options);
+  const int rc =
+      start_thread(&thread_, &thread_entry<ReportWorker, &ReportWorker::run>, this, options);
   if (rc == 0) {
     started_ = true;
   } else {

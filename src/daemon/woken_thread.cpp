@@ -23,11 +23,7 @@ Status WokenThread::start(const std::string& name, int priority, bool allow_othe
     options.stack_bytes = 64 * 1024;
     options.sched = fifo ? ThreadSched::kFifo : ThreadSched::kOther;
     options.priority = priority;
-    auto run = [](void* self) -> void* {
-      static_cast<WokenThread*>(self)->run();
-      return nullptr;
-    };
-    return start_thread(&thread_, run, this, options);
+    return start_thread(&thread_, &thread_entry<WokenThread, &WokenThread::run>, this, options);
   };
   int rc = create(true);
   if (rc == EPERM && allow_other) rc = create(false);

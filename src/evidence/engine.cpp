@@ -64,8 +64,9 @@ void EvidenceEngine::start() {
     spdlog::warn("evidence: eventfd failed; no counter baselines");
     return;
   }
-  if (auto s = start_background_thread(&sampler_, &EvidenceEngine::sampler_main, this,
-                                       tuning_.thread_stack_bytes, "sw-counters");
+  if (auto s = start_background_thread(&sampler_,
+                                       &thread_entry<EvidenceEngine, &EvidenceEngine::sampler_run>,
+                                       this, tuning_.thread_stack_bytes, "sw-counters");
       !s) {
     spdlog::warn("evidence: {}; no counter baselines", s.error().message);
     return;
@@ -83,11 +84,6 @@ void EvidenceEngine::stop() {
   kmsg_.stop();
   detail_io_.stop();
   sysrq_io_.stop();
-}
-
-void* EvidenceEngine::sampler_main(void* self) {
-  static_cast<EvidenceEngine*>(self)->sampler_run();
-  return nullptr;
 }
 
 void EvidenceEngine::request_sample() {

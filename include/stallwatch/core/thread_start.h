@@ -20,11 +20,11 @@ enum class ThreadSched {
 };
 
 struct ThreadOptions {
-  const char* name = "";         // pthread_setname_np (15 characters at most)
-  std::size_t stack_bytes = 0;   // 0 = the libc default
+  const char* name = "";        // pthread_setname_np (15 characters at most)
+  std::size_t stack_bytes = 0;  // 0 = the libc default
   ThreadSched sched = ThreadSched::kInherit;
-  int priority = 0;              // with kFifo
-  int pin_cpu = -1;              // >= 0: created with its affinity set to this CPU alone
+  int priority = 0;  // with kFifo
+  int pin_cpu = -1;  // >= 0: created with its affinity set to this CPU alone
   bool detached = false;
 };
 
@@ -32,6 +32,14 @@ struct ThreadOptions {
 // refused with EPERM, a stack below the libc minimum refused with EINVAL) retry with other
 // options.
 int start_thread(pthread_t* thread, void* (*fn)(void*), void* arg, const ThreadOptions& options);
+
+// The entry of a thread that runs one member function of `self` (the `arg` given to start_thread
+// or start_background_thread): &thread_entry<Worker, &Worker::run>.
+template <class T, void (T::*Run)()>
+void* thread_entry(void* self) {
+  (static_cast<T*>(self)->*Run)();
+  return nullptr;
+}
 
 // A helper that must never compete with the heartbeats: SCHED_OTHER whatever the caller's
 // policy, with an explicit (small) stack. The error names the thread.
