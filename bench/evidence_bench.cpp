@@ -22,18 +22,13 @@
 
 #include <benchmark/benchmark.h>
 
+#include "stallwatch/core/clock.h"
 #include "stallwatch/evidence/engine.h"
 
 namespace {
 
 using namespace stallwatch;
 using namespace stallwatch::evidence;
-
-std::int64_t mono_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
 
 // --- 10,000 threads in another process (the daemon skips its own), one of them busy on the
 // stalled CPU: the culprit the scan must find -------------------------------------------------
@@ -116,11 +111,11 @@ void ticker() {
   p.sched_priority = 50;
   g_ticker_fifo = pthread_setschedparam(pthread_self(), SCHED_FIFO, &p) == 0;
   constexpr std::int64_t kPeriod = 10'000'000;
-  std::int64_t next = mono_ns() + kPeriod;
+  std::int64_t next = mono_now_ns() + kPeriod;
   while (!g_ticker_stop) {
     timespec ts{static_cast<time_t>(next / 1'000'000'000), static_cast<long>(next % 1'000'000'000)};
     clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr);
-    std::int64_t late = mono_ns() - next;
+    std::int64_t late = mono_now_ns() - next;
     std::int64_t cur = g_late.max_ns.load();
     while (late > cur && !g_late.max_ns.compare_exchange_weak(cur, late)) {
     }
@@ -135,11 +130,7 @@ std::vector<double> g_ms;
 std::vector<double> g_cpu_ms;  // the collecting thread's CPU time: the cost without contention
 std::vector<double> g_scan_ms;
 
-std::int64_t thread_cpu_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
+std::int64_t thread_cpu_ns() { return clock_ns(CLOCK_THREAD_CPUTIME_ID); }
 int g_tasks_scanned = 0;
 std::size_t g_found = 0;
 std::string g_culprit;
@@ -150,16 +141,16 @@ void BM_CollectOneStall(benchmark::State& state) {
     StallEvent ev;
     ev.kind = EventKind::kStall;
     ev.cpu = g_cpu;
-    std::int64_t now = mono_ns();
+    std::int64_t now = mono_now_ns();
     ev.detected_mono_ns = now;
     ev.stall_start_mono_ns = now - 2'000'000'000;
     ev.stall_ns = 2'000'000'000;
     ev.episode = ++episode;
-    std::int64_t t0 = mono_ns();
+    std::int64_t t0 = mono_now_ns();
     std::int64_t c0 = thread_cpu_ns();
     StallReport r = g_engine->collect(ev, t0);
     g_cpu_ms.push_back(static_cast<double>(thread_cpu_ns() - c0) / 1e6);
-    g_ms.push_back(static_cast<double>(mono_ns() - t0) / 1e6);
+    g_ms.push_back(static_cast<double>(mono_now_ns() - t0) / 1e6);
     for (const auto& s : g_engine->last_evidence().steps)
       if (s.name == "tasks") g_scan_ms.push_back(static_cast<double>(s.elapsed_ns) / 1e6);
     benchmark::DoNotOptimize(r);

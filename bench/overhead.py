@@ -195,7 +195,7 @@ def one_round(binary, duration, tmp):
           f"{(d1[0] - d0[0]) / max(d1[1] - d0[1], 1) / 1000:.0f} us over {d1[1] - d0[1]} dispatcher runs "
           f"for {passes} requests")
     if not prom_existed:  # written by this round's daemon (node_exporter's directory exists here)
-        for path in (PROM, PROM + ".tmp"):  # the file and its spare (SwapFile)
+        for path in (PROM, PROM + ".tmp"):  # the file and its spare (AtomicFile)
             if os.path.exists(path):
                 os.unlink(path)
     return rows[0][1] / rows[2][1], rows[0][3] / rows[2][3]

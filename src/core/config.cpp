@@ -81,6 +81,10 @@ class Parser {
     fail(src, key, message);
   }
   bool has(std::string_view key) const { return pos_.count(std::string(key)) != 0; }
+  std::string where(const toml::source_region& src, std::string_view key,
+                    std::string_view message) const {
+    return fmt::format("{}:{}:{}: {}: {}", file_, src.begin.line, src.begin.column, key, message);
+  }
 
   void walk(const toml::table& root, const std::map<std::string, Section, std::less<>>& sections) {
     for (auto&& [k, node] : root) {
@@ -241,7 +245,13 @@ Result<Config> parse_config(std::string_view text, const std::string& file_name)
         {"interval", [&](auto& n, auto& k) { ck.interval = p.duration(n, k, milliseconds(1), seconds(60)); }},
         {"threshold", [&](auto& n, auto& k) { ck.threshold = p.duration(n, k, milliseconds(10), hours(1)); }},
         {"repeat_interval", [&](auto& n, auto& k) { ck.repeat_interval = p.duration(n, k, milliseconds(10), hours(24)); }},
-        {"priority", [&](auto& n, auto& k) { ck.priority = static_cast<int>(p.integer(n, k, 1, 99)); }},
+        // Deprecated (0.1.0): the feeder's priority, now watchdog.feeder_priority.
+        {"priority", [&](auto& n, auto& k) {
+           ck.priority = static_cast<int>(p.integer(n, k, 1, 99));
+           c.warnings.push_back(p.where(n.source(), k,
+                                        "deprecated: use watchdog.feeder_priority (the watchdog "
+                                        "feeder's and escalation actor's SCHED_FIFO priority)"));
+         }},
         {"pause_tolerance", [&](auto& n, auto& k) { ck.pause_tolerance = p.duration(n, k, milliseconds(1), hours(1)); }},
     };
     sections["log"] = {
@@ -292,6 +302,8 @@ Result<Config> parse_config(std::string_view text, const std::string& file_name)
         {"timeout", [&](auto& n, auto& k) { wd.timeout = p.duration(n, k, seconds(1), hours(1)); }},
         {"pretimeout", [&](auto& n, auto& k) { wd.pretimeout = p.duration(n, k, kNs0, hours(1)); }},
         {"pretimeout_governor", [&](auto& n, auto& k) { wd.pretimeout_governor = p.str(n, k); }},
+        {"feeder_priority",
+         [&](auto& n, auto& k) { ck.priority = static_cast<int>(p.integer(n, k, 1, 99)); }},
     };
     sections["metrics"] = {
         {"textfile", [&](auto& n, auto& k) {
@@ -305,6 +317,10 @@ Result<Config> parse_config(std::string_view text, const std::string& file_name)
         {"interval", [&](auto& n, auto& k) { c.metrics.interval = p.duration(n, k, seconds(1), seconds(60)); }},
     };
     p.walk(root, sections);
+    if (p.has("checker.priority") && p.has("watchdog.feeder_priority"))
+      p.fail_key("checker.priority",
+                 "set together with watchdog.feeder_priority: remove checker.priority (the "
+                 "deprecated name of watchdog.feeder_priority)");
     if (!p.has("checker.interval")) {
       // The backstop between check deadlines; the deadlines themselves drive detection, so the
       // default is as long as the rules allow: fewer heartbeat wakeups carry a check.
@@ -411,9 +427,9 @@ std::string format_config(const Config& c) {
                      d(hb.interval), hb.priority, q(hb.cpus), b(hb.include_isolated),
                      b(hb.allow_degraded), hb.stack_kib);
   const auto& ck = c.checker;
-  out += fmt::format("[checker]\ninterval = {}\nthreshold = {}\nrepeat_interval = {}\npriority = {}\n"
+  out += fmt::format("[checker]\ninterval = {}\nthreshold = {}\nrepeat_interval = {}\n"
                      "pause_tolerance = {}\n\n",
-                     d(ck.interval), d(ck.threshold), d(ck.repeat_interval), ck.priority,
+                     d(ck.interval), d(ck.threshold), d(ck.repeat_interval),
                      d(ck.pause_tolerance));
   out += fmt::format("[log]\nlevel = {}\n\n", q(c.log.level));
   out += fmt::format("[daemon]\nstate_dir = {}\nruntime_dir = {}\n\n", q(c.daemon.state_dir),
@@ -429,8 +445,10 @@ std::string format_config(const Config& c) {
                      q(std::string(to_string(esc.action))), d(esc.after), b(esc.dry_run),
                      b(esc.allow_panic));
   const auto& wd = c.watchdog;
-  out += fmt::format("[watchdog]\ndevice = {}\ntimeout = {}\npretimeout = {}\npretimeout_governor = {}\n",
-                     q(wd.device), d(wd.timeout), d(wd.pretimeout), q(wd.pretimeout_governor));
+  out += fmt::format(
+      "[watchdog]\ndevice = {}\ntimeout = {}\npretimeout = {}\npretimeout_governor = {}\n"
+      "feeder_priority = {}\n",
+      q(wd.device), d(wd.timeout), d(wd.pretimeout), q(wd.pretimeout_governor), ck.priority);
   out += fmt::format("\n[metrics]\ntextfile = {}\ninterval = {}\n", q(c.metrics.textfile), d(c.metrics.interval));
   return out;
 }

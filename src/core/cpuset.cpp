@@ -7,15 +7,11 @@
 
 #include <fmt/format.h>
 
+#include "stallwatch/core/text.h"
+
 namespace stallwatch {
 
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
 
 // A CPU number or stride: decimal digits only. Values above kMaxCpu (including ones that do
 // not fit any integer type) are kTooLarge, so no arithmetic on them can overflow.

@@ -13,17 +13,13 @@
 #include <fmt/format.h>
 
 #include "stallwatch/core/checker.h"
+#include "stallwatch/core/clock.h"
 #include "stallwatch/core/thread_move.h"
+#include "stallwatch/core/thread_start.h"
 
 namespace stallwatch {
 
 namespace {
-
-std::int64_t clock_now_ns(clockid_t id) {
-  timespec ts{};
-  clock_gettime(id, &ts);
-  return ts.tv_sec * 1'000'000'000LL + ts.tv_nsec;
-}
 
 timespec to_timespec(std::int64_t ns) {
   return timespec{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
@@ -61,7 +57,7 @@ HeartbeatManager::HeartbeatManager(int slot_count)
       boxes_(new RelayBox[static_cast<std::size_t>(slot_count)]) {}
 
 HeartbeatManager::~HeartbeatManager() {
-  stop_all(clock_now_ns(CLOCK_MONOTONIC) + 2'000'000'000);
+  stop_all(mono_now_ns() + 2'000'000'000);
   if (leak_) {
     // An abandoned heartbeat may still wake and stamp: its memory stays valid until exit.
     (void)slots_.release();
@@ -118,7 +114,7 @@ void* HeartbeatManager::run_relay(void* arg) {
       const int tid = slot.tid.load(std::memory_order_relaxed);
       int was = slot.displaced_on.load(std::memory_order_acquire);
       if (tid > 0 && was >= 0 && pin_thread(tid, w->cpu)) {
-        slot.placed_ns.store(clock_now_ns(CLOCK_MONOTONIC), std::memory_order_relaxed);
+        slot.placed_ns.store(mono_now_ns(), std::memory_order_relaxed);
         // Unless its heartbeat already stamped back home (or was moved again) meanwhile.
         if (slot.displaced_on.compare_exchange_strong(was, kReturning, std::memory_order_acq_rel))
           slot.attention.store(1, std::memory_order_relaxed);
@@ -152,14 +148,14 @@ void* HeartbeatManager::run(void* arg) {
   slot.tid.store(static_cast<int>(::gettid()), std::memory_order_relaxed);
   std::int64_t interval = w->interval_ns.load(std::memory_order_relaxed);
   std::uint32_t generation = w->generation.load(std::memory_order_acquire);
-  std::int64_t next = clock_now_ns(CLOCK_MONOTONIC);  // stamp at once so READY comes quickly
+  std::int64_t next = mono_now_ns();  // stamp at once so READY comes quickly
   std::int64_t next_put_back = 0;
   bool phased = false;
   while (!w->stop.load(std::memory_order_relaxed)) {
     timespec ts = to_timespec(next);
     int rc = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr);
     if (rc == EINTR) continue;
-    const std::int64_t now = clock_now_ns(CLOCK_MONOTONIC);
+    const std::int64_t now = mono_now_ns();
     const std::int64_t late = std::max<std::int64_t>(0, now - next);
     const int on = sched_getcpu();
     if (on == w->cpu) {
@@ -215,22 +211,15 @@ Status HeartbeatManager::start(int cpu, const HeartbeatParams& params) {
   w->gate = params.gate;
   w->hook = params.hook;
 
+  const std::string name = fmt::format("sw-hb/{}", cpu);
   auto try_create = [&](bool fifo) -> int {
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, params.stack_bytes);
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(static_cast<unsigned>(cpu), &set);
-    pthread_attr_setaffinity_np(&attr, sizeof set, &set);
-    pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
-    sched_param sp{};
-    sp.sched_priority = fifo ? params.priority : 0;
-    pthread_attr_setschedpolicy(&attr, fifo ? SCHED_FIFO : SCHED_OTHER);
-    pthread_attr_setschedparam(&attr, &sp);
-    int rc = pthread_create(&w->thread, &attr, &HeartbeatManager::run, w.get());
-    pthread_attr_destroy(&attr);
-    return rc;
+    ThreadOptions options;
+    options.name = name.c_str();
+    options.stack_bytes = params.stack_bytes;
+    options.sched = fifo ? ThreadSched::kFifo : ThreadSched::kOther;
+    options.priority = params.priority;
+    options.pin_cpu = cpu;
+    return start_thread(&w->thread, &HeartbeatManager::run, w.get(), options);
   };
 
   int rc = try_create(true);
@@ -248,7 +237,6 @@ Status HeartbeatManager::start(int cpu, const HeartbeatParams& params) {
     rc = try_create(false);
   }
   if (rc != 0) return make_error("cannot start the heartbeat on CPU {}: {}", cpu, std::strerror(rc));
-  pthread_setname_np(w->thread, fmt::format("sw-hb/{}", cpu).c_str());
   Worker& started = *w;
   slot_worker = std::move(w);
   if (auto st = start_relay(started); !st) {
@@ -267,30 +255,23 @@ Status HeartbeatManager::start_relay(Worker& w) {
   }
   box.pending.store(0, std::memory_order_relaxed);
   // A few hundred bytes of stack in use (a CPU mask, two system calls): the smallest stack.
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setstacksize(&attr, 16 * 1024);
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(static_cast<unsigned>(w.cpu), &set);
-  pthread_attr_setaffinity_np(&attr, sizeof set, &set);
-  pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
-  sched_param sp{};
-  sp.sched_priority = w.fifo ? w.priority : 0;
-  pthread_attr_setschedpolicy(&attr, w.fifo ? SCHED_FIFO : SCHED_OTHER);
-  pthread_attr_setschedparam(&attr, &sp);
+  const std::string name = fmt::format("sw-relay/{}", w.cpu);
+  ThreadOptions options;
+  options.name = name.c_str();
+  options.stack_bytes = 16 * 1024;
+  options.sched = w.fifo ? ThreadSched::kFifo : ThreadSched::kOther;
+  options.priority = w.priority;
+  options.pin_cpu = w.cpu;
   box.running.store(true, std::memory_order_release);
-  int rc = pthread_create(&w.relay, &attr, &HeartbeatManager::run_relay, &w);
+  int rc = start_thread(&w.relay, &HeartbeatManager::run_relay, &w, options);
   if (rc == EINVAL) {  // a libc whose minimum stack (with its TLS) is larger
-    pthread_attr_setstacksize(&attr, 64 * 1024);
-    rc = pthread_create(&w.relay, &attr, &HeartbeatManager::run_relay, &w);
+    options.stack_bytes = 64 * 1024;
+    rc = start_thread(&w.relay, &HeartbeatManager::run_relay, &w, options);
   }
-  pthread_attr_destroy(&attr);
   if (rc != 0) {
     box.running.store(false, std::memory_order_release);
     return make_error("cannot start the relay thread of CPU {}: {}", w.cpu, std::strerror(rc));
   }
-  pthread_setname_np(w.relay, fmt::format("sw-relay/{}", w.cpu).c_str());
   w.has_relay.store(true, std::memory_order_release);
   return Ok{};
 }
@@ -398,7 +379,7 @@ int HeartbeatManager::stop_all(std::int64_t deadline_ns) {
       w.reset();
     }
   };
-  join_all(std::min(deadline_ns, clock_now_ns(CLOCK_MONOTONIC) + 100'000'000));
+  join_all(std::min(deadline_ns, mono_now_ns() + 100'000'000));
   std::vector<pid_t> stuck;
   for (std::size_t i = 0; i < workers_.size(); ++i) {
     auto& w = workers_[i];
@@ -411,7 +392,7 @@ int HeartbeatManager::stop_all(std::int64_t deadline_ns) {
   if (!stuck.empty()) {
     std::vector<int> to = healthy;
     if (const int here = sched_getcpu(); here >= 0) to.push_back(here);  // running too
-    (void)move_threads_until(stuck, to, std::min(deadline_ns, clock_now_ns(CLOCK_MONOTONIC) + 200'000'000));
+    (void)move_threads_until(stuck, to, std::min(deadline_ns, mono_now_ns() + 200'000'000));
   }
   join_all(deadline_ns);
   int abandoned = 0;

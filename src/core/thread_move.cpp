@@ -10,6 +10,9 @@
 #include <memory>
 #include <mutex>
 
+#include "stallwatch/core/clock.h"
+#include "stallwatch/core/thread_start.h"
+
 namespace stallwatch {
 
 namespace {
@@ -31,12 +34,6 @@ struct StackMask {
     return size > 0 && ::sched_setaffinity(tid, size, reinterpret_cast<const cpu_set_t*>(bits)) == 0;
   }
 };
-
-std::int64_t mono_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1'000'000'000LL + ts.tv_nsec;
-}
 
 // Shared by the caller and the helper: whoever leaves last frees it.
 struct MoveJob {
@@ -65,10 +62,9 @@ bool pin_thread(pid_t tid, int cpu) noexcept {
 }
 
 bool join_until(pthread_t thread, std::int64_t deadline_ns) noexcept {
-  timespec real{};
-  clock_gettime(CLOCK_REALTIME, &real);
-  const std::int64_t until = real.tv_sec * 1'000'000'000LL + real.tv_nsec +
-                             std::max<std::int64_t>(0, deadline_ns - mono_ns());
+  // pthread_timedjoin_np takes a CLOCK_REALTIME time: the monotonic deadline is carried over.
+  const std::int64_t until =
+      real_now_ns() + std::max<std::int64_t>(0, deadline_ns - mono_now_ns());
   const timespec ts{static_cast<time_t>(until / 1'000'000'000), static_cast<long>(until % 1'000'000'000)};
   return pthread_timedjoin_np(thread, nullptr, &ts) == 0;
 }
@@ -100,21 +96,18 @@ bool move_threads_until(const std::vector<pid_t>& tids, const std::vector<int>& 
   job->tids = tids;
   for (int c : cpus) (void)job->mask.add(c);
   if (job->mask.size == 0) return false;
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setstacksize(&attr, 64 * 1024);  // locked under mlockall: keep it small
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  ThreadOptions options;
+  options.name = "sw-mover";
+  options.stack_bytes = 64 * 1024;  // locked under mlockall: keep it small
+  options.detached = true;
   pthread_t thread;
   auto* arg = new std::shared_ptr<MoveJob>(job);
-  const int rc = pthread_create(&thread, &attr, &move_main, arg);
-  pthread_attr_destroy(&attr);
-  if (rc != 0) {
+  if (start_thread(&thread, &move_main, arg, options) != 0) {
     delete arg;
     return false;
   }
-  pthread_setname_np(thread, "sw-mover");
   std::unique_lock lock(job->mu);
-  const std::int64_t left = std::max<std::int64_t>(0, deadline_ns - mono_ns());
+  const std::int64_t left = std::max<std::int64_t>(0, deadline_ns - mono_now_ns());
   return job->cv.wait_for(lock, std::chrono::nanoseconds(left), [&] { return job->done; });
 }
 

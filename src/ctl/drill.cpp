@@ -19,6 +19,7 @@
 
 #include <fmt/format.h>
 
+#include "stallwatch/core/clock.h"
 #include "stallwatch/ctl/status_request.h"
 #include "stallwatch/ctl/status_view.h"
 #include "stallwatch/core/drill_announcement.h"
@@ -28,12 +29,6 @@
 namespace stallwatch::ctl {
 
 namespace {
-
-std::int64_t mono_ns() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
 
 void sleep_ms(int ms) {
   timespec ts{ms / 1000, static_cast<long>(ms % 1000) * 1'000'000};
@@ -70,11 +65,11 @@ constexpr std::int64_t kAckWaitNs = 2'000'000'000;
   }
   if (got != 1) ::_exit(6);
   ::close(go_fd);
-  const std::int64_t start = mono_ns();
+  const std::int64_t start = mono_now_ns();
   const std::int64_t end = start + plan.duration_ns;
   (void)!::write(ready_fd, &start, sizeof start);
   ::close(ready_fd);
-  while (mono_ns() < end) {
+  while (mono_now_ns() < end) {
   }
   ::_exit(0);
 }
@@ -216,7 +211,7 @@ Result<DrillOutcome> run_drill(const DrillPlan& plan) {
   DrillAnnouncement ann;
   ann.cpu = plan.cpu;
   ann.pid = child;
-  ann.start_mono_ns = mono_ns();
+  ann.start_mono_ns = mono_now_ns();
   ann.end_mono_ns = ann.start_mono_ns + kAckWaitNs + plan.duration_ns + 1'000'000'000;
   auto announced = announce(plan.runtime_dir, ann);
   if (!announced && plan.escalation_armed) {
@@ -233,8 +228,8 @@ Result<DrillOutcome> run_drill(const DrillPlan& plan) {
   } unannounce{announced ? *announced : std::string()};
   bool acked = false;
   if (announced) {
-    const std::int64_t ack_deadline = mono_ns() + kAckWaitNs;
-    while (!acked && mono_ns() < ack_deadline) {
+    const std::int64_t ack_deadline = mono_now_ns() + kAckWaitNs;
+    while (!acked && mono_now_ns() < ack_deadline) {
       (void)request_status_refresh(plan.runtime_dir, std::chrono::milliseconds(200));
       if (auto st = read_status(plan.status_path))
         acked = std::find(st->drill_pids.begin(), st->drill_pids.end(), child) !=
@@ -262,13 +257,13 @@ Result<DrillOutcome> run_drill(const DrillPlan& plan) {
   ::close(pipefd[0]);
 
   // Wait for the hog, bounded: its deadline plus a margin, then SIGKILL.
-  const std::int64_t kill_at = mono_ns() + plan.duration_ns + 3'000'000'000;
+  const std::int64_t kill_at = mono_now_ns() + plan.duration_ns + 3'000'000'000;
   int wstatus = 0;
   for (;;) {
     pid_t r = ::waitpid(child, &wstatus, WNOHANG);
     if (r == child) break;
     if (r < 0 && errno != EINTR) return make_error("waitpid: {}", std::strerror(errno));
-    if (mono_ns() > kill_at) {
+    if (mono_now_ns() > kill_at) {
       ::kill(child, SIGKILL);
       ::waitpid(child, &wstatus, 0);
       return make_error("the hog outlived its deadline and was killed");
@@ -285,10 +280,10 @@ Result<DrillOutcome> run_drill(const DrillPlan& plan) {
                                   : "it was killed";
     return make_error("the hog could not run: {}", why);
   }
-  out.hog_ran_ns = mono_ns() - hog_start;
+  out.hog_ran_ns = mono_now_ns() - hog_start;
 
   // The daemon reports within threshold + a check interval; the status file lags up to 1 s.
-  const std::int64_t give_up = mono_ns() + 3'000'000'000;
+  const std::int64_t give_up = mono_now_ns() + 3'000'000'000;
   for (;;) {
     auto now = read_status(plan.status_path);
     if (now) {
@@ -300,7 +295,7 @@ Result<DrillOutcome> run_drill(const DrillPlan& plan) {
         }
       }
     }
-    if (mono_ns() > give_up) break;
+    if (mono_now_ns() > give_up) break;
     sleep_ms(100);
   }
   out.message = out.reported

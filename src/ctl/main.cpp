@@ -13,8 +13,9 @@
 
 #include <fmt/format.h>
 
+#include "stallwatch/core/clock.h"
 #include "stallwatch/core/config.h"
-#include "stallwatch/ctl/doctor.h"
+#include "stallwatch/ctl/doctor/doctor.h"
 #include "stallwatch/ctl/drill.h"
 #include "stallwatch/ctl/metrics_view.h"
 #include "stallwatch/ctl/reports_view.h"
@@ -31,12 +32,6 @@ using namespace stallwatch::ctl;
 constexpr int kExitFailure = 1;
 constexpr int kExitNotRunning = 3;  // as `systemctl status` / LSB: program is not running
 constexpr int kExitConfig = 78;     // EX_CONFIG, as stallwatchd
-
-std::int64_t clock_ns(clockid_t id) {
-  timespec ts{};
-  ::clock_gettime(id, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
 
 struct Globals {
   std::string config_path;
@@ -72,7 +67,7 @@ Result<LiveStatus> live_status(const std::string& path) {
   LiveStatus ls;
   ls.snapshot = std::move(*snap);
   ls.verdict = assess_liveness(ls.snapshot, pid_is_stallwatchd(Sysroot(), ls.snapshot.pid),
-                               clock_ns(CLOCK_MONOTONIC), clock_ns(CLOCK_REALTIME) / 1'000'000,
+                               mono_now_ns(), real_now_ns() / 1'000'000,
                                path);
   if (refresh == RefreshResult::kNoAnswer && ls.verdict.liveness == Liveness::kRunning) {
     ls.verdict.liveness = Liveness::kStale;
@@ -83,13 +78,20 @@ Result<LiveStatus> live_status(const std::string& path) {
   return ls;
 }
 
-// The daemon's status.json under the effective runtime_dir; prints the config error if any.
-std::optional<std::string> status_path(const Globals& g) {
+// The effective configuration; nullopt after printing its error (the caller exits kExitConfig).
+std::optional<Config> config_or_print(const Globals& g) {
   auto cfg = effective_config(g);
   if (!cfg) {
     std::fprintf(stderr, "%s\n", cfg.error().message.c_str());
     return std::nullopt;
   }
+  return std::move(*cfg);
+}
+
+// The daemon's status.json under the effective runtime_dir; prints the config error if any.
+std::optional<std::string> status_path(const Globals& g) {
+  auto cfg = config_or_print(g);
+  if (!cfg) return std::nullopt;
   return cfg->daemon.runtime_dir + "/status.json";
 }
 
@@ -133,11 +135,8 @@ int cmd_metrics(const Globals& g) {
 }
 
 int cmd_reports(const Globals& g, const std::string& id, bool as_json) {
-  auto cfg = effective_config(g);
-  if (!cfg) {
-    std::fprintf(stderr, "%s\n", cfg.error().message.c_str());
-    return kExitConfig;
-  }
+  auto cfg = config_or_print(g);
+  if (!cfg) return kExitConfig;
   const std::string dir = cfg->daemon.state_dir + "/reports";
   auto entries = list_reports(dir);
   if (!entries) {
@@ -175,16 +174,14 @@ int cmd_check_config(const std::string& file) {
     std::fprintf(stderr, "%s\n", cfg.error().message.c_str());
     return kExitConfig;
   }
+  for (const auto& warning : cfg->warnings) std::fprintf(stderr, "warning: %s\n", warning.c_str());
   std::printf("%s: configuration is valid\n", path.c_str());
   return 0;
 }
 
 int cmd_drill(const Globals& g, const DrillRequest& req) {
-  auto base = effective_config(g);
-  if (!base) {
-    std::fprintf(stderr, "%s\n", base.error().message.c_str());
-    return kExitConfig;
-  }
+  auto base = config_or_print(g);
+  if (!base) return kExitConfig;
   const std::string status_path = base->daemon.runtime_dir + "/status.json";
   auto ls = live_status(status_path);
   if (!ls) {

@@ -2,11 +2,11 @@
 #include "stallwatch/daemon/exit_path.h"
 
 #include <sched.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <vector>
 
+#include "stallwatch/core/clock.h"
 #include "stallwatch/core/thread_move.h"
 #include "stallwatch/daemon/thread_placement.h"
 
@@ -17,10 +17,8 @@ void gather_threads_for_exit(int wait_ms) {
   if (cpu < 0) return;
   std::vector<pid_t> tids;
   for_each_other_thread([&](pid_t tid) { tids.push_back(tid); });
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  const std::int64_t now = ts.tv_sec * 1'000'000'000LL + ts.tv_nsec;
-  (void)move_threads_until(tids, {cpu}, now + static_cast<std::int64_t>(wait_ms) * 1'000'000);
+  (void)move_threads_until(tids, {cpu},
+                           mono_now_ns() + static_cast<std::int64_t>(wait_ms) * 1'000'000);
 }
 
 }  // namespace stallwatch::daemon

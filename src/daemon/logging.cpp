@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "stallwatch/core/sanitize.h"
+#include "stallwatch/core/thread_start.h"
 
 namespace stallwatch::daemon {
 
@@ -60,14 +61,10 @@ class QueuedSink final : public spdlog::sinks::sink {
 
   explicit QueuedSink(std::shared_ptr<spdlog::sinks::sink> inner) : inner_(std::move(inner)) {
     pthread_t t;
-    if (pthread_create(&t, nullptr, [](void* self) -> void* {
-          static_cast<QueuedSink*>(self)->run();
-          return nullptr;
-        }, this) == 0) {
-      pthread_setname_np(t, "sw-log");
-      pthread_detach(t);
-      threaded_ = true;
-    }
+    ThreadOptions options;
+    options.name = "sw-log";
+    options.detached = true;
+    threaded_ = start_thread(&t, &thread_entry<QueuedSink, &QueuedSink::run>, this, options) == 0;
   }
 
   void log(const spdlog::details::log_msg& msg) override {

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "stallwatch/core/thread_move.h"
+#include "stallwatch/core/thread_start.h"
 
 namespace stallwatch::daemon {
 
@@ -20,19 +21,12 @@ ReportWorker::~ReportWorker() {
 }
 
 void ReportWorker::start(std::size_t stack_bytes) {
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setstacksize(&attr, stack_bytes);
-  int rc = pthread_create(
-      &thread_, &attr,
-      [](void* self) -> void* {
-        static_cast<ReportWorker*>(self)->run();
-        return nullptr;
-      },
-      this);
-  pthread_attr_destroy(&attr);
+  ThreadOptions options;
+  options.name = "sw-report";
+  options.stack_bytes = stack_bytes;
+  const int rc =
+      start_thread(&thread_, &thread_entry<ReportWorker, &ReportWorker::run>, this, options);
   if (rc == 0) {
-    pthread_setname_np(thread_, "sw-report");
     started_ = true;
   } else {
     spdlog::error("cannot start the report worker thread (error {}); events are written inline", rc);

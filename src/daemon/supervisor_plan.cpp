@@ -46,7 +46,8 @@ ReloadPlan plan_reload(const Config& running, const CpuList& running_monitored, 
   if (differs(&Config::evidence)) plan.restart_only.emplace_back("[evidence]");
   if (differs(&Config::escalation)) plan.restart_only.emplace_back("[escalation]");
   if (differs(&Config::watchdog)) plan.restart_only.emplace_back("[watchdog]");
-  if (running.checker.priority != n.checker.priority) plan.restart_only.emplace_back("checker.priority");
+  if (running.checker.priority != n.checker.priority)
+    plan.restart_only.emplace_back("watchdog.feeder_priority");
   if (oh.stack_kib != nh.stack_kib) plan.restart_only.emplace_back("heartbeat.stack_kib");
   if (oh.allow_degraded != nh.allow_degraded) plan.restart_only.emplace_back("heartbeat.allow_degraded");
   n.heartbeat.stack_kib = oh.stack_kib;

@@ -9,32 +9,25 @@
 #include <cerrno>
 #include <cstring>
 
+#include "stallwatch/core/clock.h"
 #include "stallwatch/core/thread_move.h"
+#include "stallwatch/core/thread_start.h"
 
 namespace stallwatch::daemon {
 
 Status WokenThread::start(const std::string& name, int priority, bool allow_other) {
   if (!wake_.valid()) return make_error("eventfd: {}", std::strerror(errno));
   auto create = [&](bool fifo) {
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, 64 * 1024);
-    pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
-    sched_param sp{};
-    sp.sched_priority = fifo ? priority : 0;
-    pthread_attr_setschedpolicy(&attr, fifo ? SCHED_FIFO : SCHED_OTHER);
-    pthread_attr_setschedparam(&attr, &sp);
-    const int rc = pthread_create(&thread_, &attr, [](void* self) -> void* {
-      static_cast<WokenThread*>(self)->run();
-      return nullptr;
-    }, this);
-    pthread_attr_destroy(&attr);
-    return rc;
+    ThreadOptions options;
+    options.name = name.c_str();
+    options.stack_bytes = 64 * 1024;
+    options.sched = fifo ? ThreadSched::kFifo : ThreadSched::kOther;
+    options.priority = priority;
+    return start_thread(&thread_, &thread_entry<WokenThread, &WokenThread::run>, this, options);
   };
   int rc = create(true);
   if (rc == EPERM && allow_other) rc = create(false);
   if (rc != 0) return make_error("cannot start the {} thread: {}", name, std::strerror(rc));
-  pthread_setname_np(thread_, name.c_str());
   started_ = true;
   return Ok{};
 }
@@ -64,9 +57,7 @@ bool WokenThread::stop(std::int64_t deadline_ns) {
   // The last check may have moved it to a CPU that is stalled now: it could neither exit nor
   // let the process be reaped. The CPU running this stop is demonstrably running. The move is
   // made by a helper: a thread running in a driver on a stalled CPU would make it wait.
-  timespec mono{};
-  clock_gettime(CLOCK_MONOTONIC, &mono);
-  const std::int64_t now = mono.tv_sec * 1'000'000'000LL + mono.tv_nsec;
+  const std::int64_t now = mono_now_ns();
   if (const int cpu = sched_getcpu(); cpu >= 0 && wake_.tid() > 0)
     (void)move_threads_until({static_cast<pid_t>(wake_.tid())}, {cpu},
                              std::min(deadline_ns, now + 100'000'000));

@@ -16,6 +16,7 @@
 
 #include "stallwatch/escalation/watchdog_sysfs.h"
 #include "stallwatch/core/fs_util.h"
+#include "stallwatch/core/text.h"
 #include "stallwatch/core/unique_fd.h"
 
 namespace stallwatch::escalation {
@@ -104,7 +105,7 @@ Result<ResetReasonFile> decode_reset_reason_file(std::string_view text) {
 Result<std::string> read_boot_id(const Sysroot& root) {
   auto r = root.read_file("/proc/sys/kernel/random/boot_id", 128);
   if (!r.ok()) return r.error();
-  std::string id = sysfs_trim(*r);
+  std::string id(trim(*r));
   if (id.size() != 36 && id.size() != 32)
     return make_error("{}: unexpected boot id \"{}\"", root.path("/proc/sys/kernel/random/boot_id"),
                       id);

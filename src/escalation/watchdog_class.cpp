@@ -7,15 +7,10 @@
 
 #include <fmt/format.h>
 
+#include "stallwatch/core/text.h"
+
 namespace stallwatch::escalation {
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
-    s.remove_suffix(1);
-  return s;
-}
 
 const char* file_kind(mode_t mode) {
   switch (mode & S_IFMT) {

@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include "stallwatch/core/text.h"
+
 namespace stallwatch::escalation {
 
 std::string watchdog_sysfs_name(std::string_view device_path) {
@@ -23,14 +25,8 @@ std::string watchdog_sysfs_name(std::string_view device_path) {
   return std::string(base);
 }
 
-std::string sysfs_trim(std::string_view text) {
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
-  return std::string(text);
-}
-
 std::optional<int> parse_sysfs_int(std::string_view text) {
-  std::string t = sysfs_trim(text);
+  std::string t(trim(text));
   int value = 0;
   auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), value);
   if (ec != std::errc() || end != t.data() + t.size() || t.empty()) return std::nullopt;
@@ -38,7 +34,7 @@ std::optional<int> parse_sysfs_int(std::string_view text) {
 }
 
 std::optional<std::uint32_t> parse_sysfs_flags(std::string_view text) {
-  std::string t = sysfs_trim(text);
+  std::string t(trim(text));
   int base = 10;
   std::string_view digits = t;
   if (digits.size() > 2 && digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X')) {
@@ -67,7 +63,7 @@ Result<WatchdogSysfsInfo> read_watchdog_sysfs(const Sysroot& root, std::string_v
     if (!r.ok()) return std::nullopt;
     return std::move(r).value();
   };
-  if (auto v = attr("identity")) info.identity = sysfs_trim(*v);
+  if (auto v = attr("identity")) info.identity = std::string(trim(*v));
   if (auto v = attr("timeout")) info.timeout_s = parse_sysfs_int(*v);
   if (auto v = attr("min_timeout")) info.min_timeout_s = parse_sysfs_int(*v);
   if (auto v = attr("max_timeout")) info.max_timeout_s = parse_sysfs_int(*v);
@@ -78,13 +74,13 @@ Result<WatchdogSysfsInfo> read_watchdog_sysfs(const Sysroot& root, std::string_v
   }
   if (auto v = attr("bootstatus")) info.bootstatus = parse_sysfs_flags(*v);
   if (auto v = attr("status")) info.status = parse_sysfs_flags(*v);
-  if (auto v = attr("state")) info.state = sysfs_trim(*v);
-  if (auto v = attr("pretimeout_governor")) info.pretimeout_governor = sysfs_trim(*v);
+  if (auto v = attr("state")) info.state = std::string(trim(*v));
+  if (auto v = attr("pretimeout_governor")) info.pretimeout_governor = std::string(trim(*v));
   if (auto v = attr("pretimeout_available_governors")) {
     std::string_view rest = *v;
     while (!rest.empty()) {
       auto nl = rest.find('\n');
-      std::string line = sysfs_trim(rest.substr(0, nl));
+      std::string line(trim(rest.substr(0, nl)));
       if (!line.empty()) info.pretimeout_available_governors.push_back(line);
       if (nl == std::string_view::npos) break;
       rest.remove_prefix(nl + 1);

@@ -9,7 +9,7 @@
 
 #include "stallwatch/core/sysroot.h"
 #include "stallwatch/core/unique_fd.h"
-#include "thread_util.h"
+#include "stallwatch/core/thread_start.h"
 
 namespace stallwatch::evidence {
 

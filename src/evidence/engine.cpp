@@ -11,8 +11,9 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "stallwatch/core/clock.h"
+#include "stallwatch/core/thread_start.h"
 #include "stallwatch/evidence/report_json.h"
-#include "thread_util.h"
 
 namespace stallwatch::evidence {
 
@@ -20,10 +21,9 @@ namespace {
 
 // "20261121T101502Z" (file names) or "2026-11-21T10:15:02Z" (report contents).
 std::string utc_stamp(bool compact) {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
+  const time_t now = static_cast<time_t>(real_now_ns() / 1'000'000'000);
   tm t{};
-  gmtime_r(&ts.tv_sec, &t);
+  gmtime_r(&now, &t);
   char buf[64];
   if (compact) std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &t);
   else std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &t);
@@ -64,8 +64,9 @@ void EvidenceEngine::start() {
     spdlog::warn("evidence: eventfd failed; no counter baselines");
     return;
   }
-  if (auto s = start_background_thread(&sampler_, &EvidenceEngine::sampler_main, this,
-                                       tuning_.thread_stack_bytes, "sw-counters");
+  if (auto s = start_background_thread(&sampler_,
+                                       &thread_entry<EvidenceEngine, &EvidenceEngine::sampler_run>,
+                                       this, tuning_.thread_stack_bytes, "sw-counters");
       !s) {
     spdlog::warn("evidence: {}; no counter baselines", s.error().message);
     return;
@@ -83,11 +84,6 @@ void EvidenceEngine::stop() {
   kmsg_.stop();
   detail_io_.stop();
   sysrq_io_.stop();
-}
-
-void* EvidenceEngine::sampler_main(void* self) {
-  static_cast<EvidenceEngine*>(self)->sampler_run();
-  return nullptr;
 }
 
 void EvidenceEngine::request_sample() {

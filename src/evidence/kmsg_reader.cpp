@@ -14,7 +14,7 @@
 
 #include "stallwatch/evidence/proc_parse.h"
 #include "stallwatch/core/sanitize.h"
-#include "thread_util.h"
+#include "stallwatch/core/thread_start.h"
 
 namespace stallwatch::evidence {
 
@@ -30,8 +30,8 @@ Status KmsgReader::start(std::size_t stack_bytes) {
   if (!kmsg_fd_.valid()) return make_error("{}: {}", path, std::strerror(errno));
   stop_fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!stop_fd_.valid()) return make_error("eventfd: {}", std::strerror(errno));
-  Status s = start_background_thread(&thread_, &KmsgReader::thread_main, this, stack_bytes,
-                                     "sw-kmsg");
+  Status s = start_background_thread(&thread_, &thread_entry<KmsgReader, &KmsgReader::run>, this,
+                                     stack_bytes, "sw-kmsg");
   if (!s) return s;
   running_ = true;
   return Ok{};
@@ -45,11 +45,6 @@ void KmsgReader::stop() {
   running_ = false;
   kmsg_fd_.reset();
   stop_fd_.reset();
-}
-
-void* KmsgReader::thread_main(void* self) {
-  static_cast<KmsgReader*>(self)->run();
-  return nullptr;
 }
 
 void KmsgReader::run() {

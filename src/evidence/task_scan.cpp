@@ -16,12 +16,6 @@
 
 namespace stallwatch::evidence {
 
-std::int64_t mono_now_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
-
 namespace {
 
 bool is_number(const char* s) {

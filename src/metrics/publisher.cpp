@@ -103,7 +103,7 @@ void MetricsPublisher::publish(const nlohmann::json& doc, std::int64_t now_mono_
     else
       spdlog::info("metrics: writing {} every {}s", path, static_cast<double>(config.interval.count()) / 1e9);
     path_ = path;
-    file_ = path.empty() ? nullptr : std::make_unique<SwapFile>(path);
+    file_ = path.empty() ? nullptr : std::make_unique<AtomicFile>(path);
     failures_ = 0;
   }
   if (!file_) return;

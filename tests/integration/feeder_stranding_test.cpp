@@ -20,6 +20,7 @@
 
 #include <gtest/gtest.h>
 
+#include "stallwatch/core/clock.h"
 #include "stallwatch/daemon/feeder.h"
 #include "stallwatch/core/thread_move.h"
 
@@ -104,10 +105,7 @@ TEST(FeederStranding, AKeepaliveThatSleepsWhileAHogTakesItsCpuIsNotStranded) {
   std::thread h2 = hog(kHogCpu, 2500);
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   t0 = Clock::now();
-  timespec mono{};
-  clock_gettime(CLOCK_MONOTONIC, &mono);
-  const std::int64_t now = mono.tv_sec * 1'000'000'000LL + mono.tv_nsec;
-  const bool joined = f.stop(now + 2'000'000'000);
+  const bool joined = f.stop(mono_now_ns() + 2'000'000'000);
   const auto stop_ms = ms_since(t0);
   std::printf("stop during a keepalive on a hogged CPU: %lld ms, joined %d\n",
               static_cast<long long>(stop_ms), joined ? 1 : 0);

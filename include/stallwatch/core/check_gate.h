@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// CheckGate: how the stall check travels with the heartbeats. There is no checker thread and no
-// checker timer: every heartbeat, after stamping, reads the shared deadline of the next check
-// (one relaxed load of a line nobody writes between checks). The heartbeat that finds it passed
-// and wins the claim (one CAS) runs the whole check right there, on its own CPU, which is
+// CheckGate: how the stall check travels with the heartbeats. No thread of its own and no
+// timer runs the check: every heartbeat, after stamping, reads the shared deadline of the next
+// check (one relaxed load of a line nobody writes between checks). The heartbeat that finds it
+// passed and wins the claim (one CAS) runs the whole check right there, on its own CPU, which is
 // demonstrably running. A stalled CPU's heartbeat cannot win, and no timer of a stalled CPU is on
-// the path, so no single CPU can blind detection (DESIGN.md section 6).
+// the path, so no single CPU can blind detection (ARCHITECTURE.md, "How a check happens").
 //
 // The claim is one 64-bit word: the owner's CPU + 1 in the low 20 bits, the claim time (ms of
 // CLOCK_MONOTONIC) above. One word, so a bystander never pairs a new owner with an old time. An

@@ -5,12 +5,12 @@
 // unit tests drive it with a fake clock and fake slots. Called only by the heartbeat that owns
 // the CheckGate claim (one at a time; the claim's acquire/release orders the state).
 //
-// Freeze or stall (DESIGN.md section 6): when the heartbeat running a check woke more than
-// late_bound_ns() late and no heartbeat stamped on time meanwhile, every heartbeat was silent
-// together: a blackout. From inside, a frozen machine or monitor (VM pause, SMI storm, SIGSTOP,
-// the cgroup freezer) and a stall of every monitored CPU at once look the same, so timing alone
-// decides nothing: the blackout's length is withheld from every silent CPU's age (pending) and
-// a kBlackout event asks the dispatcher for a verdict from evidence (whether a heartbeat waited
+// Freeze or stall (ARCHITECTURE.md, "Freeze or stall"): when the heartbeat running a check woke
+// more than late_bound_ns() late and no heartbeat stamped on time meanwhile, every heartbeat was
+// silent together: a blackout. From inside, a frozen machine or monitor (VM pause, SMI storm,
+// SIGSTOP, the cgroup freezer) and a stall of every monitored CPU at once look the same, so timing
+// alone decides nothing: the blackout's length is withheld from every silent CPU's age (pending)
+// and a kBlackout event asks the dispatcher for a verdict from evidence (whether a heartbeat waited
 // runnable on its CPU, see blackout_judge.h). A freeze verdict keeps the time excluded for good
 // (one global-pause event); a stall verdict gives it back, and the CPU whose silence began first
 // is reported as the stall that started it, the others' silence attributed to it.

@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Config: the daemon's settings as plain structs, parsed from TOML and validated in one place.
 // Built by load_config()/parse_config() on the main thread (startup, SIGHUP), then handed by value
-// to the checker thread, which applies it at a tick boundary. Never shared mutably.
+// to the check (through CheckRunner's settings hand-off), which applies it at the start of its
+// next run, on whichever heartbeat runs it. Never shared mutably.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "stallwatch/core/result.h"
 
@@ -32,6 +34,10 @@ struct CheckerConfig {
   Nanos interval = std::chrono::seconds(1);
   Nanos threshold = std::chrono::seconds(2);
   Nanos repeat_interval = std::chrono::seconds(10);
+  // SCHED_FIFO priority of the watchdog feeder and the escalation actor threads: the file's
+  // watchdog.feeder_priority (checker.priority in 0.1.0, still read with a warning). There is
+  // check runs on the heartbeats and has no thread to prioritise; the member keeps its old place
+  // until the daemon's wiring is renamed.
   int priority = 99;
   // A tick later than this means the checker itself was frozen: a global pause.
   Nanos pause_tolerance = std::chrono::milliseconds(1000);
@@ -83,6 +89,9 @@ struct MetricsConfig {
 
 struct Config {
   std::string source = "<defaults>";  // file it came from
+  // What the file should change but that still works ("FILE:LINE:COL: key: message"), such as
+  // a deprecated key; the caller shows them (stallwatchctl check-config, the daemon's log).
+  std::vector<std::string> warnings;
   HeartbeatConfig heartbeat;
   CheckerConfig checker;
   LogConfig log;

@@ -4,8 +4,8 @@
 // other CPUs, a journald that stopped reading, a full report queue) can hold it back or drop it
 // (issue 19). The check hands it the escalation through a one-shot mailbox (the action is taken
 // once per daemon lifetime) and wakes it on the checking CPU through that CPU's relay, as it does
-// the feeder (woken_thread.h); the actor calls the Escalation (persist the reset reason, bounded
-// to 1 s, then act) and marks the mailbox taken. While an escalation is posted and not yet
+// the feeder (woken_thread.h); the actor calls the EscalationControl (persist the reset reason,
+// bounded to 1 s, then act) and marks the mailbox taken. While an escalation is posted and not yet
 // taken, the check sends no WATCHDOG=1: a daemon that cannot act must not look healthy to systemd.
 // Threads: request()/pending() from the check (non-blocking, no allocation); the actor thread;
 // route()/start()/stop() from the supervisor.
@@ -21,8 +21,8 @@ namespace stallwatch::daemon {
 
 class EscalationActor final : public WokenThread {
  public:
-  // act() takes the action for the escalation (Escalation::take_now); it may block (the persist
-  // is bounded, the act is one write or sd_notify).
+  // act() takes the action for the escalation (EscalationControl::take_now); it may block (the
+  // persist is bounded, the act is one write or sd_notify).
   explicit EscalationActor(std::function<void(const StallEvent&)> act);
   ~EscalationActor() override;
 

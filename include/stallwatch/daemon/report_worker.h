@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// ReportWorker: the thread between the checker and the sinks. The checker pushes events without
-// ever blocking (bounded queue; overflow is counted and dropped); the worker gathers evidence for
-// stalls (which may take a while or block on /proc) and fans the result out to the sinks, in
-// event order. Owned by the Daemon; push() from the checker thread, everything else on the worker.
+// ReportWorker: the thread between the check and the sinks. The dispatcher drains the check's
+// event ring and pushes the events here without ever blocking (bounded queue; overflow is counted
+// and dropped); the worker gathers evidence for stalls (which may take a while or block on /proc)
+// and fans the result out to the sinks, in event order. Owned by the Daemon; push() from the
+// dispatcher, everything else on the worker.
 #pragma once
 
 #include <condition_variable>

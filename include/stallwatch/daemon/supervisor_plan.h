@@ -26,7 +26,7 @@ struct ReloadPlan {
   Config next;           // effective configuration (restart-only sections kept as running)
   CpuList monitored;
   bool heartbeats_changed = false;
-  std::vector<std::string> restart_only;  // "[evidence]", "checker.priority", ...
+  std::vector<std::string> restart_only;  // "[evidence]", "watchdog.feeder_priority", ...
 };
 
 // armed_timeout_s: the timeout of the hardware watchdog armed now (0 = none armed).

@@ -4,7 +4,7 @@
 // the deadline (1 s in the daemon). On a timeout the helper is left to finish or hang on its
 // own: it owns copies of everything it touches (the persist function and the reason) and its
 // result goes into shared state, so nothing it reaches can be destroyed under it.
-// Used by the Escalator on the report worker thread; the helper thread only runs `persist`.
+// Used by the EscalationSink on the report worker thread; the helper thread only runs `persist`.
 #pragma once
 
 #include <chrono>

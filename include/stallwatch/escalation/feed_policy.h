@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// FeedPolicy: decides, per checker tick, whether the hardware watchdog is fed. Pure (times are
+// FeedPolicy: decides, per check, whether the hardware watchdog is fed. Pure (times are
 // arguments, no I/O): feed at most every feed_period (<= timeout/3 including the tick's own
 // granularity), only while the checker is healthy and no escalation is due. Once an
 // escalation with action watchdog-device fires, feeding stops for good (until the daemon
 // restarts), so the hardware resets the machine.
-// Threads: on_tick() and escalation_due() on the checker thread; stop() from any thread (the
+// Threads: on_tick() and escalation_due() from the check (on whichever heartbeat runs it, one at a
+// time under the CheckGate claim); stop() from any thread (the
 // escalation sink on the report worker), hence the atomic.
 #pragma once
 

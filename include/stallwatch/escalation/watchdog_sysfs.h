@@ -41,7 +41,6 @@ std::string watchdog_sysfs_name(std::string_view device_path);
 std::optional<int> parse_sysfs_int(std::string_view text);
 // "0", "0x20", "32" -> value (bootstatus is printed as "%u", status as "0x%x").
 std::optional<std::uint32_t> parse_sysfs_flags(std::string_view text);
-std::string sysfs_trim(std::string_view text);
 
 // Reads every attribute that exists; an absent directory is an error (no such watchdog).
 Result<WatchdogSysfsInfo> read_watchdog_sysfs(const Sysroot& root, std::string_view device_path);

@@ -111,7 +111,6 @@ class EvidenceEngine {
   };
   using EpisodeKey = std::pair<int, std::uint64_t>;  // cpu, episode
 
-  static void* sampler_main(void* self);
   void sampler_run();
   Episode& episode(const StallEvent& ev);
 

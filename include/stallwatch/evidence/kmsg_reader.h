@@ -48,7 +48,6 @@ class KmsgReader {
   bool running() const { return running_; }
 
  private:
-  static void* thread_main(void* self);
   void run();
 
   Sysroot root_;

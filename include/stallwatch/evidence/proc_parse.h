@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "stallwatch/core/result.h"
+#include "stallwatch/core/text.h"
 
 namespace stallwatch::evidence {
 
@@ -79,8 +80,7 @@ Result<CounterTable> parse_interrupts(std::string_view text);
 Result<CounterTable> parse_softirqs(std::string_view text);
 
 
-// Small helpers shared by the evidence parsers.
-std::string_view trim(std::string_view s);
+// Small helpers shared by the evidence parsers (trim() is core's, stallwatch/core/text.h).
 bool parse_u64(std::string_view s, std::uint64_t* out);
 bool parse_i64(std::string_view s, std::int64_t* out);
 bool parse_int(std::string_view s, int* out);

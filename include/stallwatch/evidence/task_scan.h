@@ -10,14 +10,12 @@
 #include <string>
 #include <vector>
 
+#include "stallwatch/core/clock.h"
 #include "stallwatch/evidence/bounded_io.h"
 #include "stallwatch/evidence/evidence.h"
 #include "stallwatch/core/sysroot.h"
 
 namespace stallwatch::evidence {
-
-using NowFn = std::int64_t (*)();
-std::int64_t mono_now_ns();
 
 struct TaskScanOptions {
   int cpu = -1;

@@ -21,7 +21,7 @@
 #include "stallwatch/core/config.h"
 #include "stallwatch/metrics/stall_counters.h"
 #include "stallwatch/core/sink.h"
-#include "stallwatch/core/swap_file.h"
+#include "stallwatch/core/atomic_file.h"
 
 namespace stallwatch::metrics {
 
@@ -74,7 +74,7 @@ class MetricsPublisher {
   std::string escalation_action_;
   std::string auto_path_;
   std::string path_;          // where the last write went ("" = off)
-  std::unique_ptr<SwapFile> file_;  // at path_
+  std::unique_ptr<AtomicFile> file_;  // at path_
   bool announced_ = false;
   std::int64_t last_write_ns_ = 0;
   bool written_ = false;

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Textfile: where and how the metrics file for node_exporter's textfile collector is written.
-// resolve_textfile() turns metrics.textfile into a path (or off). The file itself is a SwapFile
-// (swap_file.h): replaced atomically, mode 0644, its spare named "<path>.tmp", which the collector
-// ignores because it does not end in .prom; node_exporter never reads a half-written file. Pure
-// functions; any thread.
+// resolve_textfile() turns metrics.textfile into a path (or off). The file itself is a AtomicFile
+// (atomic_file.h): replaced atomically, mode 0644, its spare named "<path>.tmp", which the
+// collector ignores because it does not end in .prom; node_exporter never reads a half-written
+// file. Pure functions; any thread.
 #pragma once
 
 #include <string>

@@ -104,6 +104,32 @@ TEST(ConfigErrors, UnknownKeyWithSuggestion) {
   EXPECT_EQ(err("threshold = \"2s\"\n"), "t.toml:1:1: threshold: unknown section");
 }
 
+// checker.priority (0.1.0) set what is now watchdog.feeder_priority: still read, with a warning
+// that names the new key and where the old one is; both together are an error naming both.
+TEST(Config, FeederPriorityUnderWatchdog) {
+  auto c = parse_config("[watchdog]\nfeeder_priority = 70\n", "t.toml");
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->checker.priority, 70);
+  EXPECT_TRUE(c->warnings.empty());
+  EXPECT_NE(format_config(*c).find("feeder_priority = 70\n"), std::string::npos);
+}
+
+TEST(Config, DeprecatedCheckerPriorityStillWorksWithAWarning) {
+  auto c = parse_config("[checker]\nthreshold = \"2s\"\npriority = 60\n", "t.toml");
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->checker.priority, 60);
+  ASSERT_EQ(c->warnings.size(), 1u);
+  EXPECT_EQ(c->warnings[0],
+            "t.toml:3:12: checker.priority: deprecated: use watchdog.feeder_priority (the "
+            "watchdog feeder's and escalation actor's SCHED_FIFO priority)");
+}
+
+TEST(ConfigErrors, OldAndNewFeederPriorityTogether) {
+  EXPECT_EQ(err("[checker]\npriority = 60\n[watchdog]\nfeeder_priority = 70\n"),
+            "t.toml:2:12: checker.priority: set together with watchdog.feeder_priority: remove "
+            "checker.priority (the deprecated name of watchdog.feeder_priority)");
+}
+
 TEST(ConfigErrors, WrongType) {
   EXPECT_EQ(err("[heartbeat]\npriority = \"high\"\n"),
             "t.toml:2:12: heartbeat.priority: expected an integer, got string");

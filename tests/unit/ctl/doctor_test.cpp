@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // stallwatchctl doctor: every check on fixture trees (tests/fixtures/ctl/doctor: a captured host
 // tree plus one overlay per status, see its README), the parsers, exit status and JSON.
-#include "stallwatch/ctl/doctor.h"
+#include "stallwatch/ctl/doctor/doctor.h"
 
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <set>
 
@@ -13,7 +14,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "stallwatch/ctl/doctor_parse.h"
+#include "stallwatch/ctl/doctor/parse.h"
+#include "temp_dir.h"
 
 namespace stallwatch::ctl {
 namespace {
@@ -24,18 +26,15 @@ const std::string kDir = std::string(STALLWATCH_FIXTURES) + "/ctl/doctor";
 class Tree {
  public:
   explicit Tree(const std::string& variant) {
-    char tmpl[] = "/tmp/sw-doctor-test-XXXXXX";
-    path_ = ::mkdtemp(tmpl);
-    run("cp -a '" + kDir + "/host/.' '" + path_ + "/'");
+    dir_.copy_tree(kDir + "/host");
     if (variant.empty()) return;
     const std::string v = kDir + "/variants/" + variant;
     EXPECT_EQ(::access(v.c_str(), F_OK), 0) << variant;
-    run("cp -a '" + v + "/.' '" + path_ + "/'");
+    dir_.copy_tree(v);
     std::ifstream remove(path_ + "/REMOVE");
     for (std::string line; std::getline(remove, line);)
-      if (!line.empty()) run("rm -rf '" + path_ + "/" + line + "'");
+      if (!line.empty()) std::filesystem::remove_all(path_ + "/" + line);
   }
-  ~Tree() { run("rm -rf '" + path_ + "'"); }
   const std::string& path() const { return path_; }
 
   DoctorContext context() const {
@@ -45,14 +44,14 @@ class Tree {
   }
 
  private:
-  static void run(const std::string& cmd) { ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd; }
-  std::string path_;
+  test_support::TempDir dir_{"sw-doctor-test"};
+  const std::string path_ = dir_.path();
 };
 
 struct Case {
   const char* variant;  // "" = the captured host as is
   const char* id;
-  CheckStatus status;
+  FindingStatus status;
   const char* summary;
 };
 
@@ -63,16 +62,16 @@ class DoctorCheck : public ::testing::TestWithParam<Case> {};
 TEST_P(DoctorCheck, StatusAndSummary) {
   const Case& c = GetParam();
   Tree tree(c.variant);
-  const CheckResult r = run_check(tree.context(), c.id);
+  const Finding r = run_audit_item(tree.context(), c.id);
   EXPECT_EQ(to_string(r.status), to_string(c.status)) << r.summary;
   EXPECT_EQ(r.summary, c.summary);
   EXPECT_FALSE(r.evidence.empty());
-  if (r.status == CheckStatus::kWarn || r.status == CheckStatus::kFail) {
+  if (r.status == FindingStatus::kWarn || r.status == FindingStatus::kFail) {
     EXPECT_FALSE(r.fix.empty());
   }
 }
 
-using S = CheckStatus;
+using S = FindingStatus;
 constexpr S kOk = S::kOk, kWarn = S::kWarn, kFail = S::kFail, kUnknown = S::kUnknown;
 
 const Case kCases[] = {
@@ -234,7 +233,7 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, DoctorCheck, ::testing::ValuesIn(kCases));
 // Every check has a case for each status it can produce in kCases above, and every id is known.
 TEST(Doctor, EveryCheckHasFixtures) {
   std::set<std::string> ids;
-  for (const auto& spec : doctor_checks()) ids.insert(spec.id);
+  for (const auto& spec : audit_items()) ids.insert(spec.id);
   EXPECT_EQ(ids.size(), 17u);
   std::set<std::string> covered;
   for (const auto& c : kCases) {
@@ -251,13 +250,13 @@ TEST(Doctor, StallwatchRunningDegradedDeadStaleAndBadConfig) {
     Tree t("stallwatch-running");
     auto ctx = t.context();
     ctx.now_mono_ns = updated + 400'000'000;
-    auto r = run_check(ctx, "stallwatch");
-    EXPECT_EQ(r.status, CheckStatus::kOk);
+    auto r = run_audit_item(ctx, "stallwatch");
+    EXPECT_EQ(r.status, FindingStatus::kOk);
     EXPECT_EQ(r.summary, "stallwatchd 0.1.0 (pid 31779) running: 2 CPUs monitored, threshold "
                          "1.0s, status updated 400ms ago");
     ctx.now_mono_ns = updated + 180'000'000'000;
-    r = run_check(ctx, "stallwatch");
-    EXPECT_EQ(r.status, CheckStatus::kFail);
+    r = run_audit_item(ctx, "stallwatch");
+    EXPECT_EQ(r.status, FindingStatus::kFail);
     EXPECT_EQ(r.summary, "stallwatchd (pid 31779) is not updating /run/stallwatch/status.json: last "
                          "update 3m00s ago (it is rewritten at least every 60 s); the daemon may be "
                          "hung");
@@ -266,8 +265,8 @@ TEST(Doctor, StallwatchRunningDegradedDeadStaleAndBadConfig) {
     Tree t("stallwatch-degraded");
     auto ctx = t.context();
     ctx.now_mono_ns = updated + 400'000'000;
-    auto r = run_check(ctx, "stallwatch");
-    EXPECT_EQ(r.status, CheckStatus::kWarn);
+    auto r = run_audit_item(ctx, "stallwatch");
+    EXPECT_EQ(r.status, FindingStatus::kWarn);
     EXPECT_EQ(r.summary, "stallwatchd 0.1.0 (pid 31779) runs DEGRADED: SCHED_OTHER heartbeats, a "
                          "busy CPU can look stalled");
   }
@@ -275,15 +274,15 @@ TEST(Doctor, StallwatchRunningDegradedDeadStaleAndBadConfig) {
     Tree t("stallwatch-dead");
     auto ctx = t.context();
     ctx.now_mono_ns = updated + 400'000'000;
-    auto r = run_check(ctx, "stallwatch");
-    EXPECT_EQ(r.status, CheckStatus::kFail);
+    auto r = run_audit_item(ctx, "stallwatch");
+    EXPECT_EQ(r.status, FindingStatus::kFail);
     EXPECT_EQ(r.summary, "stallwatchd is not running: pid 31779 named in "
                          "/run/stallwatch/status.json is gone (last update 400ms ago)");
   }
   {
     Tree t("stallwatch-bad-config");
-    auto r = run_check(t.context(), "stallwatch");
-    EXPECT_EQ(r.status, CheckStatus::kFail);
+    auto r = run_audit_item(t.context(), "stallwatch");
+    EXPECT_EQ(r.status, FindingStatus::kFail);
     EXPECT_EQ(r.summary, "configuration is invalid: " + t.path() +
                              "/etc/stallwatch/stallwatch.toml:3:13: checker.threshold: invalid "
                              "duration \"2x\": expected a number followed by a unit (ns, us, "
@@ -298,8 +297,8 @@ TEST(Doctor, StealOverTheSamplingWindow) {
   ASSERT_TRUE(after.ok());
   ctx.stat_after = *after;
   ctx.window_ms = 300;
-  auto r = run_check(ctx, "steal");
-  EXPECT_EQ(r.status, CheckStatus::kWarn);
+  auto r = run_audit_item(ctx, "steal");
+  EXPECT_EQ(r.status, FindingStatus::kWarn);
   EXPECT_EQ(r.summary, "steal 0.1% since boot, 11.1% over the last 300ms: vCPUs wait for the "
                        "hypervisor (vCPU oversubscription or host contention)");
 }
@@ -307,21 +306,21 @@ TEST(Doctor, StealOverTheSamplingWindow) {
 TEST(Doctor, ExitStatusAndJson) {
   Tree t("");
   const auto results = run_doctor(t.context());
-  ASSERT_EQ(results.size(), doctor_checks().size());
+  ASSERT_EQ(results.size(), audit_items().size());
   EXPECT_EQ(doctor_exit_status(results), 2);  // stallwatch is not running in the capture
-  std::vector<CheckResult> okish(2);
-  okish[0].status = CheckStatus::kOk;
-  okish[1].status = CheckStatus::kUnknown;
+  std::vector<Finding> okish(2);
+  okish[0].status = FindingStatus::kOk;
+  okish[1].status = FindingStatus::kUnknown;
   EXPECT_EQ(doctor_exit_status(okish), 0);
-  okish[1].status = CheckStatus::kWarn;
+  okish[1].status = FindingStatus::kWarn;
   EXPECT_EQ(doctor_exit_status(okish), 1);
 
   auto j = nlohmann::json::parse(format_doctor_json(results));
   ASSERT_TRUE(j["checks"].is_array());
-  ASSERT_EQ(j["checks"].size(), doctor_checks().size());
+  ASSERT_EQ(j["checks"].size(), audit_items().size());
   for (std::size_t i = 0; i < results.size(); ++i) {
     const auto& c = j["checks"][i];
-    EXPECT_EQ(c["id"], doctor_checks()[i].id);
+    EXPECT_EQ(c["id"], audit_items()[i].id);
     EXPECT_EQ(c["status"], std::string(to_string(results[i].status)));
     EXPECT_EQ(c["summary"], results[i].summary);
     EXPECT_TRUE(c["evidence"].is_object());

@@ -13,6 +13,7 @@
 
 #include "stallwatch/core/sanitize.h"
 #include "stallwatch/core/sysroot.h"
+#include "temp_dir.h"
 
 namespace stallwatch::ctl {
 namespace {
@@ -113,18 +114,13 @@ TEST(ReportParse, GarbageIsMarkedNotFatal) {
 
 class ReportDir : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/stallwatch-ctl-test.XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
   void copy(const std::string& from, const std::string& to, std::int64_t mtime_s) {
     fs::copy_file(kDir + "/" + from, dir_ + "/" + to);
     timespec times[2] = {{mtime_s, 0}, {mtime_s, 0}};
     ASSERT_EQ(::utimensat(AT_FDCWD, (dir_ + "/" + to).c_str(), times, 0), 0);
   }
-  std::string dir_;
+  test_support::TempDir tmp_{"stallwatch-ctl-test"};
+  const std::string dir_ = tmp_.path();
 };
 
 TEST_F(ReportDir, NewestFirstAndOnlyJsonFiles) {

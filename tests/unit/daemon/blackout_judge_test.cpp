@@ -12,6 +12,8 @@
 
 #include <gtest/gtest.h>
 
+#include "temp_dir.h"
+
 namespace stallwatch::daemon {
 namespace {
 
@@ -20,15 +22,11 @@ namespace fs = std::filesystem;
 class JudgeTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/sw-judge-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
     for (int cpu = 0; cpu < 2; ++cpu) {
       slots_[static_cast<std::size_t>(cpu)].tid.store(1000 + cpu);
       set_wait(cpu, 5'000'000);
     }
   }
-  void TearDown() override { fs::remove_all(root_); }
   // The second schedstat field (ns waited runnable) of CPU cpu's heartbeat.
   void set_wait(int cpu, std::int64_t wait_ns) {
     const fs::path dir = fs::path(root_) / "proc" / std::to_string(::getpid()) / "task" /
@@ -36,7 +34,8 @@ class JudgeTest : public ::testing::Test {
     fs::create_directories(dir);
     std::ofstream(dir / "schedstat") << "123456 " << wait_ns << " 77\n";
   }
-  std::string root_;
+  test_support::TempDir tmp_{"sw-judge"};
+  const std::string root_ = tmp_.path();
   std::array<HeartbeatSlot, 2> slots_{};
 };
 

@@ -48,7 +48,8 @@ TEST(ReloadPlan, HeartbeatChangesRestartThemAndRestartOnlySectionsAreKept) {
   ReloadPlan p = plan_reload(running, {0, 1}, next, two_cpus(), 0);
   ASSERT_TRUE(p.accepted);
   EXPECT_TRUE(p.heartbeats_changed);
-  EXPECT_EQ(p.restart_only, (std::vector<std::string>{"[evidence]", "[watchdog]", "checker.priority"}));
+  EXPECT_EQ(p.restart_only,
+            (std::vector<std::string>{"[evidence]", "[watchdog]", "watchdog.feeder_priority"}));
   EXPECT_EQ(p.next.evidence.budget, running.evidence.budget);
   EXPECT_EQ(p.next.watchdog.timeout, running.watchdog.timeout);
   EXPECT_EQ(p.next.checker.priority, running.checker.priority);

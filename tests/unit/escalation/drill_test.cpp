@@ -12,8 +12,8 @@
 #include <stdexcept>
 
 #include "fakes.h"
-#include "stallwatch/escalation/escalation.h"
-#include "stallwatch/escalation/escalator.h"
+#include "stallwatch/escalation/escalation_control.h"
+#include "stallwatch/escalation/escalation_sink.h"
 
 namespace stallwatch::escalation {
 namespace {
@@ -176,8 +176,8 @@ struct SinkWorld {
   CapturingJournal journal;
   std::vector<std::string> notified;
   std::optional<DrillMatch> drill_answer;
-  EscalatorSeams seams() {
-    EscalatorSeams s;
+  EscalationSinkSeams seams() {
+    EscalationSinkSeams s;
     s.notify = [this](const std::string& st) {
       notified.push_back(st);
       return 1;
@@ -200,9 +200,9 @@ StallEvent escalation_event() {
 TEST(EscalatorDrill, DrillIsReportedAndNotEscalated) {
   SinkWorld w;
   w.drill_answer = DrillMatch{drill(), "/run/stallwatch/drills/4242.json"};
-  EscalatorSettings s;
+  EscalationSinkSettings s;
   s.action = EscalationAction::kSystemd;
-  Escalator e(s, w.store, w.journal, w.seams(), "boot", nullptr, nullptr);
+  EscalationSink e(s, w.store, w.journal, w.seams(), "boot", nullptr, nullptr);
   StallReport rep;
   rep.pid = rep.tid = 4242;
   rep.comm = "sw-drill-hog";
@@ -237,16 +237,16 @@ TEST(EscalationIsDrill, UsesTheDrillSeamAndNeverThrows) {
   Config c;
   c.daemon.state_dir = tmp.path() + "/state";
   Sysroot root(tmp.path());
-  EscalationSeams seams;
+  EscalationControlSeams seams;
   seams.journal = std::make_unique<CapturingJournal>();
   int calls = 0;
-  seams.escalator.drill = [&](const StallEvent& e, const StallReport* r) -> std::optional<DrillMatch> {
+  seams.sink.drill = [&](const StallEvent& e, const StallReport* r) -> std::optional<DrillMatch> {
     ++calls;
     if (r->pid == 666) throw std::runtime_error("boom");
     if (e.cpu == 1 && r->pid == 4242) return DrillMatch{drill(), "p"};
     return std::nullopt;
   };
-  Escalation esc(c, root, std::move(seams));
+  EscalationControl esc(c, root, std::move(seams));
   StallReport rep;
   rep.pid = 4242;
   EXPECT_TRUE(esc.is_drill(escalation_event(), rep));

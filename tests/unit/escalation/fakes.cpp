@@ -207,36 +207,6 @@ bool has_field(const std::vector<std::string>& entry, const std::string& key) {
   return false;
 }
 
-TempDir::TempDir() {
-  const char* base = std::getenv("TMPDIR");
-  std::string templ = std::string(base != nullptr ? base : "/tmp") + "/stallwatch-esc-XXXXXX";
-  char* made = ::mkdtemp(templ.data());
-  if (made == nullptr) std::abort();
-  path_ = made;
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
-
-void TempDir::copy_fixture(const std::string& name) const {
-  std::filesystem::copy(fixture(name), path_, std::filesystem::copy_options::recursive);
-}
-
-void TempDir::write(const std::string& relative, const std::string& content) const {
-  std::filesystem::path p = std::filesystem::path(path_) / relative;
-  std::filesystem::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary) << content;
-}
-
-std::string TempDir::read(const std::string& relative) const {
-  std::ifstream in(std::filesystem::path(path_) / relative, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 std::string fixture(const std::string& name) {
   return std::string(STALLWATCH_FIXTURES) + "/escalation/" + name;
 }

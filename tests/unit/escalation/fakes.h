@@ -20,6 +20,7 @@
 #include "stallwatch/escalation/bounded_persist.h"
 #include "stallwatch/core/journal_writer.h"
 #include "stallwatch/escalation/watchdog_ops.h"
+#include "temp_dir.h"
 
 namespace stallwatch::escalation::testing {
 
@@ -82,7 +83,7 @@ class CapturingJournal final : public JournalWriter {
 
 // A persist function whose call blocks (like an fsync on a hung disk) until the test calls
 // release(). Every wait is bounded (kBound), so a broken test fails instead of hanging. The
-// blocked call runs on the escalator's helper thread; the state is shared with it.
+// blocked call runs on the escalation sink's helper thread; the state is shared with it.
 class BlockingPersist {
  public:
   static constexpr std::chrono::seconds kBound{10};
@@ -102,20 +103,7 @@ class BlockingPersist {
 std::string field(const std::vector<std::string>& entry, const std::string& key);
 bool has_field(const std::vector<std::string>& entry, const std::string& key);
 
-// A fresh directory under $TMPDIR, removed on destruction.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  const std::string& path() const { return path_; }
-  // Copies tests/fixtures/<name> into the directory (for fixtures a test writes to).
-  void copy_fixture(const std::string& name) const;
-  void write(const std::string& relative, const std::string& content) const;
-  std::string read(const std::string& relative) const;
-
- private:
-  std::string path_;
-};
+using test_support::TempDir;
 
 std::string fixture(const std::string& name);
 

@@ -140,7 +140,7 @@ TEST(WatchdogClassSystem, RealRegularFileAndSymlinkAreNeverWritten) {
   // The real syscalls on a sysroot: a regular file at dev/watchdog0 and a symlink at
   // dev/watchdog1 pointing at it.
   TempDir tmp;
-  tmp.copy_fixture("qemu-6.1-watchdogs");
+  tmp.copy_tree(fixture("qemu-6.1-watchdogs"));
   const std::string content = "root:x:0:0:root:/root:/bin/bash\n";
   tmp.write("dev/watchdog0", content);
   ASSERT_EQ(::unlink((tmp.path() + "/dev/watchdog1").c_str()), 0);

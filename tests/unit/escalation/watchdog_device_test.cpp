@@ -251,7 +251,7 @@ TEST_F(WatchdogDeviceTest, PretimeoutUnsupportedIsSkippedWithAWarning) {
 
 TEST(WatchdogDeviceGovernor, WrittenThroughSysfsWhenAvailable) {
   TempDir tmp;
-  tmp.copy_fixture("qemu-6.1-watchdogs");
+  tmp.copy_tree(fixture("qemu-6.1-watchdogs"));
   Sysroot root(tmp.path());
   FakeWatchdog dev;
   dev.options |= WDIOF_PRETIMEOUT;
@@ -267,7 +267,7 @@ TEST(WatchdogDeviceGovernor, WrittenThroughSysfsWhenAvailable) {
 
 TEST(WatchdogDeviceGovernor, UnknownGovernorIsAWarning) {
   TempDir tmp;
-  tmp.copy_fixture("qemu-6.1-watchdogs");
+  tmp.copy_tree(fixture("qemu-6.1-watchdogs"));
   Sysroot root(tmp.path());
   FakeWatchdog dev;
   FakeWatchdogOps ops(dev);

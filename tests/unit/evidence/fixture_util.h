@@ -9,22 +9,11 @@
 #include <string>
 
 #include "stallwatch/core/sysroot.h"
+#include "temp_dir.h"
 
 namespace stallwatch::evidence::testing {
 
-// A fresh directory under /tmp, removed with everything in it at scope exit.
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/sw-evidence-test-XXXXXX";
-    path_ = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { std::system(("rm -rf '" + path_ + "'").c_str()); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using test_support::TempDir;
 
 inline std::string fixture_path(const std::string& rel) {
   return std::string(STALLWATCH_FIXTURES) + "/evidence/" + rel;

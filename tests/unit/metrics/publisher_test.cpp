@@ -18,7 +18,7 @@ namespace stallwatch::metrics {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::TempDir;
+using test_support::TempDir;
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path);

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// The textfile: where it goes ("auto", off, explicit). How it is replaced: swap_file_test.cpp.
+// The textfile: where it goes ("auto", off, explicit). How it is replaced: atomic_file_test.cpp.
 #include "stallwatch/metrics/textfile.h"
 
 #include <gtest/gtest.h>

@@ -125,7 +125,7 @@ def check(run):
     run.expect_field(tf, "TEST_BUILD_INFO", "1", "it holds stallwatch_build_info")
     run.expect_field(tf, "TEST_HEARTBEAT_SERIES", "2", "one heartbeat-age series per CPU")
     sw = run.marks("swapfile")
-    run.require(sw, "SwapFile step ran")
+    run.require(sw, "AtomicFile step ran")
     sw = sw[0]
     inodes = sw.get("TEST_INODES", "").split()
     run.expect(len(inodes) == 4 and len(set(inodes) | {sw.get("TEST_SPARE")}) == 2,

@@ -48,7 +48,7 @@ mark textfile TEXTFILE="$([ -s "$prom" ] && echo present || echo missing)" \
   BUILD_INFO="$(grep -c '^stallwatch_build_info{' "$prom" 2>/dev/null)" \
   HEARTBEAT_SERIES="$(grep -c '^stallwatch_heartbeat_age_seconds{' "$prom" 2>/dev/null)" \
   ACTIVE="$(systemctl is-active stallwatch.service)"
-# status.json and the textfile are SwapFiles: under the packaged sandbox (seccomp filter, bounded
+# status.json and the textfile are AtomicFiles: under the packaged sandbox (seccomp filter, bounded
 # capabilities) the write lease and RENAME_EXCHANGE must work, so refreshes swap two inodes
 # instead of making a new file each time. Four refreshes asked for as stallwatchctl does.
 inodes=""

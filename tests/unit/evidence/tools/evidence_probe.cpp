@@ -15,18 +15,13 @@
 #include <thread>
 #include <vector>
 
+#include "stallwatch/core/clock.h"
 #include "stallwatch/evidence/engine.h"
 
 using namespace stallwatch;
 using namespace stallwatch::evidence;
 
 namespace {
-
-std::int64_t mono_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
 
 void sleep_until(std::int64_t t) {
   timespec ts{static_cast<time_t>(t / 1'000'000'000), static_cast<long>(t % 1'000'000'000)};
@@ -64,7 +59,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (start_ns == 0) start_ns = mono_ns();
+  if (start_ns == 0) start_ns = mono_now_ns();
   EvidenceEngine engine(Sysroot(), cfg, hb_prio, state_dir);
   engine.start();
   std::string path;
@@ -73,14 +68,14 @@ int main(int argc, char** argv) {
     StallEvent ev;
     ev.kind = i == 0 ? EventKind::kStall : EventKind::kOngoing;
     ev.cpu = cpu;
-    ev.detected_mono_ns = mono_ns();
+    ev.detected_mono_ns = mono_now_ns();
     ev.stall_start_mono_ns = start_ns;
     ev.stall_ns = ev.detected_mono_ns - start_ns;
     ev.threshold_ns = 2'000'000'000;
     ev.episode = 1;
-    std::int64_t t0 = mono_ns();
+    std::int64_t t0 = mono_now_ns();
     StallReport r = engine.collect(ev, t0);
-    std::int64_t t1 = mono_ns();
+    std::int64_t t1 = mono_now_ns();
     engine.store(r);
     path = r.report_path;
     std::printf("=== collect at +%lld ms: %.1f ms, class=%s\nreason: %s\nculprit: %s pid %d tid %d "

@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// Doctor: the protection-ladder check. Puts every rung that acts on a stalled CPU in time order
-// -- stallwatch's report (checker.threshold), the kernel's soft-lockup report (2 x
-// watchdog_thresh) and panic, stallwatch's escalation (escalation.after) and the hardware reset
+// Doctor, report group Recovery: the protection-ladder item. Puts every rung that acts on a stalled
+// CPU in time order -- stallwatch's report (checker.threshold), the kernel's soft-lockup report (2
+// x watchdog_thresh) and panic, stallwatch's escalation (escalation.after) and the hardware reset
 // that follows it (+ watchdog.timeout) -- and says what fires first and what is out of order.
 #include <algorithm>
 
 #include <fmt/format.h>
 
-#include "stallwatch/ctl/doctor.h"
-#include "stallwatch/ctl/doctor_parse.h"
-#include "stallwatch/ctl/doctor_watchdog.h"
+#include "stallwatch/ctl/doctor/doctor.h"
+#include "stallwatch/ctl/doctor/parse.h"
+#include "stallwatch/ctl/doctor/watchdog.h"
 
 namespace stallwatch::ctl {
 
@@ -28,8 +28,8 @@ std::int64_t sysctl(const DoctorContext& ctx, std::string_view path, std::int64_
 
 }  // namespace
 
-CheckResult check_protection_ladder(const DoctorContext& ctx) {
-  CheckResult r;
+Finding audit_protection_ladder(const DoctorContext& ctx) {
+  Finding r;
   const Config& cfg = ctx.config;
   const Nanos threshold = cfg.checker.threshold;
   const Nanos after = cfg.escalation.after;
@@ -99,7 +99,7 @@ CheckResult check_protection_ladder(const DoctorContext& ctx) {
   r.add("whole-host hang", hang.empty() ? "no fed hardware watchdog" : hang);
 
   if (action != EscalationAction::kNone && after <= threshold) {
-    r.status = CheckStatus::kFail;
+    r.status = FindingStatus::kFail;
     r.summary = fmt::format("escalation.after ({}) is not after checker.threshold ({}): stallwatch "
                             "escalates before it reports", format_duration(after),
                             format_duration(threshold));
@@ -108,7 +108,7 @@ CheckResult check_protection_ladder(const DoctorContext& ctx) {
     return r;
   }
   if (kernel_on && soft_panic != 0 && kernel_at <= threshold) {
-    r.status = CheckStatus::kFail;
+    r.status = FindingStatus::kFail;
     r.summary = fmt::format("the kernel panics on a soft lockup at {} before stallwatch reports at "
                             "{}: no stall report survives", format_duration(kernel_at),
                             format_duration(threshold));
@@ -116,24 +116,24 @@ CheckResult check_protection_ladder(const DoctorContext& ctx) {
                         format_duration(kernel_at));
     return r;
   }
-  r.status = CheckStatus::kOk;
+  r.status = FindingStatus::kOk;
   r.summary = "fires first: " + ladder;
   if (kernel_on && kernel_at <= threshold) {
-    r.status = CheckStatus::kWarn;
+    r.status = FindingStatus::kWarn;
     r.summary = fmt::format("the kernel reports a soft lockup ({}) before stallwatch ({}); ",
                             format_duration(kernel_at), format_duration(threshold)) + r.summary;
     r.fix = fmt::format("lower checker.threshold below {} (stallwatch should be first)",
                         format_duration(kernel_at));
   } else if (kernel_on && soft_panic != 0 && panic != 0 && action != EscalationAction::kNone &&
              kernel_at <= after) {
-    r.status = CheckStatus::kWarn;
+    r.status = FindingStatus::kWarn;
     r.summary = fmt::format("the kernel's soft-lockup panic ({}) comes before stallwatch's "
                             "escalation ({}), which never fires; ", format_duration(kernel_at),
                             format_duration(after)) + r.summary;
     r.fix = fmt::format("set escalation.after below {}, or kernel.softlockup_panic=0",
                         format_duration(kernel_at));
   } else if (!resets) {
-    r.status = CheckStatus::kWarn;
+    r.status = FindingStatus::kWarn;
     r.summary = "nothing resets a host with a stuck CPU; " + r.summary;
     r.fix = "set escalation.action = \"watchdog-device\" with watchdog.device, or "
             "sysctl -w kernel.softlockup_panic=1 kernel.panic=10";

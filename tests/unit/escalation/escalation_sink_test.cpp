@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "stallwatch/escalation/escalator.h"
+#include "stallwatch/escalation/escalation_sink.h"
 
 #include <filesystem>
 
@@ -50,8 +50,8 @@ struct World {
   CapturingJournal journal;
   std::vector<std::string> effects;
   int notify_rc = 1;
-  EscalatorSeams seams() {
-    EscalatorSeams s;
+  EscalationSinkSeams seams() {
+    EscalationSinkSeams s;
     s.notify = [this](const std::string& state) {
       effects.push_back("notify " + state + persisted());
       return notify_rc;
@@ -75,8 +75,9 @@ struct World {
   }
 };
 
-EscalatorSettings esc(EscalationAction action, bool dry_run = false, bool allow_panic = false) {
-  EscalatorSettings s;
+EscalationSinkSettings esc(EscalationAction action, bool dry_run = false,
+                           bool allow_panic = false) {
+  EscalationSinkSettings s;
   s.action = action;
   s.dry_run = dry_run;
   s.allow_panic = allow_panic;
@@ -109,10 +110,10 @@ struct ArmedDevice {
   }
 };
 
-TEST(Escalator, DryRunOnlySaysWhatItWouldDo) {
+TEST(EscalationSink, DryRunOnlySaysWhatItWouldDo) {
   World w;
   ArmedDevice d;
-  Escalator e(esc(EscalationAction::kWatchdogDevice, /*dry_run=*/true), w.store, w.journal,
+  EscalationSink e(esc(EscalationAction::kWatchdogDevice, /*dry_run=*/true), w.store, w.journal,
               w.seams(), kBoot, &d.wd, &d.policy);
   StallReport rep = spin_report();
   e.fire(escalation_event(), &rep);
@@ -142,19 +143,20 @@ TEST(Escalator, DryRunOnlySaysWhatItWouldDo) {
   EXPECT_EQ(w.journal.entries.size(), 2u);
 }
 
-TEST(Escalator, DryRunSystemdAndPanicDoNothing) {
+TEST(EscalationSink, DryRunSystemdAndPanicDoNothing) {
   for (auto action : {EscalationAction::kSystemd, EscalationAction::kPanic}) {
     World w;
-    Escalator e(esc(action, true, true), w.store, w.journal, w.seams(), kBoot, nullptr, nullptr);
+    EscalationSink e(esc(action, true, true), w.store, w.journal, w.seams(), kBoot, nullptr,
+                     nullptr);
     e.fire(escalation_event(), nullptr);
     EXPECT_EQ(w.effects, std::vector<std::string>{"journal 4"});
     EXPECT_THAT(field(w.journal.entries[0], "MESSAGE"), StartsWith("would escalate: CPU#1"));
   }
 }
 
-TEST(Escalator, IgnoresOtherEvents) {
+TEST(EscalationSink, IgnoresOtherEvents) {
   World w;
-  Escalator e(esc(EscalationAction::kSystemd), w.store, w.journal, w.seams(), kBoot, nullptr,
+  EscalationSink e(esc(EscalationAction::kSystemd), w.store, w.journal, w.seams(), kBoot, nullptr,
               nullptr);
   for (auto kind : {EventKind::kStall, EventKind::kOngoing, EventKind::kRecovered,
                     EventKind::kGlobalPause}) {
@@ -167,11 +169,11 @@ TEST(Escalator, IgnoresOtherEvents) {
 
 // Issue 19: the action is taken first (after the bounded persist), the journald event follows:
 // journald may be what is stuck behind the stalled CPU.
-TEST(Escalator, WatchdogDevicePersistsThenStopsFeedingThenLogs) {
+TEST(EscalationSink, WatchdogDevicePersistsThenStopsFeedingThenLogs) {
   World w;
   ArmedDevice d;
-  Escalator e(esc(EscalationAction::kWatchdogDevice), w.store, w.journal, w.seams(), kBoot, &d.wd,
-              &d.policy);
+  EscalationSink e(esc(EscalationAction::kWatchdogDevice), w.store, w.journal, w.seams(), kBoot,
+                   &d.wd, &d.policy);
   // The feeding has stopped by the time the journal event goes out.
   w.journal.on_send = [&](const std::vector<std::string>& f) {
     w.effects.push_back("journal " + field(f, "PRIORITY") + w.persisted() +
@@ -215,12 +217,12 @@ TEST(Escalator, WatchdogDevicePersistsThenStopsFeedingThenLogs) {
   EXPECT_EQ(saved->last->time_realtime_ns, 1'795'290'000'000'000'000);
 }
 
-TEST(Escalator, WatchdogDeviceCanShortenTheTimeoutFirst) {
+TEST(EscalationSink, WatchdogDeviceCanShortenTheTimeoutFirst) {
   World w;
   ArmedDevice d;
-  EscalatorSettings s = esc(EscalationAction::kWatchdogDevice);
+  EscalationSinkSettings s = esc(EscalationAction::kWatchdogDevice);
   s.reset_timeout_s = 5;
-  Escalator e(s, w.store, w.journal, w.seams(), kBoot, &d.wd, &d.policy);
+  EscalationSink e(s, w.store, w.journal, w.seams(), kBoot, &d.wd, &d.policy);
   e.fire(escalation_event(), nullptr);
   EXPECT_EQ(d.dev.calls, (std::vector<std::string>{"SETTIMEOUT 5", "GETTIMEOUT"}));
   EXPECT_EQ(d.dev.timeout, 5);
@@ -229,9 +231,9 @@ TEST(Escalator, WatchdogDeviceCanShortenTheTimeoutFirst) {
               HasSubstr("shorten the timeout of /dev/watchdog0 to 5s and stop feeding it"));
 }
 
-TEST(Escalator, WatchdogDeviceWithoutArmedDeviceFailsLoudly) {
+TEST(EscalationSink, WatchdogDeviceWithoutArmedDeviceFailsLoudly) {
   World w;
-  Escalator e(esc(EscalationAction::kWatchdogDevice), w.store, w.journal, w.seams(), kBoot,
+  EscalationSink e(esc(EscalationAction::kWatchdogDevice), w.store, w.journal, w.seams(), kBoot,
               nullptr, nullptr);
   e.fire(escalation_event(), nullptr);
   ASSERT_EQ(w.journal.entries.size(), 2u);
@@ -240,9 +242,9 @@ TEST(Escalator, WatchdogDeviceWithoutArmedDeviceFailsLoudly) {
   EXPECT_THAT(field(w.journal.entries[1], "MESSAGE"), HasSubstr("no hardware watchdog is armed"));
 }
 
-TEST(Escalator, SystemdTriggersAfterPersisting) {
+TEST(EscalationSink, SystemdTriggersAfterPersisting) {
   World w;
-  Escalator e(esc(EscalationAction::kSystemd), w.store, w.journal, w.seams(), kBoot, nullptr,
+  EscalationSink e(esc(EscalationAction::kSystemd), w.store, w.journal, w.seams(), kBoot, nullptr,
               nullptr);
   StallReport rep = spin_report();
   e.fire(escalation_event(), &rep);
@@ -252,10 +254,10 @@ TEST(Escalator, SystemdTriggersAfterPersisting) {
   EXPECT_FALSE(has_field(w.journal.entries[0], "STALLWATCH_WATCHDOG_DEVICE"));
 }
 
-TEST(Escalator, SystemdWithoutNotifySocketIsAFailureEvent) {
+TEST(EscalationSink, SystemdWithoutNotifySocketIsAFailureEvent) {
   World w;
   w.notify_rc = 0;
-  Escalator e(esc(EscalationAction::kSystemd), w.store, w.journal, w.seams(), kBoot, nullptr,
+  EscalationSink e(esc(EscalationAction::kSystemd), w.store, w.journal, w.seams(), kBoot, nullptr,
               nullptr);
   e.fire(escalation_event(), nullptr);
   ASSERT_EQ(w.journal.entries.size(), 2u);
@@ -264,30 +266,30 @@ TEST(Escalator, SystemdWithoutNotifySocketIsAFailureEvent) {
                         "unset)"));
 }
 
-TEST(Escalator, PanicWritesCToSysrqAfterPersisting) {
+TEST(EscalationSink, PanicWritesCToSysrqAfterPersisting) {
   World w;
-  Escalator e(esc(EscalationAction::kPanic, false, /*allow_panic=*/true), w.store, w.journal,
+  EscalationSink e(esc(EscalationAction::kPanic, false, /*allow_panic=*/true), w.store, w.journal,
               w.seams(), kBoot, nullptr, nullptr);
   e.fire(escalation_event(), nullptr);
   EXPECT_EQ(w.effects,
             (std::vector<std::string>{"sysrq c [persisted]", "journal 1 [persisted]"}));
 }
 
-TEST(Escalator, PanicThroughTheDefaultSeamWritesTheSysrootFile) {
+TEST(EscalationSink, PanicThroughTheDefaultSeamWritesTheSysrootFile) {
   World w;
   w.tmp.write("root/proc/sysrq-trigger", "");
   Sysroot root(w.tmp.path() + "/root");
-  EscalatorSeams seams = default_escalator_seams(root);
+  EscalationSinkSeams seams = default_escalation_sink_seams(root);
   seams.realtime_ns = [] { return std::int64_t{1}; };
-  Escalator e(esc(EscalationAction::kPanic, false, true), w.store, w.journal, seams, kBoot,
+  EscalationSink e(esc(EscalationAction::kPanic, false, true), w.store, w.journal, seams, kBoot,
               nullptr, nullptr);
   e.fire(escalation_event(), nullptr);
   EXPECT_EQ(w.tmp.read("root/proc/sysrq-trigger"), "c");
 }
 
-TEST(Escalator, PanicWithoutAllowPanicDoesNothingButComplain) {
+TEST(EscalationSink, PanicWithoutAllowPanicDoesNothingButComplain) {
   World w;
-  Escalator e(esc(EscalationAction::kPanic, false, /*allow_panic=*/false), w.store, w.journal,
+  EscalationSink e(esc(EscalationAction::kPanic, false, /*allow_panic=*/false), w.store, w.journal,
               w.seams(), kBoot, nullptr, nullptr);
   e.fire(escalation_event(), nullptr);
   EXPECT_EQ(w.effects, std::vector<std::string>{"journal 2"});
@@ -295,9 +297,9 @@ TEST(Escalator, PanicWithoutAllowPanicDoesNothingButComplain) {
   EXPECT_THAT(field(w.journal.entries[0], "MESSAGE"), HasSubstr("requires escalation.allow_panic"));
 }
 
-TEST(Escalator, ActsOnlyOnce) {
+TEST(EscalationSink, ActsOnlyOnce) {
   World w;
-  Escalator e(esc(EscalationAction::kSystemd), w.store, w.journal, w.seams(), kBoot, nullptr,
+  EscalationSink e(esc(EscalationAction::kSystemd), w.store, w.journal, w.seams(), kBoot, nullptr,
               nullptr);
   e.fire(escalation_event(1), nullptr);
   e.fire(escalation_event(0), nullptr);
@@ -305,9 +307,9 @@ TEST(Escalator, ActsOnlyOnce) {
   EXPECT_EQ(w.store.load()->escalations_total, 1u);
 }
 
-TEST(Escalator, UnknownCulpritIsRecordedAsUnknown) {
+TEST(EscalationSink, UnknownCulpritIsRecordedAsUnknown) {
   World w;
-  Escalator e(esc(EscalationAction::kSystemd), w.store, w.journal, w.seams(), kBoot, nullptr,
+  EscalationSink e(esc(EscalationAction::kSystemd), w.store, w.journal, w.seams(), kBoot, nullptr,
               nullptr);
   e.fire(escalation_event(), nullptr);
   EXPECT_EQ(describe_reset_reason(*w.store.load()->last),
@@ -316,11 +318,12 @@ TEST(Escalator, UnknownCulpritIsRecordedAsUnknown) {
   EXPECT_FALSE(has_field(w.journal.entries[0], "STALLWATCH_TID"));
 }
 
-TEST(Escalator, StillActsWhenTheReasonCannotBeSaved) {
+TEST(EscalationSink, StillActsWhenTheReasonCannotBeSaved) {
   World w;
   w.tmp.write("file", "x");
   ResetReasonStore bad(w.tmp.path() + "/file/state");
-  Escalator e(esc(EscalationAction::kSystemd), bad, w.journal, w.seams(), kBoot, nullptr, nullptr);
+  EscalationSink e(esc(EscalationAction::kSystemd), bad, w.journal, w.seams(), kBoot, nullptr,
+                   nullptr);
   e.fire(escalation_event(), nullptr);
   ASSERT_EQ(w.effects.size(), 2u);
   EXPECT_THAT(w.effects[0], StartsWith("notify WATCHDOG=trigger"));
@@ -328,9 +331,10 @@ TEST(Escalator, StillActsWhenTheReasonCannotBeSaved) {
   EXPECT_FALSE(has_field(w.journal.entries[0], "STALLWATCH_ESCALATIONS_TOTAL"));
 }
 
-TEST(Escalator, ActionNoneIsSilent) {
+TEST(EscalationSink, ActionNoneIsSilent) {
   World w;
-  Escalator e(esc(EscalationAction::kNone), w.store, w.journal, w.seams(), kBoot, nullptr, nullptr);
+  EscalationSink e(esc(EscalationAction::kNone), w.store, w.journal, w.seams(), kBoot, nullptr,
+                   nullptr);
   e.fire(escalation_event(), nullptr);
   EXPECT_TRUE(w.effects.empty());
 }
@@ -340,7 +344,7 @@ TEST(EscalatorSettingsFrom, CopiesTheConfig) {
   c.escalation.action = EscalationAction::kPanic;
   c.escalation.dry_run = true;
   c.escalation.allow_panic = true;
-  EscalatorSettings s = EscalatorSettings::from(c);
+  EscalationSinkSettings s = EscalationSinkSettings::from(c);
   EXPECT_EQ(s.action, EscalationAction::kPanic);
   EXPECT_TRUE(s.dry_run);
   EXPECT_TRUE(s.allow_panic);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// Doctor: hardware watchdog devices, who feeds them, and the hardware-watchdog check.
-#include "stallwatch/ctl/doctor_watchdog.h"
+// Doctor, report group Recovery: host watchdogs, who feeds them, the hardware-watchdog item.
+#include "stallwatch/ctl/doctor/watchdog.h"
 
 #include <algorithm>
 #include <map>
@@ -15,20 +15,20 @@ std::string watchdog_name_of(const std::string& device_path) {
   return base == "watchdog" ? "watchdog0" : base;
 }
 
-bool WatchdogAudit::systemd_feeds(const WatchdogDevice& dev) const {
+bool WatchdogAudit::systemd_feeds(const HostWatchdog& dev) const {
   if (!systemd_pid1 || !systemd.enabled) return false;
   return watchdog_name_of(systemd.device.empty() ? "/dev/watchdog0" : systemd.device) == dev.name;
 }
 
-bool WatchdogAudit::stallwatch_feeds(const WatchdogDevice& dev) const {
+bool WatchdogAudit::stallwatch_feeds(const HostWatchdog& dev) const {
   return !stallwatch_name.empty() && stallwatch_name == dev.name;
 }
 
-Feeder WatchdogAudit::feeder_of(const WatchdogDevice& dev) const {
-  if (stallwatch_feeds(dev)) return Feeder::kStallwatch;
-  if (systemd_feeds(dev)) return Feeder::kSystemd;
-  if (systemd_pid1 && !systemd_known) return Feeder::kUnknown;
-  return Feeder::kNobody;
+FedBy WatchdogAudit::fed_by(const HostWatchdog& dev) const {
+  if (stallwatch_feeds(dev)) return FedBy::kStallwatch;
+  if (systemd_feeds(dev)) return FedBy::kSystemd;
+  if (systemd_pid1 && !systemd_known) return FedBy::kUnknown;
+  return FedBy::kNobody;
 }
 
 WatchdogAudit audit_watchdogs(const DoctorContext& ctx) {
@@ -38,7 +38,7 @@ WatchdogAudit audit_watchdogs(const DoctorContext& ctx) {
     for (const auto& n : *names) {
       if (n.rfind("watchdog", 0) != 0) continue;
       const std::string dir = "/sys/class/watchdog/" + n + "/";
-      WatchdogDevice d;
+      HostWatchdog d;
       d.name = n;
       d.identity = read_trimmed(root, dir + "identity").value_or("");
       d.timeout = read_trimmed(root, dir + "timeout").value_or("");
@@ -84,7 +84,7 @@ WatchdogAudit audit_watchdogs(const DoctorContext& ctx) {
 
 namespace {
 
-std::string describe(const WatchdogDevice& d) {
+std::string describe(const HostWatchdog& d) {
   return fmt::format("{} ({}{}{})", d.name, d.identity.empty() ? "no identity" : d.identity,
                      d.timeout.empty() ? "" : ", timeout " + d.timeout + "s",
                      d.nowayout.empty() ? "" : ", nowayout " + d.nowayout);
@@ -92,8 +92,8 @@ std::string describe(const WatchdogDevice& d) {
 
 }  // namespace
 
-CheckResult check_hardware_watchdog(const DoctorContext& ctx) {
-  CheckResult r;
+Finding audit_hardware_watchdog(const DoctorContext& ctx) {
+  Finding r;
   const WatchdogAudit a = audit_watchdogs(ctx);
   for (const auto& d : a.devices)
     r.add("/sys/class/watchdog/" + d.name,
@@ -108,7 +108,7 @@ CheckResult check_hardware_watchdog(const DoctorContext& ctx) {
       "set watchdog.device = \"/dev/watchdog0\" and escalation.action = \"watchdog-device\" in "
       "stallwatch.toml, or RuntimeWatchdogSec=30s in /etc/systemd/system.conf";
   if (a.devices.empty()) {
-    r.status = CheckStatus::kWarn;
+    r.status = FindingStatus::kWarn;
     r.summary = "no hardware watchdog (/sys/class/watchdog is empty): nothing resets a hung host";
     r.fix = "load the board's watchdog driver (iTCO_wdt, sp5100_tco; i6300esb under QEMU; softdog "
             "as a last resort), then " + fix;
@@ -119,18 +119,18 @@ CheckResult check_hardware_watchdog(const DoctorContext& ctx) {
   for (const auto& d : a.devices) {
     const bool soft = d.identity == "Software Watchdog";
     if (a.stallwatch_feeds(d) && a.systemd_feeds(d)) both.push_back(d.name);
-    switch (a.feeder_of(d)) {
-      case Feeder::kStallwatch:
+    switch (a.fed_by(d)) {
+      case FedBy::kStallwatch:
         fed.push_back(describe(d) + " fed by stallwatch (watchdog.device = " +
                       ctx.config.watchdog.device + ")");
         only_softdog = only_softdog && soft;
         break;
-      case Feeder::kSystemd:
+      case FedBy::kSystemd:
         fed.push_back(describe(d) + " fed by systemd (RuntimeWatchdogSec=" + a.systemd.value + ")");
         only_softdog = only_softdog && soft;
         break;
-      case Feeder::kUnknown: unknown.push_back(describe(d)); break;
-      case Feeder::kNobody:
+      case FedBy::kUnknown: unknown.push_back(describe(d)); break;
+      case FedBy::kNobody:
         if (d.state == "active") {
           fed.push_back(describe(d) + " is active, fed by another process");
           only_softdog = only_softdog && soft;
@@ -141,7 +141,7 @@ CheckResult check_hardware_watchdog(const DoctorContext& ctx) {
     }
   }
   if (!both.empty()) {
-    r.status = CheckStatus::kWarn;
+    r.status = FindingStatus::kWarn;
     r.summary = fmt::format("both systemd (RuntimeWatchdogSec) and stallwatch (watchdog.device) "
                             "want {}: only one can open it", both.front());
     r.fix = "keep one: RuntimeWatchdogSec=off in /etc/systemd/system.conf, or watchdog.device = \"\"";
@@ -149,22 +149,22 @@ CheckResult check_hardware_watchdog(const DoctorContext& ctx) {
   }
   if (!fed.empty()) {
     if (only_softdog) {
-      r.status = CheckStatus::kWarn;
+      r.status = FindingStatus::kWarn;
       r.summary = fed.front() + "; softdog is a kernel timer: it cannot reset a host whose CPUs "
                                 "are locked";
       r.fix = "load the board's hardware watchdog driver and feed that device instead";
       return r;
     }
-    r.status = CheckStatus::kOk;
+    r.status = FindingStatus::kOk;
     r.summary = fed.front();
     return r;
   }
   if (!unknown.empty()) {
-    r.status = CheckStatus::kUnknown;
+    r.status = FindingStatus::kUnknown;
     r.summary = unknown.front() + ": who feeds it is unknown (/etc/systemd/system.conf unreadable)";
     return r;
   }
-  r.status = CheckStatus::kWarn;
+  r.status = FindingStatus::kWarn;
   r.summary = unfed.front() + " is not fed by anyone: it will not reset a hung host";
   r.fix = fix;
   return r;

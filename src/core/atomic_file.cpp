@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "stallwatch/core/swap_file.h"
+#include "stallwatch/core/atomic_file.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -30,9 +30,10 @@ int write_all(int fd, std::string_view text) {
 
 }  // namespace
 
-SwapFile::SwapFile(std::string path, mode_t mode) : path_(std::move(path)), tmp_(path_ + ".tmp"), mode_(mode) {}
+AtomicFile::AtomicFile(std::string path, mode_t mode)
+    : path_(std::move(path)), tmp_(path_ + ".tmp"), mode_(mode) {}
 
-Status SwapFile::write(std::string_view text) {
+Status AtomicFile::write(std::string_view text) {
   reused_ = false;
   if (spare_.known() && write_spare(text)) {
     if (auto st = swap_in(spare_); !st) return st;
@@ -42,7 +43,7 @@ Status SwapFile::write(std::string_view text) {
   return write_fresh(text);
 }
 
-bool SwapFile::write_spare(std::string_view text) {
+bool AtomicFile::write_spare(std::string_view text) {
   UniqueFd fd(::open(tmp_.c_str(), O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   struct stat st {};
   if (!fd.valid() || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
@@ -58,7 +59,7 @@ bool SwapFile::write_spare(std::string_view text) {
   return ::close(fd.release()) == 0;
 }
 
-Status SwapFile::write_fresh(std::string_view text) {
+Status AtomicFile::write_fresh(std::string_view text) {
   spare_ = Id{};
   constexpr int kFlags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
   ::unlink(tmp_.c_str());  // the spare (held open, not ours) or a crash's leftover; never follows a symlink
@@ -78,7 +79,7 @@ Status SwapFile::write_fresh(std::string_view text) {
 }
 
 // tmp_ holds `written`: put it at path_, and what was there at tmp_.
-Status SwapFile::swap_in(Id written) {
+Status AtomicFile::swap_in(Id written) {
   if (exchange_ok_ && ::renameat2(AT_FDCWD, tmp_.c_str(), AT_FDCWD, path_.c_str(), RENAME_EXCHANGE) == 0) {
     spare_ = current_;  // checked against the inode really there before it is reused
     current_ = written;

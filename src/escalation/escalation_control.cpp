@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "stallwatch/escalation/escalation.h"
+#include "stallwatch/escalation/escalation_control.h"
 
 #include <syslog.h>
 #include <time.h>
@@ -10,37 +10,27 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "stallwatch/core/clock.h"
 #include "stallwatch/core/message_ids.h"
 #include "stallwatch/core/fs_util.h"
 
 namespace stallwatch::escalation {
 
-namespace {
-
-std::int64_t mono_now_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
-
-}  // namespace
-
-Escalation::Escalation(const Config& config, const Sysroot& root, EscalationSeams seams)
+EscalationControl::EscalationControl(const Config& config, const Sysroot& root,
+                                     EscalationControlSeams seams)
     : config_(config), root_(root), seams_(std::move(seams)), store_(config.daemon.state_dir) {
   if (!seams_.ops) seams_.ops = make_system_watchdog_ops();
   if (!seams_.journal) seams_.journal = make_journal_writer();
-  EscalatorSeams defaults = default_escalator_seams(root_);
-  if (!seams_.escalator.notify) seams_.escalator.notify = defaults.notify;
-  if (!seams_.escalator.sysrq) seams_.escalator.sysrq = defaults.sysrq;
-  if (!seams_.escalator.realtime_ns) seams_.escalator.realtime_ns = defaults.realtime_ns;
+  EscalationSinkSeams defaults = default_escalation_sink_seams(root_);
+  if (!seams_.sink.notify) seams_.sink.notify = defaults.notify;
+  if (!seams_.sink.sysrq) seams_.sink.sysrq = defaults.sysrq;
+  if (!seams_.sink.realtime_ns) seams_.sink.realtime_ns = defaults.realtime_ns;
   if (!seams_.mono_ns) seams_.mono_ns = mono_now_ns;
-  if (!seams_.escalator.drill) {
+  if (!seams_.sink.drill) {
     DrillLookup lookup{config_.daemon.runtime_dir, ::geteuid(), {}};
-    seams_.escalator.drill = [lookup](const StallEvent& e,
+    seams_.sink.drill = [lookup](const StallEvent& e,
                                       const StallReport* rep) -> std::optional<DrillMatch> {
-      timespec ts{};
-      ::clock_gettime(CLOCK_MONOTONIC, &ts);
-      const std::int64_t now = std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+      const std::int64_t now = mono_now_ns();
       std::string ignored;
       auto m = find_drill(lookup, e.cpu, rep != nullptr ? rep->pid : 0,
                           rep != nullptr ? rep->tid : 0, now, &ignored);
@@ -52,7 +42,7 @@ Escalation::Escalation(const Config& config, const Sysroot& root, EscalationSeam
     device_ = std::make_unique<WatchdogDevice>(root_, *seams_.ops, WatchdogSettings::from(config_));
 }
 
-Escalation::~Escalation() = default;
+EscalationControl::~EscalationControl() = default;
 
 namespace {
 
@@ -66,7 +56,7 @@ void watchdog_notice(JournalWriter& journal, int priority, const std::string& de
 
 }  // namespace
 
-Status Escalation::start(std::int64_t now_mono_ns) {
+Status EscalationControl::start(std::int64_t now_mono_ns) {
   started_ = true;
   // The reset reason, reports and drill announcements live there: a directory another user can
   // write would let them forge or hide what stallwatchd reads back.
@@ -124,7 +114,7 @@ Status Escalation::start(std::int64_t now_mono_ns) {
   return armed;
 }
 
-PreviousBootReport Escalation::report_previous_boot() {
+PreviousBootReport EscalationControl::report_previous_boot() {
   if (boot_id_.empty()) return {};
   ResetReasonFile file;
   if (auto loaded = store_.load(); loaded.ok()) {
@@ -175,7 +165,7 @@ PreviousBootReport Escalation::report_previous_boot() {
   return rep;
 }
 
-void Escalation::on_tick(std::int64_t now_mono_ns, bool checker_healthy) {
+void EscalationControl::on_tick(std::int64_t now_mono_ns, bool checker_healthy) {
   if (!policy_ || !device_) return;
   if (policy_->on_tick(now_mono_ns, checker_healthy) != FeedDecision::kFeed) return;
   FeedResult r = device_->feed();
@@ -186,41 +176,41 @@ void Escalation::on_tick(std::int64_t now_mono_ns, bool checker_healthy) {
                   feed_failures_);
 }
 
-bool Escalation::feed_device() {
+bool EscalationControl::feed_device() {
   if (!device_) return false;
   return device_->feed() == FeedResult::kFed;
 }
 
-void Escalation::on_escalation_due(std::int64_t now_mono_ns) {
+void EscalationControl::on_escalation_due(std::int64_t now_mono_ns) {
   if (policy_) policy_->escalation_due(now_mono_ns);
 }
 
-bool Escalation::is_drill(const StallEvent& event, const StallReport& report) const {
+bool EscalationControl::is_drill(const StallEvent& event, const StallReport& report) const {
   try {
-    return seams_.escalator.drill && seams_.escalator.drill(event, &report).has_value();
+    return seams_.sink.drill && seams_.sink.drill(event, &report).has_value();
   } catch (...) {
     return false;
   }
 }
 
-std::unique_ptr<EventSink> Escalation::make_sink() {
-  EscalatorSettings settings = EscalatorSettings::from(config_);
+std::unique_ptr<EventSink> EscalationControl::make_sink() {
+  EscalationSinkSettings settings = EscalationSinkSettings::from(config_);
   settings.reset_timeout_s = reset_timeout_s_;
-  auto sink = std::make_unique<Escalator>(settings, store_, *seams_.journal, seams_.escalator,
+  auto sink = std::make_unique<EscalationSink>(settings, store_, *seams_.journal, seams_.sink,
                                           boot_id_, device_.get(), policy_.get());
-  escalator_ = sink.get();
+  sink_ = sink.get();
   return sink;
 }
 
-bool Escalation::acts() const {
+bool EscalationControl::acts() const {
   return config_.escalation.action != EscalationAction::kNone && !config_.escalation.dry_run;
 }
 
-bool Escalation::take_now(const StallEvent& event) {
-  return escalator_ != nullptr && escalator_->take(event);
+bool EscalationControl::take_now(const StallEvent& event) {
+  return sink_ != nullptr && sink_->take(event);
 }
 
-void Escalation::shutdown() {
+void EscalationControl::shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
   if (!device_ || !device_->armed()) return;

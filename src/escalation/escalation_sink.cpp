@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "stallwatch/escalation/escalator.h"
+#include "stallwatch/escalation/escalation_sink.h"
 
 #include <fcntl.h>
 #include <syslog.h>
@@ -13,21 +13,22 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "stallwatch/core/clock.h"
 #include "stallwatch/core/message_ids.h"
 #include "stallwatch/core/unique_fd.h"
 
 namespace stallwatch::escalation {
 
-EscalatorSettings EscalatorSettings::from(const Config& config) {
-  EscalatorSettings s;
+EscalationSinkSettings EscalationSinkSettings::from(const Config& config) {
+  EscalationSinkSettings s;
   s.action = config.escalation.action;
   s.dry_run = config.escalation.dry_run;
   s.allow_panic = config.escalation.allow_panic;
   return s;
 }
 
-EscalatorSeams default_escalator_seams(const Sysroot& root) {
-  EscalatorSeams s;
+EscalationSinkSeams default_escalation_sink_seams(const Sysroot& root) {
+  EscalationSinkSeams s;
   s.notify = [](const std::string& state) { return sd_notify(0, state.c_str()); };
   std::string sysrq_path = root.path("/proc/sysrq-trigger");
   s.sysrq = [sysrq_path](char key) -> Status {
@@ -37,16 +38,12 @@ EscalatorSeams default_escalator_seams(const Sysroot& root) {
       return make_error("write '{}' to {}: {}", key, sysrq_path, std::strerror(errno));
     return Ok{};
   };
-  s.realtime_ns = [] {
-    timespec ts{};
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-  };
+  s.realtime_ns = real_now_ns;
   return s;
 }
 
-Escalator::Escalator(EscalatorSettings settings, const ResetReasonStore& store,
-                     JournalWriter& journal, EscalatorSeams seams, std::string boot_id,
+EscalationSink::EscalationSink(EscalationSinkSettings settings, const ResetReasonStore& store,
+                     JournalWriter& journal, EscalationSinkSeams seams, std::string boot_id,
                      WatchdogDevice* device, FeedPolicy* policy)
     : settings_(settings),
       store_(store),
@@ -86,7 +83,7 @@ std::vector<std::string> base_fields(const ResetReason& r, const char* message_i
 
 }  // namespace
 
-std::string Escalator::what_would_happen() const {
+std::string EscalationSink::what_would_happen() const {
   std::string dev = device_ != nullptr ? device_->settings().device : std::string("watchdog.device");
   switch (settings_.action) {
     case EscalationAction::kNone:
@@ -114,7 +111,7 @@ std::string Escalator::what_would_happen() const {
   return "nothing";
 }
 
-ResetReason Escalator::reason_for(const StallEvent& event, const StallReport* report) const {
+ResetReason EscalationSink::reason_for(const StallEvent& event, const StallReport* report) const {
   ResetReason r;
   r.time_realtime_ns = seams_.realtime_ns ? seams_.realtime_ns() : 0;
   r.boot_id = boot_id_;
@@ -130,12 +127,12 @@ ResetReason Escalator::reason_for(const StallEvent& event, const StallReport* re
   return r;
 }
 
-bool Escalator::acted() const {
+bool EscalationSink::acted() const {
   std::lock_guard lock(mu_);
   return acted_;
 }
 
-bool Escalator::take(const StallEvent& event, const StallReport* report) {
+bool EscalationSink::take(const StallEvent& event, const StallReport* report) {
   if (event.kind != EventKind::kEscalation || event.drill) return false;
   if (settings_.action == EscalationAction::kNone || settings_.dry_run) return false;
   ResetReason r = reason_for(event, report);
@@ -161,7 +158,7 @@ bool Escalator::take(const StallEvent& event, const StallReport* report) {
   return true;
 }
 
-void Escalator::fire(const StallEvent& event, const StallReport* report) {
+void EscalationSink::fire(const StallEvent& event, const StallReport* report) {
   if (report != nullptr && event.cpu >= 0 &&
       (event.kind == EventKind::kStall || event.kind == EventKind::kOngoing)) {
     std::lock_guard lock(mu_);
@@ -214,7 +211,7 @@ void Escalator::fire(const StallEvent& event, const StallReport* report) {
   send_escalation(r, out);
 }
 
-void Escalator::fire_dry_run(const ResetReason& r) {
+void EscalationSink::fire_dry_run(const ResetReason& r) {
   std::string message = fmt::format(
       "would escalate: CPU#{} stuck for {}!{} class={}, action={}\ndry_run: would write the "
       "reset reason to {} and {}; nothing was done",
@@ -225,7 +222,7 @@ void Escalator::fire_dry_run(const ResetReason& r) {
   journal_.send(f);
 }
 
-void Escalator::fire_drill(const ResetReason& r, const std::optional<DrillMatch>& drill) {
+void EscalationSink::fire_drill(const ResetReason& r, const std::optional<DrillMatch>& drill) {
   const std::string where =
       drill ? fmt::format("announced by stallwatchctl drill in {}, hog pid {}", drill->path,
                           drill->announcement.pid)
@@ -239,7 +236,7 @@ void Escalator::fire_drill(const ResetReason& r, const std::optional<DrillMatch>
   journal_.send(f);
 }
 
-Escalator::Outcome Escalator::act(const ResetReason& r) {
+EscalationSink::Outcome EscalationSink::act(const ResetReason& r) {
   Outcome out;
   out.plan = what_would_happen();
   if (settings_.action == EscalationAction::kPanic && !settings_.allow_panic) {
@@ -304,7 +301,8 @@ Escalator::Outcome Escalator::act(const ResetReason& r) {
   return out;
 }
 
-std::vector<std::string> Escalator::escalation_fields(const ResetReason& r, const Outcome& out) const {
+std::vector<std::string> EscalationSink::escalation_fields(const ResetReason& r,
+                                                           const Outcome& out) const {
   std::string message =
       fmt::format("CPU#{} stuck for {}!{} escalating: action={}, class={}\n{}; {}", r.cpu,
                   format_stall_seconds(r.stall_ns), culprit_text(r), r.action,
@@ -321,7 +319,7 @@ std::vector<std::string> Escalator::escalation_fields(const ResetReason& r, cons
   return f;
 }
 
-void Escalator::send_escalation(const ResetReason& r, const Outcome& out) {
+void EscalationSink::send_escalation(const ResetReason& r, const Outcome& out) {
   if (!out.failure.empty() && out.persisted.empty()) {  // refused before anything (allow_panic)
     journal_.send(base_fields(r, message_id::kEscalation, LOG_CRIT, "escalation-failed",
                               fmt::format("escalation of CPU#{} with action={} failed: {}", r.cpu,

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <sys/stat.h>
-#include "stallwatch/escalation/escalation.h"
+#include "stallwatch/escalation/escalation_control.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -34,20 +34,20 @@ class EscalationTest : public ::testing::Test {
     config_.escalation.after = std::chrono::seconds(20);
   }
 
-  std::unique_ptr<Escalation> make() {
-    EscalationSeams seams;
+  std::unique_ptr<EscalationControl> make() {
+    EscalationControlSeams seams;
     seams.ops = std::make_unique<FakeWatchdogOps>(dev_);
     auto journal = std::make_unique<CapturingJournal>();
     journal_ = journal.get();
     seams.journal = std::move(journal);
-    seams.escalator.notify = [this](const std::string& s) {
+    seams.sink.notify = [this](const std::string& s) {
       notified_.push_back(s);
       return 1;
     };
-    seams.escalator.sysrq = [](char) -> Status { return make_error("not in tests"); };
-    seams.escalator.realtime_ns = [] { return std::int64_t{1'795'290'000'000'000'000}; };
+    seams.sink.sysrq = [](char) -> Status { return make_error("not in tests"); };
+    seams.sink.realtime_ns = [] { return std::int64_t{1'795'290'000'000'000'000}; };
     if (clock_) seams.mono_ns = clock_;
-    return std::make_unique<Escalation>(config_, root_, std::move(seams));
+    return std::make_unique<EscalationControl>(config_, root_, std::move(seams));
   }
 
   StallEvent escalation_event() {

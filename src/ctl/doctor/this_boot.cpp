@@ -1,28 +1,28 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// Doctor checks for what already happened this boot: the kernel taint flags and the stall
-// verdicts in the kernel log.
+// Doctor, report group This boot: what already happened this boot: the kernel taint flags and the
+// stall verdicts in the kernel log.
 #include <algorithm>
 
 #include <fmt/format.h>
 
-#include "stallwatch/ctl/doctor.h"
-#include "stallwatch/ctl/doctor_parse.h"
+#include "stallwatch/ctl/doctor/doctor.h"
+#include "stallwatch/ctl/doctor/parse.h"
 
 namespace stallwatch::ctl {
 
-CheckResult check_kernel_taint(const DoctorContext& ctx) {
-  CheckResult r;
+Finding audit_kernel_taint(const DoctorContext& ctx) {
+  Finding r;
   auto text = read_trimmed(ctx.root, "/proc/sys/kernel/tainted");
   r.add("/proc/sys/kernel/tainted", text.value_or("absent"));
   auto value = text ? parse_integer(*text) : std::nullopt;
   if (!value || *value < 0) {
-    r.status = CheckStatus::kUnknown;
+    r.status = FindingStatus::kUnknown;
     r.summary = "kernel.tainted is not readable";
     return r;
   }
   const auto mask = static_cast<std::uint64_t>(*value);
   if (mask == 0) {
-    r.status = CheckStatus::kOk;
+    r.status = FindingStatus::kOk;
     r.summary = "kernel not tainted";
     return r;
   }
@@ -52,7 +52,7 @@ CheckResult check_kernel_taint(const DoctorContext& ctx) {
       modules ? "; modules: " + (mod_list.empty() ? std::string("not named in /sys/module") : mod_list)
               : "";
   if (lockup || died || mce) {
-    r.status = CheckStatus::kFail;
+    r.status = FindingStatus::kFail;
     r.summary = fmt::format("kernel tainted {}: {}{}", letters,
                             lockup ? "a soft lockup already happened this boot (L)"
                             : died ? "the kernel oopsed this boot (D)"
@@ -62,7 +62,7 @@ CheckResult check_kernel_taint(const DoctorContext& ctx) {
             "-e 'Machine check'; the flag clears only on reboot";
     return r;
   }
-  r.status = CheckStatus::kWarn;
+  r.status = FindingStatus::kWarn;
   std::string meanings;
   for (const auto& f : flags)
     meanings += fmt::format("{}{} ({})", meanings.empty() ? "" : ", ", f.meaning, f.letter);
@@ -73,12 +73,12 @@ CheckResult check_kernel_taint(const DoctorContext& ctx) {
   return r;
 }
 
-CheckResult check_past_lockups(const DoctorContext& ctx) {
-  CheckResult r;
+Finding audit_past_lockups(const DoctorContext& ctx) {
+  Finding r;
   r.needs_root = true;
   if (!ctx.kmsg.readable) {
     r.add("/dev/kmsg", ctx.kmsg.error);
-    r.status = CheckStatus::kUnknown;
+    r.status = FindingStatus::kUnknown;
     r.summary = "cannot read the kernel log (" + ctx.kmsg.error + ")";
     r.fix = "run stallwatchctl doctor as root";
     return r;
@@ -95,16 +95,16 @@ CheckResult check_past_lockups(const DoctorContext& ctx) {
   r.fix = "read them: journalctl -k -b | grep -e 'soft lockup' -e 'hard LOCKUP' -e 'rcu.*stall' "
           "-e 'blocked for more than' -e 'RT throttling'; stallwatchctl reports";
   if (h.count[0] + h.count[1] + h.count[2] > 0) {
-    r.status = CheckStatus::kFail;
+    r.status = FindingStatus::kFail;
     r.summary = "stalls in the kernel log since boot: " + found;
     return r;
   }
   if (!found.empty()) {
-    r.status = CheckStatus::kWarn;
+    r.status = FindingStatus::kWarn;
     r.summary = "in the kernel log since boot: " + found;
     return r;
   }
-  r.status = CheckStatus::kOk;
+  r.status = FindingStatus::kOk;
   r.fix.clear();
   r.summary = "no lockups, RCU stalls, hung tasks or RT throttling in the kernel log since boot";
   return r;

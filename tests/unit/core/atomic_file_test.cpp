@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// SwapFile: replaced atomically, mode 0644 whatever the umask, never through a symlink or a hard
+// AtomicFile: replaced atomically, mode 0644 whatever the umask, never through a symlink or a hard
 // link planted at the spare's name, and never changing a version that a reader still holds open.
-#include "stallwatch/core/swap_file.h"
+#include "stallwatch/core/atomic_file.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -15,12 +15,12 @@
 
 #include <gtest/gtest.h>
 
-#include "../metrics/temp_dir.h"
+#include "temp_dir.h"
 
 namespace stallwatch {
 namespace {
 
-using metrics::testing::TempDir;
+using test_support::TempDir;
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path);
@@ -41,7 +41,7 @@ ino_t inode(const std::string& path) {
 }
 
 // Leases are a filesystem feature (and fs.leases-enable): where the scratch directory has none,
-// SwapFile always writes a fresh file, and the reuse assertions do not apply.
+// AtomicFile always writes a fresh file, and the reuse assertions do not apply.
 bool leases_work(const std::string& dir) {
   const std::string probe = dir + "/probe";
   int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
@@ -51,10 +51,10 @@ bool leases_work(const std::string& dir) {
   return ok;
 }
 
-TEST(SwapFile, WritesWholeFileWithMode0644WhateverTheUmask) {
+TEST(AtomicFile, WritesWholeFileWithMode0644WhateverTheUmask) {
   TempDir dir;
   const std::string path = dir.path() + "/stallwatch.prom";
-  SwapFile f(path);
+  AtomicFile f(path);
   const mode_t old = ::umask(077);
   auto st = f.write("a 1\n");
   ::umask(old);
@@ -72,11 +72,11 @@ TEST(SwapFile, WritesWholeFileWithMode0644WhateverTheUmask) {
   EXPECT_EQ(slurp(path), "");
 }
 
-TEST(SwapFile, ReusesItsSpareInPlaceWhenNobodyHoldsIt) {
+TEST(AtomicFile, ReusesItsSpareInPlaceWhenNobodyHoldsIt) {
   TempDir dir;
   if (!leases_work(dir.path())) GTEST_SKIP() << dir.path() << ": no file leases on this filesystem";
   const std::string path = dir.path() + "/status.json";
-  SwapFile f(path);
+  AtomicFile f(path);
   ASSERT_TRUE(f.write("v1"));
   const ino_t first = inode(path);
   ASSERT_TRUE(f.write("v2"));
@@ -95,10 +95,10 @@ TEST(SwapFile, ReusesItsSpareInPlaceWhenNobodyHoldsIt) {
   }
 }
 
-TEST(SwapFile, AVersionAReaderHoldsOpenIsNeverOverwritten) {
+TEST(AtomicFile, AVersionAReaderHoldsOpenIsNeverOverwritten) {
   TempDir dir;
   const std::string path = dir.path() + "/stallwatch.prom";
-  SwapFile f(path);
+  AtomicFile f(path);
   ASSERT_TRUE(f.write("v1"));
   ASSERT_TRUE(f.write("v2"));
   ASSERT_TRUE(f.write("v3"));
@@ -114,11 +114,11 @@ TEST(SwapFile, AVersionAReaderHoldsOpenIsNeverOverwritten) {
   ::close(reader);
 }
 
-TEST(SwapFile, AHardLinkToTheSpareIsNeverWrittenThrough) {
+TEST(AtomicFile, AHardLinkToTheSpareIsNeverWrittenThrough) {
   TempDir dir;
   const std::string path = dir.path() + "/stallwatch.prom";
   const std::string other = dir.path() + "/elsewhere";
-  SwapFile f(path);
+  AtomicFile f(path);
   ASSERT_TRUE(f.write("v1"));
   ASSERT_TRUE(f.write("v2"));  // v1 is the spare now
   ASSERT_EQ(::link((path + ".tmp").c_str(), other.c_str()), 0);
@@ -128,24 +128,24 @@ TEST(SwapFile, AHardLinkToTheSpareIsNeverWrittenThrough) {
   EXPECT_EQ(slurp(path), "v3");
 }
 
-TEST(SwapFile, StaleTemporaryFileIsReplaced) {
+TEST(AtomicFile, StaleTemporaryFileIsReplaced) {
   TempDir dir;
   const std::string path = dir.path() + "/stallwatch.prom";
   { std::ofstream(path + ".tmp") << "half a file"; }
-  ASSERT_TRUE(SwapFile(path).write("b 1\n"));
+  ASSERT_TRUE(AtomicFile(path).write("b 1\n"));
   EXPECT_EQ(slurp(path), "b 1\n");
 }
 
 // A symlink or a hard link planted at the spare's name (before the first write, or after the
 // spare exists) is replaced, never written through.
-TEST(SwapFile, NothingPlantedAtTheSparesNameIsWrittenThrough) {
+TEST(AtomicFile, NothingPlantedAtTheSparesNameIsWrittenThrough) {
   for (const bool hard : {false, true}) {
     for (const int writes_before : {0, 2}) {
       TempDir dir;
       const std::string path = dir.path() + "/stallwatch.prom";
       const std::string victim = dir.path() + "/victim";
       { std::ofstream(victim) << "keep me"; }
-      SwapFile f(path);
+      AtomicFile f(path);
       for (int i = 0; i < writes_before; ++i) ASSERT_TRUE(f.write("v" + std::to_string(i)));
       ::unlink((path + ".tmp").c_str());
       ASSERT_EQ(hard ? ::link(victim.c_str(), (path + ".tmp").c_str())
@@ -158,21 +158,21 @@ TEST(SwapFile, NothingPlantedAtTheSparesNameIsWrittenThrough) {
   }
 }
 
-TEST(SwapFile, MissingDirectoryIsAnExactError) {
+TEST(AtomicFile, MissingDirectoryIsAnExactError) {
   TempDir dir;
   const std::string path = dir.path() + "/nope/stallwatch.prom";
-  auto st = SwapFile(path).write("x 1\n");
+  auto st = AtomicFile(path).write("x 1\n");
   ASSERT_FALSE(st);
   EXPECT_EQ(st.error().message, "cannot create " + path + ".tmp: No such file or directory");
 }
 
 // A reader opening the file by name while it is rewritten sees one whole version, never a mix.
-TEST(SwapFile, ConcurrentReadersSeeWholeVersionsOnly) {
+TEST(AtomicFile, ConcurrentReadersSeeWholeVersionsOnly) {
   TempDir dir;
   const std::string path = dir.path() + "/status.json";
   const std::string a(3000, 'a');
   const std::string b(1000, 'b');
-  SwapFile f(path);
+  AtomicFile f(path);
   ASSERT_TRUE(f.write(a));
   std::atomic<bool> done{false};
   std::atomic<int> torn{0};

@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// Doctor checks for timing causes of stalls: clocksource, CPU idle states, hypervisor steal.
+// Doctor, report group Known causes: audit items for timing causes of stalls: clocksource, CPU idle
+// states, hypervisor steal.
 #include <algorithm>
 #include <map>
 
 #include <fmt/format.h>
 
 #include "stallwatch/core/cpuset.h"
-#include "stallwatch/ctl/doctor.h"
-#include "stallwatch/ctl/doctor_parse.h"
+#include "stallwatch/ctl/doctor/doctor.h"
+#include "stallwatch/ctl/doctor/parse.h"
 
 namespace stallwatch::ctl {
 
@@ -36,8 +37,8 @@ int cpu_number(const std::string& name) {
 
 }  // namespace
 
-CheckResult check_clocksource(const DoctorContext& ctx) {
-  CheckResult r;
+Finding audit_clocksource(const DoctorContext& ctx) {
+  Finding r;
   const std::string dir = "/sys/devices/system/clocksource/clocksource0/";
   auto cur = read_trimmed(ctx.root, dir + "current_clocksource");
   auto avail = read_trimmed(ctx.root, dir + "available_clocksource");
@@ -51,7 +52,7 @@ CheckResult check_clocksource(const DoctorContext& ctx) {
                                         : "no clocksource marked unstable");
   r.needs_root = !ctx.kmsg.readable;
   if (!cur) {
-    r.status = CheckStatus::kUnknown;
+    r.status = FindingStatus::kUnknown;
     r.summary = "no current clocksource in sysfs";
     return r;
   }
@@ -59,27 +60,27 @@ CheckResult check_clocksource(const DoctorContext& ctx) {
       "find out why (journalctl -k | grep -i -e tsc -e clocksource): update the firmware, keep "
       "the TSC synchronised across sockets; boot with tsc=reliable only if this TSC is known good";
   if (unstable > 0) {
-    r.status = CheckStatus::kFail;
+    r.status = FindingStatus::kFail;
     r.summary = fmt::format("a clocksource was marked unstable this boot (\"{}\"); now {}",
                             h.last[5], *cur);
     r.fix = tsc_fix;
     return r;
   }
   if (is_x86(ctx.machine) && !tsc_based(*cur)) {
-    r.status = CheckStatus::kWarn;
+    r.status = FindingStatus::kWarn;
     r.summary = fmt::format("clocksource is {}, not tsc (available: {}): the TSC was found "
                             "unusable and every clock read is slow",
                             *cur, avail.value_or("?"));
     r.fix = tsc_fix;
     return r;
   }
-  r.status = CheckStatus::kOk;
+  r.status = FindingStatus::kOk;
   r.summary = fmt::format("clocksource {} (available: {})", *cur, avail.value_or("?"));
   return r;
 }
 
-CheckResult check_cpu_idle(const DoctorContext& ctx) {
-  CheckResult r;
+Finding audit_cpu_idle(const DoctorContext& ctx) {
+  Finding r;
   const std::string base = "/sys/devices/system/cpu/";
   auto driver = read_trimmed(ctx.root, base + "cpuidle/current_driver");
   auto governor = read_trimmed(ctx.root, base + "cpuidle/current_governor_ro");
@@ -87,12 +88,12 @@ CheckResult check_cpu_idle(const DoctorContext& ctx) {
   r.add(base + "cpuidle/current_driver", driver.value_or("absent"));
   r.add(base + "cpuidle/current_governor", governor.value_or("absent"));
   if (!driver) {
-    r.status = CheckStatus::kUnknown;
+    r.status = FindingStatus::kUnknown;
     r.summary = "no cpuidle in sysfs (kernel without CONFIG_CPU_IDLE)";
     return r;
   }
   if (*driver == "none") {
-    r.status = CheckStatus::kOk;
+    r.status = FindingStatus::kOk;
     r.summary = "no cpuidle driver: CPUs idle in the architecture's default halt";
     return r;
   }
@@ -134,7 +135,7 @@ CheckResult check_cpu_idle(const DoctorContext& ctx) {
                           st.latency_us, format_cpulist(st.enabled));
   }
   if (!deep.empty()) {
-    r.status = CheckStatus::kWarn;
+    r.status = FindingStatus::kWarn;
     r.summary = fmt::format("deep C-states enabled: {}; a wakeup can take up to {}us", deep, deepest);
     r.fix = "cap them: intel_idle.max_cstate=1 (or processor.max_cstate=1) on the kernel command "
             "line, or a PM QoS request (hold /dev/cpu_dma_latency open with a low value, e.g. "
@@ -142,18 +143,18 @@ CheckResult check_cpu_idle(const DoctorContext& ctx) {
             "/sys/devices/system/cpu/cpu*/cpuidle/stateN/disable";
     return r;
   }
-  r.status = CheckStatus::kOk;
+  r.status = FindingStatus::kOk;
   r.summary = fmt::format("cpuidle driver {} (governor {}): enabled states {}", *driver,
                           governor.value_or("?"), list.empty() ? "none" : list);
   return r;
 }
 
-CheckResult check_steal(const DoctorContext& ctx) {
-  CheckResult r;
+Finding audit_steal(const DoctorContext& ctx) {
+  Finding r;
   auto before = parse_stat_totals(ctx.stat_before);
   auto after = parse_stat_totals(ctx.stat_after);
   if (!after) {
-    r.status = CheckStatus::kUnknown;
+    r.status = FindingStatus::kUnknown;
     r.add("/proc/stat", "unreadable or without a steal column");
     r.summary = "cannot read the steal time from /proc/stat";
     return r;
@@ -178,13 +179,13 @@ CheckResult check_steal(const DoctorContext& ctx) {
   const double worst = std::max(boot, window);
   r.summary = fmt::format("steal {:.1f}% since boot, {}", boot, window_text);
   if (worst >= kStealWarnPct) {
-    r.status = worst >= kStealFailPct ? CheckStatus::kFail : CheckStatus::kWarn;
+    r.status = worst >= kStealFailPct ? FindingStatus::kFail : FindingStatus::kWarn;
     r.summary += ": vCPUs wait for the hypervisor (vCPU oversubscription or host contention)";
     r.fix = "give the VM dedicated (pinned) vCPUs, fewer vCPUs than free host cores, or move it to "
             "a less loaded host";
     return r;
   }
-  r.status = CheckStatus::kOk;
+  r.status = FindingStatus::kOk;
   return r;
 }
 

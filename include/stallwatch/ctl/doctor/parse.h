@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// Doctor parsers: pure functions over the texts the doctor checks read (kernel taint mask, the
-// kernel command line, systemd's system.conf, the aggregate /proc/stat line, kernel-log
+// Doctor parsers: pure functions over the texts the doctor's audit items read (kernel taint mask,
+// the kernel command line, systemd's system.conf, the aggregate /proc/stat line, kernel-log
 // verdicts), plus the one small reading helper they all share. Owned by stallwatchctl's doctor;
 // stateless, any thread.
 #pragma once

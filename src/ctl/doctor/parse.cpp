@@ -1,25 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Doctor parsers: taint mask, kernel command line, systemd watchdog settings, /proc/stat totals,
 // kernel-log history.
-#include "stallwatch/ctl/doctor_parse.h"
+#include "stallwatch/ctl/doctor/parse.h"
 
 #include <charconv>
 
+#include "stallwatch/core/text.h"
 #include "stallwatch/evidence/kmsg_parse.h"
 
 namespace stallwatch::ctl {
 
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\n' ||
-                        s.front() == '\r'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' ||
-                        s.back() == '\r'))
-    s.remove_suffix(1);
-  return s;
-}
 
 constexpr TaintFlag kTaintFlags[] = {
     {0, 'P', "proprietary module was loaded"},

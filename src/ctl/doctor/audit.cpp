@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// stallwatchctl doctor: the check registry, running, exit status and the two output forms.
-#include "stallwatch/ctl/doctor.h"
+// stallwatchctl doctor: the audit item registry, running, exit status and the two output forms.
+#include "stallwatch/ctl/doctor/doctor.h"
 
 #include <algorithm>
 
@@ -9,67 +9,67 @@
 
 namespace stallwatch::ctl {
 
-std::string_view to_string(CheckStatus status) {
+std::string_view to_string(FindingStatus status) {
   switch (status) {
-    case CheckStatus::kOk: return "ok";
-    case CheckStatus::kUnknown: return "unknown";
-    case CheckStatus::kWarn: return "warn";
-    case CheckStatus::kFail: return "fail";
+    case FindingStatus::kOk: return "ok";
+    case FindingStatus::kUnknown: return "unknown";
+    case FindingStatus::kWarn: return "warn";
+    case FindingStatus::kFail: return "fail";
   }
   return "unknown";
 }
 
-const std::vector<CheckSpec>& doctor_checks() {
-  static const std::vector<CheckSpec> kChecks = {
-      {"kernel-softlockup-detector", "Detectors", check_softlockup_detector},
-      {"kernel-hardlockup-detector", "Detectors", check_hardlockup_detector},
-      {"stallwatch", "Detectors", check_stallwatch},
-      {"isolated-cpus", "Detectors", check_isolated_cpus},
-      {"panic-policy", "Recovery", check_panic_policy},
-      {"crash-dump", "Recovery", check_crash_dump},
-      {"sysrq", "Recovery", check_sysrq},
-      {"hardware-watchdog", "Recovery", check_hardware_watchdog},
-      {"protection-ladder", "Recovery", check_protection_ladder},
-      {"clocksource", "Known causes", check_clocksource},
-      {"cpu-idle", "Known causes", check_cpu_idle},
-      {"steal", "Known causes", check_steal},
-      {"rt-throttling", "Known causes", check_rt_throttling},
-      {"thermal-throttling", "Known causes", check_thermal_throttling},
-      {"machine-checks", "Known causes", check_machine_checks},
-      {"kernel-taint", "This boot", check_kernel_taint},
-      {"past-lockups", "This boot", check_past_lockups},
+const std::vector<AuditItem>& audit_items() {
+  static const std::vector<AuditItem> kItems = {
+      {"kernel-softlockup-detector", "Detectors", audit_softlockup_detector},
+      {"kernel-hardlockup-detector", "Detectors", audit_hardlockup_detector},
+      {"stallwatch", "Detectors", audit_stallwatch},
+      {"isolated-cpus", "Detectors", audit_isolated_cpus},
+      {"panic-policy", "Recovery", audit_panic_policy},
+      {"crash-dump", "Recovery", audit_crash_dump},
+      {"sysrq", "Recovery", audit_sysrq},
+      {"hardware-watchdog", "Recovery", audit_hardware_watchdog},
+      {"protection-ladder", "Recovery", audit_protection_ladder},
+      {"clocksource", "Known causes", audit_clocksource},
+      {"cpu-idle", "Known causes", audit_cpu_idle},
+      {"steal", "Known causes", audit_steal},
+      {"rt-throttling", "Known causes", audit_rt_throttling},
+      {"thermal-throttling", "Known causes", audit_thermal_throttling},
+      {"machine-checks", "Known causes", audit_machine_checks},
+      {"kernel-taint", "This boot", audit_kernel_taint},
+      {"past-lockups", "This boot", audit_past_lockups},
   };
-  return kChecks;
+  return kItems;
 }
 
-std::vector<CheckResult> run_doctor(const DoctorContext& ctx) {
-  std::vector<CheckResult> out;
-  for (const auto& spec : doctor_checks()) {
-    CheckResult r = spec.run(ctx);
+std::vector<Finding> run_doctor(const DoctorContext& ctx) {
+  std::vector<Finding> out;
+  for (const auto& spec : audit_items()) {
+    Finding r = spec.run(ctx);
     r.id = spec.id;
     out.push_back(std::move(r));
   }
   return out;
 }
 
-CheckResult run_check(const DoctorContext& ctx, std::string_view id) {
-  for (const auto& spec : doctor_checks()) {
+Finding run_audit_item(const DoctorContext& ctx, std::string_view id) {
+  for (const auto& spec : audit_items()) {
     if (id != spec.id) continue;
-    CheckResult r = spec.run(ctx);
+    Finding r = spec.run(ctx);
     r.id = spec.id;
     return r;
   }
-  CheckResult r;
+  Finding r;
   r.id = std::string(id);
   r.summary = "no such check";
   return r;
 }
 
-int doctor_exit_status(const std::vector<CheckResult>& results) {
+int doctor_exit_status(const std::vector<Finding>& results) {
   int rc = 0;
   for (const auto& r : results) {
-    if (r.status == CheckStatus::kFail) rc = 2;
-    if (r.status == CheckStatus::kWarn) rc = std::max(rc, 1);
+    if (r.status == FindingStatus::kFail) rc = 2;
+    if (r.status == FindingStatus::kWarn) rc = std::max(rc, 1);
   }
   return rc;
 }
@@ -77,14 +77,14 @@ int doctor_exit_status(const std::vector<CheckResult>& results) {
 namespace {
 
 const char* group_of(const std::string& id) {
-  for (const auto& spec : doctor_checks())
+  for (const auto& spec : audit_items())
     if (id == spec.id) return spec.group;
   return "Other";
 }
 
 }  // namespace
 
-std::string format_doctor(const std::vector<CheckResult>& results) {
+std::string format_doctor(const std::vector<Finding>& results) {
   std::string out;
   std::string group;
   int counts[4] = {};
@@ -96,8 +96,8 @@ std::string format_doctor(const std::vector<CheckResult>& results) {
       group = g;
     }
     out += fmt::format("  [{:<7}] {:<27} {}\n", to_string(r.status), r.id, r.summary);
-    if (r.status == CheckStatus::kWarn || r.status == CheckStatus::kFail ||
-        r.status == CheckStatus::kUnknown) {
+    if (r.status == FindingStatus::kWarn || r.status == FindingStatus::kFail ||
+        r.status == FindingStatus::kUnknown) {
       for (const auto& [source, value] : r.evidence)
         out += fmt::format("{:>14}{}: {}\n", "", source, value);
       if (!r.fix.empty()) out += fmt::format("{:>14}fix: {}\n", "", r.fix);
@@ -108,7 +108,7 @@ std::string format_doctor(const std::vector<CheckResult>& results) {
   return out;
 }
 
-std::string format_doctor_json(const std::vector<CheckResult>& results) {
+std::string format_doctor_json(const std::vector<Finding>& results) {
   using nlohmann::ordered_json;
   ordered_json checks = ordered_json::array();
   int counts[4] = {};

@@ -2,11 +2,14 @@
 // Doctor: `stallwatchctl doctor`, a read-only audit of a host for the known causes of CPU stalls
 // and for its protection ladder (kernel detectors, panic policy, kdump, hardware watchdog,
 // stallwatch). DoctorContext holds everything read from the host (all paths through a Sysroot,
-// the kernel log and two /proc/stat samples already taken); each check is a pure function of it,
-// so unit tests run them on fixture trees. Owned by stallwatchctl; single-threaded.
+// the kernel log and two /proc/stat samples already taken); each audit item is a pure function of
+// it that returns a Finding, so unit tests run them on fixture trees. (The report calls an item a
+// "check", as its JSON keys do; in code "check" is the stall check alone.) Owned by
+// stallwatchctl; single-threaded.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -17,12 +20,12 @@
 
 namespace stallwatch::ctl {
 
-enum class CheckStatus { kOk, kUnknown, kWarn, kFail };  // in order of severity
-std::string_view to_string(CheckStatus status);
+enum class FindingStatus { kOk, kUnknown, kWarn, kFail };  // in order of severity
+std::string_view to_string(FindingStatus status);
 
-struct CheckResult {
+struct Finding {
   std::string id;
-  CheckStatus status = CheckStatus::kUnknown;
+  FindingStatus status = FindingStatus::kUnknown;
   std::string summary;  // one line
   std::vector<std::pair<std::string, std::string>> evidence;  // what was read: source -> value
   std::string fix;      // the exact sysctl, boot parameter or config change; "" when ok
@@ -72,39 +75,46 @@ DoctorContext load_doctor_context(const Sysroot& root, const std::string& config
 // The kernel log as above; exposed for tests.
 KernelLog read_kernel_log(const Sysroot& root);
 
-// Every check, in output order, each with its fixed id and group.
-struct CheckSpec {
+// Every audit item, in output order, each with its fixed id and report group.
+struct AuditItem {
   const char* id;
   const char* group;
-  CheckResult (*run)(const DoctorContext&);
+  Finding (*run)(const DoctorContext&);
 };
-const std::vector<CheckSpec>& doctor_checks();
-std::vector<CheckResult> run_doctor(const DoctorContext& ctx);
-// Runs the one check with this id (tests); an unknown id is a programming error (status unknown).
-CheckResult run_check(const DoctorContext& ctx, std::string_view id);
+const std::vector<AuditItem>& audit_items();
+std::vector<Finding> run_doctor(const DoctorContext& ctx);
+// Runs the one item with this id (tests); an unknown id is a programming error (status unknown).
+Finding run_audit_item(const DoctorContext& ctx, std::string_view id);
 
 // 0 all ok or unknown, 1 any warn, 2 any fail.
-int doctor_exit_status(const std::vector<CheckResult>& results);
-std::string format_doctor(const std::vector<CheckResult>& results);
-std::string format_doctor_json(const std::vector<CheckResult>& results);
+int doctor_exit_status(const std::vector<Finding>& results);
+std::string format_doctor(const std::vector<Finding>& results);
+std::string format_doctor_json(const std::vector<Finding>& results);
 
-// The checks, by group (doctor_checks_*.cpp, doctor_ladder.cpp).
-CheckResult check_softlockup_detector(const DoctorContext& ctx);
-CheckResult check_hardlockup_detector(const DoctorContext& ctx);
-CheckResult check_stallwatch(const DoctorContext& ctx);
-CheckResult check_isolated_cpus(const DoctorContext& ctx);
-CheckResult check_panic_policy(const DoctorContext& ctx);
-CheckResult check_crash_dump(const DoctorContext& ctx);
-CheckResult check_sysrq(const DoctorContext& ctx);
-CheckResult check_hardware_watchdog(const DoctorContext& ctx);
-CheckResult check_protection_ladder(const DoctorContext& ctx);
-CheckResult check_clocksource(const DoctorContext& ctx);
-CheckResult check_cpu_idle(const DoctorContext& ctx);
-CheckResult check_steal(const DoctorContext& ctx);
-CheckResult check_rt_throttling(const DoctorContext& ctx);
-CheckResult check_thermal_throttling(const DoctorContext& ctx);
-CheckResult check_machine_checks(const DoctorContext& ctx);
-CheckResult check_kernel_taint(const DoctorContext& ctx);
-CheckResult check_past_lockups(const DoctorContext& ctx);
+// Reads a sysctl-like file into the result's evidence ("absent" when missing); its integer value,
+// nullopt when absent or not an integer.
+std::optional<std::int64_t> read_int(const DoctorContext& ctx, Finding& r,
+                                     std::string_view path);
+
+// The items, by report group: Detectors (detectors.cpp); Recovery (recovery.cpp,
+// recovery_watchdog.cpp, recovery_ladder.cpp); Known causes (known_causes_*.cpp); This boot
+// (this_boot.cpp).
+Finding audit_softlockup_detector(const DoctorContext& ctx);
+Finding audit_hardlockup_detector(const DoctorContext& ctx);
+Finding audit_stallwatch(const DoctorContext& ctx);
+Finding audit_isolated_cpus(const DoctorContext& ctx);
+Finding audit_panic_policy(const DoctorContext& ctx);
+Finding audit_crash_dump(const DoctorContext& ctx);
+Finding audit_sysrq(const DoctorContext& ctx);
+Finding audit_hardware_watchdog(const DoctorContext& ctx);
+Finding audit_protection_ladder(const DoctorContext& ctx);
+Finding audit_clocksource(const DoctorContext& ctx);
+Finding audit_cpu_idle(const DoctorContext& ctx);
+Finding audit_steal(const DoctorContext& ctx);
+Finding audit_rt_throttling(const DoctorContext& ctx);
+Finding audit_thermal_throttling(const DoctorContext& ctx);
+Finding audit_machine_checks(const DoctorContext& ctx);
+Finding audit_kernel_taint(const DoctorContext& ctx);
+Finding audit_past_lockups(const DoctorContext& ctx);
 
 }  // namespace stallwatch::ctl

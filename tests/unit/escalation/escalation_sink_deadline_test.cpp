@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// Escalation cannot be stopped by a slow disk or missing evidence (issue 10 item 2): the reset
+// An escalation cannot be stopped by a slow disk or missing evidence (issue 10 item 2): the reset
 // reason is written on a helper thread and waited for with a deadline; the action follows
 // whatever the write does.
 #include <gmock/gmock.h>
@@ -8,7 +8,7 @@
 #include <stdexcept>
 
 #include "fakes.h"
-#include "stallwatch/escalation/escalator.h"
+#include "stallwatch/escalation/escalation_sink.h"
 
 namespace stallwatch::escalation {
 namespace {
@@ -36,8 +36,8 @@ struct World {
   ResetReasonStore store{tmp.path() + "/state"};
   CapturingJournal journal;
   std::vector<std::string> effects;
-  EscalatorSeams seams(PersistFn persist) {
-    EscalatorSeams s;
+  EscalationSinkSeams seams(PersistFn persist) {
+    EscalationSinkSeams s;
     s.notify = [this](const std::string& state) {
       effects.push_back("notify " + state);
       return 1;
@@ -57,8 +57,8 @@ struct World {
   }
 };
 
-EscalatorSettings settings(EscalationAction action, std::chrono::milliseconds deadline) {
-  EscalatorSettings s;
+EscalationSinkSettings settings(EscalationAction action, std::chrono::milliseconds deadline) {
+  EscalationSinkSettings s;
   s.action = action;
   s.allow_panic = true;
   s.persist_deadline = deadline;
@@ -66,14 +66,15 @@ EscalatorSettings settings(EscalationAction action, std::chrono::milliseconds de
 }
 
 TEST(EscalatorDeadline, DefaultDeadlineIsOneSecond) {
-  EXPECT_EQ(EscalatorSettings{}.persist_deadline, std::chrono::milliseconds(1000));
-  EXPECT_EQ(EscalatorSettings::from(Config{}).persist_deadline, std::chrono::milliseconds(1000));
+  EXPECT_EQ(EscalationSinkSettings{}.persist_deadline, std::chrono::milliseconds(1000));
+  EXPECT_EQ(EscalationSinkSettings::from(Config{}).persist_deadline,
+            std::chrono::milliseconds(1000));
 }
 
 TEST(EscalatorDeadline, HungStateDiskDelaysSystemdOnlyUntilTheDeadline) {
   World w;
   BlockingPersist disk;
-  Escalator e(settings(EscalationAction::kSystemd, std::chrono::milliseconds(20)), w.store,
+  EscalationSink e(settings(EscalationAction::kSystemd, std::chrono::milliseconds(20)), w.store,
               w.journal, w.seams(disk.fn()), kBoot, nullptr, nullptr);
   e.fire(escalation_event(), nullptr);  // returns although the write is still blocked
   ASSERT_TRUE(disk.wait_entered());
@@ -91,7 +92,7 @@ TEST(EscalatorDeadline, HungStateDiskDelaysSystemdOnlyUntilTheDeadline) {
 TEST(EscalatorDeadline, HungStateDiskDelaysPanicOnlyUntilTheDeadline) {
   World w;
   BlockingPersist disk;
-  Escalator e(settings(EscalationAction::kPanic, std::chrono::milliseconds(20)), w.store,
+  EscalationSink e(settings(EscalationAction::kPanic, std::chrono::milliseconds(20)), w.store,
               w.journal, w.seams(disk.fn()), kBoot, nullptr, nullptr);
   e.fire(escalation_event(), nullptr);
   ASSERT_TRUE(disk.wait_entered());
@@ -105,8 +106,8 @@ TEST(EscalatorDeadline, AFastWriteIsWaitedForAndCounted) {
   BlockingPersist disk;
   disk.set_result(std::uint64_t{7});
   disk.release();  // the write completes at once
-  Escalator e(settings(EscalationAction::kSystemd, BlockingPersist::kBound), w.store, w.journal,
-              w.seams(disk.fn()), kBoot, nullptr, nullptr);
+  EscalationSink e(settings(EscalationAction::kSystemd, BlockingPersist::kBound), w.store,
+                   w.journal, w.seams(disk.fn()), kBoot, nullptr, nullptr);
   e.fire(escalation_event(), nullptr);
   EXPECT_EQ(w.effects, (std::vector<std::string>{"notify WATCHDOG=trigger", "journal 1"}));
   EXPECT_EQ(field(w.journal.entries[0], "STALLWATCH_ESCALATIONS_TOTAL"), "7");
@@ -116,11 +117,12 @@ TEST(EscalatorDeadline, AFastWriteIsWaitedForAndCounted) {
 
 TEST(EscalatorDeadline, FailedWriteAndNoEvidenceStillAct) {
   World w;
-  Escalator e(settings(EscalationAction::kSystemd, BlockingPersist::kBound), w.store, w.journal,
-              w.seams([](const ResetReason&) -> Result<std::uint64_t> {
-                return make_error("/var/lib/stallwatch/reset-reason.json: Read-only file system");
-              }),
-              kBoot, nullptr, nullptr);
+  EscalationSink e(
+      settings(EscalationAction::kSystemd, BlockingPersist::kBound), w.store, w.journal,
+      w.seams([](const ResetReason&) -> Result<std::uint64_t> {
+        return make_error("/var/lib/stallwatch/reset-reason.json: Read-only file system");
+      }),
+      kBoot, nullptr, nullptr);
   e.fire(escalation_event(), /*report: evidence failed*/ nullptr);
   EXPECT_EQ(w.effects, (std::vector<std::string>{"notify WATCHDOG=trigger", "journal 1"}));
   EXPECT_THAT(field(w.journal.entries[0], "MESSAGE"),
@@ -130,11 +132,11 @@ TEST(EscalatorDeadline, FailedWriteAndNoEvidenceStillAct) {
 
 TEST(EscalatorDeadline, ThrowingWriterStillActs) {
   World w;
-  Escalator e(settings(EscalationAction::kSystemd, BlockingPersist::kBound), w.store, w.journal,
-              w.seams([](const ResetReason&) -> Result<std::uint64_t> {
-                throw std::runtime_error("encoder blew up");
-              }),
-              kBoot, nullptr, nullptr);
+  EscalationSink e(settings(EscalationAction::kSystemd, BlockingPersist::kBound), w.store,
+                   w.journal, w.seams([](const ResetReason&) -> Result<std::uint64_t> {
+                     throw std::runtime_error("encoder blew up");
+                   }),
+                   kBoot, nullptr, nullptr);
   e.fire(escalation_event(), nullptr);
   EXPECT_EQ(w.effects, (std::vector<std::string>{"notify WATCHDOG=trigger", "journal 1"}));
   EXPECT_THAT(field(w.journal.entries[0], "MESSAGE"),
@@ -143,9 +145,9 @@ TEST(EscalatorDeadline, ThrowingWriterStillActs) {
 
 TEST(EscalatorDeadline, DefaultPersistWritesTheStoreOnTheHelperThread) {
   World w;
-  EscalatorSeams seams = w.seams(nullptr);
-  Escalator e(settings(EscalationAction::kSystemd, BlockingPersist::kBound), w.store, w.journal,
-              seams, kBoot, nullptr, nullptr);
+  EscalationSinkSeams seams = w.seams(nullptr);
+  EscalationSink e(settings(EscalationAction::kSystemd, BlockingPersist::kBound), w.store,
+                   w.journal, seams, kBoot, nullptr, nullptr);
   e.fire(escalation_event(), nullptr);
   auto saved = w.store.load();
   ASSERT_TRUE(saved.ok());

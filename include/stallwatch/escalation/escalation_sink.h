@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// Escalator: the EventSink that carries out escalation.action for kEscalation events.
+// EscalationSink: the EventSink that carries out escalation.action for kEscalation events.
 // dry_run: one PRIORITY=4 "would escalate ..." journald event and nothing else. Otherwise, in
 // this order: persist and fsync the reset reason (on a helper thread, waited for at most
 // settings.persist_deadline: a hung state disk never holds the action back; a reason that
@@ -43,7 +43,7 @@
 
 namespace stallwatch::escalation {
 
-struct EscalatorSettings {
+struct EscalationSinkSettings {
   EscalationAction action = EscalationAction::kNone;
   bool dry_run = false;
   bool allow_panic = false;
@@ -53,30 +53,30 @@ struct EscalatorSettings {
   // How long the action waits for the reset reason to reach the disk.
   std::chrono::milliseconds persist_deadline = kPersistDeadline;
 
-  static EscalatorSettings from(const Config& config);
+  static EscalationSinkSettings from(const Config& config);
 };
 
 // The side effects, injectable for tests. Defaults: sd_notify(0, state), writing the byte to
 // <sysroot>/proc/sysrq-trigger, clock_gettime(CLOCK_REALTIME); persist: the store's record()
-// (on a copy of the store, as it runs on a helper thread that may outlive the Escalator).
-// drill: is this escalation's stall an announced `stallwatchctl drill`? (Escalation wires
+// (on a copy of the store, as it runs on a helper thread that may outlive the EscalationSink).
+// drill: is this escalation's stall an announced `stallwatchctl drill`? (EscalationControl wires
 // find_drill() on <runtime_dir>/drills; empty = never a drill.)
-struct EscalatorSeams {
+struct EscalationSinkSeams {
   std::function<int(const std::string& state)> notify;
   PersistFn persist;
   std::function<std::optional<DrillMatch>(const StallEvent&, const StallReport*)> drill;
   std::function<Status(char key)> sysrq;
   std::function<std::int64_t()> realtime_ns;
 };
-EscalatorSeams default_escalator_seams(const Sysroot& root);
+EscalationSinkSeams default_escalation_sink_seams(const Sysroot& root);
 
-class Escalator final : public EventSink {
+class EscalationSink final : public EventSink {
  public:
   // device and policy may be null (no hardware watchdog owned). All references must outlive
   // the sink.
-  Escalator(EscalatorSettings settings, const ResetReasonStore& store, JournalWriter& journal,
-            EscalatorSeams seams, std::string boot_id, WatchdogDevice* device,
-            FeedPolicy* policy);
+  EscalationSink(EscalationSinkSettings settings, const ResetReasonStore& store,
+                 JournalWriter& journal, EscalationSinkSeams seams, std::string boot_id,
+                 WatchdogDevice* device, FeedPolicy* policy);
 
   void fire(const StallEvent& event, const StallReport* report) override;
 
@@ -108,10 +108,10 @@ class Escalator final : public EventSink {
   std::vector<std::string> escalation_fields(const ResetReason& reason, const Outcome& outcome) const;
   std::string what_would_happen() const;
 
-  EscalatorSettings settings_;
+  EscalationSinkSettings settings_;
   const ResetReasonStore& store_;
   JournalWriter& journal_;
-  EscalatorSeams seams_;
+  EscalationSinkSeams seams_;
   std::string boot_id_;
   WatchdogDevice* device_;
   FeedPolicy* policy_;

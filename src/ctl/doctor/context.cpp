@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// Doctor context: what the checks read that is not a plain file -- the configuration, the kernel
-// log since boot and a /proc/stat sampling window.
+// Doctor context: what the audit items read that is not a plain file -- the configuration, the
+// kernel log since boot and a /proc/stat sampling window.
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -13,19 +13,15 @@
 #include <fmt/format.h>
 #include <thread>
 
-#include "stallwatch/ctl/doctor.h"
+#include "stallwatch/core/clock.h"
+#include "stallwatch/ctl/doctor/doctor.h"
+#include "stallwatch/ctl/doctor/parse.h"
 #include "stallwatch/evidence/kmsg_parse.h"
 #include "stallwatch/core/unique_fd.h"
 
 namespace stallwatch::ctl {
 
 namespace {
-
-std::int64_t clock_ns(clockid_t id) {
-  timespec ts{};
-  ::clock_gettime(id, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
 
 void add_record(std::string_view data, KernelLog* log) {
   auto rec = evidence::parse_kmsg_record(data);
@@ -38,6 +34,13 @@ void add_record(std::string_view data, KernelLog* log) {
 constexpr std::size_t kMaxRecords = 200'000;  // the ring holds fewer; a bound on a file fixture
 
 }  // namespace
+
+std::optional<std::int64_t> read_int(const DoctorContext& ctx, Finding& r,
+                                     std::string_view path) {
+  auto v = read_trimmed(ctx.root, path);
+  r.add(std::string(path), v ? *v : "absent");
+  return v ? parse_integer(*v) : std::nullopt;
+}
 
 KernelLog read_kernel_log(const Sysroot& root) {
   KernelLog log;
@@ -114,14 +117,14 @@ DoctorContext collect_doctor_context(const DoctorOptions& options) {
   Sysroot root(options.sysroot);
   DoctorContext ctx = load_doctor_context(root, options.config_path, !options.config_path.empty());
   if (options.window_ms > 0) {
-    const std::int64_t t0 = clock_ns(CLOCK_MONOTONIC);
+    const std::int64_t t0 = mono_now_ns();
     ctx.stat_before = root.read_file("/proc/stat").value_or(std::string());
     std::this_thread::sleep_for(std::chrono::milliseconds(options.window_ms));
     ctx.stat_after = root.read_file("/proc/stat").value_or(std::string());
-    ctx.window_ms = (clock_ns(CLOCK_MONOTONIC) - t0) / 1'000'000;
+    ctx.window_ms = (mono_now_ns() - t0) / 1'000'000;
   }
-  ctx.now_mono_ns = clock_ns(CLOCK_MONOTONIC);
-  ctx.now_unix_ms = clock_ns(CLOCK_REALTIME) / 1'000'000;
+  ctx.now_mono_ns = mono_now_ns();
+  ctx.now_unix_ms = real_now_ns() / 1'000'000;
   return ctx;
 }
 

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// Doctor checks for hardware causes of stalls: thermal throttling and machine checks.
+// Doctor, report group Known causes: audit items for hardware causes of stalls: thermal throttling
+// and machine checks.
 #include <fmt/format.h>
 
 #include "stallwatch/core/cpuset.h"
-#include "stallwatch/ctl/doctor.h"
-#include "stallwatch/ctl/doctor_parse.h"
+#include "stallwatch/ctl/doctor/doctor.h"
+#include "stallwatch/ctl/doctor/parse.h"
 #include "stallwatch/evidence/proc_parse.h"
 
 namespace stallwatch::ctl {
@@ -31,8 +32,8 @@ std::uint64_t row_total(const evidence::CounterTable& t, std::string_view name, 
 
 }  // namespace
 
-CheckResult check_thermal_throttling(const DoctorContext& ctx) {
-  CheckResult r;
+Finding audit_thermal_throttling(const DoctorContext& ctx) {
+  Finding r;
   const std::string base = "/sys/devices/system/cpu/";
   auto names = ctx.root.list_dir(base);
   bool any = false;
@@ -56,7 +57,7 @@ CheckResult check_thermal_throttling(const DoctorContext& ctx) {
     }
   }
   if (!any) {
-    r.status = CheckStatus::kUnknown;
+    r.status = FindingStatus::kUnknown;
     r.add(base + "cpu*/thermal_throttle", "absent");
     r.summary = "no thermal_throttle counters (not an Intel CPU with thermal monitoring, or a VM)";
     return r;
@@ -64,7 +65,7 @@ CheckResult check_thermal_throttling(const DoctorContext& ctx) {
   r.add(base + "cpu*/thermal_throttle", fmt::format("core {}, package {} in total", core_total,
                                                      package_total));
   if (!throttled.empty()) {
-    r.status = CheckStatus::kWarn;
+    r.status = FindingStatus::kWarn;
     r.summary = fmt::format("CPUs {} were thermally throttled since boot ({} core, {} package "
                             "throttle events)", format_cpulist(throttled), core_total,
                             package_total);
@@ -72,13 +73,13 @@ CheckResult check_thermal_throttling(const DoctorContext& ctx) {
             "settings; turbostat or sensors show temperatures";
     return r;
   }
-  r.status = CheckStatus::kOk;
+  r.status = FindingStatus::kOk;
   r.summary = "no thermal throttling since boot";
   return r;
 }
 
-CheckResult check_machine_checks(const DoctorContext& ctx) {
-  CheckResult r;
+Finding audit_machine_checks(const DoctorContext& ctx) {
+  Finding r;
   bool have_mce = false, have_mcp = false, have_dfr = false, have_thr = false;
   std::uint64_t mce = 0, mcp = 0, dfr = 0, thr = 0;
   if (auto text = ctx.root.read_file("/proc/interrupts")) {
@@ -106,25 +107,25 @@ CheckResult check_machine_checks(const DoctorContext& ctx) {
   }
   r.add(edac + "/mc*/{ce,ue}_count", have_edac ? fmt::format("{} {}", ce, ue) : "absent");
   if (!have_mce && !have_edac) {
-    r.status = CheckStatus::kUnknown;
+    r.status = FindingStatus::kUnknown;
     r.summary = "no machine-check counters (no MCE row in /proc/interrupts, no EDAC)";
     return r;
   }
   r.fix = "read the records (journalctl -k | grep -i -e mce -e 'hardware error'; rasdaemon: "
           "ras-mc-ctl --errors), then replace the failing DIMM or CPU or update the firmware";
   if (mce > 0 || ue > 0) {
-    r.status = CheckStatus::kFail;
+    r.status = FindingStatus::kFail;
     r.summary = fmt::format("hardware errors since boot: {} machine check exceptions, {} "
                             "uncorrected memory errors", mce, ue);
     return r;
   }
   if (dfr > 0 || thr > 0 || ce > 0) {
-    r.status = CheckStatus::kWarn;
+    r.status = FindingStatus::kWarn;
     r.summary = fmt::format("corrected hardware errors since boot: {} deferred-error and {} "
                             "threshold interrupts, {} corrected memory errors", dfr, thr, ce);
     return r;
   }
-  r.status = CheckStatus::kOk;
+  r.status = FindingStatus::kOk;
   r.fix.clear();
   r.summary = fmt::format("no machine check exceptions or memory errors since boot ({} polls)",
                           mcp);

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// Doctor check rt-throttling: the kernel's RT bandwidth limit and the user RT tasks that run at
-// or above the stallwatch heartbeat priority (whose stalls the heartbeat cannot see).
+// Doctor, report group Known causes: rt-throttling, the kernel's RT bandwidth limit and the user RT
+// tasks that run at or above the stallwatch heartbeat priority (whose stalls the heartbeat cannot
+// see).
 #include <fmt/format.h>
 
-#include "stallwatch/ctl/doctor.h"
-#include "stallwatch/ctl/doctor_parse.h"
+#include "stallwatch/ctl/doctor/doctor.h"
+#include "stallwatch/ctl/doctor/parse.h"
 #include "stallwatch/evidence/proc_parse.h"
 
 namespace stallwatch::ctl {
@@ -50,8 +51,8 @@ std::vector<RtTask> scan_rt_tasks(const Sysroot& root, int min_priority, int* sc
 
 }  // namespace
 
-CheckResult check_rt_throttling(const DoctorContext& ctx) {
-  CheckResult r;
+Finding audit_rt_throttling(const DoctorContext& ctx) {
+  Finding r;
   auto runtime_text = read_trimmed(ctx.root, "/proc/sys/kernel/sched_rt_runtime_us");
   auto period_text = read_trimmed(ctx.root, "/proc/sys/kernel/sched_rt_period_us");
   r.add("/proc/sys/kernel/sched_rt_runtime_us", runtime_text.value_or("absent"));
@@ -69,7 +70,7 @@ CheckResult check_rt_throttling(const DoctorContext& ctx) {
                                            names.empty() ? "none" : names));
   auto runtime = runtime_text ? parse_integer(*runtime_text) : std::nullopt;
   if (!runtime) {
-    r.status = CheckStatus::kUnknown;
+    r.status = FindingStatus::kUnknown;
     r.summary = "kernel.sched_rt_runtime_us is not readable";
     return r;
   }
@@ -79,7 +80,7 @@ CheckResult check_rt_throttling(const DoctorContext& ctx) {
                                   "stall they cause is invisible to stallwatch",
                                   tasks.size(), tasks.size() == 1 ? "" : "s", prio, names);
   if (*runtime < 0) {
-    r.status = CheckStatus::kWarn;
+    r.status = FindingStatus::kWarn;
     r.summary = "RT throttling is off (sched_rt_runtime_us = -1): a runaway RT task can own a CPU "
                 "forever" + (tasks_text.empty() ? "" : "; " + tasks_text);
     r.fix = "sysctl -w kernel.sched_rt_runtime_us=950000 (the default: 5% of each second is left "
@@ -87,12 +88,12 @@ CheckResult check_rt_throttling(const DoctorContext& ctx) {
     return r;
   }
   if (!tasks.empty()) {
-    r.status = CheckStatus::kWarn;
+    r.status = FindingStatus::kWarn;
     r.summary = tasks_text;
     r.fix = "lower their priority (chrt -f -p 50 TID) or raise heartbeat.priority above them";
     return r;
   }
-  r.status = CheckStatus::kOk;
+  r.status = FindingStatus::kOk;
   r.summary = fmt::format("RT throttling on ({}us per {}us); no RT thread at or above the "
                           "heartbeat priority {}", *runtime, period_text.value_or("?"), prio);
   return r;

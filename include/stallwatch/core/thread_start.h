@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// The one way the daemon starts a thread: a pthread with an explicit stack size, scheduling
+// (the caller's, SCHED_OTHER, or SCHED_FIFO at a priority), optionally pinned to one CPU from its
+// first instruction or detached, and named. Callable from any non-real-time thread (it allocates
+// the thread's stack); the new thread's function gets `arg`.
+#pragma once
+
+#include <pthread.h>
+
+#include <cstddef>
+
+#include "stallwatch/core/result.h"
+
+namespace stallwatch {
+
+enum class ThreadSched {
+  kInherit,  // the creating thread's policy and priority
+  kOther,    // SCHED_OTHER, whatever the caller runs as
+  kFifo,     // SCHED_FIFO at ThreadOptions::priority
+};
+
+struct ThreadOptions {
+  const char* name = "";        // pthread_setname_np (15 characters at most)
+  std::size_t stack_bytes = 0;  // 0 = the libc default
+  ThreadSched sched = ThreadSched::kInherit;
+  int priority = 0;  // with kFifo
+  int pin_cpu = -1;  // >= 0: created with its affinity set to this CPU alone
+  bool detached = false;
+};
+
+// pthread_create's error number (0: started and named). Callers that fall back (SCHED_FIFO
+// refused with EPERM, a stack below the libc minimum refused with EINVAL) retry with other
+// options.
+int start_thread(pthread_t* thread, void* (*fn)(void*), void* arg, const ThreadOptions& options);
+
+// The entry of a thread that runs one member function of `self` (the `arg` given to start_thread
+// or start_background_thread): &thread_entry<Worker, &Worker::run>.
+template <class T, void (T::*Run)()>
+void* thread_entry(void* self) {
+  (static_cast<T*>(self)->*Run)();
+  return nullptr;
+}
+
+// A helper that must never compete with the heartbeats: SCHED_OTHER whatever the caller's
+// policy, with an explicit (small) stack. The error names the thread.
+Status start_background_thread(pthread_t* thread, void* (*fn)(void*), void* arg,
+                               std::size_t stack_bytes, const char* name);
+
+}  // namespace stallwatch
