@@ -64,6 +64,7 @@ int main(int argc, char** argv) {
     return kExitConfig;
   }
   if (check_only) {
+    for (const auto& warning : config->warnings) std::fprintf(stderr, "warning: %s\n", warning.c_str());
     std::printf("%s: configuration is valid\n", config_path.c_str());
     return 0;
   }
@@ -83,7 +84,7 @@ int main(int argc, char** argv) {
   // A closed stdout/stderr pipe or journald socket must not kill a daemon that may own a
   // hardware watchdog: writes fail with EPIPE instead, and the sinks handle that.
   signal(SIGPIPE, SIG_IGN);
-  // status.json and the textfile are SwapFiles: another process opening a spare in the
+  // status.json and the textfile are AtomicFiles: another process opening a spare in the
   // microseconds its write lease is held makes the kernel send SIGIO, which would kill us.
   signal(SIGIO, SIG_IGN);
   // Every thread created without explicit attributes (spdlog's, the dispatcher) gets a small
@@ -99,6 +100,7 @@ int main(int argc, char** argv) {
   setup_logging(under_journald);
   set_log_level(config->log.level);
   spdlog::info("stallwatchd {} starting (config: {})", STALLWATCH_VERSION, config->source);
+  for (const auto& warning : config->warnings) spdlog::warn("{}", warning);
 
   // One malloc arena: few threads allocate, and every arena would be locked by mlockall.
   mallopt(M_ARENA_MAX, 1);

@@ -247,7 +247,7 @@ Result<Config> parse_config(std::string_view text, const std::string& file_name)
         {"repeat_interval", [&](auto& n, auto& k) { ck.repeat_interval = p.duration(n, k, milliseconds(10), hours(24)); }},
         // Deprecated (0.1.0): the feeder's priority, now watchdog.feeder_priority.
         {"priority", [&](auto& n, auto& k) {
-           ck.priority = static_cast<int>(p.integer(n, k, 1, 99));
+           c.watchdog.feeder_priority = static_cast<int>(p.integer(n, k, 1, 99));
            c.warnings.push_back(p.where(n.source(), k,
                                         "deprecated: use watchdog.feeder_priority (the watchdog "
                                         "feeder's and escalation actor's SCHED_FIFO priority)"));
@@ -303,7 +303,7 @@ Result<Config> parse_config(std::string_view text, const std::string& file_name)
         {"pretimeout", [&](auto& n, auto& k) { wd.pretimeout = p.duration(n, k, kNs0, hours(1)); }},
         {"pretimeout_governor", [&](auto& n, auto& k) { wd.pretimeout_governor = p.str(n, k); }},
         {"feeder_priority",
-         [&](auto& n, auto& k) { ck.priority = static_cast<int>(p.integer(n, k, 1, 99)); }},
+         [&](auto& n, auto& k) { c.watchdog.feeder_priority = static_cast<int>(p.integer(n, k, 1, 99)); }},
     };
     sections["metrics"] = {
         {"textfile", [&](auto& n, auto& k) {
@@ -448,7 +448,7 @@ std::string format_config(const Config& c) {
   out += fmt::format(
       "[watchdog]\ndevice = {}\ntimeout = {}\npretimeout = {}\npretimeout_governor = {}\n"
       "feeder_priority = {}\n",
-      q(wd.device), d(wd.timeout), d(wd.pretimeout), q(wd.pretimeout_governor), ck.priority);
+      q(wd.device), d(wd.timeout), d(wd.pretimeout), q(wd.pretimeout_governor), wd.feeder_priority);
   out += fmt::format("\n[metrics]\ntextfile = {}\ninterval = {}\n", q(c.metrics.textfile), d(c.metrics.interval));
   return out;
 }

@@ -16,7 +16,7 @@
 #include "stallwatch/core/fs_util.h"
 #include "stallwatch/daemon/status_doc.h"
 #include "stallwatch/daemon/supervisor_plan.h"
-#include "stallwatch/escalation/escalation.h"
+#include "stallwatch/escalation/escalation_control.h"
 #include "stallwatch/evidence/engine.h"
 #include "stallwatch/metrics/publisher.h"
 
@@ -59,7 +59,7 @@ class Daemon::Outputs final : public RtOutputs {
   bool watchdog_ping() noexcept override { return notifier_.watchdog_ping(); }
   // A driver whose keepalive does not sleep is fed right here, by the check (one ioctl; the
   // device's own lock is only ever taken with try_lock); else the feeder thread is woken.
-  void set_direct_feed(escalation::Escalation* esc) { direct_ = esc; }
+  void set_direct_feed(escalation::EscalationControl* esc) { direct_ = esc; }
   bool request_feed(int cpu) noexcept override {
     if (direct_ != nullptr) return direct_->feed_device();
     if (feeder_ != nullptr) feeder_->request(cpu);
@@ -76,7 +76,7 @@ class Daemon::Outputs final : public RtOutputs {
   RtWake& wake_;
   NowFn boot_;
   Feeder* feeder_ = nullptr;
-  escalation::Escalation* direct_ = nullptr;
+  escalation::EscalationControl* direct_ = nullptr;
   EscalationActor* actor_ = nullptr;
 };
 
@@ -163,12 +163,12 @@ Status Daemon::select_cpus() {
   return Ok{};
 }
 
-// Escalation first: owning the watchdog device can fail (EBUSY, not a watchdog), and then
+// EscalationControl first: owning the watchdog device can fail (EBUSY, not a watchdog), and then
 // nothing else starts.
 Status Daemon::own_escalation() {
-  escalation::EscalationSeams seams{{}, make_journal_writer(options_.output), {},
+  escalation::EscalationControlSeams seams{{}, make_journal_writer(options_.output), {},
                                     options_.clocks.mono};
-  escalation_ = std::make_unique<escalation::Escalation>(config_, options_.root, std::move(seams));
+  escalation_ = std::make_unique<escalation::EscalationControl>(config_, options_.root, std::move(seams));
   if (auto st = escalation_->start(start_ns_); !st) return st;
   if (auto st = make_dirs(config_.daemon.runtime_dir, 0755); !st)
     spdlog::warn("{}; stallwatchctl status will not work", st.error().message);
@@ -269,7 +269,7 @@ Status Daemon::start_feeder() {
       [esc = escalation_.get()] { return esc->feed_device(); },
       [runner = runner_.get()](std::uint64_t n) { runner->feed_served(n); });
   feeder_->set_spread(allowed_cpus_);
-  if (auto st = feeder_->start(config_.checker.priority, config_.heartbeat.allow_degraded); !st)
+  if (auto st = feeder_->start(config_.watchdog.feeder_priority, config_.heartbeat.allow_degraded); !st)
     return st;
   feeder_->route(*heartbeats_);
   outputs_->set_feeder(feeder_.get());
@@ -281,7 +281,7 @@ Status Daemon::start_actor() {
   if (!escalation_->acts()) return Ok{};
   actor_ = std::make_unique<EscalationActor>(
       [esc = escalation_.get()](const StallEvent& e) { (void)esc->take_now(e); });
-  if (auto st = actor_->start(config_.checker.priority, config_.heartbeat.allow_degraded); !st)
+  if (auto st = actor_->start(config_.watchdog.feeder_priority, config_.heartbeat.allow_degraded); !st)
     return st;
   actor_->set_spread(allowed_cpus_);
   actor_->route(*heartbeats_);

@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "stallwatch/core/thread_move.h"
+#include "stallwatch/core/thread_start.h"
 
 namespace stallwatch::daemon {
 
@@ -23,7 +24,7 @@ Dispatcher::~Dispatcher() { (void)stop(deps_.now() + 1'000'000'000); }
 
 Status Dispatcher::start() {
   if (deps_.wake == nullptr || !deps_.wake->valid()) return make_error("dispatcher: no wake fd");
-  status_file_ = std::make_unique<SwapFile>(deps_.runtime_dir + "/status.json");
+  status_file_ = std::make_unique<AtomicFile>(deps_.runtime_dir + "/status.json");
   if (!deps_.allowed_cpus.empty() && deps_.slots > 0)
     placement_ = std::make_unique<ThreadPlacement>(deps_.published, deps_.slots, deps_.allowed_cpus);
   // The request FIFO: world-writable so an unprivileged stallwatchctl can ask; a flood only
@@ -37,12 +38,10 @@ Status Dispatcher::start() {
     spdlog::warn("cannot create {}: {}; stallwatchctl sees status refreshed every {}s", fifo,
                  std::strerror(errno), kRefreshNs / 1'000'000'000);
   }
-  int rc = pthread_create(&thread_, nullptr, [](void* self) -> void* {
-    static_cast<Dispatcher*>(self)->run();
-    return nullptr;
-  }, this);
-  if (rc != 0) return make_error("cannot start the dispatcher thread: {}", std::strerror(rc));
-  pthread_setname_np(thread_, "sw-dispatch");
+  ThreadOptions options;
+  options.name = "sw-dispatch";  // the libc default stack: the process default set in main()
+  if (int rc = start_thread(&thread_, &thread_entry<Dispatcher, &Dispatcher::run>, this, options))
+    return make_error("cannot start the dispatcher thread: {}", std::strerror(rc));
   started_ = true;
   return Ok{};
 }

@@ -13,6 +13,8 @@
 
 #include <fmt/format.h>
 
+#include "stallwatch/core/clock.h"
+
 namespace stallwatch::daemon {
 
 SystemdNotifier::SystemdNotifier() {
@@ -57,10 +59,8 @@ void SystemdNotifier::send_reliably(const std::string& text) {
 void SystemdNotifier::ready() { send_reliably("READY=1"); }
 
 void SystemdNotifier::reloading() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
   // MONOTONIC_USEC lets systemd >= 253 match the reload with Type=notify-reload as well.
-  send_reliably(fmt::format("RELOADING=1\nMONOTONIC_USEC={}", ts.tv_sec * 1'000'000LL + ts.tv_nsec / 1000));
+  send_reliably(fmt::format("RELOADING=1\nMONOTONIC_USEC={}", mono_now_ns() / 1000));
 }
 
 void SystemdNotifier::stopping() { send_reliably("STOPPING=1"); }

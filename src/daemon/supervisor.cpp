@@ -97,6 +97,7 @@ void Supervisor::reload(int from_pid) {
     return;
   }
   set_log_level(next->log.level);
+  for (const auto& warning : next->warnings) spdlog::warn("{}", warning);
   daemon_.reload(std::move(*next));  // validated against what runs and is armed; READY=1
   answered();
 }

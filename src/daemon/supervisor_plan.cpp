@@ -46,8 +46,6 @@ ReloadPlan plan_reload(const Config& running, const CpuList& running_monitored, 
   if (differs(&Config::evidence)) plan.restart_only.emplace_back("[evidence]");
   if (differs(&Config::escalation)) plan.restart_only.emplace_back("[escalation]");
   if (differs(&Config::watchdog)) plan.restart_only.emplace_back("[watchdog]");
-  if (running.checker.priority != n.checker.priority)
-    plan.restart_only.emplace_back("watchdog.feeder_priority");
   if (oh.stack_kib != nh.stack_kib) plan.restart_only.emplace_back("heartbeat.stack_kib");
   if (oh.allow_degraded != nh.allow_degraded) plan.restart_only.emplace_back("heartbeat.allow_degraded");
   n.heartbeat.stack_kib = oh.stack_kib;
@@ -56,7 +54,6 @@ ReloadPlan plan_reload(const Config& running, const CpuList& running_monitored, 
   n.evidence = running.evidence;
   n.escalation = running.escalation;
   n.watchdog = running.watchdog;
-  n.checker.priority = running.checker.priority;
   plan.message = fmt::format(
       "configuration reloaded from {}: threshold {} -> {}, check interval {} -> {}, heartbeat "
       "interval {} -> {}, CPUs {} -> {}{}",

@@ -34,11 +34,6 @@ struct CheckerConfig {
   Nanos interval = std::chrono::seconds(1);
   Nanos threshold = std::chrono::seconds(2);
   Nanos repeat_interval = std::chrono::seconds(10);
-  // SCHED_FIFO priority of the watchdog feeder and the escalation actor threads: the file's
-  // watchdog.feeder_priority (checker.priority in 0.1.0, still read with a warning). There is
-  // check runs on the heartbeats and has no thread to prioritise; the member keeps its old place
-  // until the daemon's wiring is renamed.
-  int priority = 99;
   // A tick later than this means the checker itself was frozen: a global pause.
   Nanos pause_tolerance = std::chrono::milliseconds(1000);
 };
@@ -78,6 +73,10 @@ struct WatchdogConfig {
   Nanos timeout = std::chrono::seconds(30);
   Nanos pretimeout = Nanos::zero();  // 0 = leave as is
   std::string pretimeout_governor;   // "" = leave as is
+  // SCHED_FIFO priority of the watchdog feeder and the escalation actor threads
+  // (checker.priority in 0.1.0, still read with a warning; the check itself runs on the
+  // heartbeats and has no thread of its own).
+  int feeder_priority = 99;
 };
 
 // Prometheus metrics through node_exporter's textfile collector (stallwatchd(8), METRICS AND ALERTS).

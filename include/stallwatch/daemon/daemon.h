@@ -39,7 +39,7 @@ namespace stallwatch::evidence {
 class EvidenceEngine;
 }  // namespace stallwatch::evidence
 namespace stallwatch::escalation {
-class Escalation;
+class EscalationControl;
 }  // namespace stallwatch::escalation
 namespace stallwatch::metrics {
 class MetricsPublisher;
@@ -154,7 +154,7 @@ class Daemon {
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<ReportWorker> worker_;
   std::unique_ptr<evidence::EvidenceEngine> evidence_;
-  std::unique_ptr<escalation::Escalation> escalation_;
+  std::unique_ptr<escalation::EscalationControl> escalation_;
   std::unique_ptr<metrics::MetricsPublisher> metrics_;  // status fields, textfile (status writer)
 
   std::int64_t start_ns_ = 0;

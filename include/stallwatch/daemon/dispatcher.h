@@ -27,7 +27,7 @@
 
 #include "stallwatch/core/clock.h"
 #include "stallwatch/core/event_ring.h"
-#include "stallwatch/core/swap_file.h"
+#include "stallwatch/core/atomic_file.h"
 #include "stallwatch/core/unique_fd.h"
 #include "stallwatch/daemon/blackout_judge.h"
 #include "stallwatch/daemon/check_runner.h"
@@ -110,7 +110,7 @@ class Dispatcher {
   std::int64_t last_status_ns_ = 0;
   std::string last_line_;
   int status_errors_ = 0;
-  std::unique_ptr<SwapFile> status_file_;  // <runtime_dir>/status.json
+  std::unique_ptr<AtomicFile> status_file_;  // <runtime_dir>/status.json
 };
 
 }  // namespace stallwatch::daemon

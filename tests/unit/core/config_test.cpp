@@ -109,7 +109,7 @@ TEST(ConfigErrors, UnknownKeyWithSuggestion) {
 TEST(Config, FeederPriorityUnderWatchdog) {
   auto c = parse_config("[watchdog]\nfeeder_priority = 70\n", "t.toml");
   ASSERT_TRUE(c);
-  EXPECT_EQ(c->checker.priority, 70);
+  EXPECT_EQ(c->watchdog.feeder_priority, 70);
   EXPECT_TRUE(c->warnings.empty());
   EXPECT_NE(format_config(*c).find("feeder_priority = 70\n"), std::string::npos);
 }
@@ -117,7 +117,7 @@ TEST(Config, FeederPriorityUnderWatchdog) {
 TEST(Config, DeprecatedCheckerPriorityStillWorksWithAWarning) {
   auto c = parse_config("[checker]\nthreshold = \"2s\"\npriority = 60\n", "t.toml");
   ASSERT_TRUE(c);
-  EXPECT_EQ(c->checker.priority, 60);
+  EXPECT_EQ(c->watchdog.feeder_priority, 60);
   ASSERT_EQ(c->warnings.size(), 1u);
   EXPECT_EQ(c->warnings[0],
             "t.toml:3:12: checker.priority: deprecated: use watchdog.feeder_priority (the "

@@ -30,7 +30,7 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
-#include "../metrics/temp_dir.h"
+#include "temp_dir.h"
 #include "stallwatch/core/unique_fd.h"
 #include "stallwatch/daemon/supervisor.h"
 
@@ -221,7 +221,7 @@ class DaemonTest : public ::testing::Test {
     return daemon_->heartbeats()->slots()[cpu].seq.load(std::memory_order_relaxed);
   }
 
-  metrics::testing::TempDir dir_;
+  test_support::TempDir dir_;
   FakeNotifier notifier_;
   std::shared_ptr<SinkRecord> events_ = std::make_shared<SinkRecord>();
   std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> log_;

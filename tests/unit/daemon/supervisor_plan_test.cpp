@@ -44,16 +44,26 @@ TEST(ReloadPlan, HeartbeatChangesRestartThemAndRestartOnlySectionsAreKept) {
   next.heartbeat.interval = milliseconds(250);
   next.evidence.budget = milliseconds(500);
   next.watchdog.timeout = seconds(60);
-  next.checker.priority = 50;
+  next.watchdog.feeder_priority = 50;
   ReloadPlan p = plan_reload(running, {0, 1}, next, two_cpus(), 0);
   ASSERT_TRUE(p.accepted);
   EXPECT_TRUE(p.heartbeats_changed);
   EXPECT_EQ(p.restart_only,
-            (std::vector<std::string>{"[evidence]", "[watchdog]", "watchdog.feeder_priority"}));
+            (std::vector<std::string>{"[evidence]", "[watchdog]"}));
   EXPECT_EQ(p.next.evidence.budget, running.evidence.budget);
   EXPECT_EQ(p.next.watchdog.timeout, running.watchdog.timeout);
-  EXPECT_EQ(p.next.checker.priority, running.checker.priority);
+  EXPECT_EQ(p.next.watchdog.feeder_priority, running.watchdog.feeder_priority);
   EXPECT_EQ(p.next.heartbeat.interval, milliseconds(250));
+}
+
+TEST(ReloadPlan, FeederPriorityAloneNeedsARestartOfTheWatchdogSection) {
+  Config running = named("a.toml");
+  Config next = named("b.toml");
+  next.watchdog.feeder_priority = 70;
+  ReloadPlan p = plan_reload(running, {0, 1}, next, two_cpus(), 0);
+  ASSERT_TRUE(p.accepted);
+  EXPECT_EQ(p.restart_only, (std::vector<std::string>{"[watchdog]"}));
+  EXPECT_EQ(p.next.watchdog.feeder_priority, 99);
 }
 
 TEST(ReloadPlan, CpuSetChangeRestartsHeartbeats) {

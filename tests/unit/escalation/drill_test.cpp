@@ -197,7 +197,7 @@ StallEvent escalation_event() {
   return e;
 }
 
-TEST(EscalatorDrill, DrillIsReportedAndNotEscalated) {
+TEST(EscalationSinkDrill, DrillIsReportedAndNotEscalated) {
   SinkWorld w;
   w.drill_answer = DrillMatch{drill(), "/run/stallwatch/drills/4242.json"};
   EscalationSinkSettings s;

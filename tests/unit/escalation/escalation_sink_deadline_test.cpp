@@ -65,13 +65,13 @@ EscalationSinkSettings settings(EscalationAction action, std::chrono::millisecon
   return s;
 }
 
-TEST(EscalatorDeadline, DefaultDeadlineIsOneSecond) {
+TEST(EscalationSinkDeadline, DefaultDeadlineIsOneSecond) {
   EXPECT_EQ(EscalationSinkSettings{}.persist_deadline, std::chrono::milliseconds(1000));
   EXPECT_EQ(EscalationSinkSettings::from(Config{}).persist_deadline,
             std::chrono::milliseconds(1000));
 }
 
-TEST(EscalatorDeadline, HungStateDiskDelaysSystemdOnlyUntilTheDeadline) {
+TEST(EscalationSinkDeadline, HungStateDiskDelaysSystemdOnlyUntilTheDeadline) {
   World w;
   BlockingPersist disk;
   EscalationSink e(settings(EscalationAction::kSystemd, std::chrono::milliseconds(20)), w.store,
@@ -89,7 +89,7 @@ TEST(EscalatorDeadline, HungStateDiskDelaysSystemdOnlyUntilTheDeadline) {
   EXPECT_TRUE(disk.wait_finished());
 }
 
-TEST(EscalatorDeadline, HungStateDiskDelaysPanicOnlyUntilTheDeadline) {
+TEST(EscalationSinkDeadline, HungStateDiskDelaysPanicOnlyUntilTheDeadline) {
   World w;
   BlockingPersist disk;
   EscalationSink e(settings(EscalationAction::kPanic, std::chrono::milliseconds(20)), w.store,
@@ -101,7 +101,7 @@ TEST(EscalatorDeadline, HungStateDiskDelaysPanicOnlyUntilTheDeadline) {
   EXPECT_TRUE(disk.wait_finished());
 }
 
-TEST(EscalatorDeadline, AFastWriteIsWaitedForAndCounted) {
+TEST(EscalationSinkDeadline, AFastWriteIsWaitedForAndCounted) {
   World w;
   BlockingPersist disk;
   disk.set_result(std::uint64_t{7});
@@ -115,7 +115,7 @@ TEST(EscalatorDeadline, AFastWriteIsWaitedForAndCounted) {
               HasSubstr("; reset reason saved to " + w.store.path()));
 }
 
-TEST(EscalatorDeadline, FailedWriteAndNoEvidenceStillAct) {
+TEST(EscalationSinkDeadline, FailedWriteAndNoEvidenceStillAct) {
   World w;
   EscalationSink e(
       settings(EscalationAction::kSystemd, BlockingPersist::kBound), w.store, w.journal,
@@ -130,7 +130,7 @@ TEST(EscalatorDeadline, FailedWriteAndNoEvidenceStillAct) {
                         "file system"));
 }
 
-TEST(EscalatorDeadline, ThrowingWriterStillActs) {
+TEST(EscalationSinkDeadline, ThrowingWriterStillActs) {
   World w;
   EscalationSink e(settings(EscalationAction::kSystemd, BlockingPersist::kBound), w.store,
                    w.journal, w.seams([](const ResetReason&) -> Result<std::uint64_t> {
@@ -143,7 +143,7 @@ TEST(EscalatorDeadline, ThrowingWriterStillActs) {
               HasSubstr("reset reason NOT saved: encoder blew up"));
 }
 
-TEST(EscalatorDeadline, DefaultPersistWritesTheStoreOnTheHelperThread) {
+TEST(EscalationSinkDeadline, DefaultPersistWritesTheStoreOnTheHelperThread) {
   World w;
   EscalationSinkSeams seams = w.seams(nullptr);
   EscalationSink e(settings(EscalationAction::kSystemd, BlockingPersist::kBound), w.store,

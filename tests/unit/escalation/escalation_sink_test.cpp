@@ -339,7 +339,7 @@ TEST(EscalationSink, ActionNoneIsSilent) {
   EXPECT_TRUE(w.effects.empty());
 }
 
-TEST(EscalatorSettingsFrom, CopiesTheConfig) {
+TEST(EscalationSinkSettingsFrom, CopiesTheConfig) {
   Config c;
   c.escalation.action = EscalationAction::kPanic;
   c.escalation.dry_run = true;
