@@ -8,8 +8,8 @@
 #include <memory>
 #include <vector>
 
-#include "stallwatch/daemon/check_runner.h"
 #include "stallwatch/core/checker.h"
+#include "stallwatch/daemon/check_runner.h"
 
 namespace {
 
@@ -32,8 +32,9 @@ void BM_CheckerTick(benchmark::State& state) {
     checker.tick_into(now, now, now, out);
     benchmark::DoNotOptimize(out.data());
   }
-  state.counters["ns_per_cpu"] = benchmark::Counter(
-      static_cast<double>(cpus), benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+  state.counters["ns_per_cpu"] =
+      benchmark::Counter(static_cast<double>(cpus), benchmark::Counter::kIsIterationInvariantRate |
+                                                        benchmark::Counter::kInvert);
 }
 BENCHMARK(BM_CheckerTick)->Arg(2)->Arg(64)->Arg(512)->Arg(4096);
 

@@ -117,8 +117,7 @@ void ticker() {
     clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr);
     std::int64_t late = mono_now_ns() - next;
     std::int64_t cur = g_late.max_ns.load();
-    while (late > cur && !g_late.max_ns.compare_exchange_weak(cur, late)) {
-    }
+    while (late > cur && !g_late.max_ns.compare_exchange_weak(cur, late)) {}
     ++g_late.ticks;
     next += kPeriod;
   }
@@ -168,8 +167,10 @@ int main(int argc, char** argv) {
   int threads = 10'000;
   std::vector<char*> rest = {argv[0]};
   for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) threads = std::atoi(argv[++i]);
-    else rest.push_back(argv[i]);
+    if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
+      threads = std::atoi(argv[++i]);
+    else
+      rest.push_back(argv[i]);
   }
   int rest_argc = static_cast<int>(rest.size());
   benchmark::Initialize(&rest_argc, rest.data());
@@ -220,13 +221,14 @@ int main(int argc, char** argv) {
   double med = median(g_ms);
   double loadavg[3] = {0, 0, 0};
   ::getloadavg(loadavg, 3);
-  std::printf("\nevidence collection, %d extra threads, %d tasks scanned, %zu runnable on CPU %d "
-              "(culprit %s), load average %.1f:\n"
-              "  wall: median %.1f ms, max %.1f ms over %zu runs (goal <= 250 ms): %s\n"
-              "  of which the task scan: median %.1f ms; collecting thread CPU time: median %.1f ms\n",
-              threads, g_tasks_scanned, g_found, g_cpu, g_culprit.c_str(), loadavg[0], med, worst,
-              g_ms.size(), med <= 250 ? "OK (median)" : "OVER (median)", median(g_scan_ms),
-              median(g_cpu_ms));
+  std::printf(
+      "\nevidence collection, %d extra threads, %d tasks scanned, %zu runnable on CPU %d "
+      "(culprit %s), load average %.1f:\n"
+      "  wall: median %.1f ms, max %.1f ms over %zu runs (goal <= 250 ms): %s\n"
+      "  of which the task scan: median %.1f ms; collecting thread CPU time: median %.1f ms\n",
+      threads, g_tasks_scanned, g_found, g_cpu, g_culprit.c_str(), loadavg[0], med, worst,
+      g_ms.size(), med <= 250 ? "OK (median)" : "OVER (median)", median(g_scan_ms),
+      median(g_cpu_ms));
   std::printf("ticker (10 ms, %s) lateness: idle max %.2f ms over %lld ticks; during collection "
               "max %.2f ms over %lld ticks\n",
               g_ticker_fifo ? "SCHED_FIFO 50" : "SCHED_OTHER", static_cast<double>(idle_max) / 1e6,

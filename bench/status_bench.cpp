@@ -1,16 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Cost of one status pass on the dispatcher: the status document of N CPUs, its counter fields,
-// status.json text and the Prometheus exposition (what the idle daemon does every metrics.interval).
-// Warm: back to back. Cold: caches evicted before each pass (32 MiB written), as on an idle machine
-// where the pass runs every 15 s.
+// status.json text and the Prometheus exposition (what the idle daemon does every
+// metrics.interval). Warm: back to back. Cold: caches evicted before each pass (32 MiB written), as
+// on an idle machine where the pass runs every 15 s.
 #include <benchmark/benchmark.h>
 
 #include <memory>
 #include <vector>
 
+#include "stallwatch/daemon/status_doc.h"
 #include "stallwatch/metrics/exposition.h"
 #include "stallwatch/metrics/publisher.h"
-#include "stallwatch/daemon/status_doc.h"
 
 namespace {
 
@@ -62,7 +62,8 @@ void BM_StatusPass(benchmark::State& state) {
   for (auto _ : state) {
     if (cold) {
       state.PauseTiming();
-      for (std::size_t i = 0; i < g_evict.size(); i += 64) g_evict[i] = static_cast<char>(g_evict[i] + 1);
+      for (std::size_t i = 0; i < g_evict.size(); i += 64)
+        g_evict[i] = static_cast<char>(g_evict[i] + 1);
       benchmark::ClobberMemory();
       state.ResumeTiming();
     }

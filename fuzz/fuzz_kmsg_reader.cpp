@@ -16,8 +16,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     auto nl = text.find('\n');
     std::string_view rec = text.substr(0, nl == std::string_view::npos ? text.size() : nl + 1);
     text.remove_prefix(rec.size());
-    if (rec == "EPIPE\n") reader.process_error(EPIPE);
-    else reader.process_read(rec);
+    if (rec == "EPIPE\n")
+      reader.process_error(EPIPE);
+    else
+      reader.process_read(rec);
   }
   for (int cpu : {-1, 0, 1, 3}) (void)reader.verdicts_for(cpu, INT64_MIN, INT64_MAX);
   (void)reader.lost_records();

@@ -9,8 +9,8 @@
 #include <string_view>
 #include <vector>
 
-#include "stallwatch/ctl/reports_view.h"
 #include "stallwatch/core/sanitize.h"
+#include "stallwatch/ctl/reports_view.h"
 
 namespace {
 

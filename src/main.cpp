@@ -14,8 +14,8 @@
 #include <cstring>
 #include <iostream>
 
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include "stallwatch/core/config.h"
 #include "stallwatch/daemon/daemon.h"
@@ -27,8 +27,8 @@
 
 namespace {
 
-constexpr int kExitConfig = 78;   // EX_CONFIG: the unit's RestartPreventExitStatus
-constexpr int kExitNoPerm = 77;   // EX_NOPERM
+constexpr int kExitConfig = 78;  // EX_CONFIG: the unit's RestartPreventExitStatus
+constexpr int kExitNoPerm = 77;  // EX_NOPERM
 
 }  // namespace
 
@@ -45,14 +45,18 @@ int main(int argc, char** argv) {
   app.add_option("-c,--config", config_path,
                  fmt::format("configuration file (default {}; built-in defaults if it is absent)",
                              kDefaultConfigPath));
-  app.add_flag("--check-config", check_only, "validate the configuration and exit (0 valid, 78 not)");
-  app.add_flag("--print-config", print_config, "print the effective configuration as TOML and exit");
-  app.add_option("--events", events, "where stall events go: auto (journald under systemd, else "
-                                     "stderr), journal, stderr, both")
+  app.add_flag("--check-config", check_only,
+               "validate the configuration and exit (0 valid, 78 not)");
+  app.add_flag("--print-config", print_config,
+               "print the effective configuration as TOML and exit");
+  app.add_option("--events", events,
+                 "where stall events go: auto (journald under systemd, else "
+                 "stderr), journal, stderr, both")
       ->check(CLI::IsMember({"auto", "journal", "stderr", "both"}));
   app.add_option("--sysroot", sysroot, "prefix for /proc, /sys and /dev (testing)")->group("");
   bool foreground = true;
-  app.add_flag("-f,--foreground", foreground, "accepted for compatibility; stallwatchd never forks");
+  app.add_flag("-f,--foreground", foreground,
+               "accepted for compatibility; stallwatchd never forks");
   app.set_version_flag("-V,--version", std::string("stallwatchd ") + STALLWATCH_VERSION);
   CLI11_PARSE(app, argc, argv);
 
@@ -64,7 +68,8 @@ int main(int argc, char** argv) {
     return kExitConfig;
   }
   if (check_only) {
-    for (const auto& warning : config->warnings) std::fprintf(stderr, "warning: %s\n", warning.c_str());
+    for (const auto& warning : config->warnings)
+      std::fprintf(stderr, "warning: %s\n", warning.c_str());
     std::printf("%s: configuration is valid\n", config_path.c_str());
     return 0;
   }
@@ -106,13 +111,14 @@ int main(int argc, char** argv) {
   mallopt(M_ARENA_MAX, 1);
   if (mlockall(MCL_CURRENT | MCL_FUTURE) != 0)
     spdlog::warn("mlockall failed ({}): heartbeats may be delayed by page faults under memory "
-                 "pressure; grant CAP_IPC_LOCK or raise LimitMEMLOCK", std::strerror(errno));
+                 "pressure; grant CAP_IPC_LOCK or raise LimitMEMLOCK",
+                 std::strerror(errno));
 
   SystemdNotifier notifier;
   DaemonOptions options;
   options.root = Sysroot(sysroot);
   options.kernel_uevents = options.root.prefix().empty();  // a fixture tree gets none: poll it
-  options.output = events == "journal" ? EventOutput::kJournal
+  options.output = events == "journal"  ? EventOutput::kJournal
                    : events == "stderr" ? EventOutput::kStderr
                    : events == "both"   ? EventOutput::kBoth
                                         : event_output_from_env();

@@ -19,7 +19,8 @@ namespace {
 int write_all(int fd, std::string_view text) {
   std::size_t done = 0;
   while (done < text.size()) {
-    const ssize_t n = ::pwrite(fd, text.data() + done, text.size() - done, static_cast<off_t>(done));
+    const ssize_t n =
+        ::pwrite(fd, text.data() + done, text.size() - done, static_cast<off_t>(done));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return errno;
     if (n == 0) return EIO;
@@ -54,7 +55,8 @@ bool AtomicFile::write_spare(std::string_view text) {
   if (::fcntl(fd.get(), F_SETLEASE, F_WRLCK) != 0) return false;
   (void)::fcntl(fd.get(), F_SETLEASE, F_UNLCK);
   if (write_all(fd.get(), text) != 0) return false;
-  if (st.st_size != static_cast<off_t>(text.size()) && ::ftruncate(fd.get(), static_cast<off_t>(text.size())) != 0)
+  if (st.st_size != static_cast<off_t>(text.size()) &&
+      ::ftruncate(fd.get(), static_cast<off_t>(text.size())) != 0)
     return false;
   return ::close(fd.release()) == 0;
 }
@@ -62,7 +64,8 @@ bool AtomicFile::write_spare(std::string_view text) {
 Status AtomicFile::write_fresh(std::string_view text) {
   spare_ = Id{};
   constexpr int kFlags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
-  ::unlink(tmp_.c_str());  // the spare (held open, not ours) or a crash's leftover; never follows a symlink
+  ::unlink(tmp_.c_str());  // the spare (held open, not ours) or a crash's leftover; never follows a
+                           // symlink
   UniqueFd fd(::open(tmp_.c_str(), kFlags, mode_));
   if (!fd.valid()) return make_error("cannot create {}: {}", tmp_, std::strerror(errno));
   // The umask may be tighter than mode_; readers (node_exporter as user prometheus) need it.
@@ -80,13 +83,15 @@ Status AtomicFile::write_fresh(std::string_view text) {
 
 // tmp_ holds `written`: put it at path_, and what was there at tmp_.
 Status AtomicFile::swap_in(Id written) {
-  if (exchange_ok_ && ::renameat2(AT_FDCWD, tmp_.c_str(), AT_FDCWD, path_.c_str(), RENAME_EXCHANGE) == 0) {
+  if (exchange_ok_ &&
+      ::renameat2(AT_FDCWD, tmp_.c_str(), AT_FDCWD, path_.c_str(), RENAME_EXCHANGE) == 0) {
     spare_ = current_;  // checked against the inode really there before it is reused
     current_ = written;
     return Ok{};
   }
   // ENOENT: no previous file (the first write). EINVAL, ENOSYS: no RENAME_EXCHANGE here.
-  if (exchange_ok_ && errno != ENOENT) exchange_ok_ = errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP;
+  if (exchange_ok_ && errno != ENOENT)
+    exchange_ok_ = errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP;
   if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
     const int err = errno;
     ::unlink(tmp_.c_str());

@@ -130,11 +130,13 @@ StallEvent to_stall_event(const CheckEvent& c) {
   const double s = static_cast<double>(c.stall_ns) / 1e9;
   if (c.pause_cause == PauseCause::kSuspend)
     e.note = fmt::format("system was suspended for {:.3f}s (CLOCK_BOOTTIME advanced past "
-                         "CLOCK_MONOTONIC)", s);
+                         "CLOCK_MONOTONIC)",
+                         s);
   else if (c.pause_cause == PauseCause::kFreeze)
     e.note = fmt::format("every heartbeat was silent for {:.3f}s and none waited runnable on its "
                          "CPU meanwhile (VM pause, SMI storm, or the daemon frozen: SIGSTOP, "
-                         "cgroup freezer, debugger); the time is not counted", s);
+                         "cgroup freezer, debugger); the time is not counted",
+                         s);
   std::string more;
   if (c.owner_stuck)
     more += "the CPU froze while its heartbeat was running the check; another CPU's heartbeat "
@@ -329,7 +331,8 @@ void Checker::tick_into(std::int64_t now_ns, std::int64_t now_boot_ns, std::int6
     } else if (ctx.late_ns > late_bound_ns(settings_.heartbeat_interval_ns)) {
       // Healthy heartbeats stamp at least once an interval: a longer silence of all is news.
       const std::int64_t start = std::max(last_life_ns(now_ns, ctx), blackout_end_ns_);
-      if (now_ns - start > settings_.heartbeat_interval_ns + late_bound_ns(settings_.heartbeat_interval_ns)) {
+      if (now_ns - start >
+          settings_.heartbeat_interval_ns + late_bound_ns(settings_.heartbeat_interval_ns)) {
         healthy_ = false;
         blackout(start, now_ns, events);
         blackout_end_ns_ = now_ns;

@@ -70,14 +70,16 @@ class Parser {
 
   [[noreturn]] void fail(const toml::source_region& src, std::string_view key,
                          std::string_view message) const {
-    throw Failure{fmt::format("{}:{}:{}: {}: {}", file_, src.begin.line, src.begin.column, key,
-                              message)};
+    throw Failure{
+        fmt::format("{}:{}:{}: {}: {}", file_, src.begin.line, src.begin.column, key, message)};
   }
   [[noreturn]] void fail_key(std::string_view key, std::string_view message) const {
     auto it = pos_.find(std::string(key));
     toml::source_region src{};
-    if (it != pos_.end()) src = it->second;
-    else src.begin = {1, 1};
+    if (it != pos_.end())
+      src = it->second;
+    else
+      src.begin = {1, 1};
     fail(src, key, message);
   }
   bool has(std::string_view key) const { return pos_.count(std::string(key)) != 0; }
@@ -140,8 +142,9 @@ class Parser {
     auto d = parse_duration(*v);
     if (!d) fail(n.source(), key, d.error().message);
     if (*d < lo || *d > hi)
-      fail(n.source(), key, fmt::format("must be between {} and {}, got {}", format_duration(lo),
-                                        format_duration(hi), format_duration(*d)));
+      fail(n.source(), key,
+           fmt::format("must be between {} and {}, got {}", format_duration(lo),
+                       format_duration(hi), format_duration(*d)));
     return *d;
   }
   std::string choice(const toml::node& n, const std::string& key,
@@ -160,9 +163,9 @@ class Parser {
 };
 
 using std::chrono::hours;
+using std::chrono::microseconds;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-using std::chrono::microseconds;
 
 void validate(const Config& c, const Parser& p) {
   const auto& hb = c.heartbeat;
@@ -226,9 +229,12 @@ Result<Config> parse_config(std::string_view text, const std::string& file_name)
     std::map<std::string, Parser::Section, std::less<>> sections;
     auto& hb = c.heartbeat;
     sections["heartbeat"] = {
-        {"interval", [&](auto& n, auto& k) { hb.interval = p.duration(n, k, milliseconds(1), seconds(10)); }},
-        {"priority", [&](auto& n, auto& k) { hb.priority = static_cast<int>(p.integer(n, k, 1, 99)); }},
-        {"cpus", [&](auto& n, auto& k) {
+        {"interval",
+         [&](auto& n, auto& k) { hb.interval = p.duration(n, k, milliseconds(1), seconds(10)); }},
+        {"priority",
+         [&](auto& n, auto& k) { hb.priority = static_cast<int>(p.integer(n, k, 1, 99)); }},
+        {"cpus",
+         [&](auto& n, auto& k) {
            hb.cpus = p.str(n, k);
            if (hb.cpus != "all") {
              auto set = parse_cpulist(hb.cpus);
@@ -238,30 +244,45 @@ Result<Config> parse_config(std::string_view text, const std::string& file_name)
          }},
         {"include_isolated", [&](auto& n, auto& k) { hb.include_isolated = p.boolean(n, k); }},
         {"allow_degraded", [&](auto& n, auto& k) { hb.allow_degraded = p.boolean(n, k); }},
-        {"stack_kib", [&](auto& n, auto& k) { hb.stack_kib = static_cast<std::size_t>(p.integer(n, k, 32, 1024)); }},
+        {"stack_kib",
+         [&](auto& n, auto& k) {
+           hb.stack_kib = static_cast<std::size_t>(p.integer(n, k, 32, 1024));
+         }},
     };
     auto& ck = c.checker;
     sections["checker"] = {
-        {"interval", [&](auto& n, auto& k) { ck.interval = p.duration(n, k, milliseconds(1), seconds(60)); }},
-        {"threshold", [&](auto& n, auto& k) { ck.threshold = p.duration(n, k, milliseconds(10), hours(1)); }},
-        {"repeat_interval", [&](auto& n, auto& k) { ck.repeat_interval = p.duration(n, k, milliseconds(10), hours(24)); }},
+        {"interval",
+         [&](auto& n, auto& k) { ck.interval = p.duration(n, k, milliseconds(1), seconds(60)); }},
+        {"threshold",
+         [&](auto& n, auto& k) { ck.threshold = p.duration(n, k, milliseconds(10), hours(1)); }},
+        {"repeat_interval",
+         [&](auto& n, auto& k) {
+           ck.repeat_interval = p.duration(n, k, milliseconds(10), hours(24));
+         }},
         // Deprecated (0.1.0): the feeder's priority, now watchdog.feeder_priority.
-        {"priority", [&](auto& n, auto& k) {
+        {"priority",
+         [&](auto& n, auto& k) {
            c.watchdog.feeder_priority = static_cast<int>(p.integer(n, k, 1, 99));
            c.warnings.push_back(p.where(n.source(), k,
                                         "deprecated: use watchdog.feeder_priority (the watchdog "
                                         "feeder's and escalation actor's SCHED_FIFO priority)"));
          }},
-        {"pause_tolerance", [&](auto& n, auto& k) { ck.pause_tolerance = p.duration(n, k, milliseconds(1), hours(1)); }},
+        {"pause_tolerance",
+         [&](auto& n, auto& k) {
+           ck.pause_tolerance = p.duration(n, k, milliseconds(1), hours(1));
+         }},
     };
     sections["log"] = {
-        {"level", [&](auto& n, auto& k) {
-           c.log.level = p.choice(n, k, {"trace", "debug", "info", "warn", "error", "critical", "off"});
+        {"level",
+         [&](auto& n, auto& k) {
+           c.log.level =
+               p.choice(n, k, {"trace", "debug", "info", "warn", "error", "critical", "off"});
          }},
     };
     auto abs_path = [&](auto& n, const std::string& k) {
       std::string v = p.str(n, k);
-      if (v.empty() || v[0] != '/') p.fail(n.source(), k, fmt::format("must be an absolute path, got \"{}\"", v));
+      if (v.empty() || v[0] != '/')
+        p.fail(n.source(), k, fmt::format("must be an absolute path, got \"{}\"", v));
       return v;
     };
     sections["daemon"] = {
@@ -272,49 +293,70 @@ Result<Config> parse_config(std::string_view text, const std::string& file_name)
     sections["evidence"] = {
         {"enabled", [&](auto& n, auto& k) { ev.enabled = p.boolean(n, k); }},
         {"sysrq_backtrace", [&](auto& n, auto& k) { ev.sysrq_backtrace = p.boolean(n, k); }},
-        {"sysrq_min_interval", [&](auto& n, auto& k) { ev.sysrq_min_interval = p.duration(n, k, kNs0, kYear); }},
-        {"sysrq_wait", [&](auto& n, auto& k) { ev.sysrq_wait = p.duration(n, k, milliseconds(10), seconds(10)); }},
-        {"budget", [&](auto& n, auto& k) { ev.budget = p.duration(n, k, milliseconds(10), seconds(60)); }},
-        {"ongoing_min_interval", [&](auto& n, auto& k) { ev.ongoing_min_interval = p.duration(n, k, kNs0, kYear); }},
-        {"max_reports", [&](auto& n, auto& k) { ev.max_reports = static_cast<int>(p.integer(n, k, 1, 100000)); }},
-        {"max_report_bytes", [&](auto& n, auto& k) { ev.max_report_bytes = p.integer(n, k, 4096, std::int64_t{1} << 40); }},
+        {"sysrq_min_interval",
+         [&](auto& n, auto& k) { ev.sysrq_min_interval = p.duration(n, k, kNs0, kYear); }},
+        {"sysrq_wait",
+         [&](auto& n, auto& k) {
+           ev.sysrq_wait = p.duration(n, k, milliseconds(10), seconds(10));
+         }},
+        {"budget",
+         [&](auto& n, auto& k) { ev.budget = p.duration(n, k, milliseconds(10), seconds(60)); }},
+        {"ongoing_min_interval",
+         [&](auto& n, auto& k) { ev.ongoing_min_interval = p.duration(n, k, kNs0, kYear); }},
+        {"max_reports",
+         [&](auto& n, auto& k) { ev.max_reports = static_cast<int>(p.integer(n, k, 1, 100000)); }},
+        {"max_report_bytes",
+         [&](auto& n, auto& k) {
+           ev.max_report_bytes = p.integer(n, k, 4096, std::int64_t{1} << 40);
+         }},
     };
     auto& esc = c.escalation;
     sections["escalation"] = {
-        {"action", [&](auto& n, auto& k) {
+        {"action",
+         [&](auto& n, auto& k) {
            std::string a = p.choice(n, k, {"none", "watchdog-device", "systemd", "panic"});
            esc.action = a == "watchdog-device" ? EscalationAction::kWatchdogDevice
                         : a == "systemd"       ? EscalationAction::kSystemd
                         : a == "panic"         ? EscalationAction::kPanic
                                                : EscalationAction::kNone;
          }},
-        {"after", [&](auto& n, auto& k) { esc.after = p.duration(n, k, milliseconds(10), hours(24)); }},
+        {"after",
+         [&](auto& n, auto& k) { esc.after = p.duration(n, k, milliseconds(10), hours(24)); }},
         {"dry_run", [&](auto& n, auto& k) { esc.dry_run = p.boolean(n, k); }},
         {"allow_panic", [&](auto& n, auto& k) { esc.allow_panic = p.boolean(n, k); }},
     };
     auto& wd = c.watchdog;
     sections["watchdog"] = {
-        {"device", [&](auto& n, auto& k) {
+        {"device",
+         [&](auto& n, auto& k) {
            wd.device = p.str(n, k);
            if (!wd.device.empty() && wd.device.rfind("/dev/", 0) != 0)
-             p.fail(n.source(), k, fmt::format("must be a device under /dev, got \"{}\"", wd.device));
+             p.fail(n.source(), k,
+                    fmt::format("must be a device under /dev, got \"{}\"", wd.device));
          }},
         {"timeout", [&](auto& n, auto& k) { wd.timeout = p.duration(n, k, seconds(1), hours(1)); }},
         {"pretimeout", [&](auto& n, auto& k) { wd.pretimeout = p.duration(n, k, kNs0, hours(1)); }},
         {"pretimeout_governor", [&](auto& n, auto& k) { wd.pretimeout_governor = p.str(n, k); }},
         {"feeder_priority",
-         [&](auto& n, auto& k) { c.watchdog.feeder_priority = static_cast<int>(p.integer(n, k, 1, 99)); }},
+         [&](auto& n, auto& k) {
+           c.watchdog.feeder_priority = static_cast<int>(p.integer(n, k, 1, 99));
+         }},
     };
     sections["metrics"] = {
-        {"textfile", [&](auto& n, auto& k) {
+        {"textfile",
+         [&](auto& n, auto& k) {
            c.metrics.textfile = p.str(n, k);
            const std::string& t = c.metrics.textfile;
-           const bool prom = t.size() > 6 && t[0] == '/' && t.ends_with(".prom") && t[t.size() - 6] != '/';
+           const bool prom =
+               t.size() > 6 && t[0] == '/' && t.ends_with(".prom") && t[t.size() - 6] != '/';
            if (!t.empty() && t != "auto" && !prom)
-             p.fail(n.source(), k, fmt::format("must be \"auto\", \"\" (off) or an absolute path ending "
-                                               "in .prom, got \"{}\"", t));
+             p.fail(n.source(), k,
+                    fmt::format("must be \"auto\", \"\" (off) or an absolute path ending "
+                                "in .prom, got \"{}\"",
+                                t));
          }},
-        {"interval", [&](auto& n, auto& k) { c.metrics.interval = p.duration(n, k, seconds(1), seconds(60)); }},
+        {"interval",
+         [&](auto& n, auto& k) { c.metrics.interval = p.duration(n, k, seconds(1), seconds(60)); }},
     };
     p.walk(root, sections);
     if (p.has("checker.priority") && p.has("watchdog.feeder_priority"))
@@ -362,7 +404,11 @@ namespace {
 std::size_t utf8_length(std::string_view s, std::size_t i) {
   auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
   unsigned char c = b(i);
-  std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+  std::size_t n = c < 0x80           ? 1
+                  : (c >> 5) == 0x6  ? 2
+                  : (c >> 4) == 0xe  ? 3
+                  : (c >> 3) == 0x1e ? 4
+                                     : 0;
   if (n == 0 || i + n > s.size()) return 0;
   for (std::size_t k = 1; k < n; ++k)
     if ((b(i + k) & 0xc0) != 0x80) return 0;
@@ -385,13 +431,34 @@ std::string toml_quote(std::string_view s) {
   for (std::size_t i = 0; i < s.size();) {
     const unsigned char c = static_cast<unsigned char>(s[i]);
     switch (c) {
-      case '"': out += "\\\""; ++i; continue;
-      case '\\': out += "\\\\"; ++i; continue;
-      case '\b': out += "\\b"; ++i; continue;
-      case '\t': out += "\\t"; ++i; continue;
-      case '\n': out += "\\n"; ++i; continue;
-      case '\f': out += "\\f"; ++i; continue;
-      case '\r': out += "\\r"; ++i; continue;
+      case '"':
+        out += "\\\"";
+        ++i;
+        continue;
+      case '\\':
+        out += "\\\\";
+        ++i;
+        continue;
+      case '\b':
+        out += "\\b";
+        ++i;
+        continue;
+      case '\t':
+        out += "\\t";
+        ++i;
+        continue;
+      case '\n':
+        out += "\\n";
+        ++i;
+        continue;
+      case '\f':
+        out += "\\f";
+        ++i;
+        continue;
+      case '\r':
+        out += "\\r";
+        ++i;
+        continue;
       default: break;
     }
     if (c < 0x20 || c == 0x7f) {
@@ -429,17 +496,17 @@ std::string format_config(const Config& c) {
   const auto& ck = c.checker;
   out += fmt::format("[checker]\ninterval = {}\nthreshold = {}\nrepeat_interval = {}\n"
                      "pause_tolerance = {}\n\n",
-                     d(ck.interval), d(ck.threshold), d(ck.repeat_interval),
-                     d(ck.pause_tolerance));
+                     d(ck.interval), d(ck.threshold), d(ck.repeat_interval), d(ck.pause_tolerance));
   out += fmt::format("[log]\nlevel = {}\n\n", q(c.log.level));
   out += fmt::format("[daemon]\nstate_dir = {}\nruntime_dir = {}\n\n", q(c.daemon.state_dir),
                      q(c.daemon.runtime_dir));
   const auto& ev = c.evidence;
-  out += fmt::format("[evidence]\nenabled = {}\nsysrq_backtrace = {}\nsysrq_min_interval = {}\n"
-                     "sysrq_wait = {}\nbudget = {}\nongoing_min_interval = {}\nmax_reports = {}\n"
-                     "max_report_bytes = {}\n\n",
-                     b(ev.enabled), b(ev.sysrq_backtrace), d(ev.sysrq_min_interval), d(ev.sysrq_wait),
-                     d(ev.budget), d(ev.ongoing_min_interval), ev.max_reports, ev.max_report_bytes);
+  out +=
+      fmt::format("[evidence]\nenabled = {}\nsysrq_backtrace = {}\nsysrq_min_interval = {}\n"
+                  "sysrq_wait = {}\nbudget = {}\nongoing_min_interval = {}\nmax_reports = {}\n"
+                  "max_report_bytes = {}\n\n",
+                  b(ev.enabled), b(ev.sysrq_backtrace), d(ev.sysrq_min_interval), d(ev.sysrq_wait),
+                  d(ev.budget), d(ev.ongoing_min_interval), ev.max_reports, ev.max_report_bytes);
   const auto& esc = c.escalation;
   out += fmt::format("[escalation]\naction = {}\nafter = {}\ndry_run = {}\nallow_panic = {}\n\n",
                      q(std::string(to_string(esc.action))), d(esc.after), b(esc.dry_run),
@@ -449,7 +516,8 @@ std::string format_config(const Config& c) {
       "[watchdog]\ndevice = {}\ntimeout = {}\npretimeout = {}\npretimeout_governor = {}\n"
       "feeder_priority = {}\n",
       q(wd.device), d(wd.timeout), d(wd.pretimeout), q(wd.pretimeout_governor), wd.feeder_priority);
-  out += fmt::format("\n[metrics]\ntextfile = {}\ninterval = {}\n", q(c.metrics.textfile), d(c.metrics.interval));
+  out += fmt::format("\n[metrics]\ntextfile = {}\ninterval = {}\n", q(c.metrics.textfile),
+                     d(c.metrics.interval));
   return out;
 }
 

@@ -42,7 +42,8 @@ Result<CpuList> parse_cpulist(std::string_view text) {
   std::size_t start = 0;
   while (start <= text.size()) {
     std::size_t comma = text.find(',', start);
-    std::string_view part = text.substr(start, comma == std::string_view::npos ? text.npos : comma - start);
+    std::string_view part =
+        text.substr(start, comma == std::string_view::npos ? text.npos : comma - start);
     int stride = 1;
     if (auto colon = part.find(':'); colon != part.npos) {
       std::string_view st = part.substr(colon + 1);
@@ -160,11 +161,11 @@ Result<CpuList> select_monitored_cpus(const std::string& cpus_setting, bool incl
                         format_cpulist(missing), format_cpulist(topo.possible));
     wanted = *parsed;
   }
-  if (!include_isolated)
-    wanted = cpu_difference(wanted, cpu_union(topo.isolated, topo.nohz_full));
+  if (!include_isolated) wanted = cpu_difference(wanted, cpu_union(topo.isolated, topo.nohz_full));
   if (wanted.empty())
-    return make_error("no CPU left to monitor (heartbeat.cpus = \"{}\", isolated: {}, nohz_full: {})",
-                      cpus_setting, format_cpulist(topo.isolated), format_cpulist(topo.nohz_full));
+    return make_error(
+        "no CPU left to monitor (heartbeat.cpus = \"{}\", isolated: {}, nohz_full: {})",
+        cpus_setting, format_cpulist(topo.isolated), format_cpulist(topo.nohz_full));
   return wanted;
 }
 

@@ -61,7 +61,8 @@ Result<DrillAnnouncement> parse_drill_announcement(std::string_view text) {
   std::int64_t v[4] = {0, 0, 0, 0};
   const char* keys[4] = {"cpu", "pid", "start_mono_ns", "end_mono_ns"};
   for (int i = 0; i < 4; ++i)
-    if (!int_field(text, keys[i], v[i])) return make_error("{}: missing or not an integer", keys[i]);
+    if (!int_field(text, keys[i], v[i]))
+      return make_error("{}: missing or not an integer", keys[i]);
   if (v[0] < 0 || v[0] > 1 << 20 || v[1] <= 0 || v[1] > (std::int64_t{1} << 22) || v[3] < v[2])
     return make_error("cpu, pid or times out of range");
   DrillAnnouncement a;
@@ -101,12 +102,12 @@ std::vector<DrillMatch> list_drills(const DrillLookup& lookup, std::string* igno
   struct stat dst {};
   if (::fstat(dfd.get(), &dst) != 0 || !trusted(dst, lookup.owner)) {
     say(ignored, fmt::format("{}: not owned by uid {} or writable by group/others; drill "
-                             "announcements there are ignored", dir, lookup.owner));
+                             "announcements there are ignored",
+                             dir, lookup.owner));
     return out;
   }
-  auto alive = lookup.alive ? lookup.alive : [](int pid) {
-    return ::kill(pid, 0) == 0 || errno == EPERM;
-  };
+  auto alive =
+      lookup.alive ? lookup.alive : [](int pid) { return ::kill(pid, 0) == 0 || errno == EPERM; };
   DIR* d = ::fdopendir(::dup(dfd.get()));
   if (d == nullptr) return out;
   while (dirent* e = ::readdir(d)) {
@@ -118,7 +119,8 @@ std::vector<DrillMatch> list_drills(const DrillLookup& lookup, std::string* igno
     if (!fd.valid() || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) ||
         !trusted(st, lookup.owner)) {
       say(ignored, fmt::format("{}: not a regular file owned by uid {} and closed to "
-                               "group/others; ignored", path, lookup.owner));
+                               "group/others; ignored",
+                               path, lookup.owner));
       continue;
     }
     char buf[1024];

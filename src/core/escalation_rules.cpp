@@ -53,9 +53,9 @@ std::vector<ConfigProblem> validate_escalation(const Config& c) {
                                "is fed from the checker's tick at least every timeout/3",
                                text(c.checker.interval), text(wd.timeout))});
   if (wd.pretimeout > Nanos::zero() && wd.pretimeout >= wd.timeout)
-    out.push_back({"watchdog.pretimeout",
-                   fmt::format("must be shorter than watchdog.timeout ({}), got {}",
-                               text(wd.timeout), text(wd.pretimeout))});
+    out.push_back(
+        {"watchdog.pretimeout", fmt::format("must be shorter than watchdog.timeout ({}), got {}",
+                                            text(wd.timeout), text(wd.pretimeout))});
   if (!wd.pretimeout_governor.empty() && !valid_governor_name(wd.pretimeout_governor))
     out.push_back({"watchdog.pretimeout_governor",
                    fmt::format("\"{}\" is not a governor name (e.g. \"panic\", \"noop\")",
@@ -64,15 +64,14 @@ std::vector<ConfigProblem> validate_escalation(const Config& c) {
   // stops the feeding, and the hardware resets the machine one timeout later — whatever
   // escalation.after says. An escalation.after beyond that is a delay the daemon cannot
   // promise; say so instead of silently resetting earlier than configured.
-  if (esc.action == EscalationAction::kWatchdogDevice &&
-      esc.after > wd.timeout * kMaxAfterTimeouts)
-    out.push_back({"escalation.after",
-                   fmt::format("must not be longer than watchdog.timeout ({}), got {}: a stall "
-                               "that also freezes the checker stops the feeding and resets the "
-                               "machine after {} anyway; lower escalation.after or raise "
-                               "watchdog.timeout to at least {}",
-                               text(wd.timeout), text(esc.after), text(wd.timeout),
-                               text(esc.after))});
+  if (esc.action == EscalationAction::kWatchdogDevice && esc.after > wd.timeout * kMaxAfterTimeouts)
+    out.push_back(
+        {"escalation.after",
+         fmt::format("must not be longer than watchdog.timeout ({}), got {}: a stall "
+                     "that also freezes the checker stops the feeding and resets the "
+                     "machine after {} anyway; lower escalation.after or raise "
+                     "watchdog.timeout to at least {}",
+                     text(wd.timeout), text(esc.after), text(wd.timeout), text(esc.after))});
   return out;
 }
 

@@ -31,8 +31,8 @@ Status check_private_dir(const std::string& key, const std::string& path, uid_t 
   if (st.st_uid != euid)
     return make_error("{}: {} is owned by uid {}, not {} (uid {}); another user could plant the "
                       "files stallwatchd trusts there: run `chown {} {}`",
-                      key, path, st.st_uid, euid == 0 ? "root" : "stallwatchd's user", euid,
-                      euid, path);
+                      key, path, st.st_uid, euid == 0 ? "root" : "stallwatchd's user", euid, euid,
+                      path);
   if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
     return make_error("{}: {} is writable by group or others (mode {:04o}); another user could "
                       "plant or replace the files stallwatchd trusts there: run `chmod go-w {}`",

@@ -2,8 +2,8 @@
 #include "stallwatch/core/heartbeat.h"
 
 #include <sched.h>
-#include <sys/eventfd.h>
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,8 +30,8 @@ timespec to_timespec(std::int64_t ns) {
 // Two relaxed loads of the gate's line when nothing is due (the common case). A late wakeup
 // looks for a blackout even before a deadline; a claim held past the bound by an owner that
 // froze is taken over (check_gate.h).
-void check_on_wakeup(CheckGate& gate, CheckHook& hook, HeartbeatSlot& slot, int cpu, std::int64_t now,
-                     std::int64_t late, std::int64_t late_bound) {
+void check_on_wakeup(CheckGate& gate, CheckHook& hook, HeartbeatSlot& slot, int cpu,
+                     std::int64_t now, std::int64_t late, std::int64_t late_bound) {
   const bool attention = slot.attention.load(std::memory_order_relaxed) != 0;
   if (!gate.due(now) && !attention && late <= late_bound) return;
   CheckCall call;
@@ -177,7 +177,8 @@ void* HeartbeatManager::run(void* arg) {
       }
     }
     if (w->gate != nullptr && w->hook != nullptr)
-      check_on_wakeup(*w->gate, *w->hook, slot, w->cpu, now, late, Checker::late_bound_ns(interval));
+      check_on_wakeup(*w->gate, *w->hook, slot, w->cpu, now, late,
+                      Checker::late_bound_ns(interval));
     const std::uint32_t g = w->generation.load(std::memory_order_acquire);
     if (!phased || g != generation) {
       // From here on, deadlines sit at this CPU's phase of the interval (staggered heartbeats).
@@ -236,7 +237,8 @@ Status HeartbeatManager::start(int cpu, const HeartbeatParams& params) {
     w->fifo = false;
     rc = try_create(false);
   }
-  if (rc != 0) return make_error("cannot start the heartbeat on CPU {}: {}", cpu, std::strerror(rc));
+  if (rc != 0)
+    return make_error("cannot start the heartbeat on CPU {}: {}", cpu, std::strerror(rc));
   Worker& started = *w;
   slot_worker = std::move(w);
   if (auto st = start_relay(started); !st) {
@@ -250,7 +252,9 @@ Status HeartbeatManager::start_relay(Worker& w) {
   RelayBox& box = *w.box;
   if (box.efd.load(std::memory_order_relaxed) < 0) {
     const int fd = ::eventfd(0, EFD_CLOEXEC);  // blocking: the relay sleeps in read()
-    if (fd < 0) return make_error("CPU {}: eventfd for the heartbeat's relay: {}", w.cpu, std::strerror(errno));
+    if (fd < 0)
+      return make_error("CPU {}: eventfd for the heartbeat's relay: {}", w.cpu,
+                        std::strerror(errno));
     box.efd.store(fd, std::memory_order_relaxed);
   }
   box.pending.store(0, std::memory_order_relaxed);
@@ -292,7 +296,8 @@ Status HeartbeatManager::update(int cpu, const HeartbeatParams& params) {
     if (int rc = pthread_setschedparam(w.thread, SCHED_FIFO, &sp); rc != 0)
       return make_error("CPU {}: cannot set the heartbeat's priority to {}: {}", cpu,
                         params.priority, std::strerror(rc));
-    if (w.has_relay.load(std::memory_order_acquire)) (void)pthread_setschedparam(w.relay, SCHED_FIFO, &sp);
+    if (w.has_relay.load(std::memory_order_acquire))
+      (void)pthread_setschedparam(w.relay, SCHED_FIFO, &sp);
     w.priority = params.priority;
   }
   return Ok{};
@@ -327,7 +332,8 @@ bool HeartbeatManager::exited(int cpu) const {
   if (!has_thread(cpu)) return false;
   const Worker& w = *workers_[static_cast<std::size_t>(cpu)];
   return w.exited.load(std::memory_order_acquire) &&
-         (!w.has_relay.load(std::memory_order_acquire) || w.relay_exited.load(std::memory_order_acquire));
+         (!w.has_relay.load(std::memory_order_acquire) ||
+          w.relay_exited.load(std::memory_order_acquire));
 }
 
 namespace {
@@ -335,7 +341,7 @@ namespace {
 // Wakes a heartbeat out of clock_nanosleep (EINTR) so it sees its stop flag at once.
 void install_wake_handler() {
   static const bool installed = [] {
-    struct sigaction sa{};
+    struct sigaction sa {};
     sa.sa_handler = [](int) {};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGRTMIN, &sa, nullptr);
@@ -343,7 +349,6 @@ void install_wake_handler() {
   }();
   (void)installed;
 }
-
 
 }  // namespace
 
@@ -385,9 +390,11 @@ int HeartbeatManager::stop_all(std::int64_t deadline_ns) {
     auto& w = workers_[i];
     if (!w) continue;
     if (!joined[i].heartbeat)
-      if (const int tid = w->slot->tid.load(std::memory_order_relaxed); tid > 0) stuck.push_back(tid);
+      if (const int tid = w->slot->tid.load(std::memory_order_relaxed); tid > 0)
+        stuck.push_back(tid);
     if (!joined[i].relay)
-      if (const pid_t tid = w->relay_tid.load(std::memory_order_acquire); tid > 0) stuck.push_back(tid);
+      if (const pid_t tid = w->relay_tid.load(std::memory_order_acquire); tid > 0)
+        stuck.push_back(tid);
   }
   if (!stuck.empty()) {
     std::vector<int> to = healthy;

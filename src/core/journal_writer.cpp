@@ -99,8 +99,8 @@ class SdJournalWriter final : public JournalWriter {
       addr.sun_family = AF_UNIX;
       std::strncpy(addr.sun_path, "/run/systemd/journal/socket", sizeof addr.sun_path - 1);
       return ::sendto(fd.get(), dgram.data(), dgram.size(), MSG_DONTWAIT | MSG_NOSIGNAL,
-                      reinterpret_cast<const sockaddr*>(&addr), sizeof addr) ==
-             static_cast<ssize_t>(dgram.size());
+                      reinterpret_cast<const sockaddr*>(&addr),
+                      sizeof addr) == static_cast<ssize_t>(dgram.size());
     } catch (const std::exception&) {
       return false;
     }
@@ -133,8 +133,8 @@ class SdJournalWriter final : public JournalWriter {
       to_stderr = stderr_usable();
     }
     if (!to_stderr) return;
-    std::string line = stderr_line.empty() ? journal_fields_to_line(fields)
-                                           : escape_controls(stderr_line);
+    std::string line =
+        stderr_line.empty() ? journal_fields_to_line(fields) : escape_controls(stderr_line);
     errno = 0;
     bool ok = std::fprintf(err_, "%s\n", line.c_str()) >= 0;
     ok = std::fflush(err_) == 0 && ok;

@@ -42,10 +42,10 @@ std::size_t printable_sequence(std::string_view s, std::size_t i, Newlines newli
     if ((cc & 0xc0) != 0x80) return 0;
     cp = (cp << 6) | (cc & 0x3f);
   }
-  if (len == 3 && cp < 0x800) return 0;                    // overlong
+  if (len == 3 && cp < 0x800) return 0;                       // overlong
   if (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) return 0;  // overlong / out of range
-  if (cp >= 0xd800 && cp <= 0xdfff) return 0;              // UTF-16 surrogate
-  if (cp >= 0x80 && cp <= 0x9f) return 0;                  // C1 control
+  if (cp >= 0xd800 && cp <= 0xdfff) return 0;                 // UTF-16 surrogate
+  if (cp >= 0x80 && cp <= 0x9f) return 0;                     // C1 control
   return len;
 }
 

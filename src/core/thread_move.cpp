@@ -31,7 +31,8 @@ struct StackMask {
     return true;
   }
   bool apply(pid_t tid) const {
-    return size > 0 && ::sched_setaffinity(tid, size, reinterpret_cast<const cpu_set_t*>(bits)) == 0;
+    return size > 0 &&
+           ::sched_setaffinity(tid, size, reinterpret_cast<const cpu_set_t*>(bits)) == 0;
   }
 };
 
@@ -63,9 +64,9 @@ bool pin_thread(pid_t tid, int cpu) noexcept {
 
 bool join_until(pthread_t thread, std::int64_t deadline_ns) noexcept {
   // pthread_timedjoin_np takes a CLOCK_REALTIME time: the monotonic deadline is carried over.
-  const std::int64_t until =
-      real_now_ns() + std::max<std::int64_t>(0, deadline_ns - mono_now_ns());
-  const timespec ts{static_cast<time_t>(until / 1'000'000'000), static_cast<long>(until % 1'000'000'000)};
+  const std::int64_t until = real_now_ns() + std::max<std::int64_t>(0, deadline_ns - mono_now_ns());
+  const timespec ts{static_cast<time_t>(until / 1'000'000'000),
+                    static_cast<long>(until % 1'000'000'000)};
   return pthread_timedjoin_np(thread, nullptr, &ts) == 0;
 }
 

@@ -20,11 +20,11 @@
 #include <fmt/format.h>
 
 #include "stallwatch/core/clock.h"
-#include "stallwatch/ctl/status_request.h"
-#include "stallwatch/ctl/status_view.h"
 #include "stallwatch/core/drill_announcement.h"
 #include "stallwatch/core/sysroot.h"
 #include "stallwatch/core/unique_fd.h"
+#include "stallwatch/ctl/status_request.h"
+#include "stallwatch/ctl/status_view.h"
 
 namespace stallwatch::ctl {
 
@@ -32,8 +32,7 @@ namespace {
 
 void sleep_ms(int ms) {
   timespec ts{ms / 1000, static_cast<long>(ms % 1000) * 1'000'000};
-  while (::nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-  }
+  while (::nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
 }
 
 // How long the daemon has to list an announced drill in status.json before the hog starts.
@@ -61,16 +60,14 @@ constexpr std::int64_t kAckWaitNs = 2'000'000'000;
   // Blocked (not spinning) until the daemon has read the announcement.
   char go = 0;
   ssize_t got;
-  while ((got = ::read(go_fd, &go, 1)) < 0 && errno == EINTR) {
-  }
+  while ((got = ::read(go_fd, &go, 1)) < 0 && errno == EINTR) {}
   if (got != 1) ::_exit(6);
   ::close(go_fd);
   const std::int64_t start = mono_now_ns();
   const std::int64_t end = start + plan.duration_ns;
   (void)!::write(ready_fd, &start, sizeof start);
   ::close(ready_fd);
-  while (mono_now_ns() < end) {
-  }
+  while (mono_now_ns() < end) {}
   ::_exit(0);
 }
 
@@ -104,20 +101,23 @@ Result<DrillPlan> validate_drill(const DrillRequest& req, int heartbeat_priority
   if (req.cpu < 0 || req.cpu >= cpu_count)
     return make_error("--cpu {}: no such CPU (this machine has CPUs 0-{})", req.cpu, cpu_count - 1);
   if (req.cpu == 0 && !req.force)
-    return make_error("refusing to hog CPU 0 (housekeeping work runs there); use --force to insist");
+    return make_error(
+        "refusing to hog CPU 0 (housekeeping work runs there); use --force to insist");
   if (!(req.duration_s > 0) || !std::isfinite(req.duration_s))
     return make_error("--duration must be a positive number of seconds");
   if (req.duration_s > kDrillMaxSecondsUnforced && !req.force)
-    return make_error("refusing a drill longer than {:.0f} s without --force", kDrillMaxSecondsUnforced);
+    return make_error("refusing a drill longer than {:.0f} s without --force",
+                      kDrillMaxSecondsUnforced);
   if (!cpu_monitored)
     return make_error("CPU {} is not monitored by the running stallwatchd (see heartbeat.cpus, "
-                      "heartbeat.include_isolated)", req.cpu);
+                      "heartbeat.include_isolated)",
+                      req.cpu);
   const double needed_s =
       static_cast<double>(threshold_ms + 2 * checker_interval_ms) / 1000.0 + 0.2;
   if (req.duration_s < needed_s)
     return make_error("--duration {} s is too short: the daemon reports a stall only after its "
-                      "threshold ({} ms); use at least {:.1f} s", req.duration_s, threshold_ms,
-                      needed_s);
+                      "threshold ({} ms); use at least {:.1f} s",
+                      req.duration_s, threshold_ms, needed_s);
   if (heartbeat_priority < 1 || heartbeat_priority > 99)
     return make_error("heartbeat priority {} is not a SCHED_FIFO priority", heartbeat_priority);
   DrillPlan p;
@@ -149,10 +149,10 @@ std::string describe_drill_escalation(const Config& c, double duration_s) {
                              : "nothing (panic without escalation.allow_panic)";
       break;
   }
-  std::string reach = static_cast<double>(esc.after.count()) / 1e9 < duration_s
-                          ? ""
-                          : fmt::format(" (this drill is shorter than {}: it would not get there)",
-                                        after);
+  std::string reach =
+      static_cast<double>(esc.after.count()) / 1e9 < duration_s
+          ? ""
+          : fmt::format(" (this drill is shorter than {}: it would not get there)", after);
   if (esc.dry_run)
     return fmt::format("escalation: action = \"{}\" after {}, dry_run: a real stall would only "
                        "be logged as \"would {}\"{}",
@@ -232,8 +232,8 @@ Result<DrillOutcome> run_drill(const DrillPlan& plan) {
     while (!acked && mono_now_ns() < ack_deadline) {
       (void)request_status_refresh(plan.runtime_dir, std::chrono::milliseconds(200));
       if (auto st = read_status(plan.status_path))
-        acked = std::find(st->drill_pids.begin(), st->drill_pids.end(), child) !=
-                st->drill_pids.end();
+        acked =
+            std::find(st->drill_pids.begin(), st->drill_pids.end(), child) != st->drill_pids.end();
       if (!acked) sleep_ms(50);
     }
   }
@@ -272,7 +272,7 @@ Result<DrillOutcome> run_drill(const DrillPlan& plan) {
   }
   if (!started || !WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0) {
     int code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1;
-    const char* why = code == 2 ? "PR_SET_PDEATHSIG"
+    const char* why = code == 2   ? "PR_SET_PDEATHSIG"
                       : code == 3 ? "setrlimit(RLIMIT_RTTIME)"
                       : code == 4 ? "sched_setaffinity (is the CPU online?)"
                       : code == 5 ? "sched_setscheduler(SCHED_FIFO) (needs root or CAP_SYS_NICE)"
@@ -298,13 +298,18 @@ Result<DrillOutcome> run_drill(const DrillPlan& plan) {
     if (mono_now_ns() > give_up) break;
     sleep_ms(100);
   }
-  out.message = out.reported
-      ? fmt::format("PASS: stallwatchd reported CPU {}: stalls {} -> {} after a {:.1f} s SCHED_FIFO "
-                    "hog at priority {}", plan.cpu, out.stalls_before, out.stalls_after,
-                    static_cast<double>(out.hog_ran_ns) / 1e9, plan.priority)
-      : fmt::format("FAIL: stallwatchd did not report CPU {} (stalls still {}) after a {:.1f} s "
-                    "SCHED_FIFO hog at priority {}", plan.cpu, out.stalls_after,
-                    static_cast<double>(out.hog_ran_ns) / 1e9, plan.priority);
+  out.message =
+      out.reported
+          ? fmt::format(
+                "PASS: stallwatchd reported CPU {}: stalls {} -> {} after a {:.1f} s SCHED_FIFO "
+                "hog at priority {}",
+                plan.cpu, out.stalls_before, out.stalls_after,
+                static_cast<double>(out.hog_ran_ns) / 1e9, plan.priority)
+          : fmt::format(
+                "FAIL: stallwatchd did not report CPU {} (stalls still {}) after a {:.1f} s "
+                "SCHED_FIFO hog at priority {}",
+                plan.cpu, out.stalls_after, static_cast<double>(out.hog_ran_ns) / 1e9,
+                plan.priority);
   return out;
 }
 

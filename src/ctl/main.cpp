@@ -15,14 +15,14 @@
 
 #include "stallwatch/core/clock.h"
 #include "stallwatch/core/config.h"
+#include "stallwatch/core/sanitize.h"
+#include "stallwatch/core/sysroot.h"
 #include "stallwatch/ctl/doctor/doctor.h"
 #include "stallwatch/ctl/drill.h"
 #include "stallwatch/ctl/metrics_view.h"
 #include "stallwatch/ctl/reports_view.h"
 #include "stallwatch/ctl/status_request.h"
 #include "stallwatch/ctl/status_view.h"
-#include "stallwatch/core/sanitize.h"
-#include "stallwatch/core/sysroot.h"
 
 namespace {
 
@@ -67,13 +67,13 @@ Result<LiveStatus> live_status(const std::string& path) {
   LiveStatus ls;
   ls.snapshot = std::move(*snap);
   ls.verdict = assess_liveness(ls.snapshot, pid_is_stallwatchd(Sysroot(), ls.snapshot.pid),
-                               mono_now_ns(), real_now_ns() / 1'000'000,
-                               path);
+                               mono_now_ns(), real_now_ns() / 1'000'000, path);
   if (refresh == RefreshResult::kNoAnswer && ls.verdict.liveness == Liveness::kRunning) {
     ls.verdict.liveness = Liveness::kStale;
     ls.verdict.message = fmt::format(
         "stallwatchd (pid {}) did not answer a status request within 1 s (last update {} ago); "
-        "the daemon may be hung", ls.snapshot.pid, format_ms(ls.verdict.age_ms));
+        "the daemon may be hung",
+        ls.snapshot.pid, format_ms(ls.verdict.age_ms));
   }
   return ls;
 }
@@ -101,8 +101,11 @@ int cmd_status(const Globals& g, bool as_json) {
   auto ls = live_status(*path);
   if (!ls) {
     if (as_json)
-      std::printf("%s\n", nlohmann::json{{"running", false}, {"liveness", "not-running"},
-                                         {"message", ls.error().message}}.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+      std::printf("%s\n", nlohmann::json{{"running", false},
+                                         {"liveness", "not-running"},
+                                         {"message", ls.error().message}}
+                              .dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
+                              .c_str());
     std::fprintf(stderr, "%s\n", ls.error().message.c_str());
     return kExitNotRunning;
   }
@@ -159,7 +162,8 @@ int cmd_reports(const Globals& g, const std::string& id, bool as_json) {
       std::fprintf(stderr, "%s: not a readable JSON report\n", escape_controls(e.path).c_str());
       return kExitFailure;
     }
-    std::printf("%s\n", e.doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    std::printf("%s\n",
+                e.doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else {
     std::fputs(format_report(e).c_str(), stdout);
   }
@@ -205,8 +209,8 @@ int cmd_drill(const Globals& g, const DrillRequest& req) {
   const CpuStatus* c = ls->snapshot.find_cpu(req.cpu);
   const bool monitored = c != nullptr && c->state != "offline";
   const std::int64_t threshold_ms = ls->snapshot.threshold_ms > 0
-      ? ls->snapshot.threshold_ms
-      : cfg.checker.threshold.count() / 1'000'000;
+                                        ? ls->snapshot.threshold_ms
+                                        : cfg.checker.threshold.count() / 1'000'000;
   auto plan = validate_drill(req, cfg.heartbeat.priority, threshold_ms,
                              cfg.checker.interval.count() / 1'000'000, monitored,
                              static_cast<int>(::sysconf(_SC_NPROCESSORS_CONF)));
@@ -229,7 +233,8 @@ int cmd_drill(const Globals& g, const DrillRequest& req) {
   }
   std::printf("%s\n", outcome->message.c_str());
   if (outcome->reported)
-    std::printf("see: journalctl -u stallwatch STALLWATCH_CPU=%d; stallwatchctl reports\n", req.cpu);
+    std::printf("see: journalctl -u stallwatch STALLWATCH_CPU=%d; stallwatchctl reports\n",
+                req.cpu);
   return outcome->reported ? 0 : kExitFailure;
 }
 
@@ -265,7 +270,8 @@ int main(int argc, char** argv) {
   reports->add_flag("--json", as_json, "machine-readable output (show: the report itself)");
 
   DrillRequest drill_req;
-  auto* drill = app.add_subcommand("drill", "fire drill: stall a CPU for real and check it is reported");
+  auto* drill =
+      app.add_subcommand("drill", "fire drill: stall a CPU for real and check it is reported");
   drill->add_option("--cpu", drill_req.cpu, "CPU to stall (not 0 without --force)")->required();
   drill->add_option("--duration", drill_req.duration_s, "seconds (at most 30 without --force)")
       ->required();
@@ -276,7 +282,8 @@ int main(int argc, char** argv) {
 
   std::string check_file;
   auto* check = app.add_subcommand("check-config", "validate a configuration file (exit 0 or 78)");
-  check->add_option("FILE", check_file, fmt::format("file to check (default {})", kDefaultConfigPath));
+  check->add_option("FILE", check_file,
+                    fmt::format("file to check (default {})", kDefaultConfigPath));
 
   std::string doctor_sysroot;
   auto* doctor = app.add_subcommand(

@@ -29,7 +29,6 @@ constexpr std::size_t kMaxReportBytes = 4 << 20;
 // forge a line. Already-sanitized text passes through unchanged.
 std::string safe(std::string_view s) { return escape_controls(s); }
 
-
 // Looks in the nested object first (the evidence engine's layout), then at the top level.
 template <class T>
 T nested_or_top(const json& doc, const char* nested, const char* key, T fallback) {
@@ -93,7 +92,8 @@ ReportEntry parse_report(std::string_view text, std::string id, std::string path
     ru.written = get_or<std::string>(*u, "written", "");
     ru.kind = nested_or_top<std::string>(*u, "event", "kind", "");
     std::int64_t ns = nested_or_top<std::int64_t>(*u, "event", "stall_ns", -1);
-    ru.stall_ms = ns >= 0 ? ns / 1'000'000 : nested_or_top<std::int64_t>(*u, "event", "stall_ms", -1);
+    ru.stall_ms =
+        ns >= 0 ? ns / 1'000'000 : nested_or_top<std::int64_t>(*u, "event", "stall_ms", -1);
     e.stall_ms = std::max(e.stall_ms, ru.stall_ms);
     if (u != &doc) e.updates.push_back(std::move(ru));
   }
@@ -135,8 +135,8 @@ Result<std::vector<ReportEntry>> list_reports(const std::string& dir) {
     std::string path = dir + "/" + name;
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-    std::int64_t mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 +
-                            st.st_mtim.tv_nsec;
+    std::int64_t mtime_ns =
+        static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
     auto text = read_file_capped(path, kMaxReportBytes);
     std::string id = name.substr(0, name.size() - 5);
     if (!text) {
@@ -225,8 +225,9 @@ std::string format_report(const ReportEntry& e) {
                      e.episode > 0 ? fmt::format(" (episode {})", e.episode) : "");
   if (e.stall_ms >= 0) {
     std::int64_t thr_ns = nested_or_top<std::int64_t>(doc, "event", "threshold_ns", -1);
-    out += fmt::format("  stalled:  {}{}\n", format_ms(e.stall_ms),
-                       thr_ns > 0 ? fmt::format(" (threshold {})", format_ms(thr_ns / 1'000'000)) : "");
+    out += fmt::format(
+        "  stalled:  {}{}\n", format_ms(e.stall_ms),
+        thr_ns > 0 ? fmt::format(" (threshold {})", format_ms(thr_ns / 1'000'000)) : "");
   }
   if (!e.stall_class.empty()) {
     std::string reason = safe(get_or<std::string>(doc, "class_reason", ""));
@@ -274,8 +275,9 @@ std::string format_report(const ReportEntry& e) {
   if (e.updates.size() > 1) {
     out += "updates:\n";
     for (const auto& u : e.updates)
-      out += fmt::format("  {:<20}  {:<12}  {}\n", u.written.empty() ? "-" : u.written,
-                         u.kind.empty() ? "-" : u.kind, u.stall_ms >= 0 ? format_ms(u.stall_ms) : "-");
+      out +=
+          fmt::format("  {:<20}  {:<12}  {}\n", u.written.empty() ? "-" : u.written,
+                      u.kind.empty() ? "-" : u.kind, u.stall_ms >= 0 ? format_ms(u.stall_ms) : "-");
   }
   if (doc.contains("evidence"))
     out += "(full evidence: stallwatchctl reports --json " + safe(e.id) + ")\n";

@@ -6,9 +6,9 @@
 
 #include <thread>
 
-#include "stallwatch/ctl/status_view.h"
 #include "stallwatch/core/sysroot.h"
 #include "stallwatch/core/unique_fd.h"
+#include "stallwatch/ctl/status_view.h"
 
 namespace stallwatch::ctl {
 
@@ -23,7 +23,8 @@ std::int64_t file_stamp(const std::string& path) {
 
 }  // namespace
 
-RefreshResult request_status_refresh(const std::string& runtime_dir, std::chrono::milliseconds wait) {
+RefreshResult request_status_refresh(const std::string& runtime_dir,
+                                     std::chrono::milliseconds wait) {
   const std::string path = runtime_dir + "/status.json";
   // O_NONBLOCK: opening a FIFO nobody reads fails at once (ENXIO) instead of waiting.
   UniqueFd fd(::open((runtime_dir + "/status.request").c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));

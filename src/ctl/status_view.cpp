@@ -83,8 +83,8 @@ std::int64_t hist_quantile_us(const std::vector<std::uint64_t>& hist, double q) 
 }
 
 std::int64_t cpu_p99_us(const CpuStatus& cpu) {
-  std::int64_t p99 = cpu.late_p99_us >= 0 ? cpu.late_p99_us
-                                          : hist_quantile_us(cpu.late_hist_log2_ns, 0.99);
+  std::int64_t p99 =
+      cpu.late_p99_us >= 0 ? cpu.late_p99_us : hist_quantile_us(cpu.late_hist_log2_ns, 0.99);
   // A bucket's upper bound can exceed the largest lateness really seen: never show p99 > max.
   if (cpu.late_max_us > 0 && p99 > cpu.late_max_us) p99 = cpu.late_max_us;
   return p99;
@@ -99,16 +99,17 @@ LivenessVerdict assess_liveness(const StatusSnapshot& s, bool pid_alive, std::in
     v.age_ms = std::max<std::int64_t>(0, now_unix_ms - s.updated_unix_ms);
   if (!pid_alive) {
     v.liveness = Liveness::kNotRunning;
-    v.message = fmt::format(
-        "stallwatchd is not running: pid {} named in {} is gone (last update {} ago)", s.pid, path,
-        format_ms(v.age_ms));
+    v.message =
+        fmt::format("stallwatchd is not running: pid {} named in {} is gone (last update {} ago)",
+                    s.pid, path, format_ms(v.age_ms));
     return v;
   }
   if (v.age_ms > kStaleAfterMs) {
     v.liveness = Liveness::kStale;
-    v.message = fmt::format(
-        "stallwatchd (pid {}) is not updating {}: last update {} ago (it is rewritten at least every 60 s); "
-        "the daemon may be hung", s.pid, path, format_ms(v.age_ms));
+    v.message = fmt::format("stallwatchd (pid {}) is not updating {}: last update {} ago (it is "
+                            "rewritten at least every 60 s); "
+                            "the daemon may be hung",
+                            s.pid, path, format_ms(v.age_ms));
     return v;
   }
   v.liveness = Liveness::kRunning;
@@ -132,10 +133,11 @@ std::string format_status(const StatusSnapshot& s, const LivenessVerdict& v) {
   auto safe = [](std::string_view text) { return escape_controls(text); };
   std::string out;
   if (v.liveness != Liveness::kRunning) out += "WARNING: " + safe(v.message) + "\n";
-  out += fmt::format("stallwatchd {} (pid {}){}: threshold {}, heartbeat every {}, stalls so far {}",
-                     s.version.empty() ? "?" : safe(s.version), s.pid,
-                     s.degraded ? " DEGRADED (SCHED_OTHER heartbeats)" : "",
-                     format_ms(s.threshold_ms), format_ms(s.heartbeat_interval_ms), s.stalls_total);
+  out +=
+      fmt::format("stallwatchd {} (pid {}){}: threshold {}, heartbeat every {}, stalls so far {}",
+                  s.version.empty() ? "?" : safe(s.version), s.pid,
+                  s.degraded ? " DEGRADED (SCHED_OTHER heartbeats)" : "", format_ms(s.threshold_ms),
+                  format_ms(s.heartbeat_interval_ms), s.stalls_total);
   if (s.events_dropped > 0) out += fmt::format(", events dropped {}", s.events_dropped);
   out += fmt::format("; updated {} ago\n", format_ms(v.age_ms));
   if (!s.config.empty()) out += fmt::format("config: {}\n", safe(s.config));
@@ -164,7 +166,8 @@ std::string format_status(const StatusSnapshot& s, const LivenessVerdict& v) {
       line += s.escalation_action.empty() || s.escalation_action == "none"
                   ? ", no escalation configured"
                   : ", no escalation (dry-run or drill)";
-    if (c.reset_in_ms >= 0) line += fmt::format(", hardware reset within {}", format_ms(c.reset_in_ms));
+    if (c.reset_in_ms >= 0)
+      line += fmt::format(", hardware reset within {}", format_ms(c.reset_in_ms));
     out += line + "\n";
   }
   return out;

@@ -23,11 +23,13 @@ BlackoutVerdict judge_blackout(const std::vector<std::int64_t>& waited_ns, std::
   if (v.judged == 0)
     v.why = "no heartbeat's run-queue wait could be read from before it: taken as a freeze";
   else if (v.starved)
-    v.why = fmt::format("the heartbeat of CPU {} waited runnable on its CPU for {} ms of it: a stall",
-                        v.starved_cpu, v.waited_ns / 1'000'000);
+    v.why =
+        fmt::format("the heartbeat of CPU {} waited runnable on its CPU for {} ms of it: a stall",
+                    v.starved_cpu, v.waited_ns / 1'000'000);
   else
-    v.why = fmt::format("no heartbeat waited runnable on its CPU (at most {} ms, {} judged): a freeze",
-                        v.waited_ns / 1'000'000, v.judged);
+    v.why =
+        fmt::format("no heartbeat waited runnable on its CPU (at most {} ms, {} judged): a freeze",
+                    v.waited_ns / 1'000'000, v.judged);
   return v;
 }
 
@@ -61,7 +63,7 @@ void BlackoutJudge::sample(std::int64_t now_ns) {
 }
 
 const BlackoutJudge::Baseline* BlackoutJudge::baseline_before(std::size_t cpu, int tid,
-                                                             std::int64_t start_ns) const {
+                                                              std::int64_t start_ns) const {
   for (std::size_t age = 0; age < kGenerations; ++age) {
     const std::size_t gen = (newest_ + kGenerations - age) % kGenerations;
     const Baseline& b = base_[gen * count_ + cpu];
@@ -70,7 +72,8 @@ const BlackoutJudge::Baseline* BlackoutJudge::baseline_before(std::size_t cpu, i
   return nullptr;
 }
 
-BlackoutVerdict BlackoutJudge::judge(std::int64_t start_ns, std::int64_t length_ns, std::int64_t now_ns) {
+BlackoutVerdict BlackoutJudge::judge(std::int64_t start_ns, std::int64_t length_ns,
+                                     std::int64_t now_ns) {
   std::vector<std::int64_t> waited(count_, -1);
   for (std::size_t cpu = 0; cpu < count_; ++cpu) {
     const int tid = slots_[cpu].tid.load(std::memory_order_relaxed);

@@ -51,7 +51,8 @@ void CheckRunner::post_settings(const RunnerSettings& settings) {
   // Fill the buffer only this side owns, then publish it (release) and take back whichever was
   // in the middle (acquire: the check's last copy from it is done). One writer: the supervisor.
   posts_[post_back_] = settings;
-  post_back_ = post_middle_.exchange(post_back_ | kPostFresh, std::memory_order_acq_rel) & kPostIndex;
+  post_back_ =
+      post_middle_.exchange(post_back_ | kPostFresh, std::memory_order_acq_rel) & kPostIndex;
   gate_.request_check_now();
 }
 
@@ -128,7 +129,8 @@ void CheckRunner::publish(std::int64_t now_ns) {
     published_.suspects.store(checker_.suspects(), std::memory_order_relaxed);
     changed = true;
   }
-  const bool started = any ? checker_.all_started() : published_.all_started.load(std::memory_order_relaxed);
+  const bool started =
+      any ? checker_.all_started() : published_.all_started.load(std::memory_order_relaxed);
   if (published_.all_started.load(std::memory_order_relaxed) != started) {
     published_.all_started.store(started, std::memory_order_relaxed);
     changed = true;
@@ -181,7 +183,8 @@ void CheckRunner::run_check(const CheckCall& call) noexcept {
   (void)gate_.take_request();  // what was asked before this point is applied below
   events_.clear();
   apply_pending(now_ns, events_);
-  checker_.tick_into(now_ns, out_.boot_ns(), call.planned_ns, events_, CheckContext{call.cpu, call.late_ns});
+  checker_.tick_into(now_ns, out_.boot_ns(), call.planned_ns, events_,
+                     CheckContext{call.cpu, call.late_ns});
   // A check owner frozen mid-check and taken over resumes here: everything it decided is stale.
   if (!gate_.owns(call.claim)) return;
   bool wake = false;
@@ -200,8 +203,10 @@ void CheckRunner::run_check(const CheckCall& call) noexcept {
         out_.request_escalation(call.cpu, e);  // taken now, whatever the reporting side does
       }
     }
-    if (e.kind == EventKind::kGlobalPause) published_.global_pauses.fetch_add(1, std::memory_order_relaxed);
-    if (e.kind == EventKind::kBlackout) published_.blackouts.fetch_add(1, std::memory_order_relaxed);
+    if (e.kind == EventKind::kGlobalPause)
+      published_.global_pauses.fetch_add(1, std::memory_order_relaxed);
+    if (e.kind == EventKind::kBlackout)
+      published_.blackouts.fetch_add(1, std::memory_order_relaxed);
     ring_.push(e);  // a full ring counts the drop; the dispatcher reports it
     wake = true;
   }

@@ -166,9 +166,10 @@ Status Daemon::select_cpus() {
 // EscalationControl first: owning the watchdog device can fail (EBUSY, not a watchdog), and then
 // nothing else starts.
 Status Daemon::own_escalation() {
-  escalation::EscalationControlSeams seams{{}, make_journal_writer(options_.output), {},
-                                    options_.clocks.mono};
-  escalation_ = std::make_unique<escalation::EscalationControl>(config_, options_.root, std::move(seams));
+  escalation::EscalationControlSeams seams{
+      {}, make_journal_writer(options_.output), {}, options_.clocks.mono};
+  escalation_ =
+      std::make_unique<escalation::EscalationControl>(config_, options_.root, std::move(seams));
   if (auto st = escalation_->start(start_ns_); !st) return st;
   if (auto st = make_dirs(config_.daemon.runtime_dir, 0755); !st)
     spdlog::warn("{}; stallwatchctl status will not work", st.error().message);
@@ -185,9 +186,9 @@ Status Daemon::build_shared_state() {
   if (config_.evidence.enabled) {
     evidence::EngineTuning tuning;
     tuning.sample_interval = std::chrono::nanoseconds(0);  // baselines on demand (on_suspect)
-    evidence_ = std::make_unique<evidence::EvidenceEngine>(
-        options_.root, config_.evidence, config_.heartbeat.priority, config_.daemon.state_dir,
-        tuning);
+    evidence_ = std::make_unique<evidence::EvidenceEngine>(options_.root, config_.evidence,
+                                                           config_.heartbeat.priority,
+                                                           config_.daemon.state_dir, tuning);
     evidence_->start();
     enrich_ = [engine = evidence_.get(), esc = escalation_.get(),
                mono = options_.clocks.mono](const StallEvent& e) -> std::optional<StallReport> {
@@ -269,7 +270,8 @@ Status Daemon::start_feeder() {
       [esc = escalation_.get()] { return esc->feed_device(); },
       [runner = runner_.get()](std::uint64_t n) { runner->feed_served(n); });
   feeder_->set_spread(allowed_cpus_);
-  if (auto st = feeder_->start(config_.watchdog.feeder_priority, config_.heartbeat.allow_degraded); !st)
+  if (auto st = feeder_->start(config_.watchdog.feeder_priority, config_.heartbeat.allow_degraded);
+      !st)
     return st;
   feeder_->route(*heartbeats_);
   outputs_->set_feeder(feeder_.get());
@@ -281,7 +283,8 @@ Status Daemon::start_actor() {
   if (!escalation_->acts()) return Ok{};
   actor_ = std::make_unique<EscalationActor>(
       [esc = escalation_.get()](const StallEvent& e) { (void)esc->take_now(e); });
-  if (auto st = actor_->start(config_.watchdog.feeder_priority, config_.heartbeat.allow_degraded); !st)
+  if (auto st = actor_->start(config_.watchdog.feeder_priority, config_.heartbeat.allow_degraded);
+      !st)
     return st;
   actor_->set_spread(allowed_cpus_);
   actor_->route(*heartbeats_);
@@ -376,7 +379,8 @@ void Daemon::sync_cpus() {
 // escalation comes due. `stallwatchctl drill` waits for its pid in status.json before its hog.
 std::vector<StatusDrill> Daemon::refresh_drills(std::int64_t now) {
   std::string ignored;
-  const auto found = list_drills(DrillLookup{config_.daemon.runtime_dir, ::geteuid(), {}}, &ignored);
+  const auto found =
+      list_drills(DrillLookup{config_.daemon.runtime_dir, ::geteuid(), {}}, &ignored);
   if (ignored != drill_ignored_) {
     if (!ignored.empty()) spdlog::warn("{}", ignored);
     drill_ignored_ = ignored;
@@ -398,7 +402,8 @@ std::vector<StatusDrill> Daemon::refresh_drills(std::int64_t now) {
     runner_->post_drill(cpu, want);
     if (want > 0)
       spdlog::info("drill announced on CPU {}: an escalation due there in the next {} ms is "
-                   "skipped, feeding goes on", cpu, (want - now) / 1'000'000);
+                   "skipped, feeding goes on",
+                   cpu, (want - now) / 1'000'000);
     else
       spdlog::info("drill on CPU {} over", cpu);
   }

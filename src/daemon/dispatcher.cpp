@@ -26,7 +26,8 @@ Status Dispatcher::start() {
   if (deps_.wake == nullptr || !deps_.wake->valid()) return make_error("dispatcher: no wake fd");
   status_file_ = std::make_unique<AtomicFile>(deps_.runtime_dir + "/status.json");
   if (!deps_.allowed_cpus.empty() && deps_.slots > 0)
-    placement_ = std::make_unique<ThreadPlacement>(deps_.published, deps_.slots, deps_.allowed_cpus);
+    placement_ =
+        std::make_unique<ThreadPlacement>(deps_.published, deps_.slots, deps_.allowed_cpus);
   // The request FIFO: world-writable so an unprivileged stallwatchctl can ask; a flood only
   // makes this thread rewrite the file at most every kMinRewriteNs.
   const std::string fifo = deps_.runtime_dir + "/status.request";
@@ -71,7 +72,8 @@ void Dispatcher::drain_events() {
     StallEvent ev = to_stall_event(e);
     if (ev.owner_stuck)
       spdlog::error("CPU {} froze while its heartbeat was running the check; another CPU's "
-                    "heartbeat took the check over", ev.cpu);
+                    "heartbeat took the check over",
+                    ev.cpu);
     if (ev.kind == EventKind::kDisplaced) {
       if (ev.moved_to >= 0)
         spdlog::warn("CPU {}: its heartbeat was found running on CPU {}: its affinity was changed "
@@ -149,7 +151,8 @@ void Dispatcher::run() {
     const DispatchPlan plan = plan_dispatch(st, now);
     if (plan.send_ready) {
       if (plan.ready_anyway)
-        spdlog::warn("not every heartbeat has stamped within the threshold; reporting ready anyway");
+        spdlog::warn(
+            "not every heartbeat has stamped within the threshold; reporting ready anyway");
       deps_.notifier->ready();
       ready_sent_.store(true, std::memory_order_relaxed);
       st.ready_sent = true;
@@ -175,8 +178,7 @@ void Dispatcher::run() {
     if (::poll(fds, static_cast<nfds_t>(nfds), wait.timeout_ms) > 0) {
       if (nfds == 2 && (fds[1].revents & POLLIN)) {
         char buf[64];
-        while (::read(fifo_rd_.get(), buf, sizeof buf) > 0) {
-        }
+        while (::read(fifo_rd_.get(), buf, sizeof buf) > 0) {}
         status_requested_.store(true, std::memory_order_relaxed);
       }
     }

@@ -15,8 +15,10 @@ void Feeder::request(int cpu) noexcept {
 
 void Feeder::serve() {
   const std::uint64_t req = requested_.load(std::memory_order_acquire);
-  if (feed_()) served_(req);
-  else failures_.fetch_add(1, std::memory_order_relaxed);
+  if (feed_())
+    served_(req);
+  else
+    failures_.fetch_add(1, std::memory_order_relaxed);
 }
 
 }  // namespace stallwatch::daemon

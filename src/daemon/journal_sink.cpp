@@ -56,7 +56,8 @@ std::string event_headline(const StallEvent& e, const StallReport* r) {
   std::string cls = r != nullptr ? " class=" + r->stall_class : "";
   switch (e.kind) {
     case EventKind::kStall:
-      return fmt::format("CPU#{} stuck for {}!{}{}", e.cpu, seconds_text(e.stall_ns), culprit(r), cls);
+      return fmt::format("CPU#{} stuck for {}!{}{}", e.cpu, seconds_text(e.stall_ns), culprit(r),
+                         cls);
     case EventKind::kOngoing:
       return fmt::format("CPU#{} still stuck for {}!{}{}", e.cpu, seconds_text(e.stall_ns),
                          culprit(r), cls);
@@ -64,17 +65,18 @@ std::string event_headline(const StallEvent& e, const StallReport* r) {
       return fmt::format("CPU#{} recovered: its heartbeat was silent for {}", e.cpu,
                          seconds_text(e.stall_ns));
     case EventKind::kGlobalPause:
-      return fmt::format("whole system paused for {}; not a CPU stall: {}", seconds_text(e.stall_ns),
-                         e.note);
+      return fmt::format("whole system paused for {}; not a CPU stall: {}",
+                         seconds_text(e.stall_ns), e.note);
     case EventKind::kEscalation:
-      return fmt::format("CPU#{} stuck for {}: escalation due ({})", e.cpu, seconds_text(e.stall_ns),
-                         e.note);
+      return fmt::format("CPU#{} stuck for {}: escalation due ({})", e.cpu,
+                         seconds_text(e.stall_ns), e.note);
     case EventKind::kDisplaced:
       if (e.moved_to < 0)
         return fmt::format("CPU#{} monitored again: its heartbeat is back on its CPU", e.cpu);
       return fmt::format("CPU#{} not monitored: its heartbeat was found running on CPU {} (its "
                          "affinity was changed from outside: taskset -a, tuna, a cpuset; or the "
-                         "CPU went offline); putting it back", e.cpu, e.moved_to);
+                         "CPU went offline); putting it back",
+                         e.cpu, e.moved_to);
     case EventKind::kBlackout:
       return fmt::format("every heartbeat was silent for {}; judging freeze or stall",
                          seconds_text(e.stall_ns));
@@ -83,12 +85,14 @@ std::string event_headline(const StallEvent& e, const StallReport* r) {
 }
 
 std::string event_fields_line(const StallEvent& e, const StallReport* r) {
-  std::string out = fmt::format("event={} cpu={} stall_ms={} threshold_ms={} episode={} detected_mono_us={}",
-                                to_string(e.kind), e.cpu, e.stall_ns / 1'000'000,
-                                e.threshold_ns / 1'000'000, e.episode, e.detected_mono_ns / 1000);
+  std::string out =
+      fmt::format("event={} cpu={} stall_ms={} threshold_ms={} episode={} detected_mono_us={}",
+                  to_string(e.kind), e.cpu, e.stall_ns / 1'000'000, e.threshold_ns / 1'000'000,
+                  e.episode, e.detected_mono_ns / 1000);
   if (r != nullptr) {
-    out += fmt::format(" class={} pid={} tid={} comm={:?} policy={} prio={}", r->stall_class, r->pid,
-                       r->tid, r->comm, r->policy.empty() ? "-" : r->policy, r->rt_priority);
+    out +=
+        fmt::format(" class={} pid={} tid={} comm={:?} policy={} prio={}", r->stall_class, r->pid,
+                    r->tid, r->comm, r->policy.empty() ? "-" : r->policy, r->rt_priority);
     if (!r->report_path.empty()) out += " report=" + r->report_path;
     if (r->drill) out += " drill=1";
   }
@@ -129,8 +133,8 @@ std::vector<std::string> event_journal_fields(const StallEvent& e, const StallRe
 void JournalSink::fire(const StallEvent& e, const StallReport* r) {
   if (e.kind == EventKind::kEscalation) return;  // the escalation sink reports its own
   try {
-    writer_->send_with_line(event_journal_fields(e, r),
-                            "stallwatch: " + event_headline(e, r) + " | " + event_fields_line(e, r));
+    writer_->send_with_line(event_journal_fields(e, r), "stallwatch: " + event_headline(e, r) +
+                                                            " | " + event_fields_line(e, r));
   } catch (const std::exception& ex) {  // last resort: never let an event stop the worker
     if (failures_++ % 100 == 0) spdlog::error("stall event output failed: {}", ex.what());
   }

@@ -107,7 +107,8 @@ class QueuedSink final : public spdlog::sinks::sink {
       writing_ = true;
       lock.unlock();
       if (overrun > 0) {
-        const std::string note = fmt::format("{} log lines were dropped (the log output did not keep up)", overrun);
+        const std::string note =
+            fmt::format("{} log lines were dropped (the log output did not keep up)", overrun);
         spdlog::details::log_msg m(spdlog::source_loc{}, "stallwatchd", spdlog::level::warn, note);
         inner_->log(m);
       }
@@ -137,8 +138,10 @@ QueuedSink* g_queued = nullptr;  // leaked on purpose: its thread is never joine
 // No real-time thread logs at all; every other thread logs through the QueuedSink.
 void setup_logging(bool under_journald) {
   spdlog::sink_ptr sink;
-  if (under_journald) sink = std::make_shared<spdlog::sinks::systemd_sink_mt>("stallwatchd");
-  else sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  if (under_journald)
+    sink = std::make_shared<spdlog::sinks::systemd_sink_mt>("stallwatchd");
+  else
+    sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
   auto* queued = new QueuedSink(std::make_shared<EscapingSink>(sink));
   // The logger holds a non-owning pointer: the sink outlives every static destructor.
   auto logger = std::make_shared<spdlog::logger>(

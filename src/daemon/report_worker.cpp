@@ -29,7 +29,8 @@ void ReportWorker::start(std::size_t stack_bytes) {
   if (rc == 0) {
     started_ = true;
   } else {
-    spdlog::error("cannot start the report worker thread (error {}); events are written inline", rc);
+    spdlog::error("cannot start the report worker thread (error {}); events are written inline",
+                  rc);
   }
 }
 

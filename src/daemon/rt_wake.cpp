@@ -17,7 +17,9 @@ void RtWake::route(HeartbeatManager& relays) {
   relays_.store(&relays, std::memory_order_release);
 }
 
-void RtWake::attach() noexcept { tid_.store(static_cast<int>(::gettid()), std::memory_order_release); }
+void RtWake::attach() noexcept {
+  tid_.store(static_cast<int>(::gettid()), std::memory_order_release);
+}
 
 void RtWake::idle() noexcept { idle_.store(true, std::memory_order_seq_cst); }
 

@@ -24,15 +24,19 @@ StatusCpu status_cpu_from_slot(int cpu, const HeartbeatSlot& slot) {
 
 Ladder ladder_for(const StatusInputs& in, const StatusCpu& c) {
   Ladder l;
-  const std::int64_t age = c.last_ns > 0 ? std::max<std::int64_t>(0, in.now_mono_ns - c.last_ns) : 0;
+  const std::int64_t age =
+      c.last_ns > 0 ? std::max<std::int64_t>(0, in.now_mono_ns - c.last_ns) : 0;
   const std::int64_t episode = c.state == CpuState::kStalled && c.episode_start_ns > 0
                                    ? std::max<std::int64_t>(0, in.now_mono_ns - c.episode_start_ns)
                                    : age;
-  l.report_in_ms = c.state == CpuState::kStalled ? 0 : std::max<std::int64_t>(0, in.threshold_ns - age) / 1'000'000;
+  l.report_in_ms = c.state == CpuState::kStalled
+                       ? 0
+                       : std::max<std::int64_t>(0, in.threshold_ns - age) / 1'000'000;
   const bool drilled = std::any_of(in.drills.begin(), in.drills.end(), [&](const StatusDrill& d) {
     return d.cpu == c.cpu && in.now_mono_ns <= d.until_mono_ns;
   });
-  if (in.escalation_action == "none" || in.escalation_after_ns <= 0 || in.escalation_dry_run || drilled)
+  if (in.escalation_action == "none" || in.escalation_after_ns <= 0 || in.escalation_dry_run ||
+      drilled)
     return l;
   l.escalation_in_ms = std::max<std::int64_t>(0, in.escalation_after_ns - episode) / 1'000'000;
   if (in.escalation_action == "watchdog-device" && in.watchdog_timeout_ns > 0)
@@ -81,7 +85,8 @@ nlohmann::json status_document(const StatusInputs& in) {
                              : 0;
     o[key::kLateHistLog2Ns] = c.late_hist;
     const std::int64_t age = c.last_ns > 0 ? in.now_mono_ns - c.last_ns : 0;
-    if (c.state == CpuState::kStalled || (c.state == CpuState::kHealthy && age * 2 > in.threshold_ns)) {
+    if (c.state == CpuState::kStalled ||
+        (c.state == CpuState::kHealthy && age * 2 > in.threshold_ns)) {
       const Ladder l = ladder_for(in, c);
       nlohmann::json lad;
       lad[key::kReportInMs] = l.report_in_ms;

@@ -18,13 +18,15 @@ ReloadPlan plan_reload(const Config& running, const CpuList& running_monitored, 
   }
   if (armed_timeout_s > 0) {
     const Nanos timeout = std::chrono::seconds(armed_timeout_s);
-    for (auto [key, value] : {std::pair<const char*, Nanos>{"heartbeat.interval", n.heartbeat.interval},
-                              {"checker.interval", n.checker.interval}}) {
+    for (auto [key, value] :
+         {std::pair<const char*, Nanos>{"heartbeat.interval", n.heartbeat.interval},
+          {"checker.interval", n.checker.interval}}) {
       if (value * 3 > timeout) {
         plan.message = fmt::format(
             "reload of {} rejected: {} ({}) is longer than a third of the armed hardware "
             "watchdog's timeout ({}s): the device would not be fed in time; keeping the running "
-            "configuration", n.source, key, format_duration(value), armed_timeout_s);
+            "configuration",
+            n.source, key, format_duration(value), armed_timeout_s);
         return plan;
       }
     }
@@ -34,8 +36,8 @@ ReloadPlan plan_reload(const Config& running, const CpuList& running_monitored, 
   // Interval, phase and priority are changed in the running heartbeats (never restarted: the
   // heartbeat of a stalled CPU cannot exit before the stall ends, and its episode must go on);
   // a stack size or the degraded fallback only matter when a heartbeat starts.
-  plan.heartbeats_changed = *monitored != running_monitored || oh.interval != nh.interval ||
-                            oh.priority != nh.priority;
+  plan.heartbeats_changed =
+      *monitored != running_monitored || oh.interval != nh.interval || oh.priority != nh.priority;
   auto differs = [&](auto member) {
     Config a, b;
     a.*member = running.*member;
@@ -47,7 +49,8 @@ ReloadPlan plan_reload(const Config& running, const CpuList& running_monitored, 
   if (differs(&Config::escalation)) plan.restart_only.emplace_back("[escalation]");
   if (differs(&Config::watchdog)) plan.restart_only.emplace_back("[watchdog]");
   if (oh.stack_kib != nh.stack_kib) plan.restart_only.emplace_back("heartbeat.stack_kib");
-  if (oh.allow_degraded != nh.allow_degraded) plan.restart_only.emplace_back("heartbeat.allow_degraded");
+  if (oh.allow_degraded != nh.allow_degraded)
+    plan.restart_only.emplace_back("heartbeat.allow_degraded");
   n.heartbeat.stack_kib = oh.stack_kib;
   n.heartbeat.allow_degraded = oh.allow_degraded;
   n.daemon = running.daemon;

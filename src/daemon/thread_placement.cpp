@@ -17,7 +17,8 @@ namespace stallwatch::daemon {
 std::vector<int> placement_cpus(const std::vector<int>& allowed, const std::vector<bool>& avoid) {
   std::vector<int> out;
   for (int cpu : allowed)
-    if (cpu < 0 || static_cast<std::size_t>(cpu) >= avoid.size() || !avoid[static_cast<std::size_t>(cpu)])
+    if (cpu < 0 || static_cast<std::size_t>(cpu) >= avoid.size() ||
+        !avoid[static_cast<std::size_t>(cpu)])
       out.push_back(cpu);
   return out.empty() ? allowed : out;
 }
@@ -74,8 +75,11 @@ std::string read_comm(const std::string& dir) {
 
 }  // namespace
 
-ThreadPlacement::ThreadPlacement(const PublishedState* published, int slots, std::vector<int> allowed)
-    : published_(published), allowed_(std::move(allowed)), avoid_(static_cast<std::size_t>(slots), false),
+ThreadPlacement::ThreadPlacement(const PublishedState* published, int slots,
+                                 std::vector<int> allowed)
+    : published_(published),
+      allowed_(std::move(allowed)),
+      avoid_(static_cast<std::size_t>(slots), false),
       current_(allowed_) {}
 
 void ThreadPlacement::update(bool pinned) {

@@ -11,8 +11,8 @@
 #include <spdlog/spdlog.h>
 
 #include "stallwatch/core/clock.h"
-#include "stallwatch/core/message_ids.h"
 #include "stallwatch/core/fs_util.h"
+#include "stallwatch/core/message_ids.h"
 
 namespace stallwatch::escalation {
 
@@ -29,7 +29,7 @@ EscalationControl::EscalationControl(const Config& config, const Sysroot& root,
   if (!seams_.sink.drill) {
     DrillLookup lookup{config_.daemon.runtime_dir, ::geteuid(), {}};
     seams_.sink.drill = [lookup](const StallEvent& e,
-                                      const StallReport* rep) -> std::optional<DrillMatch> {
+                                 const StallReport* rep) -> std::optional<DrillMatch> {
       const std::int64_t now = mono_now_ns();
       std::string ignored;
       auto m = find_drill(lookup, e.cpu, rep != nullptr ? rep->pid : 0,
@@ -45,7 +45,6 @@ EscalationControl::EscalationControl(const Config& config, const Sysroot& root,
 EscalationControl::~EscalationControl() = default;
 
 namespace {
-
 
 void watchdog_notice(JournalWriter& journal, int priority, const std::string& device,
                      const std::string& message) {
@@ -63,8 +62,7 @@ Status EscalationControl::start(std::int64_t now_mono_ns) {
   const uid_t euid = ::geteuid();
   if (auto st = check_private_dir("daemon.state_dir", config_.daemon.state_dir, euid); !st.ok())
     return st;
-  if (auto st = check_private_dir("daemon.runtime_dir", config_.daemon.runtime_dir, euid);
-      !st.ok())
+  if (auto st = check_private_dir("daemon.runtime_dir", config_.daemon.runtime_dir, euid); !st.ok())
     return st;
   if (auto id = read_boot_id(root_); id.ok()) {
     boot_id_ = *id;
@@ -95,13 +93,13 @@ Status EscalationControl::start(std::int64_t now_mono_ns) {
                                 : "by the feeder thread (the driver may sleep in it)");
       policy_ = std::make_unique<FeedPolicy>(FeedPolicySettings::from(config_, st.timeout_s));
       policy_->fed_at(now_mono_ns);
-      spdlog::info("owning hardware watchdog {} ({}): timeout {}s, fed every {}ms at most, "
-                   "bootstatus {}, nowayout {}, feeding by {}",
-                   dev, st.identity.empty() ? "unknown" : st.identity, st.timeout_s,
-                   (policy_->settings().feed_period_ns() + config_.checker.interval.count()) /
-                       1'000'000,
-                   st.bootstatus ? describe_watchdog_flags(*st.bootstatus) : "unknown",
-                   st.nowayout ? "yes" : "no", st.feed_by_write ? "write()" : "WDIOC_KEEPALIVE");
+      spdlog::info(
+          "owning hardware watchdog {} ({}): timeout {}s, fed every {}ms at most, "
+          "bootstatus {}, nowayout {}, feeding by {}",
+          dev, st.identity.empty() ? "unknown" : st.identity, st.timeout_s,
+          (policy_->settings().feed_period_ns() + config_.checker.interval.count()) / 1'000'000,
+          st.bootstatus ? describe_watchdog_flags(*st.bootstatus) : "unknown",
+          st.nowayout ? "yes" : "no", st.feed_by_write ? "write()" : "WDIOC_KEEPALIVE");
       if (st.nowayout)
         watchdog_notice(*seams_.journal, LOG_WARNING, dev,
                         fmt::format("{} has nowayout set: it cannot be disarmed; stopping "
@@ -197,7 +195,7 @@ std::unique_ptr<EventSink> EscalationControl::make_sink() {
   EscalationSinkSettings settings = EscalationSinkSettings::from(config_);
   settings.reset_timeout_s = reset_timeout_s_;
   auto sink = std::make_unique<EscalationSink>(settings, store_, *seams_.journal, seams_.sink,
-                                          boot_id_, device_.get(), policy_.get());
+                                               boot_id_, device_.get(), policy_.get());
   sink_ = sink.get();
   return sink;
 }

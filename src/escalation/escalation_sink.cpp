@@ -43,8 +43,8 @@ EscalationSinkSeams default_escalation_sink_seams(const Sysroot& root) {
 }
 
 EscalationSink::EscalationSink(EscalationSinkSettings settings, const ResetReasonStore& store,
-                     JournalWriter& journal, EscalationSinkSeams seams, std::string boot_id,
-                     WatchdogDevice* device, FeedPolicy* policy)
+                               JournalWriter& journal, EscalationSinkSeams seams,
+                               std::string boot_id, WatchdogDevice* device, FeedPolicy* policy)
     : settings_(settings),
       store_(store),
       journal_(journal),
@@ -84,10 +84,10 @@ std::vector<std::string> base_fields(const ResetReason& r, const char* message_i
 }  // namespace
 
 std::string EscalationSink::what_would_happen() const {
-  std::string dev = device_ != nullptr ? device_->settings().device : std::string("watchdog.device");
+  std::string dev =
+      device_ != nullptr ? device_->settings().device : std::string("watchdog.device");
   switch (settings_.action) {
-    case EscalationAction::kNone:
-      return "nothing (escalation.action = none)";
+    case EscalationAction::kNone: return "nothing (escalation.action = none)";
     case EscalationAction::kWatchdogDevice: {
       if (device_ == nullptr || !device_->armed())
         return fmt::format("stop feeding {}, but it is not armed: nothing would reset the machine",
@@ -176,7 +176,8 @@ void EscalationSink::fire(const StallEvent& event, const StallReport* report) {
   if (event.drill || drill) {
     if (!event.drill && settings_.action == EscalationAction::kWatchdogDevice && !settings_.dry_run)
       spdlog::warn("CPU#{}: a drill matched only after the escalation was due: the check did not "
-                   "know it, so the hardware watchdog may no longer be fed", event.cpu);
+                   "know it, so the hardware watchdog may no longer be fed",
+                   event.cpu);
     fire_drill(r, drill);
     return;
   }
@@ -197,7 +198,8 @@ void EscalationSink::fire(const StallEvent& event, const StallReport* report) {
   }
   if (taken.cpu != event.cpu || taken.episode != event.episode || reported_) {
     spdlog::warn("CPU#{} reached escalation.after too, but stallwatchd already escalated "
-                 "(CPU#{})", event.cpu, taken.cpu);
+                 "(CPU#{})",
+                 event.cpu, taken.cpu);
     return;
   }
   reported_ = true;
@@ -223,10 +225,10 @@ void EscalationSink::fire_dry_run(const ResetReason& r) {
 }
 
 void EscalationSink::fire_drill(const ResetReason& r, const std::optional<DrillMatch>& drill) {
-  const std::string where =
-      drill ? fmt::format("announced by stallwatchctl drill in {}, hog pid {}", drill->path,
-                          drill->announcement.pid)
-            : std::string("announced by stallwatchctl drill on this CPU");
+  const std::string where = drill
+                                ? fmt::format("announced by stallwatchctl drill in {}, hog pid {}",
+                                              drill->path, drill->announcement.pid)
+                                : std::string("announced by stallwatchctl drill on this CPU");
   std::string message = fmt::format(
       "CPU#{} stuck for {}!{} escalation skipped: drill ({})\nfor a real stall: {}", r.cpu,
       format_stall_seconds(r.stall_ns), culprit_text(r), where, what_would_happen());
@@ -267,8 +269,7 @@ EscalationSink::Outcome EscalationSink::act(const ResetReason& r) {
   out.journalled = journal_.try_send(escalation_fields(r, out));
   // 3. Act.
   switch (settings_.action) {
-    case EscalationAction::kNone:
-      break;
+    case EscalationAction::kNone: break;
     case EscalationAction::kWatchdogDevice: {
       if (device_ == nullptr || policy_ == nullptr || !device_->armed()) {
         out.failure = "no hardware watchdog is armed (watchdog.device)";

@@ -26,9 +26,10 @@ FeedPolicySettings FeedPolicySettings::from(const Config& config, int actual_tim
   // The report worker collects evidence (bounded by evidence.budget) before the escalation sink
   // sees the event and persists the reset reason; give it that long plus a margin.
   constexpr std::int64_t kMarginNs = 2'000'000'000;
-  s.escalation_grace_ns = (config.evidence.enabled ? config.evidence.budget.count() : 0) + kMarginNs;
-  s.stop_on_escalation = config.escalation.action == EscalationAction::kWatchdogDevice &&
-                         !config.escalation.dry_run;
+  s.escalation_grace_ns =
+      (config.evidence.enabled ? config.evidence.budget.count() : 0) + kMarginNs;
+  s.stop_on_escalation =
+      config.escalation.action == EscalationAction::kWatchdogDevice && !config.escalation.dry_run;
   return s;
 }
 

@@ -11,13 +11,13 @@
 #include <ctime>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
-#include "stallwatch/escalation/watchdog_sysfs.h"
 #include "stallwatch/core/fs_util.h"
 #include "stallwatch/core/text.h"
 #include "stallwatch/core/unique_fd.h"
+#include "stallwatch/escalation/watchdog_sysfs.h"
 
 namespace stallwatch::escalation {
 
@@ -182,7 +182,8 @@ PreviousBootReport decide_previous_boot_report(const ResetReasonFile& file,
   PreviousBootReport out;
   std::string boot_note;
   if (bootstatus)
-    boot_note = fmt::format("; watchdog {} bootstatus {}", device, describe_watchdog_flags(*bootstatus));
+    boot_note =
+        fmt::format("; watchdog {} bootstatus {}", device, describe_watchdog_flags(*bootstatus));
   const bool card_reset = bootstatus && (*bootstatus & WDIOF_CARDRESET) != 0;
 
   if (!file.consumed && file.last) {
@@ -190,9 +191,9 @@ PreviousBootReport decide_previous_boot_report(const ResetReasonFile& file,
     out.reason = r;
     out.report = true;
     out.mark_consumed = true;
-    std::string when = fmt::format("escalated at {} (boot {}, {} escalation(s) so far){}",
-                                   format_utc(r.time_realtime_ns), r.boot_id,
-                                   file.escalations_total, boot_note);
+    std::string when =
+        fmt::format("escalated at {} (boot {}, {} escalation(s) so far){}",
+                    format_utc(r.time_realtime_ns), r.boot_id, file.escalations_total, boot_note);
     if (r.boot_id != current_boot_id) {
       out.cause = "stallwatch-escalation";
       out.priority = 4;

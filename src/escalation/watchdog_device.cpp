@@ -11,8 +11,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "stallwatch/escalation/watchdog_class.h"
 #include "stallwatch/core/unique_fd.h"
+#include "stallwatch/escalation/watchdog_class.h"
 
 namespace stallwatch::escalation {
 namespace {
@@ -79,8 +79,8 @@ Status WatchdogDevice::probe() {
     if (!root_.exists(settings_.device))
       return make_error("watchdog.device {} does not exist (is the driver loaded?)",
                         settings_.device);
-    state_.warnings.push_back(fmt::format(
-        "no sysfs information ({}); relying on the ioctls alone", info.error().message));
+    state_.warnings.push_back(fmt::format("no sysfs information ({}); relying on the ioctls alone",
+                                          info.error().message));
     return Ok{};
   }
   const WatchdogSysfsInfo& s = *info;
@@ -88,8 +88,8 @@ Status WatchdogDevice::probe() {
   state_.identity = s.identity;
   state_.bootstatus = s.bootstatus;
   state_.nowayout = s.nowayout.value_or(false);
-  std::string who = s.identity.empty() ? settings_.device
-                                       : fmt::format("{} ({})", settings_.device, s.identity);
+  std::string who =
+      s.identity.empty() ? settings_.device : fmt::format("{} ({})", settings_.device, s.identity);
   int t = settings_.timeout_s;
   if ((s.min_timeout_s && t < *s.min_timeout_s) ||
       (s.max_timeout_s && *s.max_timeout_s > 0 && t > *s.max_timeout_s))
@@ -160,8 +160,8 @@ Status WatchdogDevice::configure_locked() {
     if (!id.empty()) state_.identity = id;
   } else {
     // Every watchdog driver answers WDIOC_GETSUPPORT (the watchdog core does it for them).
-    return make_error("watchdog.device {}: WDIOC_GETSUPPORT failed: {}: not a usable watchdog",
-                      dev, err_text(rc));
+    return make_error("watchdog.device {}: WDIOC_GETSUPPORT failed: {}: not a usable watchdog", dev,
+                      err_text(rc));
   }
   const bool known = state_.options.has_value();
   const std::uint32_t opts = state_.options.value_or(0);
@@ -201,8 +201,9 @@ Status WatchdogDevice::configure_locked() {
     return make_error("{}: cannot determine the device's timeout (WDIOC_GETTIMEOUT failed)", dev);
   state_.timeout_s = actual;
   if (actual != settings_.timeout_s)
-    state_.warnings.push_back(fmt::format("{} uses a timeout of {}s (watchdog.timeout asked for {}s)",
-                                          dev, actual, settings_.timeout_s));
+    state_.warnings.push_back(
+        fmt::format("{} uses a timeout of {}s (watchdog.timeout asked for {}s)", dev, actual,
+                    settings_.timeout_s));
   if (static_cast<std::int64_t>(actual) * 1'000'000'000 / 3 < settings_.feed_interval_ns)
     return make_error(
         "{}: its real timeout of {}s cannot be fed every timeout/3 from a checker.interval of "

@@ -14,7 +14,8 @@ namespace stallwatch::escalation {
 
 std::string watchdog_sysfs_name(std::string_view device_path) {
   auto slash = device_path.rfind('/');
-  std::string_view base = slash == std::string_view::npos ? device_path : device_path.substr(slash + 1);
+  std::string_view base =
+      slash == std::string_view::npos ? device_path : device_path.substr(slash + 1);
   constexpr std::string_view kPrefix = "watchdog";
   if (base.substr(0, kPrefix.size()) != kPrefix) return "";
   std::string_view id = base.substr(kPrefix.size());
@@ -90,14 +91,17 @@ Result<WatchdogSysfsInfo> read_watchdog_sysfs(const Sysroot& root, std::string_v
 }
 
 std::string describe_watchdog_flags(std::uint32_t flags) {
-  struct Bit { std::uint32_t bit; const char* name; };
+  struct Bit {
+    std::uint32_t bit;
+    const char* name;
+  };
   static constexpr Bit kBits[] = {
-      {WDIOF_OVERHEAT, "overheat"},       {WDIOF_FANFAULT, "fan-fault"},
-      {WDIOF_EXTERN1, "extern1"},         {WDIOF_EXTERN2, "extern2"},
-      {WDIOF_POWERUNDER, "power-under"},  {WDIOF_CARDRESET, "card-reset"},
-      {WDIOF_POWEROVER, "power-over"},    {WDIOF_SETTIMEOUT, "settimeout"},
-      {WDIOF_MAGICCLOSE, "magicclose"},   {WDIOF_PRETIMEOUT, "pretimeout"},
-      {WDIOF_ALARMONLY, "alarm-only"},    {WDIOF_KEEPALIVEPING, "keepaliveping"},
+      {WDIOF_OVERHEAT, "overheat"},      {WDIOF_FANFAULT, "fan-fault"},
+      {WDIOF_EXTERN1, "extern1"},        {WDIOF_EXTERN2, "extern2"},
+      {WDIOF_POWERUNDER, "power-under"}, {WDIOF_CARDRESET, "card-reset"},
+      {WDIOF_POWEROVER, "power-over"},   {WDIOF_SETTIMEOUT, "settimeout"},
+      {WDIOF_MAGICCLOSE, "magicclose"},  {WDIOF_PRETIMEOUT, "pretimeout"},
+      {WDIOF_ALARMONLY, "alarm-only"},   {WDIOF_KEEPALIVEPING, "keepaliveping"},
   };
   std::string names;
   for (const auto& b : kBits) {

@@ -8,8 +8,8 @@
 #include <cstring>
 
 #include "stallwatch/core/sysroot.h"
-#include "stallwatch/core/unique_fd.h"
 #include "stallwatch/core/thread_start.h"
+#include "stallwatch/core/unique_fd.h"
 
 namespace stallwatch::evidence {
 
@@ -19,8 +19,8 @@ Status BoundedIo::start(std::size_t stack_bytes) {
   if (state_) return Ok{};
   auto state = std::make_shared<State>();
   auto* arg = new std::shared_ptr<State>(state);
-  Status started = start_background_thread(&thread_, &BoundedIo::thread_main, arg, stack_bytes,
-                                           name_);
+  Status started =
+      start_background_thread(&thread_, &BoundedIo::thread_main, arg, stack_bytes, name_);
   if (!started) {
     delete arg;
     return started;
@@ -40,8 +40,10 @@ void BoundedIo::stop() {
   state_->cv.notify_all();
   // A helper blocked in the kernel cannot be interrupted; it holds its own reference to the state
   // and exits when the call returns.
-  if (stuck) pthread_detach(thread_);
-  else pthread_join(thread_, nullptr);
+  if (stuck)
+    pthread_detach(thread_);
+  else
+    pthread_join(thread_, nullptr);
   state_.reset();
 }
 

@@ -55,7 +55,8 @@ std::int64_t unaccounted_stall_ns(const Evidence& ev) {
     return 0;
   const std::int64_t stall = std::min(ev.event.stall_ns, stall_window_ns(ev));
   const std::int64_t missing = c.window_ns - c.cpu_ms.total() * 1'000'000;
-  if (stall < kUnaccountedMinNs || static_cast<double>(missing) < kUnaccountedShare * static_cast<double>(stall))
+  if (stall < kUnaccountedMinNs ||
+      static_cast<double>(missing) < kUnaccountedShare * static_cast<double>(stall))
     return 0;
   return missing;
 }
@@ -126,13 +127,13 @@ Classification classify(const Evidence& ev) {
   if (c.have_stat && ms.total() > 0) {
     double share = static_cast<double>(ms.irq + ms.softirq) / static_cast<double>(ms.total());
     if (share > kIrqShare)
-      return make("irq-storm",
-                  fmt::format("hardirq + softirq took {:.0f}% of CPU {} over {:.2f} s (irq {:.2f} "
-                              "s, softirq {:.2f} s)",
-                              share * 100, cpu, secs(c.window_ns),
-                              static_cast<double>(ms.irq) / 1e3,
-                              static_cast<double>(ms.softirq) / 1e3),
-                  running);
+      return make(
+          "irq-storm",
+          fmt::format("hardirq + softirq took {:.0f}% of CPU {} over {:.2f} s (irq {:.2f} "
+                      "s, softirq {:.2f} s)",
+                      share * 100, cpu, secs(c.window_ns), static_cast<double>(ms.irq) / 1e3,
+                      static_cast<double>(ms.softirq) / 1e3),
+          running);
   }
   if (c.have_interrupts && c.window_ns > 0 && c.irq_total_delta > 0) {
     for (const auto& irq : c.top_irqs) {
@@ -167,15 +168,17 @@ Classification classify(const Evidence& ev) {
   }
   if (hog >= 0) {
     const auto& t = ev.tasks[static_cast<std::size_t>(hog)];
-    std::string prio = t.policy == kSchedDeadline
-                           ? std::string("SCHED_DEADLINE outranks every SCHED_FIFO priority")
-                           : fmt::format("{} priority {} >= heartbeat priority {}",
-                                         policy_name(t.policy), t.rt_priority,
-                                         ev.heartbeat_priority);
+    std::string prio =
+        t.policy == kSchedDeadline
+            ? std::string("SCHED_DEADLINE outranks every SCHED_FIFO priority")
+            : fmt::format("{} priority {} >= heartbeat priority {}", policy_name(t.policy),
+                          t.rt_priority, ev.heartbeat_priority);
     std::string held;
-    if (t.running) held = " and holds the CPU (" + ev.running_reason + ")";
+    if (t.running)
+      held = " and holds the CPU (" + ev.running_reason + ")";
     else if (t.run_ns_growth > 0)
-      held = fmt::format(" and ran {:.1f} ms between two samples", static_cast<double>(t.run_ns_growth) / 1e6);
+      held = fmt::format(" and ran {:.1f} ms between two samples",
+                         static_cast<double>(t.run_ns_growth) / 1e6);
     return make("rt-hog",
                 fmt::format("{} is runnable on CPU {} with {}{}", who(t), cpu, prio, held), hog);
   }

@@ -7,8 +7,8 @@
 namespace stallwatch::evidence {
 
 std::size_t CounterSample::approx_bytes() const {
-  std::size_t b = sizeof(*this) + stat.size() * sizeof(CpuTimes) +
-                  thermal.size() * sizeof(ThermalCount);
+  std::size_t b =
+      sizeof(*this) + stat.size() * sizeof(CpuTimes) + thermal.size() * sizeof(ThermalCount);
   for (const auto* t : {&interrupts, &softirqs}) {
     b += t->cpus.size() * sizeof(int);
     for (const auto& r : t->rows)

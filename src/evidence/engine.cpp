@@ -25,8 +25,10 @@ std::string utc_stamp(bool compact) {
   tm t{};
   gmtime_r(&now, &t);
   char buf[64];
-  if (compact) std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &t);
-  else std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &t);
+  if (compact)
+    std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &t);
+  else
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &t);
   return buf;
 }
 
@@ -93,13 +95,15 @@ void EvidenceEngine::request_sample() {
 }
 
 void EvidenceEngine::sampler_run() {
-  const auto period_ms = std::chrono::duration_cast<std::chrono::milliseconds>(tuning_.sample_interval).count();
+  const auto period_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(tuning_.sample_interval).count();
   const int timeout_ms = period_ms > 0 ? static_cast<int>(period_ms) : -1;  // -1: on request only
   bool take = timeout_ms > 0;
   for (;;) {
     if (take) {
       std::vector<std::string> errors;
-      auto sample = std::make_shared<CounterSample>(read_counter_sample(root_, tuning_.now(), &errors));
+      auto sample =
+          std::make_shared<CounterSample>(read_counter_sample(root_, tuning_.now(), &errors));
       if (sample->have_stat || sample->have_interrupts || sample->have_softirqs)
         history_.push(std::move(sample));
     }
@@ -149,9 +153,9 @@ void EvidenceEngine::store(StallReport& report) {
   // Keep the first update (the stall) and the latest ones.
   while (ep.updates.size() > tuning_.max_updates_per_episode && ep.updates.size() > 2)
     ep.updates.erase(ep.updates.begin() + 1);
-  std::string doc = fmt::format(
-      "{{\"format\":\"stallwatch-report/1\",\"cpu\":{},\"episode\":{},\"updates\":[", report.event.cpu,
-      report.event.episode);
+  std::string doc =
+      fmt::format("{{\"format\":\"stallwatch-report/1\",\"cpu\":{},\"episode\":{},\"updates\":[",
+                  report.event.cpu, report.event.episode);
   for (std::size_t i = 0; i < ep.updates.size(); ++i) doc += (i ? "," : "") + ep.updates[i];
   doc += "]}\n";
   auto path = store_.write(ep.file_name, doc, tuning_.now());

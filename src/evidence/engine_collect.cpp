@@ -12,12 +12,12 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "stallwatch/evidence/classify.h"
 #include "stallwatch/core/cpuset.h"
+#include "stallwatch/core/sanitize.h"
+#include "stallwatch/evidence/classify.h"
 #include "stallwatch/evidence/engine.h"
 #include "stallwatch/evidence/report_json.h"
 #include "stallwatch/evidence/sysrq_backtrace.h"
-#include "stallwatch/core/sanitize.h"
 
 namespace stallwatch::evidence {
 
@@ -32,7 +32,8 @@ constexpr std::int64_t kVerdictSlackNs = 2'000'000'000;
 // Times one collection step into ev.steps.
 class StepTimer {
  public:
-  StepTimer(Evidence& ev, const char* name, NowFn now) : ev_(ev), name_(name), now_(now), t0_(now()) {}
+  StepTimer(Evidence& ev, const char* name, NowFn now)
+      : ev_(ev), name_(name), now_(now), t0_(now()) {}
   ~StepTimer() { ev_.steps.push_back({name_, now_() - t0_, ok_}); }
   StepTimer(const StepTimer&) = delete;
   StepTimer& operator=(const StepTimer&) = delete;
@@ -138,8 +139,8 @@ StallReport EvidenceEngine::collect_steps(const StallEvent& event, std::int64_t 
   step_scan_tasks(c);
   step_read_backtrace(c);
   step_verdicts(c);
-  step_system(c);             // the RT throttling budget, which sets the schedstat gap
-  step_task_details(c);       // which task holds the CPU, then its details
+  step_system(c);        // the RT throttling budget, which sets the schedstat gap
+  step_task_details(c);  // which task holds the CPU, then its details
   step_counter_deltas(c, episode(event));
 
   c.ev.collected_mono_ns = tuning_.now();
@@ -156,7 +157,8 @@ StallReport EvidenceEngine::collect_steps(const StallEvent& event, std::int64_t 
 void EvidenceEngine::step_counters_now(Collection& c) {
   StepTimer st(c.ev, "counters-now", tuning_.now);
   std::vector<std::string> errors;
-  c.now_sample = std::make_shared<CounterSample>(read_counter_sample(root_, tuning_.now(), &errors));
+  c.now_sample =
+      std::make_shared<CounterSample>(read_counter_sample(root_, tuning_.now(), &errors));
   for (auto& e : errors) st.fail(e);
 }
 
@@ -165,8 +167,8 @@ void EvidenceEngine::step_trigger_backtrace(Collection& c) {
   const int cpu = c.ev.event.cpu;
   bt.cpu = cpu;
   StepTimer st(c.ev, "sysrq-trigger", tuning_.now);
-  const bool cache_usable = !cached_sections_.empty() &&
-                            cached_sections_ns_ >= c.ev.event.stall_start_mono_ns;
+  const bool cache_usable =
+      !cached_sections_.empty() && cached_sections_ns_ >= c.ev.event.stall_start_mono_ns;
   if (!cfg_.sysrq_backtrace) {
     bt.status = "disabled";
     return;
@@ -267,9 +269,9 @@ void EvidenceEngine::step_verdicts(Collection& c) {
                          (kmsg_error_.empty() ? std::string() : ": " + kmsg_error_));
     return;
   }
-  c.ev.verdicts = kmsg_.verdicts_for(c.ev.event.cpu,
-                                     c.ev.event.stall_start_mono_ns - kVerdictSlackNs,
-                                     tuning_.now() + kVerdictSlackNs);
+  c.ev.verdicts =
+      kmsg_.verdicts_for(c.ev.event.cpu, c.ev.event.stall_start_mono_ns - kVerdictSlackNs,
+                         tuning_.now() + kVerdictSlackNs);
   c.ev.kmsg_lost_records = kmsg_.lost_records();
 }
 
@@ -295,8 +297,9 @@ void EvidenceEngine::step_task_details(Collection& c) {
   }
   // Runtime growth needs time between the two schedstat samples.
   if (ev.tasks.size() >= 2 && nmi_tid == 0 && verdict_tid == 0) {
-    const std::int64_t gap = schedstat_gap_ns(tuning_.schedstat_gap.count(), ev.system.have_rt_runtime,
-                                              ev.system.sched_rt_period_us, ev.system.sched_rt_runtime_us);
+    const std::int64_t gap =
+        schedstat_gap_ns(tuning_.schedstat_gap.count(), ev.system.have_rt_runtime,
+                         ev.system.sched_rt_period_us, ev.system.sched_rt_runtime_us);
     std::int64_t wait = std::min(c.scan_done_ns + gap, c.deadline) - now();
     if (wait > 0) std::this_thread::sleep_for(std::chrono::nanoseconds(wait));
   }
@@ -342,8 +345,8 @@ void EvidenceEngine::step_counter_deltas(Collection& c, Episode& ep) {
 void EvidenceEngine::step_system(Collection& c) {
   Evidence& ev = c.ev;
   StepTimer st(ev, "system", tuning_.now);
-  if (auto cs = root_.read_file("/sys/devices/system/clocksource/clocksource0/current_clocksource",
-                                256))
+  if (auto cs =
+          root_.read_file("/sys/devices/system/clocksource/clocksource0/current_clocksource", 256))
     ev.system.clocksource = sanitize_text(trim(*cs));
   else
     st.fail(cs.error().message);

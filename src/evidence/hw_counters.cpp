@@ -62,8 +62,8 @@ void add_hw_deltas(const CounterSample& base, const CounterSample& now, int cpu,
     ev->package_throttle_delta = b->package >= a->package ? b->package - a->package : 0;
   }
   std::uint64_t x = 0, y = 0;
-  if (base.have_interrupts && now.have_interrupts &&
-      row_count(base.interrupts, "MCE", cpu, &x) && row_count(now.interrupts, "MCE", cpu, &y)) {
+  if (base.have_interrupts && now.have_interrupts && row_count(base.interrupts, "MCE", cpu, &x) &&
+      row_count(now.interrupts, "MCE", cpu, &y)) {
     ev->have_machine_checks = true;
     ev->mce_delta = y >= x ? y - x : 0;
     if (row_count(base.interrupts, "MCP", cpu, &x) && row_count(now.interrupts, "MCP", cpu, &y))

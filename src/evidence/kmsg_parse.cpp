@@ -3,8 +3,8 @@
 
 #include <limits>
 
-#include "stallwatch/evidence/proc_parse.h"
 #include "stallwatch/core/sanitize.h"
+#include "stallwatch/evidence/proc_parse.h"
 
 namespace stallwatch::evidence {
 
@@ -193,7 +193,8 @@ std::optional<VerdictMatch> match_verdict(std::string_view text) {
     std::string_view s = text;
     constexpr std::string_view kBlocked = " blocked for more than ";
     auto end = s.rfind(kBlocked);
-    if (consume(&s, "INFO: task ") && end != std::string_view::npos && ends_with(text, " seconds.")) {
+    if (consume(&s, "INFO: task ") && end != std::string_view::npos &&
+        ends_with(text, " seconds.")) {
       std::string_view secs = text.substr(end + kBlocked.size());
       secs.remove_suffix(9);
       int n = 0;
@@ -216,8 +217,8 @@ std::optional<VerdictMatch> match_verdict(std::string_view text) {
     std::string_view s = text;
     int cpu = -1;
     if (consume(&s, "clocksource: timekeeping watchdog on CPU") && consume_number(&s, &cpu) &&
-        consume(&s, ": Marking clocksource '") && s.find("' as unstable because") !=
-                                                      std::string_view::npos) {
+        consume(&s, ": Marking clocksource '") &&
+        s.find("' as unstable because") != std::string_view::npos) {
       m.kind = VerdictKind::kClocksourceUnstable;
       m.cpu = cpu;
       return m;
@@ -235,9 +236,12 @@ int follow_up_cpu(std::string_view text) {
   if (text.substr(0, 5) == "CPU: ") return number_at(text, 5);
   // "rcu: \x091-....: (5249 ticks this GP) ..." or with a literal tab
   std::string_view rest;
-  if (text.substr(0, 9) == "rcu: \\x09") rest = text.substr(9);
-  else if (text.substr(0, 6) == "rcu: \t") rest = text.substr(6);
-  else return -1;
+  if (text.substr(0, 9) == "rcu: \\x09")
+    rest = text.substr(9);
+  else if (text.substr(0, 6) == "rcu: \t")
+    rest = text.substr(6);
+  else
+    return -1;
   int cpu = number_at(rest, 0);
   if (cpu < 0) return -1;
   std::size_t digits = std::to_string(cpu).size();

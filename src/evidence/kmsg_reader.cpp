@@ -6,15 +6,15 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 #include <spdlog/spdlog.h>
 
-#include "stallwatch/evidence/proc_parse.h"
 #include "stallwatch/core/sanitize.h"
 #include "stallwatch/core/thread_start.h"
+#include "stallwatch/evidence/proc_parse.h"
 
 namespace stallwatch::evidence {
 

@@ -70,8 +70,10 @@ Result<TaskStat> parse_task_stat(std::string_view text) {
     std::size_t i = static_cast<std::size_t>(number - 3);
     if (i >= n) return true;  // older kernels: leave the default
     using T = std::remove_pointer_t<decltype(out)>;
-    if constexpr (std::is_same_v<T, int>) return parse_int(f[i], out);
-    else return parse_u64(f[i], out);
+    if constexpr (std::is_same_v<T, int>)
+      return parse_int(f[i], out);
+    else
+      return parse_u64(f[i], out);
   };
   bool ok = field(4, &st.ppid) && field(14, &st.utime_ticks) && field(15, &st.stime_ticks) &&
             field(18, &st.priority) && field(19, &st.nice) && field(20, &st.num_threads) &&
@@ -116,8 +118,8 @@ Result<std::vector<CpuTimes>> parse_proc_stat(std::string_view text) {
     if (n < 5) return make_error("stat: short cpu line '{}'", line);
     CpuTimes t;
     if (!parse_int(f[0].substr(3), &t.cpu)) return make_error("stat: bad cpu '{}'", f[0]);
-    std::uint64_t* fields[] = {&t.user,    &t.nice,  &t.system, &t.idle,  &t.iowait,
-                               &t.irq,     &t.softirq, &t.steal, &t.guest, &t.guest_nice};
+    std::uint64_t* fields[] = {&t.user, &t.nice,    &t.system, &t.idle,  &t.iowait,
+                               &t.irq,  &t.softirq, &t.steal,  &t.guest, &t.guest_nice};
     for (std::size_t i = 1; i < n && i - 1 < std::size(fields); ++i)
       if (!parse_u64(f[i], fields[i - 1])) return make_error("stat: bad number in '{}'", line);
     out.push_back(t);

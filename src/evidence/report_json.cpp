@@ -6,8 +6,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "stallwatch/evidence/proc_parse.h"
 #include "stallwatch/core/sanitize.h"
+#include "stallwatch/evidence/proc_parse.h"
 
 namespace stallwatch::evidence {
 
@@ -29,25 +29,25 @@ void add_raw_hex(json* j, const char* key, const std::string& sanitized) {
 
 json task_json(const TaskEvidence& t) {
   json j = json{{"pid", t.pid},
-              {"tid", t.tid},
-              {"comm", t.comm},
-              {"state", std::string(1, t.state)},
-              {"processor", t.processor},
-              {"policy", policy_name(t.policy)},
-              {"rt_priority", t.rt_priority},
-              {"nice", t.nice},
-              {"priority", t.priority},
-              {"utime_ticks", t.utime_ticks},
-              {"stime_ticks", t.stime_ticks},
-              {"schedstat_run_ns", t.run_ns},
-              {"schedstat_growth_ns", t.run_ns_growth},
-              {"running", t.running},
-              {"syscall", t.syscall},
-              {"cgroup", t.cgroup},
-              {"cmdline", t.cmdline},
-              {"wchan", t.wchan},
-              {"stack", t.stack},
-              {"read_errors", t.read_errors}};
+                {"tid", t.tid},
+                {"comm", t.comm},
+                {"state", std::string(1, t.state)},
+                {"processor", t.processor},
+                {"policy", policy_name(t.policy)},
+                {"rt_priority", t.rt_priority},
+                {"nice", t.nice},
+                {"priority", t.priority},
+                {"utime_ticks", t.utime_ticks},
+                {"stime_ticks", t.stime_ticks},
+                {"schedstat_run_ns", t.run_ns},
+                {"schedstat_growth_ns", t.run_ns_growth},
+                {"running", t.running},
+                {"syscall", t.syscall},
+                {"cgroup", t.cgroup},
+                {"cmdline", t.cmdline},
+                {"wchan", t.wchan},
+                {"stack", t.stack},
+                {"read_errors", t.read_errors}};
   add_raw_hex(&j, "comm", t.comm);
   add_raw_hex(&j, "cmdline", t.cmdline);
   add_raw_hex(&j, "cgroup", t.cgroup);
@@ -61,9 +61,9 @@ json counters_json(const CounterEvidence& c) {
   j["window_start_mono_ns"] = c.window_start_mono_ns;
   j["window_ns"] = c.window_ns;
   if (c.have_stat)
-    j["cpu_ms"] = json{{"user", c.cpu_ms.user},     {"nice", c.cpu_ms.nice},
-                       {"system", c.cpu_ms.system}, {"idle", c.cpu_ms.idle},
-                       {"iowait", c.cpu_ms.iowait}, {"irq", c.cpu_ms.irq},
+    j["cpu_ms"] = json{{"user", c.cpu_ms.user},       {"nice", c.cpu_ms.nice},
+                       {"system", c.cpu_ms.system},   {"idle", c.cpu_ms.idle},
+                       {"iowait", c.cpu_ms.iowait},   {"irq", c.cpu_ms.irq},
                        {"softirq", c.cpu_ms.softirq}, {"steal", c.cpu_ms.steal}};
   auto rows = [](const std::vector<CounterDelta>& v) {
     json a = json::array();
@@ -73,19 +73,21 @@ json counters_json(const CounterEvidence& c) {
   };
   if (c.have_interrupts) {
     j["interrupts"] = json{{"total_delta", c.irq_total_delta}, {"top", rows(c.top_irqs)}};
-    if (c.have_loc) j["interrupts"]["local_timer"] = json{{"row", c.local_timer_row},
-                                                          {"delta", c.loc_delta}};
+    if (c.have_loc)
+      j["interrupts"]["local_timer"] = json{{"row", c.local_timer_row}, {"delta", c.loc_delta}};
   }
   if (c.have_softirqs) j["softirqs"] = rows(c.softirqs);
   if (c.have_thermal)
-    j["thermal_throttle"] = json{{"core_delta", c.core_throttle_delta},
-                                 {"package_delta", c.package_throttle_delta}};
+    j["thermal_throttle"] =
+        json{{"core_delta", c.core_throttle_delta}, {"package_delta", c.package_throttle_delta}};
   if (c.have_machine_checks)
     j["machine_checks"] = json{{"mce_delta", c.mce_delta}, {"mcp_delta", c.mcp_delta}};
   return j;
 }
 
-std::string seconds(std::int64_t ns) { return fmt::format("{:.2f}s", static_cast<double>(ns) / 1e9); }
+std::string seconds(std::int64_t ns) {
+  return fmt::format("{:.2f}s", static_cast<double>(ns) / 1e9);
+}
 
 }  // namespace
 
@@ -102,14 +104,21 @@ std::string evidence_to_json(const Evidence& ev) {
   j["tasks"] = tasks;
   if (ev.tasks.size() > kMaxReportTasks) j["tasks_omitted"] = ev.tasks.size() - kMaxReportTasks;
   const auto& b = ev.backtrace;
-  j["backtrace"] = json{{"status", b.status},     {"note", b.note},
-                        {"cpu", b.cpu},           {"have_section", b.have_section},
-                        {"idle", b.idle},         {"kernel_rip", b.kernel_rip},
-                        {"user_rip", b.user_rip}, {"irqs_off", b.irqs_off},
+  j["backtrace"] = json{{"status", b.status},
+                        {"note", b.note},
+                        {"cpu", b.cpu},
+                        {"have_section", b.have_section},
+                        {"idle", b.idle},
+                        {"kernel_rip", b.kernel_rip},
+                        {"user_rip", b.user_rip},
+                        {"irqs_off", b.irqs_off},
                         {"rip", b.rip},
-                        {"pid", b.pid},           {"comm", b.comm},
-                        {"frames", b.frames},     {"section", b.section},
-                        {"cpus_seen", b.cpus_seen}, {"cpus_missing", b.cpus_missing},
+                        {"pid", b.pid},
+                        {"comm", b.comm},
+                        {"frames", b.frames},
+                        {"section", b.section},
+                        {"cpus_seen", b.cpus_seen},
+                        {"cpus_missing", b.cpus_missing},
                         {"wait_ns", b.wait_ns}};
   json verdicts = json::array();
   for (const auto& v : ev.verdicts)
@@ -184,9 +193,10 @@ void fill_report(const Evidence& ev, const Classification& cls, StallReport* r) 
 
 std::string format_summary(const Evidence& ev, const Classification& cls) {
   std::string out = "reason: " + cls.reason;
-  const TaskEvidence* t = cls.culprit >= 0 && static_cast<std::size_t>(cls.culprit) < ev.tasks.size()
-                              ? &ev.tasks[static_cast<std::size_t>(cls.culprit)]
-                              : nullptr;
+  const TaskEvidence* t =
+      cls.culprit >= 0 && static_cast<std::size_t>(cls.culprit) < ev.tasks.size()
+          ? &ev.tasks[static_cast<std::size_t>(cls.culprit)]
+          : nullptr;
   if (t != nullptr) {
     out += fmt::format("\nculprit: {} pid {} tid {} {} rt_priority {} nice {}", t->comm, t->pid,
                        t->tid, policy_name(t->policy), t->rt_priority, t->nice);
@@ -278,10 +288,14 @@ std::string report_to_json(const StallReport& r, const std::string& wall_time) {
   j["class"] = r.stall_class;
   j["class_reason"] = r.class_reason;
   if (r.drill) j["drill"] = true;
-  j["culprit"] = json{{"pid", r.pid},         {"tid", r.tid},
-                      {"comm", r.comm},       {"policy", r.policy},
-                      {"rt_priority", r.rt_priority}, {"nice", r.nice},
-                      {"cmdline", r.cmdline}, {"cgroup", r.cgroup},
+  j["culprit"] = json{{"pid", r.pid},
+                      {"tid", r.tid},
+                      {"comm", r.comm},
+                      {"policy", r.policy},
+                      {"rt_priority", r.rt_priority},
+                      {"nice", r.nice},
+                      {"cmdline", r.cmdline},
+                      {"cgroup", r.cgroup},
                       {"stack", r.stack}};
   add_raw_hex(&j["culprit"], "comm", r.comm);
   add_raw_hex(&j["culprit"], "cmdline", r.cmdline);

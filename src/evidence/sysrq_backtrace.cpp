@@ -49,8 +49,8 @@ void SysrqBacktrace::read_until(const std::vector<int>& cpus, std::int64_t deadl
     }
     if (dump_.complete_for(cpus)) return;
     std::int64_t t = now();
-    bool all_started = std::all_of(cpus.begin(), cpus.end(),
-                                   [&](int c) { return dump_.section(c) != nullptr; });
+    bool all_started =
+        std::all_of(cpus.begin(), cpus.end(), [&](int c) { return dump_.section(c) != nullptr; });
     if (all_started && t - last_record_ns >= quiet_ns) {
       dump_.finish();
       return;

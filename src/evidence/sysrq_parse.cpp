@@ -3,8 +3,8 @@
 
 #include <charconv>
 
-#include "stallwatch/evidence/proc_parse.h"
 #include "stallwatch/core/sanitize.h"
+#include "stallwatch/evidence/proc_parse.h"
 
 namespace stallwatch::evidence {
 
@@ -34,9 +34,9 @@ void parse_cpu_line(std::string_view line, BacktraceSection* s) {
 
 bool is_idle_function(std::string_view rip) {
   static constexpr std::string_view kIdle[] = {
-      "default_idle", "native_safe_halt", "pv_native_safe_halt", "mwait_idle", "intel_idle",
-      "acpi_idle",    "acpi_safe_halt",   "poll_idle",           "cpu_idle_poll", "haltpoll",
-      "amd_e400_idle", "do_idle"};
+      "default_idle",  "native_safe_halt", "pv_native_safe_halt", "mwait_idle",
+      "intel_idle",    "acpi_idle",        "acpi_safe_halt",      "poll_idle",
+      "cpu_idle_poll", "haltpoll",         "amd_e400_idle",       "do_idle"};
   for (auto f : kIdle)
     if (starts_with(rip, f)) return true;
   return false;
@@ -88,8 +88,10 @@ void SysrqDumpAssembler::add_line(std::string_view raw_text) {
     s->complete = true;
     return;
   }
-  if (s->lines.size() < max_lines_) s->lines.emplace_back(text);
-  else s->truncated = true;
+  if (s->lines.size() < max_lines_)
+    s->lines.emplace_back(text);
+  else
+    s->truncated = true;
 
   if (starts_with(t, "CPU: ")) {
     parse_cpu_line(t, s);

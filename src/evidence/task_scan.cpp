@@ -11,8 +11,8 @@
 #include <cerrno>
 #include <cstring>
 
-#include "stallwatch/evidence/proc_parse.h"
 #include "stallwatch/core/unique_fd.h"
+#include "stallwatch/evidence/proc_parse.h"
 
 namespace stallwatch::evidence {
 
@@ -226,8 +226,8 @@ std::string pick_cgroup(std::string_view text) {
 
 void read_task_details(const Sysroot& root, BoundedIo& reader, const DetailLimits& limits,
                        TaskEvidence* t) {
-  std::string base = root.path("/proc/" + std::to_string(t->pid) + "/task/" +
-                               std::to_string(t->tid) + "/");
+  std::string base =
+      root.path("/proc/" + std::to_string(t->pid) + "/task/" + std::to_string(t->tid) + "/");
   auto read = [&](const char* name, std::size_t max) -> Result<std::string> {
     auto timeout = limits.per_read_timeout;
     if (limits.deadline_ns != 0) {
@@ -285,8 +285,9 @@ std::string pick_running(std::vector<TaskEvidence>* tasks, int nmi_tid, int verd
     }
   }
   if (best_growth > 0 && !tie)
-    return mark(best, fmt::format("its runtime grew most between two schedstat samples (+{:.1f} ms)",
-                                  static_cast<double>(best_growth) / 1e6));
+    return mark(best,
+                fmt::format("its runtime grew most between two schedstat samples (+{:.1f} ms)",
+                            static_cast<double>(best_growth) / 1e6));
   auto rank = [](const TaskEvidence& t) {
     if (t.policy == kSchedDeadline) return 1000;
     if (is_rt_policy(t.policy)) return 100 + t.rt_priority;
@@ -297,7 +298,8 @@ std::string pick_running(std::vector<TaskEvidence>* tasks, int nmi_tid, int verd
     if (rank((*tasks)[i]) > rank((*tasks)[top])) top = i;
   std::size_t n = tasks->size();
   if (rank((*tasks)[top]) > 0)
-    return mark(top, fmt::format("highest-priority of {} runnable tasks (no runtime growth seen)", n));
+    return mark(top,
+                fmt::format("highest-priority of {} runnable tasks (no runtime growth seen)", n));
   return mark(top, fmt::format("first of {} runnable tasks (guess: no runtime growth seen)", n));
 }
 

@@ -25,7 +25,8 @@ std::string decimal(std::int64_t value, int digits) {
   std::int64_t scale = 1;
   for (int i = 0; i < digits; ++i) scale *= 10;
   const bool neg = value < 0;
-  const std::uint64_t v = neg ? 0 - static_cast<std::uint64_t>(value) : static_cast<std::uint64_t>(value);
+  const std::uint64_t v =
+      neg ? 0 - static_cast<std::uint64_t>(value) : static_cast<std::uint64_t>(value);
   std::string out = fmt::format("{}{}", neg ? "-" : "", v / static_cast<std::uint64_t>(scale));
   std::string frac = fmt::format("{:0{}}", v % static_cast<std::uint64_t>(scale), digits);
   while (!frac.empty() && frac.back() == '0') frac.pop_back();
@@ -36,10 +37,14 @@ std::string decimal(std::int64_t value, int digits) {
 std::string escape_label(std::string_view v) {
   std::string out;
   for (char c : v) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }
@@ -81,19 +86,22 @@ std::string render_metrics(const json& status) {
                        escape_label(get_or<std::string>(status, key::kVersion, "unknown"))),
            "1");
   w.family("stallwatch_last_update_timestamp_seconds", "gauge",
-           "When stallwatchd last wrote its state (Unix time). A dead daemon's file keeps an old value.");
+           "When stallwatchd last wrote its state (Unix time). A dead daemon's file keeps an old "
+           "value.");
   w.sample("stallwatch_last_update_timestamp_seconds", "",
            decimal(get_or<std::int64_t>(status, key::kUpdatedUnixMs, 0), 3));
   w.family("stallwatch_degraded", "gauge",
-           "1 while the heartbeats run SCHED_OTHER (no SCHED_FIFO permission): stall reports may be false.");
+           "1 while the heartbeats run SCHED_OTHER (no SCHED_FIFO permission): stall reports may "
+           "be false.");
   w.sample("stallwatch_degraded", "", get_or<bool>(status, key::kDegraded, false) ? "1" : "0");
   w.family("stallwatch_stall_threshold_seconds", "gauge",
            "checker.threshold: a CPU whose heartbeat is older than this is stalled.");
   w.sample("stallwatch_stall_threshold_seconds", "",
            decimal(get_or<std::int64_t>(status, key::kThresholdMs, 0), 3));
 
-  w.family("stallwatch_stalls_total", "counter",
-           "Stall episodes started, by CPU and evidence class (a series appears with its first stall).");
+  w.family(
+      "stallwatch_stalls_total", "counter",
+      "Stall episodes started, by CPU and evidence class (a series appears with its first stall).");
   for (const json* c : cpus) {
     auto by = c->find(key::kStallsByClass);
     if (by == c->end() || !by->is_object()) continue;
@@ -104,7 +112,8 @@ std::string render_metrics(const json& status) {
                              escape_label(cls)),
                  fmt::format("{}", n.get<std::uint64_t>()));
   }
-  w.family("stallwatch_stalled", "gauge", "1 while the CPU is stalled (its heartbeat is older than the threshold).");
+  w.family("stallwatch_stalled", "gauge",
+           "1 while the CPU is stalled (its heartbeat is older than the threshold).");
   for (const json* c : cpus)
     w.sample("stallwatch_stalled", cpu_label(get_or<int>(*c, key::kCpu, -1)),
              get_or<std::string>(*c, key::kState, "") == kStatusStateStalled ? "1" : "0");
@@ -121,12 +130,14 @@ std::string render_metrics(const json& status) {
   }
   if (esc_ms >= 0) {
     w.family("stallwatch_escalation_due_seconds", "gauge",
-             "Time until the soonest escalation of a stalled CPU fires (0: due now); absent when none is coming.");
+             "Time until the soonest escalation of a stalled CPU fires (0: due now); absent when "
+             "none is coming.");
     w.sample("stallwatch_escalation_due_seconds", "", decimal(esc_ms, 3));
   }
   if (reset_ms >= 0) {
     w.family("stallwatch_hardware_reset_due_seconds", "gauge",
-             "Time until the hardware watchdog resets the machine after the soonest escalation; absent when none is coming.");
+             "Time until the hardware watchdog resets the machine after the soonest escalation; "
+             "absent when none is coming.");
     w.sample("stallwatch_hardware_reset_due_seconds", "", decimal(reset_ms, 3));
   }
   // One series per host, not per CPU (the series budget): alert on > 0, stallwatchctl status
@@ -139,7 +150,8 @@ std::string render_metrics(const json& status) {
                          return get_or<std::string>(*c, key::kState, "") == kStatusStateDisplaced;
                        })));
   w.family("stallwatch_stall_seconds_total", "counter",
-           "Time the CPU spent stalled, from its last heartbeat before each stall (ongoing stall included).");
+           "Time the CPU spent stalled, from its last heartbeat before each stall (ongoing stall "
+           "included).");
   for (const json* c : cpus)
     w.sample("stallwatch_stall_seconds_total", cpu_label(get_or<int>(*c, key::kCpu, -1)),
              decimal(get_or<std::int64_t>(*c, key::kStallMsTotal, 0), 3));
@@ -164,9 +176,10 @@ std::string render_metrics(const json& status) {
     for (std::size_t k = 0; k < h->size(); ++k)
       if ((*h)[k].is_number_unsigned()) hist[k] += (*h)[k].get<std::uint64_t>();
   }
-  w.family("stallwatch_heartbeat_lateness_seconds", "histogram",
-           "Heartbeat wakeup lateness, all CPUs of the host. _sum is estimated from bucket midpoints "
-           "(the daemon keeps log2 buckets, not exact sums).");
+  w.family(
+      "stallwatch_heartbeat_lateness_seconds", "histogram",
+      "Heartbeat wakeup lateness, all CPUs of the host. _sum is estimated from bucket midpoints "
+      "(the daemon keeps log2 buckets, not exact sums).");
   std::uint64_t cumulative = 0;
   std::size_t k = 0;
   double sum_s = 0;
@@ -183,25 +196,29 @@ std::string render_metrics(const json& status) {
              fmt::format("{}", cumulative));
   }
   for (; k < hist.size(); ++k) cumulative += hist[k];
-  w.sample("stallwatch_heartbeat_lateness_seconds_bucket", "le=\"+Inf\"", fmt::format("{}", cumulative));
+  w.sample("stallwatch_heartbeat_lateness_seconds_bucket", "le=\"+Inf\"",
+           fmt::format("{}", cumulative));
   w.sample("stallwatch_heartbeat_lateness_seconds_sum", "", fmt::format("{}", sum_s));
   w.sample("stallwatch_heartbeat_lateness_seconds_count", "", fmt::format("{}", cumulative));
 
-  w.family("stallwatch_global_pauses_total", "counter",
-           "Times the whole machine was frozen (VM pause, SMI, suspend): ages re-baselined, no stall.");
+  w.family(
+      "stallwatch_global_pauses_total", "counter",
+      "Times the whole machine was frozen (VM pause, SMI, suspend): ages re-baselined, no stall.");
   w.sample("stallwatch_global_pauses_total", "",
            fmt::format("{}", get_or<std::uint64_t>(status, key::kGlobalPausesTotal, 0)));
   w.family("stallwatch_escalations_total", "counter",
-           "Stalls that lasted escalation.after and were handed to the configured action (dry runs too).");
+           "Stalls that lasted escalation.after and were handed to the configured action (dry runs "
+           "too).");
   if (auto e = status.is_object() ? status.find(key::kEscalationsTotal) : status.end();
       status.is_object() && e != status.end() && e->is_object())
     for (const auto& [action, n] : e->items())
       if (n.is_number_unsigned())
         w.sample("stallwatch_escalations_total", fmt::format("action=\"{}\"", escape_label(action)),
                  fmt::format("{}", n.get<std::uint64_t>()));
-  w.family("stallwatch_watchdog_armed", "gauge",
-           "1 while the hardware watchdog (watchdog.device) is armed, 0 if configured but not armed; "
-           "no sample when none is configured.");
+  w.family(
+      "stallwatch_watchdog_armed", "gauge",
+      "1 while the hardware watchdog (watchdog.device) is armed, 0 if configured but not armed; "
+      "no sample when none is configured.");
   if (auto a = status.is_object() ? status.find(key::kWatchdogArmed) : status.end();
       status.is_object() && a != status.end() && a->is_boolean())
     w.sample("stallwatch_watchdog_armed", "", a->get<bool>() ? "1" : "0");

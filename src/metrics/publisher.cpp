@@ -5,8 +5,8 @@
 
 #include <algorithm>
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include "stallwatch/core/status_schema.h"
 #include "stallwatch/metrics/exposition.h"
@@ -14,7 +14,8 @@
 
 namespace stallwatch::metrics {
 
-MetricsPublisher::MetricsPublisher(int cpu_slots, std::string escalation_action, std::string auto_path)
+MetricsPublisher::MetricsPublisher(int cpu_slots, std::string escalation_action,
+                                   std::string auto_path)
     : counters_(std::make_shared<StallCounters>(cpu_slots)),
       escalation_action_(std::move(escalation_action)),
       auto_path_(std::move(auto_path)) {}
@@ -38,14 +39,16 @@ void MetricsPublisher::add_fields(nlohmann::json& doc, std::optional<bool> watch
     }
   }
   nlohmann::json esc = nlohmann::json::object();
-  if (!escalation_action_.empty() && escalation_action_ != "none") esc[escalation_action_] = counters_->escalations();
+  if (!escalation_action_.empty() && escalation_action_ != "none")
+    esc[escalation_action_] = counters_->escalations();
   doc[key::kEscalationsTotal] = std::move(esc);
   doc[key::kWatchdogArmed] =
       watchdog_armed ? nlohmann::json(*watchdog_armed) : nlohmann::json(nullptr);
   doc[key::kConfigReloadFailuresTotal] = counters_->reload_failures();
 }
 
-std::int64_t MetricsPublisher::refresh_ns(const MetricsConfig& config, std::int64_t max_refresh_ns) {
+std::int64_t MetricsPublisher::refresh_ns(const MetricsConfig& config,
+                                          std::int64_t max_refresh_ns) {
   const std::int64_t interval = config.interval.count();
   if (config.textfile.empty() || interval <= 0 || max_refresh_ns <= 0) return max_refresh_ns;
   const std::int64_t n = (interval + max_refresh_ns - 1) / max_refresh_ns;
@@ -80,19 +83,20 @@ void MetricsPublisher::publish(const nlohmann::json& doc, std::int64_t now_mono_
   publish(doc, now_mono_ns, config, changed);
 }
 
-void MetricsPublisher::publish(const nlohmann::json& doc, std::int64_t now_mono_ns, const MetricsConfig& config,
-                               bool changed) {
+void MetricsPublisher::publish(const nlohmann::json& doc, std::int64_t now_mono_ns,
+                               const MetricsConfig& config, bool changed) {
   const std::uint64_t generation = counters_->generation();
   if (changed || generation != written_generation_) change_pending_ = true;
   const std::int64_t since = now_mono_ns - last_write_ns_;
-  if (written_ && since < config.interval.count() && !(change_pending_ && since >= kChangeGapNs)) return;
+  if (written_ && since < config.interval.count() && !(change_pending_ && since >= kChangeGapNs))
+    return;
   written_ = true;
   change_pending_ = false;
   written_generation_ = generation;
   last_write_ns_ = now_mono_ns;
   struct stat st {};
-  const bool auto_dir = config.textfile == "auto" && ::stat(parent_dir(auto_path_).c_str(), &st) == 0 &&
-                        S_ISDIR(st.st_mode);
+  const bool auto_dir = config.textfile == "auto" &&
+                        ::stat(parent_dir(auto_path_).c_str(), &st) == 0 && S_ISDIR(st.st_mode);
   std::string path = resolve_textfile(config.textfile, auto_path_, auto_dir);
   if (!announced_ || path != path_) {
     announced_ = true;
@@ -101,7 +105,8 @@ void MetricsPublisher::publish(const nlohmann::json& doc, std::int64_t now_mono_
                                                     ? "metrics.textfile = \"\""
                                                     : parent_dir(auto_path_) + " does not exist");
     else
-      spdlog::info("metrics: writing {} every {}s", path, static_cast<double>(config.interval.count()) / 1e9);
+      spdlog::info("metrics: writing {} every {}s", path,
+                   static_cast<double>(config.interval.count()) / 1e9);
     path_ = path;
     file_ = path.empty() ? nullptr : std::make_unique<AtomicFile>(path);
     failures_ = 0;
@@ -109,8 +114,8 @@ void MetricsPublisher::publish(const nlohmann::json& doc, std::int64_t now_mono_
   if (!file_) return;
   if (auto st_write = file_->write(render_metrics(doc)); !st_write) {
     if (failures_++ % 100 == 0)
-      spdlog::warn("metrics: {} (failure {}; node_exporter keeps the previous file)", st_write.error().message,
-                   failures_);
+      spdlog::warn("metrics: {} (failure {}; node_exporter keeps the previous file)",
+                   st_write.error().message, failures_);
   }
 }
 

@@ -7,7 +7,8 @@ namespace stallwatch::metrics {
 
 StallCounters::StallCounters(int cpu_slots)
     : slots_(std::max(cpu_slots, 1)),
-      stalls_(new std::atomic<std::uint64_t>[static_cast<std::size_t>(slots_) * kStallClasses.size()]),
+      stalls_(
+          new std::atomic<std::uint64_t>[static_cast<std::size_t>(slots_) * kStallClasses.size()]),
       finished_ns_(new std::atomic<std::int64_t>[static_cast<std::size_t>(slots_)]),
       high_water_ns_(new std::int64_t[static_cast<std::size_t>(slots_)]) {
   for (std::size_t i = 0; i < static_cast<std::size_t>(slots_) * kStallClasses.size(); ++i)
@@ -20,7 +21,8 @@ StallCounters::StallCounters(int cpu_slots)
 
 std::size_t StallCounters::class_index(std::string_view stall_class) {
   auto it = std::find(kStallClasses.begin(), kStallClasses.end(), stall_class);
-  if (it == kStallClasses.end()) it = std::find(kStallClasses.begin(), kStallClasses.end(), "unknown");
+  if (it == kStallClasses.end())
+    it = std::find(kStallClasses.begin(), kStallClasses.end(), "unknown");
   return static_cast<std::size_t>(it - kStallClasses.begin());
 }
 
@@ -34,11 +36,11 @@ void StallCounters::count(const StallEvent& event, const StallReport* report) {
             .fetch_add(1, std::memory_order_relaxed);
       break;
     case EventKind::kRecovered:
-      if (has_cpu) finished_ns_[cpu].fetch_add(std::max<std::int64_t>(event.stall_ns, 0), std::memory_order_relaxed);
+      if (has_cpu)
+        finished_ns_[cpu].fetch_add(std::max<std::int64_t>(event.stall_ns, 0),
+                                    std::memory_order_relaxed);
       break;
-    case EventKind::kEscalation:
-      escalations_.fetch_add(1, std::memory_order_relaxed);
-      break;
+    case EventKind::kEscalation: escalations_.fetch_add(1, std::memory_order_relaxed); break;
     default:  // ongoing (same episode), global pause (counted by the check)
       return;
   }
@@ -47,13 +49,15 @@ void StallCounters::count(const StallEvent& event, const StallReport* report) {
 
 std::uint64_t StallCounters::stalls(int cpu, std::size_t class_index) const {
   if (cpu < 0 || cpu >= slots_ || class_index >= kStallClasses.size()) return 0;
-  return stalls_[static_cast<std::size_t>(cpu) * kStallClasses.size() + class_index].load(std::memory_order_relaxed);
+  return stalls_[static_cast<std::size_t>(cpu) * kStallClasses.size() + class_index].load(
+      std::memory_order_relaxed);
 }
 
 std::int64_t StallCounters::stall_ns_total(int cpu, std::int64_t current_episode_ns) {
   if (cpu < 0 || cpu >= slots_) return 0;
   const auto i = static_cast<std::size_t>(cpu);
-  const std::int64_t now = finished_ns_[i].load(std::memory_order_relaxed) + std::max<std::int64_t>(current_episode_ns, 0);
+  const std::int64_t now = finished_ns_[i].load(std::memory_order_relaxed) +
+                           std::max<std::int64_t>(current_episode_ns, 0);
   high_water_ns_[i] = std::max(high_water_ns_[i], now);
   return high_water_ns_[i];
 }

@@ -21,8 +21,8 @@
 #include <gtest/gtest.h>
 
 #include "stallwatch/core/clock.h"
-#include "stallwatch/daemon/feeder.h"
 #include "stallwatch/core/thread_move.h"
+#include "stallwatch/daemon/feeder.h"
 
 namespace stallwatch::daemon {
 namespace {
@@ -42,8 +42,7 @@ std::thread hog(int cpu, int ms) {
     sp.sched_priority = 99;
     (void)pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
     const auto end = Clock::now() + std::chrono::milliseconds(ms);
-    while (Clock::now() < end) {
-    }
+    while (Clock::now() < end) {}
   });
 }
 

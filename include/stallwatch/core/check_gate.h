@@ -86,7 +86,8 @@ struct alignas(64) CheckGate {
   bool release(std::uint64_t mine, std::int64_t next_ns) {
     if (!owns(mine)) return false;
     next_check_ns.store(next_ns, std::memory_order_relaxed);
-    return claim.compare_exchange_strong(mine, 0, std::memory_order_release, std::memory_order_relaxed);
+    return claim.compare_exchange_strong(mine, 0, std::memory_order_release,
+                                         std::memory_order_relaxed);
   }
 
   // Any thread: the next heartbeat to wake runs a check, whatever the deadline says.

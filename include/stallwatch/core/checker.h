@@ -41,10 +41,10 @@ const char* to_string(CpuState s);
 
 struct CpuView {
   CpuState state = CpuState::kUnmonitored;
-  std::int64_t age_ns = 0;        // since the last stamp (or since start/re-baseline)
-  std::uint64_t stalls = 0;       // episodes so far
-  std::int64_t episode_ns = 0;    // current episode length, 0 when healthy
-  bool suspect = false;           // stalled, or its heartbeat is more than threshold / 2 late
+  std::int64_t age_ns = 0;      // since the last stamp (or since start/re-baseline)
+  std::uint64_t stalls = 0;     // episodes so far
+  std::int64_t episode_ns = 0;  // current episode length, 0 when healthy
+  bool suspect = false;         // stalled, or its heartbeat is more than threshold / 2 late
 };
 
 // Where the check runs: the checking heartbeat's CPU and how late its wakeup was.
@@ -78,7 +78,8 @@ class Checker {
   // The verdict on blackout id (the episode of its kBlackout event): starved = some heartbeat
   // waited runnable on its CPU through it (a stall), else a freeze. Applied at the start of a
   // check, before tick_into(); a verdict on a blackout since merged into a later one is ignored.
-  void apply_verdict(std::uint64_t id, bool starved, std::int64_t now_ns, std::vector<CheckEvent>& out);
+  void apply_verdict(std::uint64_t id, bool starved, std::int64_t now_ns,
+                     std::vector<CheckEvent>& out);
   std::uint64_t pending_blackout() const { return pending_id_; }
   // How late a heartbeat's wakeup may be before its check looks for a blackout.
   static std::int64_t late_bound_ns(std::int64_t heartbeat_interval_ns);
@@ -99,8 +100,8 @@ class Checker {
   std::uint64_t monitored_count() const { return monitored_count_; }
   // Whether the last tick was on time; false after a global pause until the next normal tick.
   bool healthy() const { return healthy_; }
-  // Bumped whenever a CPU's state, stall count or suspicion changes (so a publisher can skip the O(CPUs)
-  // copy on the common check where nothing did).
+  // Bumped whenever a CPU's state, stall count or suspicion changes (so a publisher can skip the
+  // O(CPUs) copy on the common check where nothing did).
   std::uint64_t changes() const { return changes_; }
   // Bumped when a healthy CPU's heartbeat age first passes half the threshold: the moment to take
   // the evidence's counter baseline, so no counters need sampling while all is well.
@@ -109,9 +110,9 @@ class Checker {
  private:
   struct PerCpu {
     CpuState state = CpuState::kUnmonitored;
-    std::int64_t baseline_ns = 0;      // ages count from max(last stamp, baseline)
-    std::int64_t episode_start_ns = 0; // last stamp before the stall
-    std::uint64_t episode_seq = 0;     // seq when the stall was detected
+    std::int64_t baseline_ns = 0;       // ages count from max(last stamp, baseline)
+    std::int64_t episode_start_ns = 0;  // last stamp before the stall
+    std::uint64_t episode_seq = 0;      // seq when the stall was detected
     std::uint64_t episode = 0;
     std::int64_t next_report_ns = 0;
     bool escalated = false;
@@ -151,9 +152,9 @@ class Checker {
   std::int64_t next_deadline_ns_ = 0;
   std::uint64_t changes_ = 0;
   std::uint64_t suspects_ = 0;
-  std::int64_t blackout_end_ns_ = 0;    // end of the last blackout found (never counted twice)
-  std::uint64_t blackouts_ = 0;         // ids
-  std::uint64_t pending_id_ = 0;        // blackout awaiting its verdict; 0 = none
+  std::int64_t blackout_end_ns_ = 0;  // end of the last blackout found (never counted twice)
+  std::uint64_t blackouts_ = 0;       // ids
+  std::uint64_t pending_id_ = 0;      // blackout awaiting its verdict; 0 = none
   std::int64_t pending_start_ns_ = 0;
 };
 

@@ -21,11 +21,11 @@ inline constexpr const char* kDefaultConfigPath = "/etc/stallwatch/stallwatch.to
 
 struct HeartbeatConfig {
   Nanos interval = std::chrono::milliseconds(500);
-  int priority = 99;             // SCHED_FIFO priority, 1..99
-  std::string cpus = "all";      // "all" or a cpulist ("0-3,8")
-  bool include_isolated = false; // monitor nohz_full/isolated CPUs too
-  bool allow_degraded = false;   // run SCHED_OTHER heartbeats when SCHED_FIFO is not permitted
-  std::size_t stack_kib = 64;    // per heartbeat thread (locked by mlockall)
+  int priority = 99;              // SCHED_FIFO priority, 1..99
+  std::string cpus = "all";       // "all" or a cpulist ("0-3,8")
+  bool include_isolated = false;  // monitor nohz_full/isolated CPUs too
+  bool allow_degraded = false;    // run SCHED_OTHER heartbeats when SCHED_FIFO is not permitted
+  std::size_t stack_kib = 64;     // per heartbeat thread (locked by mlockall)
 };
 
 struct CheckerConfig {
@@ -53,9 +53,10 @@ struct EvidenceConfig {
   Nanos sysrq_min_interval = std::chrono::seconds(60);  // system-wide rate limit (it NMIs all CPUs)
   Nanos sysrq_wait = std::chrono::milliseconds(300);    // how long to wait for the backtrace
   Nanos budget = std::chrono::milliseconds(1000);       // whole collection, sysrq included
-  Nanos ongoing_min_interval = std::chrono::seconds(30); // re-collect on ongoing at most this often
+  Nanos ongoing_min_interval =
+      std::chrono::seconds(30);  // re-collect on ongoing at most this often
   int max_reports = 200;
-  std::int64_t max_report_bytes = 64ll * 1024 * 1024;   // all reports together
+  std::int64_t max_report_bytes = 64ll * 1024 * 1024;  // all reports together
 };
 
 enum class EscalationAction { kNone, kWatchdogDevice, kSystemd, kPanic };
@@ -79,7 +80,8 @@ struct WatchdogConfig {
   int feeder_priority = 99;
 };
 
-// Prometheus metrics through node_exporter's textfile collector (stallwatchd(8), METRICS AND ALERTS).
+// Prometheus metrics through node_exporter's textfile collector (stallwatchd(8), METRICS AND
+// ALERTS).
 inline constexpr const char* kAutoTextfile = "/var/lib/prometheus/node-exporter/stallwatch.prom";
 struct MetricsConfig {
   std::string textfile = "auto";  // "auto": kAutoTextfile when its directory exists; "": off

@@ -25,7 +25,7 @@ CpuList cpu_intersection(const CpuList& a, const CpuList& b);
 struct CpuTopology {
   CpuList possible;
   CpuList online;
-  CpuList isolated;   // isolcpus
+  CpuList isolated;  // isolcpus
   CpuList nohz_full;
 };
 

@@ -49,8 +49,8 @@ struct DrillMatch {
 
 struct DrillLookup {
   std::string runtime_dir;
-  uid_t owner = 0;                                  // the daemon's euid
-  std::function<bool(int pid)> alive;               // default: kill(pid, 0)
+  uid_t owner = 0;                     // the daemon's euid
+  std::function<bool(int pid)> alive;  // default: kill(pid, 0)
 };
 
 // Every trusted announcement of a live drill in <runtime_dir>/drills. The dispatcher posts their

@@ -30,11 +30,11 @@ enum class PauseCause : std::uint8_t { kNone, kSuspend, kFreeze };
 
 struct StallEvent {
   EventKind kind = EventKind::kStall;
-  int cpu = -1;                 // -1 for system-wide events
-  std::int64_t stall_ns = 0;    // age of the stamp (stall/ongoing), episode length (recovered),
-                                // length of the pause (global-pause)
+  int cpu = -1;               // -1 for system-wide events
+  std::int64_t stall_ns = 0;  // age of the stamp (stall/ongoing), episode length (recovered),
+                              // length of the pause (global-pause)
   std::int64_t threshold_ns = 0;
-  std::int64_t detected_mono_ns = 0;  // CLOCK_MONOTONIC when the checker decided
+  std::int64_t detected_mono_ns = 0;     // CLOCK_MONOTONIC when the checker decided
   std::int64_t stall_start_mono_ns = 0;  // the CPU's last stamp: when the stall began
   std::uint64_t episode = 0;    // per-daemon episode counter, stable across ongoing/recovered
   std::string note;             // free text (global pause reason, escalation action, ...)

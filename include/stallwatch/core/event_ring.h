@@ -19,8 +19,10 @@ class EventRing {
   static_assert(std::is_trivially_copyable_v<T>, "records cross threads by copy");
 
  public:
-  explicit EventRing(std::size_t capacity_pow2) : mask_(capacity_pow2 - 1), cells_(new Cell[capacity_pow2]) {
-    for (std::size_t i = 0; i < capacity_pow2; ++i) cells_[i].seq.store(i, std::memory_order_relaxed);
+  explicit EventRing(std::size_t capacity_pow2)
+      : mask_(capacity_pow2 - 1), cells_(new Cell[capacity_pow2]) {
+    for (std::size_t i = 0; i < capacity_pow2; ++i)
+      cells_[i].seq.store(i, std::memory_order_relaxed);
   }
   EventRing(const EventRing&) = delete;
   EventRing& operator=(const EventRing&) = delete;

@@ -82,7 +82,7 @@ struct HeartbeatParams {
   int priority = 99;
   bool allow_degraded = false;  // fall back to SCHED_OTHER when SCHED_FIFO is not permitted
   std::size_t stack_bytes = 64 * 1024;
-  CheckGate* gate = nullptr;    // optional (tests); both must outlive the heartbeats
+  CheckGate* gate = nullptr;  // optional (tests); both must outlive the heartbeats
   CheckHook* hook = nullptr;
 };
 
@@ -168,7 +168,7 @@ class HeartbeatManager {
   int slot_count_;
   std::unique_ptr<HeartbeatSlot[]> slots_;
   std::vector<std::unique_ptr<Worker>> workers_;  // by cpu; null when none
-  std::unique_ptr<RelayBox[]> boxes_;               // by cpu
+  std::unique_ptr<RelayBox[]> boxes_;             // by cpu
   std::array<std::atomic<RelayTarget*>, kMaxRelayTargets> targets_{};
   std::atomic<int> target_count_{0};
   bool degraded_ = false;

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // HeartbeatSlot: one per CPU, written only by that CPU's heartbeat thread (attention: also by
-// the check), read by the check (and the status writer, the blackout judge). Cache-line aligned so heartbeats on different CPUs never share a line.
-// seq is published with release and read with acquire before last_ns; the counters are relaxed: a reader
-// may see them a wakeup behind, which is fine for statistics.
+// the check), read by the check (and the status writer, the blackout judge). Cache-line aligned so
+// heartbeats on different CPUs never share a line. seq is published with release and read with
+// acquire before last_ns; the counters are relaxed: a reader may see them a wakeup behind, which is
+// fine for statistics.
 #pragma once
 
 #include <array>
@@ -27,16 +28,16 @@ inline constexpr int kOnItsCpu = -1;
 inline constexpr int kReturning = -2;
 
 struct alignas(64) HeartbeatSlot {
-  std::atomic<std::int64_t> last_ns{0};  // CLOCK_MONOTONIC of the last stamp; 0 = not yet
-  std::atomic<std::uint64_t> seq{0};     // stamps so far; published last (release)
+  std::atomic<std::int64_t> last_ns{0};       // CLOCK_MONOTONIC of the last stamp; 0 = not yet
+  std::atomic<std::uint64_t> seq{0};          // stamps so far; published last (release)
   std::atomic<std::int64_t> last_late_ns{0};  // lateness of the last stamp's wakeup
   std::atomic<std::int64_t> late_max_ns{0};
-  std::atomic<int> on_cpu{-1};           // CPU the heartbeat last ran on
+  std::atomic<int> on_cpu{-1};  // CPU the heartbeat last ran on
   std::atomic<int> displaced_on{kOnItsCpu};
-  std::atomic<int> moved_to{-1};                 // the CPU it was last found on, elsewhere
-  std::atomic<std::uint32_t> displacements{0};   // times it was found elsewhere
-  std::atomic<std::int64_t> placed_ns{0};  // when a displaced heartbeat put itself back
-  std::atomic<int> tid{0};               // the heartbeat thread (schedstat evidence of a blackout)
+  std::atomic<int> moved_to{-1};                // the CPU it was last found on, elsewhere
+  std::atomic<std::uint32_t> displacements{0};  // times it was found elsewhere
+  std::atomic<std::int64_t> placed_ns{0};       // when a displaced heartbeat put itself back
+  std::atomic<int> tid{0};  // the heartbeat thread (schedstat evidence of a blackout)
   // Set by the check when it declares this CPU stalled; the heartbeat's next stamp (the CPU is
   // back) then asks for a check at once, so recovery is reported without waiting for a deadline.
   // Set by reset() too: a new heartbeat's first stamp is checked at once, so its CPU counts as

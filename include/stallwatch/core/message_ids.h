@@ -24,8 +24,7 @@ inline constexpr const char* kPreviousBoot = "1674528cb53e4c37a51d682a078392f5";
 inline constexpr const char* kWatchdogNotice = "1bcf4f8d390b49448e0ba677a9dc5a3f";
 
 // Every ID above, for the catalog check.
-inline constexpr const char* kAll[] = {kStall,      kOngoing,          kRecovered,
-                                       kGlobalPause, kConfigError,     kEscalation,
-                                       kEscalationDryRun, kPreviousBoot, kWatchdogNotice,
-                                       kDisplaced};
+inline constexpr const char* kAll[] = {
+    kStall,      kOngoing,          kRecovered,    kGlobalPause,    kConfigError,
+    kEscalation, kEscalationDryRun, kPreviousBoot, kWatchdogNotice, kDisplaced};
 }  // namespace stallwatch::message_id

@@ -30,8 +30,8 @@ struct DrillPlan {
   int priority = 99;              // the heartbeat's SCHED_FIFO priority
   std::int64_t threshold_ms = 0;  // from the running daemon
   std::string status_path;
-  std::string runtime_dir;         // where the drill is announced (drills/<hog pid>.json)
-  bool escalation_armed = false;   // a real escalation is configured: the announcement is a must
+  std::string runtime_dir;        // where the drill is announced (drills/<hog pid>.json)
+  bool escalation_armed = false;  // a real escalation is configured: the announcement is a must
 };
 
 // Checks the request against the rules (never CPU 0 or more than 30 s without --force; the CPU

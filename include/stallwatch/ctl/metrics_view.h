@@ -7,14 +7,15 @@
 #include <string>
 #include <string_view>
 
-#include "stallwatch/ctl/status_view.h"
 #include "stallwatch/core/result.h"
+#include "stallwatch/ctl/status_view.h"
 
 namespace stallwatch::ctl {
 
 // The exposition, or an error saying why there is none: the text is not a status document, or
 // the daemon is not running or not updating it (numbers from a dead or hung daemon would look
 // like a healthy host to a collector).
-Result<std::string> metrics_exposition(std::string_view status_text, const LivenessVerdict& verdict);
+Result<std::string> metrics_exposition(std::string_view status_text,
+                                       const LivenessVerdict& verdict);
 
 }  // namespace stallwatch::ctl

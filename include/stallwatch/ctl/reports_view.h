@@ -25,12 +25,12 @@ struct ReportUpdate {
 };
 
 struct ReportEntry {
-  std::string id;            // file name without ".json"
+  std::string id;  // file name without ".json"
   std::string path;
-  std::int64_t mtime_ns = 0; // last rewrite of the file
-  std::string written;       // RFC 3339 from the report, if any
+  std::int64_t mtime_ns = 0;  // last rewrite of the file
+  std::string written;        // RFC 3339 from the report, if any
   int cpu = -1;
-  std::string kind;          // of the latest update: stall | ongoing | recovered | global-pause
+  std::string kind;            // of the latest update: stall | ongoing | recovered | global-pause
   std::int64_t stall_ms = -1;  // the longest over the updates (recovered: the whole silence)
   std::int64_t episode = 0;
   std::string stall_class;
@@ -39,10 +39,10 @@ struct ReportEntry {
   std::string policy;
   int rt_priority = -1;
   std::string summary;
-  bool parse_error = false;  // listed anyway, marked unreadable
+  bool parse_error = false;           // listed anyway, marked unreadable
   std::vector<ReportUpdate> updates;  // oldest first; empty for a bare update object
-  nlohmann::json doc;        // the whole document (null when unreadable)
-  nlohmann::json primary;    // the update the details come from (the one with the culprit)
+  nlohmann::json doc;                 // the whole document (null when unreadable)
+  nlohmann::json primary;             // the update the details come from (the one with the culprit)
 };
 
 // Extracts the list fields from one report's text (never fails: unreadable text gives an entry
@@ -54,7 +54,8 @@ ReportEntry parse_report(std::string_view text, std::string id, std::string path
 Result<std::vector<ReportEntry>> list_reports(const std::string& dir);
 
 // The entry whose id equals `id`, else the only one containing it; an error names the choices.
-Result<const ReportEntry*> find_report(const std::vector<ReportEntry>& entries, const std::string& id);
+Result<const ReportEntry*> find_report(const std::vector<ReportEntry>& entries,
+                                       const std::string& id);
 
 std::string format_report_list(const std::vector<ReportEntry>& entries);
 std::string format_report_list_json(const std::vector<ReportEntry>& entries);

@@ -12,11 +12,12 @@
 namespace stallwatch::ctl {
 
 enum class RefreshResult {
-  kRefreshed,     // the daemon rewrote status.json in time
-  kNoListener,    // no FIFO or nobody reads it (daemon not running, or an older one)
-  kNoAnswer,      // the request was taken but status.json did not change in time: hung daemon
+  kRefreshed,   // the daemon rewrote status.json in time
+  kNoListener,  // no FIFO or nobody reads it (daemon not running, or an older one)
+  kNoAnswer,    // the request was taken but status.json did not change in time: hung daemon
 };
 
-RefreshResult request_status_refresh(const std::string& runtime_dir, std::chrono::milliseconds wait);
+RefreshResult request_status_refresh(const std::string& runtime_dir,
+                                     std::chrono::milliseconds wait);
 
 }  // namespace stallwatch::ctl

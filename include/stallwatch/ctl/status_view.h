@@ -45,7 +45,8 @@ struct StatusSnapshot {
   std::uint64_t events_dropped = 0;
   std::vector<CpuStatus> cpus;
   std::vector<int> drill_pids;
-  std::string escalation_action;  // "" when the file does not say  // announced drills the daemon has posted to its check
+  std::string escalation_action;  // "" when the file does not say  // announced drills the daemon
+                                  // has posted to its check
 
   const CpuStatus* find_cpu(int cpu) const;
 };

@@ -30,10 +30,10 @@ namespace stallwatch::daemon {
 
 struct BlackoutVerdict {
   bool starved = false;
-  int starved_cpu = -1;            // the heartbeat that waited longest, if starved
-  std::int64_t waited_ns = 0;      // its run-queue wait during the blackout
-  int judged = 0;                  // heartbeats with a baseline from before the blackout
-  std::string why;                 // one line for the log
+  int starved_cpu = -1;        // the heartbeat that waited longest, if starved
+  std::int64_t waited_ns = 0;  // its run-queue wait during the blackout
+  int judged = 0;              // heartbeats with a baseline from before the blackout
+  std::string why;             // one line for the log
 };
 
 // Pure: the verdict from each heartbeat's wait growth (ns, -1 = no usable baseline).
@@ -60,8 +60,8 @@ class BlackoutJudge {
   Sysroot root_;
   const HeartbeatSlot* slots_;
   std::size_t count_;
-  std::size_t newest_ = 0;              // generation written last
-  std::vector<Baseline> base_;          // [generation * count_ + cpu]
+  std::size_t newest_ = 0;      // generation written last
+  std::vector<Baseline> base_;  // [generation * count_ + cpu]
 };
 
 }  // namespace stallwatch::daemon

@@ -33,7 +33,7 @@ class RtOutputs {
  public:
   virtual ~RtOutputs() = default;
   virtual void wake_dispatcher(int cpu) noexcept = 0;  // RtWake::wake_on(cpu)
-  virtual bool watchdog_ping() noexcept = 0;        // sd_notify WATCHDOG=1, MSG_DONTWAIT; sent?
+  virtual bool watchdog_ping() noexcept = 0;           // sd_notify WATCHDOG=1, MSG_DONTWAIT; sent?
   // A feed is due: fed here (a driver whose keepalive does not sleep: true when it was fed), or
   // the feeder thread woken on this CPU (false: it reports the feed with feed_served()).
   virtual bool request_feed(int cpu) noexcept = 0;
@@ -41,7 +41,7 @@ class RtOutputs {
   virtual void request_escalation(int cpu, const CheckEvent& e) noexcept { (void)cpu, (void)e; }
   // An escalation handed over and not yet taken: no WATCHDOG=1 meanwhile.
   virtual bool escalation_pending() noexcept { return false; }
-  virtual std::int64_t boot_ns() noexcept = 0;      // CLOCK_BOOTTIME
+  virtual std::int64_t boot_ns() noexcept = 0;  // CLOCK_BOOTTIME
 };
 
 // What the status writer may read without the claim. All relaxed: a reader may see one check
@@ -62,11 +62,11 @@ struct PublishedState {
   std::atomic<std::uint64_t> global_pauses{0};
   std::atomic<std::uint64_t> stuck_owners{0};  // claims taken over from an owner that froze
   std::atomic<std::uint64_t> blackouts{0};     // blackouts found (each judged by the dispatcher)
-  std::atomic<std::uint64_t> suspects{0};  // Checker::suspects(): counter baselines wanted
+  std::atomic<std::uint64_t> suspects{0};      // Checker::suspects(): counter baselines wanted
   std::atomic<std::int64_t> last_check_ns{0};
   std::atomic<bool> all_started{false};
   std::atomic<std::uint64_t> feeds_requested{0};
-  std::atomic<std::uint64_t> feeds_missed{0};   // requests the feeder had not served by the next
+  std::atomic<std::uint64_t> feeds_missed{0};  // requests the feeder had not served by the next
   // When the dispatcher's next periodic pass is due (written by the dispatcher). The first check
   // at or past it wakes the dispatcher and sets it to kNotDue: the pass then runs right after a
   // heartbeat, on a CPU that is awake anyway, instead of on a timer of its own.
@@ -80,7 +80,8 @@ struct RunnerSettings {
 };
 // The check copies these on the real-time path: a member that allocates (a string, a vector)
 // would make that copy allocate.
-static_assert(std::is_trivially_copyable_v<RunnerSettings>, "copied by the check: must not allocate");
+static_assert(std::is_trivially_copyable_v<RunnerSettings>,
+              "copied by the check: must not allocate");
 
 class CheckRunner final : public CheckHook {
  public:
@@ -90,7 +91,9 @@ class CheckRunner final : public CheckHook {
   // Hardware watchdog feeding (may be null). The feeder reports served requests with
   // feed_served(); the check counts the ones it finds unserved.
   void set_feed_policy(escalation::FeedPolicy* policy) { feed_ = policy; }
-  void feed_served(std::uint64_t request) { feeds_served_.store(request, std::memory_order_release); }
+  void feed_served(std::uint64_t request) {
+    feeds_served_.store(request, std::memory_order_release);
+  }
 
   // CheckHook (heartbeat threads).
   void run_check(const CheckCall& call) noexcept override;
@@ -112,7 +115,10 @@ class CheckRunner final : public CheckHook {
   void post_drill(int cpu, std::int64_t until_ns);
   std::int64_t drill_until(int cpu) const;
   // Feeding stops for good and no further ping is sent (daemon stop). Any thread.
-  void close() { closed_.store(true, std::memory_order_release); gate_.closed.store(true); }
+  void close() {
+    closed_.store(true, std::memory_order_release);
+    gate_.closed.store(true);
+  }
 
   const PublishedState& published() const { return published_; }
   // The settings the check runs with (the last posted ones it has applied). The checking thread

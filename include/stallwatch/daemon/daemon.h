@@ -21,19 +21,19 @@
 
 #include "stallwatch/core/check_gate.h"
 #include "stallwatch/core/clock.h"
-#include "stallwatch/daemon/check_runner.h"
 #include "stallwatch/core/config.h"
 #include "stallwatch/core/cpuset.h"
-#include "stallwatch/daemon/dispatcher.h"
 #include "stallwatch/core/event_ring.h"
+#include "stallwatch/core/heartbeat.h"
+#include "stallwatch/core/sysroot.h"
+#include "stallwatch/daemon/check_runner.h"
+#include "stallwatch/daemon/dispatcher.h"
 #include "stallwatch/daemon/escalation_actor.h"
 #include "stallwatch/daemon/feeder.h"
 #include "stallwatch/daemon/hotplug.h"
-#include "stallwatch/core/heartbeat.h"
 #include "stallwatch/daemon/journal_sink.h"
 #include "stallwatch/daemon/notify.h"
 #include "stallwatch/daemon/report_worker.h"
-#include "stallwatch/core/sysroot.h"
 
 namespace stallwatch::evidence {
 class EvidenceEngine;
@@ -134,10 +134,10 @@ class Daemon {
   ReportWorker::Enricher enrich_;
 
   std::string drill_ignored_;  // the last "ignored" lines of the drill directory, said once
-  std::mutex config_mu_;  // config_/monitored_: written by the supervisor, read by snapshot()
+  std::mutex config_mu_;       // config_/monitored_: written by the supervisor, read by snapshot()
   CpuList monitored_;
-  int slots_ = 0;                  // possible CPUs (the highest + 1)
-  std::vector<int> allowed_cpus_;  // the process's CPUs at start
+  int slots_ = 0;                               // possible CPUs (the highest + 1)
+  std::vector<int> allowed_cpus_;               // the process's CPUs at start
   std::unique_ptr<HotplugReconciler> hotplug_;  // the CPU topology, online and watched CPUs
 
   // Shared with the real-time threads: released (leaked) instead of destroyed if a thread using
@@ -149,7 +149,8 @@ class Daemon {
   std::unique_ptr<Outputs> outputs_;
   std::unique_ptr<CheckRunner> runner_;
   std::unique_ptr<Feeder> feeder_;
-  std::unique_ptr<EscalationActor> actor_;  // calls into escalation_: stopped (or leaked with it) first
+  std::unique_ptr<EscalationActor>
+      actor_;  // calls into escalation_: stopped (or leaked with it) first
   std::unique_ptr<BlackoutJudge> judge_;  // the dispatcher's
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<ReportWorker> worker_;

@@ -25,9 +25,9 @@
 #include <string>
 #include <vector>
 
+#include "stallwatch/core/atomic_file.h"
 #include "stallwatch/core/clock.h"
 #include "stallwatch/core/event_ring.h"
-#include "stallwatch/core/atomic_file.h"
 #include "stallwatch/core/unique_fd.h"
 #include "stallwatch/daemon/blackout_judge.h"
 #include "stallwatch/daemon/check_runner.h"
@@ -65,12 +65,12 @@ class Dispatcher {
     BlackoutJudge* judge = nullptr;
     std::function<void(std::uint64_t id, bool starved)> post_verdict;
     std::string runtime_dir;
-    RtWake* wake = nullptr;  // what the check wakes it with; owned by the caller
+    RtWake* wake = nullptr;         // what the check wakes it with; owned by the caller
     std::vector<int> allowed_cpus;  // the process's CPUs (ThreadPlacement); empty = no placement
     int slots = 0;                  // possible CPUs (published->cpu has this many)
     std::int64_t start_ns = 0;
-    std::int64_t ready_after_ns = 0;  // READY=1 anyway this long after start
-    std::int64_t refresh_ns = kRefreshNs;  // rewrite at least this often (metrics.interval)
+    std::int64_t ready_after_ns = 0;        // READY=1 anyway this long after start
+    std::int64_t refresh_ns = kRefreshNs;   // rewrite at least this often (metrics.interval)
     std::function<std::int64_t()> refresh;  // if set, asked each pass and after each write instead
     NowFn now = mono_now_ns;                // CLOCK_MONOTONIC ns: each pass, judge, stop
   };

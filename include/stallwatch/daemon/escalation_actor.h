@@ -26,7 +26,9 @@ class EscalationActor final : public WokenThread {
   explicit EscalationActor(std::function<void(const StallEvent&)> act);
   ~EscalationActor() override;
 
-  Status start(int priority, bool allow_other) { return WokenThread::start("sw-escalate", priority, allow_other); }
+  Status start(int priority, bool allow_other) {
+    return WokenThread::start("sw-escalate", priority, allow_other);
+  }
   // The check, for an escalation it found due (not a drill): the first one is posted and the
   // actor woken on `cpu`; later ones are ignored (the action is taken once).
   void request(int cpu, const CheckEvent& e) noexcept;
@@ -38,7 +40,7 @@ class EscalationActor final : public WokenThread {
   static constexpr int kEmpty = 0, kPosted = 1, kTaken = 2;
   void serve() override;
   std::function<void(const StallEvent&)> act_;
-  CheckEvent posted_{};            // written by the check before kPosted (release)
+  CheckEvent posted_{};  // written by the check before kPosted (release)
   std::atomic<int> state_{kEmpty};
 };
 

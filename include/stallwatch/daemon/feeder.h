@@ -26,7 +26,9 @@ class Feeder final : public WokenThread {
   Feeder(std::function<bool()> feed, std::function<void(std::uint64_t)> served);
   ~Feeder() override;
 
-  Status start(int priority, bool allow_other) { return WokenThread::start("sw-feeder", priority, allow_other); }
+  Status start(int priority, bool allow_other) {
+    return WokenThread::start("sw-feeder", priority, allow_other);
+  }
   void request(int cpu) noexcept;
   std::uint64_t failures() const { return failures_.load(std::memory_order_relaxed); }
 

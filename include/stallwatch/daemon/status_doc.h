@@ -21,8 +21,8 @@ namespace stallwatch::daemon {
 struct StatusCpu {
   int cpu = 0;
   CpuState state = CpuState::kUnmonitored;
-  bool monitored = false;     // in the configured set (an offline one shows as "offline")
-  std::int64_t last_ns = 0;   // last stamp
+  bool monitored = false;    // in the configured set (an offline one shows as "offline")
+  std::int64_t last_ns = 0;  // last stamp
   std::uint64_t seq = 0;
   std::int64_t late_max_ns = 0;
   std::uint64_t stalls = 0;

@@ -22,8 +22,8 @@ namespace stallwatch::daemon {
 
 struct ReloadPlan {
   bool accepted = false;
-  std::string message;   // the rejection, or the one-line summary of what changed
-  Config next;           // effective configuration (restart-only sections kept as running)
+  std::string message;  // the rejection, or the one-line summary of what changed
+  Config next;          // effective configuration (restart-only sections kept as running)
   CpuList monitored;
   bool heartbeats_changed = false;
   std::vector<std::string> restart_only;  // "[evidence]", "watchdog.feeder_priority", ...

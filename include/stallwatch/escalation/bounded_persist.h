@@ -13,8 +13,8 @@
 #include <memory>
 #include <string>
 
-#include "stallwatch/escalation/reset_reason.h"
 #include "stallwatch/core/result.h"
+#include "stallwatch/escalation/reset_reason.h"
 
 namespace stallwatch::escalation {
 

@@ -21,15 +21,15 @@
 #include <string>
 
 #include "stallwatch/core/config.h"
-#include "stallwatch/escalation/escalation_sink.h"
-#include "stallwatch/escalation/feed_policy.h"
 #include "stallwatch/core/journal_writer.h"
-#include "stallwatch/escalation/reset_reason.h"
-#include "stallwatch/escalation/watchdog_device.h"
-#include "stallwatch/escalation/watchdog_ops.h"
 #include "stallwatch/core/result.h"
 #include "stallwatch/core/sink.h"
 #include "stallwatch/core/sysroot.h"
+#include "stallwatch/escalation/escalation_sink.h"
+#include "stallwatch/escalation/feed_policy.h"
+#include "stallwatch/escalation/reset_reason.h"
+#include "stallwatch/escalation/watchdog_device.h"
+#include "stallwatch/escalation/watchdog_ops.h"
 
 namespace stallwatch::escalation {
 

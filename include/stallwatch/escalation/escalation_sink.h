@@ -31,15 +31,15 @@
 #include <string>
 
 #include "stallwatch/core/config.h"
-#include "stallwatch/escalation/bounded_persist.h"
 #include "stallwatch/core/drill_announcement.h"
-#include "stallwatch/escalation/feed_policy.h"
 #include "stallwatch/core/journal_writer.h"
-#include "stallwatch/escalation/reset_reason.h"
-#include "stallwatch/escalation/watchdog_device.h"
 #include "stallwatch/core/result.h"
 #include "stallwatch/core/sink.h"
 #include "stallwatch/core/sysroot.h"
+#include "stallwatch/escalation/bounded_persist.h"
+#include "stallwatch/escalation/feed_policy.h"
+#include "stallwatch/escalation/reset_reason.h"
+#include "stallwatch/escalation/watchdog_device.h"
 
 namespace stallwatch::escalation {
 
@@ -92,7 +92,7 @@ class EscalationSink final : public EventSink {
     std::uint64_t total = 0;
     std::string plan;  // what_would_happen(), before acting
     std::string persisted;
-    std::string failure;  // the action could not be taken
+    std::string failure;      // the action could not be taken
     bool journalled = false;  // its event went to journald before the act (try_send)
   };
   struct Seen {
@@ -105,7 +105,8 @@ class EscalationSink final : public EventSink {
   void fire_drill(const ResetReason& reason, const std::optional<DrillMatch>& drill);
   Outcome act(const ResetReason& reason);
   void send_escalation(const ResetReason& reason, const Outcome& outcome);
-  std::vector<std::string> escalation_fields(const ResetReason& reason, const Outcome& outcome) const;
+  std::vector<std::string> escalation_fields(const ResetReason& reason,
+                                             const Outcome& outcome) const;
   std::string what_would_happen() const;
 
   EscalationSinkSettings settings_;
@@ -117,11 +118,11 @@ class EscalationSink final : public EventSink {
   FeedPolicy* policy_;
   mutable std::mutex mu_;
   std::condition_variable done_cv_;
-  bool acted_ = false;           // taken, or being taken (mu_)
-  ResetReason taken_;            // what was taken (mu_)
-  Outcome outcome_;              // done once the act returned (mu_)
-  bool reported_ = false;        // its event was sent (report worker only)
-  std::map<int, Seen> seen_;     // the latest report per CPU (mu_)
+  bool acted_ = false;        // taken, or being taken (mu_)
+  ResetReason taken_;         // what was taken (mu_)
+  Outcome outcome_;           // done once the act returned (mu_)
+  bool reported_ = false;     // its event was sent (report worker only)
+  std::map<int, Seen> seen_;  // the latest report per CPU (mu_)
 };
 
 }  // namespace stallwatch::escalation

@@ -19,15 +19,15 @@ namespace stallwatch::escalation {
 
 enum class FeedDecision {
   kFeed,
-  kNotDue,      // fed recently enough
-  kUnhealthy,   // the checker is not healthy: let the hardware decide
-  kStopped,     // escalation: never feed again
+  kNotDue,     // fed recently enough
+  kUnhealthy,  // the checker is not healthy: let the hardware decide
+  kStopped,    // escalation: never feed again
 };
 std::string_view to_string(FeedDecision d);
 
 struct FeedPolicySettings {
-  std::int64_t timeout_ns = 30'000'000'000;    // the device's real timeout
-  std::int64_t tick_interval_ns = 100'000'000; // checker interval
+  std::int64_t timeout_ns = 30'000'000'000;     // the device's real timeout
+  std::int64_t tick_interval_ns = 100'000'000;  // checker interval
   // After the checker saw an escalation become due, keep feeding this long so the escalation
   // sink can persist the reset reason first; then stop anyway (a wedged report worker must
   // not keep the machine alive). 0 = stop at once.
@@ -54,7 +54,10 @@ class FeedPolicy {
   void stop() { stopped_.store(true, std::memory_order_release); }
   bool stopped() const { return stopped_.load(std::memory_order_acquire); }
   // Forgets the last feed (after a successful arm: the arm fed already at now).
-  void fed_at(std::int64_t now_mono_ns) { last_feed_ns_ = now_mono_ns; have_fed_ = true; }
+  void fed_at(std::int64_t now_mono_ns) {
+    last_feed_ns_ = now_mono_ns;
+    have_fed_ = true;
+  }
   const FeedPolicySettings& settings() const { return settings_; }
 
  private:

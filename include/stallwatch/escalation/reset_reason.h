@@ -22,7 +22,7 @@ inline constexpr int kResetReasonVersion = 1;
 
 struct ResetReason {
   std::int64_t time_realtime_ns = 0;
-  std::string boot_id;       // /proc/sys/kernel/random/boot_id of the boot that escalated
+  std::string boot_id;  // /proc/sys/kernel/random/boot_id of the boot that escalated
   int cpu = -1;
   std::int64_t stall_ns = 0;
   std::string stall_class = "unknown";
@@ -36,7 +36,7 @@ struct ResetReasonFile {
   std::uint64_t escalations_total = 0;  // every escalation ever recorded here
   bool consumed = true;                 // the last record was reported (or there is none)
   std::optional<ResetReason> last;
-  std::string reported_boot_id;         // boot whose startup report was already made
+  std::string reported_boot_id;  // boot whose startup report was already made
 };
 
 std::string encode_reset_reason_file(const ResetReasonFile& file);
@@ -72,10 +72,10 @@ class ResetReasonStore {
 
 // What to say at startup about the previous boot (pure decision).
 struct PreviousBootReport {
-  bool report = false;        // send a journald event
+  bool report = false;  // send a journald event
   int priority = 4;
-  std::string cause;          // "stallwatch-escalation", "watchdog-reset", "escalation-this-boot"
-  std::string message;        // MESSAGE=
+  std::string cause;    // "stallwatch-escalation", "watchdog-reset", "escalation-this-boot"
+  std::string message;  // MESSAGE=
   std::optional<ResetReason> reason;
   bool mark_consumed = false;  // set consumed and reported_boot_id, then save
 };

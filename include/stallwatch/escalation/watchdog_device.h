@@ -10,26 +10,26 @@
 #pragma once
 
 #include <atomic>
-#include <cstdint>
 #include <chrono>
+#include <cstdint>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "stallwatch/core/config.h"
-#include "stallwatch/escalation/watchdog_ops.h"
-#include "stallwatch/escalation/watchdog_sysfs.h"
 #include "stallwatch/core/result.h"
 #include "stallwatch/core/sysroot.h"
+#include "stallwatch/escalation/watchdog_ops.h"
+#include "stallwatch/escalation/watchdog_sysfs.h"
 
 namespace stallwatch::escalation {
 
 struct WatchdogSettings {
-  std::string device;        // "/dev/watchdog0"
+  std::string device;  // "/dev/watchdog0"
   int timeout_s = 30;
-  int pretimeout_s = 0;      // 0 = leave the driver's value
-  std::string pretimeout_governor;  // "" = leave
+  int pretimeout_s = 0;                         // 0 = leave the driver's value
+  std::string pretimeout_governor;              // "" = leave
   std::int64_t feed_interval_ns = 100'000'000;  // how often we can feed (the checker's tick)
 
   // Seconds are rounded up: the watchdog API counts whole seconds.
@@ -39,18 +39,18 @@ struct WatchdogSettings {
 // What we know about the device once armed. Written by probe()/arm() on the main thread,
 // read-only afterwards.
 struct WatchdogState {
-  std::optional<WatchdogSysfsInfo> sysfs;   // nullopt when /sys/class/watchdog/<name> is missing
-  std::string identity;                      // WDIOC_GETSUPPORT, else sysfs
-  std::optional<std::uint32_t> options;      // WDIOF_* from WDIOC_GETSUPPORT
+  std::optional<WatchdogSysfsInfo> sysfs;  // nullopt when /sys/class/watchdog/<name> is missing
+  std::string identity;                    // WDIOC_GETSUPPORT, else sysfs
+  std::optional<std::uint32_t> options;    // WDIOF_* from WDIOC_GETSUPPORT
   std::uint32_t firmware_version = 0;
-  std::optional<std::uint32_t> bootstatus;   // WDIOC_GETBOOTSTATUS, else sysfs
+  std::optional<std::uint32_t> bootstatus;  // WDIOC_GETBOOTSTATUS, else sysfs
   int requested_timeout_s = 0;
-  int timeout_s = 0;                         // what the driver really uses
-  int pretimeout_s = 0;                      // 0 = none / unknown
+  int timeout_s = 0;     // what the driver really uses
+  int pretimeout_s = 0;  // 0 = none / unknown
   std::string pretimeout_governor;
   bool nowayout = false;
-  bool feed_by_write = false;                // WDIOC_KEEPALIVE unsupported: write() a byte
-  std::vector<std::string> warnings;         // things the operator should know (logged by arm)
+  bool feed_by_write = false;         // WDIOC_KEEPALIVE unsupported: write() a byte
+  std::vector<std::string> warnings;  // things the operator should know (logged by arm)
 };
 
 enum class FeedResult {
@@ -61,8 +61,8 @@ enum class FeedResult {
 };
 
 struct DisarmOutcome {
-  bool stopped = false;   // the hardware is believed stopped
-  std::string detail;     // one line for the log
+  bool stopped = false;  // the hardware is believed stopped
+  std::string detail;    // one line for the log
 };
 
 class WatchdogDevice {

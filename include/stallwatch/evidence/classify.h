@@ -44,8 +44,9 @@ Classification classify(const Evidence& ev);
 // The part of the counter window that overlaps the stall, for shares of "the stall".
 std::int64_t stall_window_ns(const Evidence& ev);
 
-// Over a "before-stall" or "inside-stall" window: the time missing from the CPU's /proc/stat times when it is at
-// least kUnaccountedShare of the stall's part of the window (itself >= kUnaccountedMinNs), else 0.
+// Over a "before-stall" or "inside-stall" window: the time missing from the CPU's /proc/stat times
+// when it is at least kUnaccountedShare of the stall's part of the window (itself >=
+// kUnaccountedMinNs), else 0.
 std::int64_t unaccounted_stall_ns(const Evidence& ev);
 
 }  // namespace stallwatch::evidence

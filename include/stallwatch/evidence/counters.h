@@ -12,10 +12,10 @@
 #include <string>
 #include <vector>
 
+#include "stallwatch/core/sysroot.h"
 #include "stallwatch/evidence/evidence.h"
 #include "stallwatch/evidence/hw_counters.h"
 #include "stallwatch/evidence/proc_parse.h"
-#include "stallwatch/core/sysroot.h"
 
 namespace stallwatch::evidence {
 

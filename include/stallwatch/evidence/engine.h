@@ -32,6 +32,9 @@
 
 #include "stallwatch/core/config.h"
 #include "stallwatch/core/event.h"
+#include "stallwatch/core/stall_report.h"
+#include "stallwatch/core/sysroot.h"
+#include "stallwatch/core/unique_fd.h"
 #include "stallwatch/evidence/bounded_io.h"
 #include "stallwatch/evidence/counters.h"
 #include "stallwatch/evidence/evidence.h"
@@ -39,9 +42,6 @@
 #include "stallwatch/evidence/report_store.h"
 #include "stallwatch/evidence/sysrq_parse.h"
 #include "stallwatch/evidence/task_scan.h"
-#include "stallwatch/core/stall_report.h"
-#include "stallwatch/core/sysroot.h"
-#include "stallwatch/core/unique_fd.h"
 
 namespace stallwatch::evidence {
 
@@ -53,14 +53,14 @@ struct EngineTuning {
   std::chrono::nanoseconds schedstat_gap = std::chrono::milliseconds(20);  // between 2 samples
   std::chrono::nanoseconds per_read_timeout = std::chrono::milliseconds(50);
   std::size_t thread_stack_bytes = 128 * 1024;
-  std::size_t max_detailed_tasks = 8;  // tasks whose stack/cmdline/... are read
+  std::size_t max_detailed_tasks = 8;       // tasks whose stack/cmdline/... are read
   std::size_t max_updates_per_episode = 8;  // report updates kept in one episode file
-  int exclude_pid = -1;                // -1: getpid() (the daemon's starved heartbeat)
+  int exclude_pid = -1;                     // -1: getpid() (the daemon's starved heartbeat)
   // The calling thread's nice value while collect() runs (restored after): a stall is when the
   // machine is busiest, and the scan should not queue behind the load it is diagnosing. Applied
   // only when lower than the thread's own and permitted; 0 = leave it alone.
   int collect_nice = -10;
-  long clk_tck = 0;                    // 0: sysconf(_SC_CLK_TCK)
+  long clk_tck = 0;  // 0: sysconf(_SC_CLK_TCK)
   NowFn now = &mono_now_ns;
 };
 
@@ -101,9 +101,9 @@ class EvidenceEngine {
  private:
   StallReport collect_steps(const StallEvent& ev, std::int64_t now_mono_ns);
   struct Episode {
-    StallReport last;                 // the last collected report
-    std::int64_t collected_ns = 0;    // when it was collected
-    evidence::SamplePtr baseline;     // counter baseline used for the stall
+    StallReport last;               // the last collected report
+    std::int64_t collected_ns = 0;  // when it was collected
+    evidence::SamplePtr baseline;   // counter baseline used for the stall
     std::string baseline_kind;
     std::vector<std::string> updates;  // JSON objects written to the episode file
     std::string file_name;

@@ -27,12 +27,12 @@ struct TaskEvidence {
   int priority = 0;  // stat field 18
   std::uint64_t utime_ticks = 0;
   std::uint64_t stime_ticks = 0;
-  std::uint64_t run_ns = 0;        // schedstat at the first sample
+  std::uint64_t run_ns = 0;         // schedstat at the first sample
   std::int64_t run_ns_growth = -1;  // between the two samples, -1 when not measured
-  bool running = false;            // judged to be the task on the CPU
-  std::string syscall;             // first line of .../syscall ("running" or "<nr> <args>")
-  std::string cgroup;              // the unified (0::) line, or the first line
-  std::string cmdline;             // NULs as spaces, truncated
+  bool running = false;             // judged to be the task on the CPU
+  std::string syscall;              // first line of .../syscall ("running" or "<nr> <args>")
+  std::string cgroup;               // the unified (0::) line, or the first line
+  std::string cmdline;              // NULs as spaces, truncated
   std::string wchan;
   std::vector<std::string> stack;  // .../stack frames ("[<0>] " stripped); empty while on a CPU
   std::vector<std::string> read_errors;  // "stack: Permission denied", ...
@@ -46,7 +46,7 @@ struct KernelVerdict {
   std::string text;          // unescaped
   std::vector<int> cpus;     // every CPU it and its follow-up lines name; empty = not CPU-specific
   std::vector<std::string> context;  // following records (unescaped), bounded
-  std::string rip;           // from a register dump in the context ("RIP: 0010:...")
+  std::string rip;                   // from a register dump in the context ("RIP: 0010:...")
   bool kernel_rip = false;
   bool saw_cpu_line = false;  // reader state: a "CPU: N PID:" line was seen in the context
 };
@@ -75,7 +75,9 @@ struct BacktraceEvidence {
 struct CpuTimesMs {
   std::int64_t user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0,
                steal = 0;
-  std::int64_t total() const { return user + nice + system + idle + iowait + irq + softirq + steal; }
+  std::int64_t total() const {
+    return user + nice + system + idle + iowait + irq + softirq + steal;
+  }
 };
 
 struct CounterDelta {
@@ -97,10 +99,10 @@ struct CounterEvidence {
   bool have_loc = false;
   std::string local_timer_row;  // "LOC" on x86
   std::uint64_t loc_delta = 0;
-  std::uint64_t irq_total_delta = 0;     // all rows of /proc/interrupts for the CPU
-  std::vector<CounterDelta> top_irqs;    // by delta, LOC included, at most 8
+  std::uint64_t irq_total_delta = 0;   // all rows of /proc/interrupts for the CPU
+  std::vector<CounterDelta> top_irqs;  // by delta, LOC included, at most 8
   bool have_softirqs = false;
-  std::vector<CounterDelta> softirqs;    // all rows with a non-zero delta, by delta
+  std::vector<CounterDelta> softirqs;  // all rows with a non-zero delta, by delta
   // Hardware deltas over the window (hw_counters.h): thermal throttling and machine checks.
   bool have_thermal = false;
   std::uint64_t core_throttle_delta = 0;
@@ -129,8 +131,8 @@ struct Evidence {
   std::int64_t collected_mono_ns = 0;
   std::vector<TaskEvidence> tasks;  // runnable on the stuck CPU; the running one first
   int tasks_scanned = 0;
-  std::string running_reason;       // why tasks[0] is believed to be on the CPU
-  bool running_certain = false;     // NMI/verdict/only task/measured growth, not a guess by rank
+  std::string running_reason;    // why tasks[0] is believed to be on the CPU
+  bool running_certain = false;  // NMI/verdict/only task/measured growth, not a guess by rank
   BacktraceEvidence backtrace;
   std::vector<KernelVerdict> verdicts;
   std::uint64_t kmsg_lost_records = 0;  // overruns seen by the kmsg reader so far

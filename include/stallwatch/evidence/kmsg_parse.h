@@ -21,11 +21,11 @@ namespace stallwatch::evidence {
 inline constexpr int kKernelFacility = 0;
 
 struct KmsgRecord {
-  int level = 0;         // syslog level (prio & 7)
-  int facility = 0;      // prio >> 3
+  int level = 0;     // syslog level (prio & 7)
+  int facility = 0;  // prio >> 3
   std::uint64_t seq = 0;
-  std::int64_t usec = 0;  // printk timestamp, microseconds since boot (local_clock)
-  char flag = '-';       // '-', 'c' (continued), '+'
+  std::int64_t usec = 0;               // printk timestamp, microseconds since boot (local_clock)
+  char flag = '-';                     // '-', 'c' (continued), '+'
   std::string_view text;               // the message, still \xNN-escaped
   std::vector<std::string_view> dict;  // continuation lines without the leading space
 };
@@ -50,10 +50,10 @@ std::string_view to_string(VerdictKind kind);
 // A kernel message that says something about a stall.
 struct VerdictMatch {
   VerdictKind kind;
-  int cpu = -1;         // the CPU the message names, -1 when none (hung task, RT throttling)
-  std::string comm;     // soft lockup "[comm:pid]", hung task "task comm:pid"
+  int cpu = -1;      // the CPU the message names, -1 when none (hung task, RT throttling)
+  std::string comm;  // soft lockup "[comm:pid]", hung task "task comm:pid"
   int pid = 0;
-  int stuck_s = 0;      // soft lockup "stuck for Ns"
+  int stuck_s = 0;  // soft lockup "stuck for Ns"
 };
 // Recognises a verdict in one (escaped or unescaped) message text.
 std::optional<VerdictMatch> match_verdict(std::string_view text);

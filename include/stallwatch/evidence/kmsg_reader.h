@@ -17,9 +17,9 @@
 #include <string_view>
 #include <vector>
 
-#include "stallwatch/evidence/evidence.h"
 #include "stallwatch/core/sysroot.h"
 #include "stallwatch/core/unique_fd.h"
+#include "stallwatch/evidence/evidence.h"
 
 namespace stallwatch::evidence {
 

@@ -17,18 +17,18 @@ namespace stallwatch::evidence {
 // /proc/<pid>/task/<tid>/stat. Fields are numbered as in proc(5); everything after the comm is
 // parsed from the LAST ')' because a comm may hold spaces, '(' and ')'.
 struct TaskStat {
-  int tid = 0;            // field 1 (the thread id when read from task/<tid>/stat)
-  std::string comm;       // field 2, without the parentheses
-  char state = '?';       // field 3
-  int ppid = 0;           // field 4
+  int tid = 0;                    // field 1 (the thread id when read from task/<tid>/stat)
+  std::string comm;               // field 2, without the parentheses
+  char state = '?';               // field 3
+  int ppid = 0;                   // field 4
   std::uint64_t utime_ticks = 0;  // field 14, USER_HZ
   std::uint64_t stime_ticks = 0;  // field 15, USER_HZ
-  int priority = 0;       // field 18: -2..-100 for RT, 0..39 for CFS (kernel prio - 100)
-  int nice = 0;           // field 19
-  int num_threads = 0;    // field 20
-  int processor = -1;     // field 39: CPU it last ran on (its runqueue when runnable)
-  int rt_priority = 0;    // field 40
-  int policy = 0;         // field 41
+  int priority = 0;               // field 18: -2..-100 for RT, 0..39 for CFS (kernel prio - 100)
+  int nice = 0;                   // field 19
+  int num_threads = 0;            // field 20
+  int processor = -1;             // field 39: CPU it last ran on (its runqueue when runnable)
+  int rt_priority = 0;            // field 40
+  int policy = 0;                 // field 41
 };
 Result<TaskStat> parse_task_stat(std::string_view text);
 
@@ -78,7 +78,6 @@ struct CounterTable {
 };
 Result<CounterTable> parse_interrupts(std::string_view text);
 Result<CounterTable> parse_softirqs(std::string_view text);
-
 
 // Small helpers shared by the evidence parsers (trim() is core's, stallwatch/core/text.h).
 bool parse_u64(std::string_view s, std::uint64_t* out);

@@ -6,9 +6,9 @@
 
 #include <string>
 
+#include "stallwatch/core/stall_report.h"
 #include "stallwatch/evidence/classify.h"
 #include "stallwatch/evidence/evidence.h"
-#include "stallwatch/core/stall_report.h"
 
 namespace stallwatch::evidence {
 

@@ -11,11 +11,11 @@
 #include <cstdint>
 #include <vector>
 
+#include "stallwatch/core/sysroot.h"
+#include "stallwatch/core/unique_fd.h"
 #include "stallwatch/evidence/bounded_io.h"
 #include "stallwatch/evidence/sysrq_parse.h"
 #include "stallwatch/evidence/task_scan.h"
-#include "stallwatch/core/sysroot.h"
-#include "stallwatch/core/unique_fd.h"
 
 namespace stallwatch::evidence {
 

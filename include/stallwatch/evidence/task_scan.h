@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "stallwatch/core/clock.h"
+#include "stallwatch/core/sysroot.h"
 #include "stallwatch/evidence/bounded_io.h"
 #include "stallwatch/evidence/evidence.h"
-#include "stallwatch/core/sysroot.h"
 
 namespace stallwatch::evidence {
 

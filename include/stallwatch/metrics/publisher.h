@@ -18,10 +18,10 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-#include "stallwatch/core/config.h"
-#include "stallwatch/metrics/stall_counters.h"
-#include "stallwatch/core/sink.h"
 #include "stallwatch/core/atomic_file.h"
+#include "stallwatch/core/config.h"
+#include "stallwatch/core/sink.h"
+#include "stallwatch/metrics/stall_counters.h"
 
 namespace stallwatch::metrics {
 
@@ -29,7 +29,8 @@ class MetricsPublisher {
  public:
   // escalation_action: to_string(escalation.action); its escalation counter is shown from zero
   // ("none": no escalation counter). auto_path: where textfile = "auto" writes.
-  MetricsPublisher(int cpu_slots, std::string escalation_action, std::string auto_path = kAutoTextfile);
+  MetricsPublisher(int cpu_slots, std::string escalation_action,
+                   std::string auto_path = kAutoTextfile);
 
   // on_count: called on the report worker after each count (wakes the status writer).
   std::unique_ptr<EventSink> make_sink(std::function<void()> on_count = {});
@@ -73,7 +74,7 @@ class MetricsPublisher {
   MetricsConfig config_;
   std::string escalation_action_;
   std::string auto_path_;
-  std::string path_;          // where the last write went ("" = off)
+  std::string path_;                  // where the last write went ("" = off)
   std::unique_ptr<AtomicFile> file_;  // at path_
   bool announced_ = false;
   std::int64_t last_write_ns_ = 0;

@@ -22,8 +22,8 @@ namespace stallwatch::metrics {
 
 // The evidence classes (StallReport::stall_class); anything else counts as "unknown".
 inline constexpr std::array<std::string_view, 7> kStallClasses = {
-    "global-pause", "hypervisor-steal", "interrupts-off", "irq-storm", "kernel-nonpreemptible",
-    "rt-hog", "unknown"};
+    "global-pause",          "hypervisor-steal", "interrupts-off", "irq-storm",
+    "kernel-nonpreemptible", "rt-hog",           "unknown"};
 
 class StallCounters {
  public:
@@ -63,7 +63,8 @@ class StallCounters {
 // empty) is called after each count, to wake the status writer.
 class CountingSink final : public EventSink {
  public:
-  explicit CountingSink(std::shared_ptr<StallCounters> counters, std::function<void()> on_count = {})
+  explicit CountingSink(std::shared_ptr<StallCounters> counters,
+                        std::function<void()> on_count = {})
       : counters_(std::move(counters)), on_count_(std::move(on_count)) {}
   void fire(const StallEvent& event, const StallReport* report) override {
     counters_->count(event, report);

@@ -9,7 +9,6 @@
 #include <string>
 #include <string_view>
 
-
 namespace stallwatch::metrics {
 
 // "" -> "" (off); "auto" -> auto_path when auto_dir_exists, else ""; anything else as is (the

@@ -126,8 +126,8 @@ std::string format_doctor_json(const std::vector<Finding>& results) {
   }
   ordered_json j;
   j["checks"] = std::move(checks);
-  j["counts"] = ordered_json{{"ok", counts[0]}, {"warn", counts[2]}, {"fail", counts[3]},
-                             {"unknown", counts[1]}};
+  j["counts"] = ordered_json{
+      {"ok", counts[0]}, {"warn", counts[2]}, {"fail", counts[3]}, {"unknown", counts[1]}};
   j["exit_status"] = doctor_exit_status(results);
   return j.dump(2, ' ', false, ordered_json::error_handler_t::replace) + "\n";
 }

@@ -14,10 +14,10 @@
 #include <thread>
 
 #include "stallwatch/core/clock.h"
+#include "stallwatch/core/unique_fd.h"
 #include "stallwatch/ctl/doctor/doctor.h"
 #include "stallwatch/ctl/doctor/parse.h"
 #include "stallwatch/evidence/kmsg_parse.h"
-#include "stallwatch/core/unique_fd.h"
 
 namespace stallwatch::ctl {
 
@@ -35,8 +35,7 @@ constexpr std::size_t kMaxRecords = 200'000;  // the ring holds fewer; a bound o
 
 }  // namespace
 
-std::optional<std::int64_t> read_int(const DoctorContext& ctx, Finding& r,
-                                     std::string_view path) {
+std::optional<std::int64_t> read_int(const DoctorContext& ctx, Finding& r, std::string_view path) {
   auto v = read_trimmed(ctx.root, path);
   r.add(std::string(path), v ? *v : "absent");
   return v ? parse_integer(*v) : std::nullopt;
@@ -81,9 +80,9 @@ KernelLog read_kernel_log(const Sysroot& root) {
     if (n < 0 && errno != EAGAIN) {
       const int err = errno;
       if (log.messages.empty()) {
-        log.error = fmt::format("{}/dev/kmsg: {}",
-                                err == EPERM || err == EACCES ? "needs root: " : "",
-                                std::strerror(err));
+        log.error =
+            fmt::format("{}/dev/kmsg: {}", err == EPERM || err == EACCES ? "needs root: " : "",
+                        std::strerror(err));
         return log;
       }
     }

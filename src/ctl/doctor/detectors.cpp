@@ -19,30 +19,34 @@ Finding audit_softlockup_detector(const DoctorContext& ctx) {
   r.add("/proc/sys/kernel/watchdog_cpumask", mask_text ? *mask_text : "absent");
   if (!soft || !thresh) {
     r.status = FindingStatus::kUnknown;
-    r.summary = "no soft-lockup detector sysctls (kernel built without CONFIG_SOFTLOCKUP_DETECTOR?)";
+    r.summary =
+        "no soft-lockup detector sysctls (kernel built without CONFIG_SOFTLOCKUP_DETECTOR?)";
     r.fix = "use a kernel built with CONFIG_SOFTLOCKUP_DETECTOR=y";
     return r;
   }
   std::string off;
-  if (wd && *wd == 0) off = "kernel.watchdog = 0";
-  else if (*soft == 0) off = "kernel.soft_watchdog = 0";
-  else if (*thresh == 0) off = "kernel.watchdog_thresh = 0";
+  if (wd && *wd == 0)
+    off = "kernel.watchdog = 0";
+  else if (*soft == 0)
+    off = "kernel.soft_watchdog = 0";
+  else if (*thresh == 0)
+    off = "kernel.watchdog_thresh = 0";
   if (!off.empty()) {
     r.status = FindingStatus::kWarn;
-    r.summary = fmt::format("soft-lockup detector is off ({}): stallwatch is the only stall detector",
-                            off);
+    r.summary =
+        fmt::format("soft-lockup detector is off ({}): stallwatch is the only stall detector", off);
     r.fix = "sysctl -w kernel.watchdog=1 kernel.soft_watchdog=1 kernel.watchdog_thresh=10 (persist "
             "in /etc/sysctl.d/; drop nowatchdog/nosoftlockup from the kernel command line)";
     return r;
   }
   const auto online = read_online_cpus(ctx.root);
   const auto mask = mask_text ? parse_cpulist(*mask_text) : Result<CpuList>(CpuList{});
-  const auto nohz = parse_cpulist(read_trimmed(ctx.root, "/sys/devices/system/cpu/nohz_full")
-                                      .value_or(""));
+  const auto nohz =
+      parse_cpulist(read_trimmed(ctx.root, "/sys/devices/system/cpu/nohz_full").value_or(""));
   if (online && mask && mask_text) {
     // nohz_full CPUs are left out of the mask by the kernel itself: not a finding.
-    const CpuList skipped = cpu_difference(cpu_difference(*online, *mask),
-                                           nohz ? *nohz : CpuList{});
+    const CpuList skipped =
+        cpu_difference(cpu_difference(*online, *mask), nohz ? *nohz : CpuList{});
     if (!skipped.empty()) {
       r.status = FindingStatus::kWarn;
       r.summary = fmt::format("soft-lockup detector skips CPUs {} (kernel.watchdog_cpumask = {})",
@@ -52,8 +56,9 @@ Finding audit_softlockup_detector(const DoctorContext& ctx) {
     }
   }
   r.status = FindingStatus::kOk;
-  r.summary = fmt::format("soft-lockup detector on: reports a CPU stuck for {}s (2 x watchdog_thresh {})",
-                          2 * *thresh, *thresh);
+  r.summary =
+      fmt::format("soft-lockup detector on: reports a CPU stuck for {}s (2 x watchdog_thresh {})",
+                  2 * *thresh, *thresh);
   return r;
 }
 
@@ -78,13 +83,15 @@ Finding audit_hardlockup_detector(const DoctorContext& ctx) {
     return r;
   }
   const std::string nopmu = pmu ? "" : "; this host has no CPU PMU for it";
-  r.fix = "sysctl -w kernel.nmi_watchdog=1 (or nmi_watchdog=1 on the kernel command line); it needs "
-          "a CPU PMU: on a VM expose one (QEMU/KVM: -cpu host,pmu=on)";
+  r.fix =
+      "sysctl -w kernel.nmi_watchdog=1 (or nmi_watchdog=1 on the kernel command line); it needs "
+      "a CPU PMU: on a VM expose one (QEMU/KVM: -cpu host,pmu=on)";
   if (*nmi == 0) {
     r.status = FindingStatus::kWarn;
     r.summary = fmt::format("hard-lockup detector is off (kernel.nmi_watchdog = 0): a CPU stuck "
                             "with interrupts off is caught only by stallwatch or a hardware "
-                            "watchdog{}", nopmu);
+                            "watchdog{}",
+                            nopmu);
     return r;
   }
   if (perm_disabled) {
@@ -102,15 +109,16 @@ Finding audit_hardlockup_detector(const DoctorContext& ctx) {
   }
   r.status = FindingStatus::kOk;
   r.fix.clear();
-  r.summary = fmt::format("hard-lockup detector on (kernel.nmi_watchdog = 1, hardlockup_panic = {})",
-                          panic ? std::to_string(*panic) : "absent");
+  r.summary =
+      fmt::format("hard-lockup detector on (kernel.nmi_watchdog = 1, hardlockup_panic = {})",
+                  panic ? std::to_string(*panic) : "absent");
   return r;
 }
 
 Finding audit_stallwatch(const DoctorContext& ctx) {
   Finding r;
-  r.add("config", ctx.config_found ? ctx.config_path
-                                   : ctx.config_path + " (absent: built-in defaults)");
+  r.add("config",
+        ctx.config_found ? ctx.config_path : ctx.config_path + " (absent: built-in defaults)");
   if (!ctx.config_error.empty()) {
     r.status = FindingStatus::kFail;
     r.summary = "configuration is invalid: " + ctx.config_error;
@@ -138,7 +146,8 @@ Finding audit_stallwatch(const DoctorContext& ctx) {
   if (v.liveness != Liveness::kRunning) {
     r.status = FindingStatus::kFail;
     r.summary = v.message;
-    if (v.liveness == Liveness::kStale) r.fix = "systemctl restart stallwatch (and report the hang)";
+    if (v.liveness == Liveness::kStale)
+      r.fix = "systemctl restart stallwatch (and report the hang)";
     return r;
   }
   std::size_t monitored = 0;
@@ -154,8 +163,8 @@ Finding audit_stallwatch(const DoctorContext& ctx) {
   }
   r.status = FindingStatus::kOk;
   r.fix.clear();
-  r.summary = fmt::format("{} running: {} CPUs monitored, threshold {}, status updated {} ago", what,
-                          monitored, format_ms(snap->threshold_ms), format_ms(v.age_ms));
+  r.summary = fmt::format("{} running: {} CPUs monitored, threshold {}, status updated {} ago",
+                          what, monitored, format_ms(snap->threshold_ms), format_ms(v.age_ms));
   return r;
 }
 
@@ -191,7 +200,8 @@ Finding audit_isolated_cpus(const DoctorContext& ctx) {
   if (!unwatched.empty()) {
     r.status = FindingStatus::kWarn;
     r.summary = fmt::format("isolated CPUs {} (isolcpus/nohz_full) are not monitored: a stall "
-                            "there is not seen by stallwatch", format_cpulist(unwatched));
+                            "there is not seen by stallwatch",
+                            format_cpulist(unwatched));
     r.fix = "set heartbeat.include_isolated = true in stallwatch.toml (one short heartbeat wakeup "
             "per interval on those CPUs)";
     return r;

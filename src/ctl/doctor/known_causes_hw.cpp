@@ -62,13 +62,13 @@ Finding audit_thermal_throttling(const DoctorContext& ctx) {
     r.summary = "no thermal_throttle counters (not an Intel CPU with thermal monitoring, or a VM)";
     return r;
   }
-  r.add(base + "cpu*/thermal_throttle", fmt::format("core {}, package {} in total", core_total,
-                                                     package_total));
+  r.add(base + "cpu*/thermal_throttle",
+        fmt::format("core {}, package {} in total", core_total, package_total));
   if (!throttled.empty()) {
     r.status = FindingStatus::kWarn;
     r.summary = fmt::format("CPUs {} were thermally throttled since boot ({} core, {} package "
-                            "throttle events)", format_cpulist(throttled), core_total,
-                            package_total);
+                            "throttle events)",
+                            format_cpulist(throttled), core_total, package_total);
     r.fix = "check cooling (fans, heatsinks, airflow), power limits and the firmware's thermal "
             "settings; turbostat or sensors show temperatures";
     return r;
@@ -116,19 +116,21 @@ Finding audit_machine_checks(const DoctorContext& ctx) {
   if (mce > 0 || ue > 0) {
     r.status = FindingStatus::kFail;
     r.summary = fmt::format("hardware errors since boot: {} machine check exceptions, {} "
-                            "uncorrected memory errors", mce, ue);
+                            "uncorrected memory errors",
+                            mce, ue);
     return r;
   }
   if (dfr > 0 || thr > 0 || ce > 0) {
     r.status = FindingStatus::kWarn;
     r.summary = fmt::format("corrected hardware errors since boot: {} deferred-error and {} "
-                            "threshold interrupts, {} corrected memory errors", dfr, thr, ce);
+                            "threshold interrupts, {} corrected memory errors",
+                            dfr, thr, ce);
     return r;
   }
   r.status = FindingStatus::kOk;
   r.fix.clear();
-  r.summary = fmt::format("no machine check exceptions or memory errors since boot ({} polls)",
-                          mcp);
+  r.summary =
+      fmt::format("no machine check exceptions or memory errors since boot ({} polls)", mcp);
   return r;
 }
 

@@ -66,8 +66,8 @@ Finding audit_rt_throttling(const DoctorContext& ctx) {
     names += fmt::format("{}{}[{}] {} {}", names.empty() ? "" : ", ", t.comm, t.tid,
                          evidence::policy_name(t.policy), t.rt_priority);
   r.add("/proc/*/task/*/stat", fmt::format("{} threads scanned (kernel threads not counted); at "
-                                           "or above priority {}: {}", scanned, prio,
-                                           names.empty() ? "none" : names));
+                                           "or above priority {}: {}",
+                                           scanned, prio, names.empty() ? "none" : names));
   auto runtime = runtime_text ? parse_integer(*runtime_text) : std::nullopt;
   if (!runtime) {
     r.status = FindingStatus::kUnknown;
@@ -82,7 +82,8 @@ Finding audit_rt_throttling(const DoctorContext& ctx) {
   if (*runtime < 0) {
     r.status = FindingStatus::kWarn;
     r.summary = "RT throttling is off (sched_rt_runtime_us = -1): a runaway RT task can own a CPU "
-                "forever" + (tasks_text.empty() ? "" : "; " + tasks_text);
+                "forever" +
+                (tasks_text.empty() ? "" : "; " + tasks_text);
     r.fix = "sysctl -w kernel.sched_rt_runtime_us=950000 (the default: 5% of each second is left "
             "to other tasks)";
     return r;
@@ -95,7 +96,8 @@ Finding audit_rt_throttling(const DoctorContext& ctx) {
   }
   r.status = FindingStatus::kOk;
   r.summary = fmt::format("RT throttling on ({}us per {}us); no RT thread at or above the "
-                          "heartbeat priority {}", *runtime, period_text.value_or("?"), prio);
+                          "heartbeat priority {}",
+                          *runtime, period_text.value_or("?"), prio);
   return r;
 }
 

@@ -136,7 +136,8 @@ Finding audit_cpu_idle(const DoctorContext& ctx) {
   }
   if (!deep.empty()) {
     r.status = FindingStatus::kWarn;
-    r.summary = fmt::format("deep C-states enabled: {}; a wakeup can take up to {}us", deep, deepest);
+    r.summary =
+        fmt::format("deep C-states enabled: {}; a wakeup can take up to {}us", deep, deepest);
     r.fix = "cap them: intel_idle.max_cstate=1 (or processor.max_cstate=1) on the kernel command "
             "line, or a PM QoS request (hold /dev/cpu_dma_latency open with a low value, e.g. "
             "tuned's latency-performance profile), or echo 1 > "
@@ -167,12 +168,13 @@ Finding audit_steal(const DoctorContext& ctx) {
         fmt::format("{} of {} ticks ({:.1f}%)", after->steal, after->total, boot));
   double window = 0.0;
   std::string window_text = "no sampling window";
-  if (before && ctx.window_ms > 0 && after->total > before->total && after->steal >= before->steal) {
+  if (before && ctx.window_ms > 0 && after->total > before->total &&
+      after->steal >= before->steal) {
     const std::uint64_t dt = after->total - before->total;
     const std::uint64_t ds = after->steal - before->steal;
     window = pct(ds, dt);
-    window_text = fmt::format("{:.1f}% over the last {}", window, format_duration(
-                                  std::chrono::milliseconds(ctx.window_ms)));
+    window_text = fmt::format("{:.1f}% over the last {}", window,
+                              format_duration(std::chrono::milliseconds(ctx.window_ms)));
     r.add("/proc/stat steal over the window",
           fmt::format("{} of {} ticks in {}ms ({:.1f}%)", ds, dt, ctx.window_ms, window));
   }

@@ -105,11 +105,22 @@ std::optional<Nanos> parse_systemd_timespan(std::string_view text) {
     std::int64_t ns;
   };
   static constexpr Unit kUnits[] = {
-      {"usec", 1'000},       {"us", 1'000},          {"msec", 1'000'000}, {"ms", 1'000'000},
-      {"seconds", 1'000'000'000}, {"second", 1'000'000'000}, {"sec", 1'000'000'000},
-      {"s", 1'000'000'000},  {"minutes", 60'000'000'000}, {"minute", 60'000'000'000},
-      {"min", 60'000'000'000}, {"m", 60'000'000'000},  {"hours", 3'600'000'000'000},
-      {"hour", 3'600'000'000'000}, {"hr", 3'600'000'000'000}, {"h", 3'600'000'000'000},
+      {"usec", 1'000},
+      {"us", 1'000},
+      {"msec", 1'000'000},
+      {"ms", 1'000'000},
+      {"seconds", 1'000'000'000},
+      {"second", 1'000'000'000},
+      {"sec", 1'000'000'000},
+      {"s", 1'000'000'000},
+      {"minutes", 60'000'000'000},
+      {"minute", 60'000'000'000},
+      {"min", 60'000'000'000},
+      {"m", 60'000'000'000},
+      {"hours", 3'600'000'000'000},
+      {"hour", 3'600'000'000'000},
+      {"hr", 3'600'000'000'000},
+      {"h", 3'600'000'000'000},
   };
   std::int64_t total = 0;
   std::size_t i = 0;
@@ -216,8 +227,8 @@ LogHistory scan_kernel_log(const std::vector<std::string>& messages) {
 }
 
 std::string_view history_kind_name(int kind) {
-  static constexpr std::string_view kNames[] = {"soft lockup",  "hard lockup",
-                                                "RCU stall",    "hung task",
+  static constexpr std::string_view kNames[] = {"soft lockup",   "hard lockup",
+                                                "RCU stall",     "hung task",
                                                 "RT throttling", "clocksource unstable"};
   return kind >= 0 && kind < LogHistory::kKinds ? kNames[kind] : "?";
 }

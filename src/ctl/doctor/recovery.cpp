@@ -28,18 +28,20 @@ Finding audit_panic_policy(const DoctorContext& ctx) {
   }
   std::string on;
   for (const auto& k : knobs)
-    if (k.value && *k.value != 0) on += fmt::format("{}{} = {}", on.empty() ? "" : ", ", k.name, *k.value);
+    if (k.value && *k.value != 0)
+      on += fmt::format("{}{} = {}", on.empty() ? "" : ", ", k.name, *k.value);
   if (!on.empty() && *panic == 0) {
     r.status = FindingStatus::kFail;
     r.summary = fmt::format("{} but kernel.panic = 0: such a panic hangs the host instead of "
-                            "rebooting it", on);
+                            "rebooting it",
+                            on);
     r.fix = "sysctl -w kernel.panic=10 (reboot 10 s after a panic; persist in /etc/sysctl.d/)";
     return r;
   }
-  const std::string reboot = *panic < 0 ? "reboots at once"
-                                        : fmt::format("reboots after {}s", *panic);
-  const bool lockup_panics = (knobs[0].value && *knobs[0].value != 0) ||
-                             (knobs[1].value && *knobs[1].value != 0);
+  const std::string reboot =
+      *panic < 0 ? "reboots at once" : fmt::format("reboots after {}s", *panic);
+  const bool lockup_panics =
+      (knobs[0].value && *knobs[0].value != 0) || (knobs[1].value && *knobs[1].value != 0);
   if (!lockup_panics) {
     if (ctx.config.escalation.action != EscalationAction::kNone) {
       r.status = FindingStatus::kOk;
@@ -65,7 +67,8 @@ Finding audit_crash_dump(const DoctorContext& ctx) {
   auto loaded = read_int(ctx, r, "/sys/kernel/kexec_crash_loaded");
   auto size = read_trimmed(ctx.root, "/sys/kernel/kexec_crash_size");
   r.add("/sys/kernel/kexec_crash_size", size.value_or("absent"));
-  const auto ck = cmdline_param(read_trimmed(ctx.root, "/proc/cmdline").value_or(""), "crashkernel");
+  const auto ck =
+      cmdline_param(read_trimmed(ctx.root, "/proc/cmdline").value_or(""), "crashkernel");
   r.add("/proc/cmdline crashkernel", ck.value_or("absent"));
   r.fix = "apt install kdump-tools (it adds crashkernel= to the kernel command line), reboot, then "
           "check kdump-config status";
@@ -85,10 +88,12 @@ Finding audit_crash_dump(const DoctorContext& ctx) {
   r.status = FindingStatus::kWarn;
   if (ck) {
     r.summary = fmt::format("crashkernel={} reserves memory but no crash kernel is loaded: a panic "
-                            "leaves no dump", *ck);
+                            "leaves no dump",
+                            *ck);
     r.fix = "systemctl enable --now kdump-tools (kdump-config load)";
   } else {
-    r.summary = "no crash kernel (no crashkernel= on the kernel command line): a panic leaves no dump";
+    r.summary =
+        "no crash kernel (no crashkernel= on the kernel command line): a panic leaves no dump";
   }
   return r;
 }

@@ -56,9 +56,9 @@ Finding audit_protection_ladder(const DoctorContext& ctx) {
   if (kernel_on) {
     rungs.push_back({kernel_at, "kernel soft-lockup report"});
     if (soft_panic != 0)
-      rungs.push_back({kernel_at + std::chrono::seconds(std::max<std::int64_t>(panic, 0)),
-                       panic == 0 ? "kernel panic (then hangs: kernel.panic = 0)"
-                                  : "kernel panic and reboot"});
+      rungs.push_back(
+          {kernel_at + std::chrono::seconds(std::max<std::int64_t>(panic, 0)),
+           panic == 0 ? "kernel panic (then hangs: kernel.panic = 0)" : "kernel panic and reboot"});
   }
   const std::string dry = cfg.escalation.dry_run ? " (dry run: logged only)" : "";
   bool resets = kernel_on && soft_panic != 0 && panic != 0;
@@ -101,8 +101,8 @@ Finding audit_protection_ladder(const DoctorContext& ctx) {
   if (action != EscalationAction::kNone && after <= threshold) {
     r.status = FindingStatus::kFail;
     r.summary = fmt::format("escalation.after ({}) is not after checker.threshold ({}): stallwatch "
-                            "escalates before it reports", format_duration(after),
-                            format_duration(threshold));
+                            "escalates before it reports",
+                            format_duration(after), format_duration(threshold));
     r.fix = fmt::format("set escalation.after well above checker.threshold (e.g. \"{}\")",
                         format_duration(threshold * 10));
     return r;
@@ -110,8 +110,8 @@ Finding audit_protection_ladder(const DoctorContext& ctx) {
   if (kernel_on && soft_panic != 0 && kernel_at <= threshold) {
     r.status = FindingStatus::kFail;
     r.summary = fmt::format("the kernel panics on a soft lockup at {} before stallwatch reports at "
-                            "{}: no stall report survives", format_duration(kernel_at),
-                            format_duration(threshold));
+                            "{}: no stall report survives",
+                            format_duration(kernel_at), format_duration(threshold));
     r.fix = fmt::format("lower checker.threshold below {} or raise kernel.watchdog_thresh",
                         format_duration(kernel_at));
     return r;
@@ -121,15 +121,17 @@ Finding audit_protection_ladder(const DoctorContext& ctx) {
   if (kernel_on && kernel_at <= threshold) {
     r.status = FindingStatus::kWarn;
     r.summary = fmt::format("the kernel reports a soft lockup ({}) before stallwatch ({}); ",
-                            format_duration(kernel_at), format_duration(threshold)) + r.summary;
+                            format_duration(kernel_at), format_duration(threshold)) +
+                r.summary;
     r.fix = fmt::format("lower checker.threshold below {} (stallwatch should be first)",
                         format_duration(kernel_at));
   } else if (kernel_on && soft_panic != 0 && panic != 0 && action != EscalationAction::kNone &&
              kernel_at <= after) {
     r.status = FindingStatus::kWarn;
     r.summary = fmt::format("the kernel's soft-lockup panic ({}) comes before stallwatch's "
-                            "escalation ({}), which never fires; ", format_duration(kernel_at),
-                            format_duration(after)) + r.summary;
+                            "escalation ({}), which never fires; ",
+                            format_duration(kernel_at), format_duration(after)) +
+                r.summary;
     r.fix = fmt::format("set escalation.after below {}, or kernel.softlockup_panic=0",
                         format_duration(kernel_at));
   } else if (!resets) {

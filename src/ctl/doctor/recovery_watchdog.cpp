@@ -103,7 +103,8 @@ Finding audit_hardware_watchdog(const DoctorContext& ctx) {
   r.add("RuntimeWatchdogSec", !a.systemd_known ? "unknown (/etc/systemd/system.conf unreadable)"
                               : a.systemd.set  ? a.systemd.value + " (" + a.systemd_files + ")"
                                                : "not set");
-  r.add("watchdog.device", ctx.config.watchdog.device.empty() ? "\"\"" : ctx.config.watchdog.device);
+  r.add("watchdog.device",
+        ctx.config.watchdog.device.empty() ? "\"\"" : ctx.config.watchdog.device);
   const std::string fix =
       "set watchdog.device = \"/dev/watchdog0\" and escalation.action = \"watchdog-device\" in "
       "stallwatch.toml, or RuntimeWatchdogSec=30s in /etc/systemd/system.conf";
@@ -111,7 +112,8 @@ Finding audit_hardware_watchdog(const DoctorContext& ctx) {
     r.status = FindingStatus::kWarn;
     r.summary = "no hardware watchdog (/sys/class/watchdog is empty): nothing resets a hung host";
     r.fix = "load the board's watchdog driver (iTCO_wdt, sp5100_tco; i6300esb under QEMU; softdog "
-            "as a last resort), then " + fix;
+            "as a last resort), then " +
+            fix;
     return r;
   }
   std::vector<std::string> fed, unfed, unknown, both;
@@ -121,8 +123,8 @@ Finding audit_hardware_watchdog(const DoctorContext& ctx) {
     if (a.stallwatch_feeds(d) && a.systemd_feeds(d)) both.push_back(d.name);
     switch (a.fed_by(d)) {
       case FedBy::kStallwatch:
-        fed.push_back(describe(d) + " fed by stallwatch (watchdog.device = " +
-                      ctx.config.watchdog.device + ")");
+        fed.push_back(describe(d) +
+                      " fed by stallwatch (watchdog.device = " + ctx.config.watchdog.device + ")");
         only_softdog = only_softdog && soft;
         break;
       case FedBy::kSystemd:
@@ -143,8 +145,10 @@ Finding audit_hardware_watchdog(const DoctorContext& ctx) {
   if (!both.empty()) {
     r.status = FindingStatus::kWarn;
     r.summary = fmt::format("both systemd (RuntimeWatchdogSec) and stallwatch (watchdog.device) "
-                            "want {}: only one can open it", both.front());
-    r.fix = "keep one: RuntimeWatchdogSec=off in /etc/systemd/system.conf, or watchdog.device = \"\"";
+                            "want {}: only one can open it",
+                            both.front());
+    r.fix =
+        "keep one: RuntimeWatchdogSec=off in /etc/systemd/system.conf, or watchdog.device = \"\"";
     return r;
   }
   if (!fed.empty()) {

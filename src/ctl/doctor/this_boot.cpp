@@ -49,8 +49,9 @@ Finding audit_kernel_taint(const DoctorContext& ctx) {
   if (!mod_list.empty()) r.add("/sys/module/*/taint", mod_list);
   const std::string letters = taint_letters(mask);
   const std::string mods_text =
-      modules ? "; modules: " + (mod_list.empty() ? std::string("not named in /sys/module") : mod_list)
-              : "";
+      modules
+          ? "; modules: " + (mod_list.empty() ? std::string("not named in /sys/module") : mod_list)
+          : "";
   if (lockup || died || mce) {
     r.status = FindingStatus::kFail;
     r.summary = fmt::format("kernel tainted {}: {}{}", letters,

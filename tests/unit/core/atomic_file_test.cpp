@@ -149,10 +149,12 @@ TEST(AtomicFile, NothingPlantedAtTheSparesNameIsWrittenThrough) {
       for (int i = 0; i < writes_before; ++i) ASSERT_TRUE(f.write("v" + std::to_string(i)));
       ::unlink((path + ".tmp").c_str());
       ASSERT_EQ(hard ? ::link(victim.c_str(), (path + ".tmp").c_str())
-                     : ::symlink(victim.c_str(), (path + ".tmp").c_str()), 0);
+                     : ::symlink(victim.c_str(), (path + ".tmp").c_str()),
+                0);
       ASSERT_TRUE(f.write("c 1\n"));
       ASSERT_TRUE(f.write("c 2\n"));
-      EXPECT_EQ(slurp(victim), "keep me") << (hard ? "hard link" : "symlink") << " after " << writes_before;
+      EXPECT_EQ(slurp(victim), "keep me")
+          << (hard ? "hard link" : "symlink") << " after " << writes_before;
       EXPECT_EQ(slurp(path), "c 2\n");
     }
   }

@@ -84,7 +84,8 @@ TEST_F(CheckerTest, StallOngoingRecoveredEpisode) {
   EXPECT_EQ(ev[0].kind, EventKind::kRecovered);
   EXPECT_EQ(ev[0].cpu, 1);
   EXPECT_EQ(ev[0].episode, 1u);
-  EXPECT_EQ(ev[0].stall_ns, ev[0].detected_mono_ns - last_stamp);  // first stamp after - last before
+  EXPECT_EQ(ev[0].stall_ns,
+            ev[0].detected_mono_ns - last_stamp);  // first stamp after - last before
   EXPECT_EQ(checker_->stalls_total(), 1u);
   EXPECT_EQ(checker_->view(1).stalls, 1u);
   EXPECT_EQ(checker_->view(1).state, CpuState::kHealthy);
@@ -101,8 +102,8 @@ TEST_F(CheckerTest, SeveralCpusReportedInCpuOrder) {
 }
 
 // The heartbeat running the first check after a blackout woke late_ns late (ctx).
-std::vector<CheckEvent> late_check(Checker& checker, HeartbeatSlot* slots, int cpu, std::int64_t now,
-                                   std::int64_t late) {
+std::vector<CheckEvent> late_check(Checker& checker, HeartbeatSlot* slots, int cpu,
+                                   std::int64_t now, std::int64_t late) {
   slots[cpu].stamp(now, late, cpu);
   std::vector<CheckEvent> out;
   out.reserve(checker.max_events());
@@ -499,7 +500,7 @@ TEST_F(DeadlineTest, HalfwayToAStallAsksOnceForACounterBaseline) {
   EXPECT_TRUE(checker_->view(1).suspect);
   run_until(9000 * kMs);
   EXPECT_FALSE(checker_->view(1).suspect);  // recovered: CPU 1 may carry helpers again
-  run_until(10'300 * kMs, {1});  // a new silence asks again
+  run_until(10'300 * kMs, {1});             // a new silence asks again
   EXPECT_EQ(checker_->suspects(), 2u);
   EXPECT_TRUE(checker_->view(1).suspect);
   run_until(12'500 * kMs);  // late but never stalled: the suspicion ends at the next check

@@ -53,14 +53,16 @@ TEST(ConfigLimits, FileOverOneMiBIsRefusedNotTruncated) {
   TempFile f(padded("[heartbeat]\nbogus = 1\n", kMiB + kMiB / 2));
   auto c = load_config(f.path(), true);
   ASSERT_FALSE(c);
-  EXPECT_EQ(c.error().message, f.path() + ":0:0: config: file is larger than 1 MiB (1572864 bytes)");
+  EXPECT_EQ(c.error().message,
+            f.path() + ":0:0: config: file is larger than 1 MiB (1572864 bytes)");
 }
 
 TEST(ConfigLimits, OneByteOverIsRefused) {
   TempFile f(padded("", kMiB + 1));
   auto c = load_config(f.path(), true);
   ASSERT_FALSE(c);
-  EXPECT_EQ(c.error().message, f.path() + ":0:0: config: file is larger than 1 MiB (1048577 bytes)");
+  EXPECT_EQ(c.error().message,
+            f.path() + ":0:0: config: file is larger than 1 MiB (1048577 bytes)");
 }
 
 TEST(CpulistLimits, OverflowingNumbersAreClearErrors) {
@@ -76,8 +78,9 @@ TEST(CpulistLimits, OverflowingNumbersAreClearErrors) {
             "(at most 8191)");
   EXPECT_EQ(parse_cpulist("8192").error().message,
             "invalid cpulist \"8192\": CPU 8192 is out of range (at most 8191)");
-  EXPECT_EQ(parse_cpulist("0-3:99999999999").error().message,
-            "invalid cpulist \"0-3:99999999999\": stride 99999999999 is out of range (at most 8192)");
+  EXPECT_EQ(
+      parse_cpulist("0-3:99999999999").error().message,
+      "invalid cpulist \"0-3:99999999999\": stride 99999999999 is out of range (at most 8192)");
   EXPECT_EQ(parse_cpulist("0-3:+1").error().message,
             "invalid cpulist \"0-3:+1\": bad stride in \"0-3:+1\"");
   EXPECT_EQ(parse_cpulist("-1").error().message, "invalid cpulist \"-1\": bad range \"-1\"");
@@ -105,10 +108,11 @@ TEST(TomlQuote, EscapesQuotesBackslashesAndControls) {
   EXPECT_EQ(toml_quote(std::string("\x01\x1b\x7f", 3)), "\"\\u0001\\u001B\\u007F\"");
   EXPECT_EQ(toml_quote(std::string("\0", 1)), "\"\\u0000\"");
   EXPECT_EQ(toml_quote("\xff\xfe"), "\"\\uFFFD\\uFFFD\"");
-  EXPECT_EQ(toml_quote("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x90\x9b"), "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x90\x9b\"");
-  EXPECT_EQ(toml_quote("\xc0\xaf"), "\"\\uFFFD\\uFFFD\"");      // overlong '/'
+  EXPECT_EQ(toml_quote("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x90\x9b"),
+            "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x90\x9b\"");
+  EXPECT_EQ(toml_quote("\xc0\xaf"), "\"\\uFFFD\\uFFFD\"");             // overlong '/'
   EXPECT_EQ(toml_quote("\xed\xa0\x80"), "\"\\uFFFD\\uFFFD\\uFFFD\"");  // surrogate
-  EXPECT_EQ(toml_quote("\xe2\x82"), "\"\\uFFFD\\uFFFD\"");      // truncated
+  EXPECT_EQ(toml_quote("\xe2\x82"), "\"\\uFFFD\\uFFFD\"");             // truncated
 }
 
 TEST(TomlQuote, PrintedConfigRoundTripsNastyStrings) {

@@ -50,7 +50,8 @@ TEST(Config, EmptyFileGivesDefaults) {
 TEST(Config, CheckIntervalDefaultFollowsThresholdAndPauseTolerance) {
   // The backstop defaults to the longest the rules allow, so a file that sets only a short
   // threshold or pause tolerance stays valid.
-  auto c = parse_config("[heartbeat]\ninterval = \"100ms\"\n[checker]\nthreshold = \"1s\"\n", "t.toml");
+  auto c =
+      parse_config("[heartbeat]\ninterval = \"100ms\"\n[checker]\nthreshold = \"1s\"\n", "t.toml");
   ASSERT_TRUE(c) << c.error().message;
   EXPECT_EQ(c->checker.interval, 500ms);
   c = parse_config("[checker]\npause_tolerance = \"300ms\"\n", "t.toml");
@@ -80,7 +81,8 @@ level = "debug"
 [escalation]
 action = "systemd"
 after = "30s"
-)", "t.toml");
+)",
+                        "t.toml");
   ASSERT_TRUE(c) << c.error().message;
   EXPECT_EQ(c->heartbeat.interval, 250ms);
   EXPECT_EQ(c->heartbeat.priority, 50);
@@ -158,20 +160,26 @@ TEST(ConfigErrors, BadDurationAndRange) {
 TEST(ConfigErrors, Boundaries) {
   // Exactly 2 x heartbeat.interval is a valid threshold; exactly checker.interval is a valid
   // pause tolerance; exactly a third of the watchdog timeout is a valid heartbeat interval.
-  EXPECT_TRUE(parse_config("[heartbeat]\ninterval = \"1s\"\n[checker]\nthreshold = \"2s\"\n", "t.toml"));
-  EXPECT_TRUE(parse_config("[checker]\ninterval = \"200ms\"\npause_tolerance = \"200ms\"\n", "t.toml"));
-  EXPECT_TRUE(parse_config("[heartbeat]\ninterval = \"1s\"\n[watchdog]\ndevice = \"/dev/watchdog0\"\n"
-                           "timeout = \"3s\"\n", "t.toml"));
+  EXPECT_TRUE(
+      parse_config("[heartbeat]\ninterval = \"1s\"\n[checker]\nthreshold = \"2s\"\n", "t.toml"));
+  EXPECT_TRUE(
+      parse_config("[checker]\ninterval = \"200ms\"\npause_tolerance = \"200ms\"\n", "t.toml"));
+  EXPECT_TRUE(
+      parse_config("[heartbeat]\ninterval = \"1s\"\n[watchdog]\ndevice = \"/dev/watchdog0\"\n"
+                   "timeout = \"3s\"\n",
+                   "t.toml"));
 }
 
 TEST(ConfigErrors, PauseToleranceBelowTheCheckIntervalIsRejected) {
   // It would turn most checks into global pauses and silently disable detection.
-  EXPECT_EQ(err("[checker]\ninterval = \"200ms\"\npause_tolerance = \"150ms\"\n"),
-            "t.toml:3:19: checker.pause_tolerance: must be at least checker.interval (200ms), got 150ms");
+  EXPECT_EQ(
+      err("[checker]\ninterval = \"200ms\"\npause_tolerance = \"150ms\"\n"),
+      "t.toml:3:19: checker.pause_tolerance: must be at least checker.interval (200ms), got 150ms");
 }
 
 TEST(ConfigErrors, HeartbeatTooSlowToFeedTheWatchdog) {
-  EXPECT_EQ(err("[heartbeat]\ninterval = \"4s\"\n[checker]\nthreshold = \"10s\"\nrepeat_interval = \"10s\"\n"
+  EXPECT_EQ(err("[heartbeat]\ninterval = \"4s\"\n[checker]\nthreshold = \"10s\"\nrepeat_interval = "
+                "\"10s\"\n"
                 "[watchdog]\ndevice = \"/dev/watchdog0\"\ntimeout = \"10s\"\n"),
             "t.toml:2:12: heartbeat.interval: heartbeat.interval (4s) must be at most a third of "
             "watchdog.timeout (10s): the device is fed from checks that run on heartbeat wakeups");
@@ -193,8 +201,9 @@ TEST(ConfigErrors, Inconsistent) {
   EXPECT_EQ(err("[escalation]\naction = \"watchdog-device\"\n"),
             "t.toml:2:10: escalation.action: \"watchdog-device\" requires watchdog.device (e.g. "
             "\"/dev/watchdog0\")");
-  EXPECT_EQ(err("[checker]\nrepeat_interval = \"1s\"\n"),
-            "t.toml:2:19: checker.repeat_interval: must be at least checker.threshold (2s), got 1s");
+  EXPECT_EQ(
+      err("[checker]\nrepeat_interval = \"1s\"\n"),
+      "t.toml:2:19: checker.repeat_interval: must be at least checker.threshold (2s), got 1s");
 }
 
 TEST(Config, MissingDefaultFileMeansDefaultsButExplicitFileIsRequired) {
@@ -203,13 +212,13 @@ TEST(Config, MissingDefaultFileMeansDefaultsButExplicitFileIsRequired) {
   EXPECT_EQ(c->checker.threshold, 2s);
   auto e = load_config("/nonexistent/stallwatch.toml", true);
   ASSERT_FALSE(e);
-  EXPECT_EQ(e.error().message,
-            "/nonexistent/stallwatch.toml:0:0: config: cannot read file: "
-            "/nonexistent/stallwatch.toml: No such file or directory");
+  EXPECT_EQ(e.error().message, "/nonexistent/stallwatch.toml:0:0: config: cannot read file: "
+                               "/nonexistent/stallwatch.toml: No such file or directory");
 }
 
 TEST(Config, ShippedFileIsValidAndAtDefaults) {
-  auto shipped = load_config(std::string(STALLWATCH_FIXTURES) + "/../../config/stallwatch.toml", true);
+  auto shipped =
+      load_config(std::string(STALLWATCH_FIXTURES) + "/../../config/stallwatch.toml", true);
   ASSERT_TRUE(shipped) << shipped.error().message;
   Config defaults;
   defaults.source = shipped->source;
@@ -217,7 +226,8 @@ TEST(Config, ShippedFileIsValidAndAtDefaults) {
 }
 
 TEST(Config, PrintedConfigRoundTrips) {
-  auto c = parse_config("[heartbeat]\ninterval = \"250ms\"\n[checker]\nthreshold = \"3s\"\n", "a.toml");
+  auto c =
+      parse_config("[heartbeat]\ninterval = \"250ms\"\n[checker]\nthreshold = \"3s\"\n", "a.toml");
   ASSERT_TRUE(c);
   std::string text = format_config(*c);
   auto again = parse_config(text, "a.toml");
@@ -229,28 +239,34 @@ TEST(Config, MetricsDefaultsAndKeys) {
   Config defaults;
   EXPECT_EQ(defaults.metrics.textfile, "auto");
   EXPECT_EQ(defaults.metrics.interval, 60s);
-  auto c = parse_config("[metrics]\ntextfile = \"/srv/textfile/stallwatch.prom\"\ninterval = \"1s\"\n", "m.toml");
+  auto c = parse_config(
+      "[metrics]\ntextfile = \"/srv/textfile/stallwatch.prom\"\ninterval = \"1s\"\n", "m.toml");
   ASSERT_TRUE(c) << c.error().message;
   EXPECT_EQ(c->metrics.textfile, "/srv/textfile/stallwatch.prom");
   EXPECT_EQ(c->metrics.interval, 1s);
   auto off = parse_config("[metrics]\ntextfile = \"\"\n", "m.toml");
   ASSERT_TRUE(off) << off.error().message;
   EXPECT_EQ(off->metrics.textfile, "");
-  EXPECT_NE(format_config(*c).find("[metrics]\ntextfile = \"/srv/textfile/stallwatch.prom\"\ninterval = \"1s\"\n"),
+  EXPECT_NE(format_config(*c).find(
+                "[metrics]\ntextfile = \"/srv/textfile/stallwatch.prom\"\ninterval = \"1s\"\n"),
             std::string::npos);
 }
 
 TEST(Config, MetricsErrorsAreExact) {
-  EXPECT_EQ(err("[metrics]\ntextfile = \"stallwatch.prom\"\n"),
-            "t.toml:2:12: metrics.textfile: must be \"auto\", \"\" (off) or an absolute path ending in "
-            ".prom, got \"stallwatch.prom\"");
-  EXPECT_EQ(err("[metrics]\ntextfile = \"/var/lib/x/stallwatch.txt\"\n"),
-            "t.toml:2:12: metrics.textfile: must be \"auto\", \"\" (off) or an absolute path ending in "
-            ".prom, got \"/var/lib/x/stallwatch.txt\"");
-  EXPECT_EQ(err("[metrics]\ntextfile = \"/var/lib/x/.prom\"\n"),
-            "t.toml:2:12: metrics.textfile: must be \"auto\", \"\" (off) or an absolute path ending in "
-            ".prom, got \"/var/lib/x/.prom\"");
-  EXPECT_EQ(err("[metrics]\ntextfile = 1\n"), "t.toml:2:12: metrics.textfile: expected a string, got integer");
+  EXPECT_EQ(
+      err("[metrics]\ntextfile = \"stallwatch.prom\"\n"),
+      "t.toml:2:12: metrics.textfile: must be \"auto\", \"\" (off) or an absolute path ending in "
+      ".prom, got \"stallwatch.prom\"");
+  EXPECT_EQ(
+      err("[metrics]\ntextfile = \"/var/lib/x/stallwatch.txt\"\n"),
+      "t.toml:2:12: metrics.textfile: must be \"auto\", \"\" (off) or an absolute path ending in "
+      ".prom, got \"/var/lib/x/stallwatch.txt\"");
+  EXPECT_EQ(
+      err("[metrics]\ntextfile = \"/var/lib/x/.prom\"\n"),
+      "t.toml:2:12: metrics.textfile: must be \"auto\", \"\" (off) or an absolute path ending in "
+      ".prom, got \"/var/lib/x/.prom\"");
+  EXPECT_EQ(err("[metrics]\ntextfile = 1\n"),
+            "t.toml:2:12: metrics.textfile: expected a string, got integer");
   EXPECT_EQ(err("[metrics]\ninterval = \"500ms\"\n"),
             "t.toml:2:12: metrics.interval: must be between 1s and 1m, got 500ms");
   EXPECT_EQ(err("[metrics]\ninterval = \"2m\"\n"),

@@ -20,7 +20,8 @@ TEST(Cpulist, EmptyAndNullAreEmpty) {
 }
 
 TEST(Cpulist, RejectsMalformed) {
-  EXPECT_EQ(parse_cpulist("3-1").error().message, "invalid cpulist \"3-1\": range \"3-1\" is reversed");
+  EXPECT_EQ(parse_cpulist("3-1").error().message,
+            "invalid cpulist \"3-1\": range \"3-1\" is reversed");
   EXPECT_EQ(parse_cpulist("a").error().message, "invalid cpulist \"a\": bad CPU \"a\"");
   EXPECT_EQ(parse_cpulist("1-").error().message, "invalid cpulist \"1-\": bad range \"1-\"");
   EXPECT_EQ(parse_cpulist("0,,1").error().message, "invalid cpulist \"0,,1\": bad CPU \"\"");

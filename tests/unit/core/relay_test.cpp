@@ -86,7 +86,9 @@ TEST(Relay, WakeIsServedOnTheCheckingCpuByItsRelay) {
   EXPECT_GT(hb.relay_tid(cpu), 0);
   EXPECT_NE(hb.relay_tid(cpu), static_cast<pid_t>(::gettid()));
   EXPECT_EQ(hb.stop_all(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                            std::chrono::steady_clock::now().time_since_epoch()).count() + 2'000'000'000),
+                            std::chrono::steady_clock::now().time_since_epoch())
+                            .count() +
+                        2'000'000'000),
             0);
   EXPECT_FALSE(hb.relay(cpu, index)) << "stopped: no relay serves the CPU any more";
 }
@@ -94,7 +96,8 @@ TEST(Relay, WakeIsServedOnTheCheckingCpuByItsRelay) {
 TEST(Relay, TargetsAreBounded) {
   HeartbeatManager hb(1);
   Recorder t;
-  for (int i = 0; i < HeartbeatManager::kMaxRelayTargets; ++i) EXPECT_EQ(hb.add_relay_target(&t), i);
+  for (int i = 0; i < HeartbeatManager::kMaxRelayTargets; ++i)
+    EXPECT_EQ(hb.add_relay_target(&t), i);
   EXPECT_EQ(hb.add_relay_target(&t), -1);
   EXPECT_EQ(hb.add_relay_target(nullptr), -1);
 }

@@ -61,10 +61,12 @@ TEST(Sanitize, Utf8KeptC1AndInvalidEscaped) {
   EXPECT_EQ(sanitize_text("caf\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x92\xa5"),
             "caf\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x92\xa5");
   // U+009B (CSI as a C1 control) and U+0085 (NEL).
-  EXPECT_EQ(sanitize_text("a\xc2\x9b" "31mb\xc2\x85"), R"(a\xc2\x9b31mb\xc2\x85)");
-  EXPECT_EQ(sanitize_text("\xc0\xaf"), R"(\xc0\xaf)");          // overlong '/'
-  EXPECT_EQ(sanitize_text("\xed\xa0\x80"), R"(\xed\xa0\x80)");  // surrogate
-  EXPECT_EQ(sanitize_text("\xe2\x9c"), R"(\xe2\x9c)");          // truncated
+  EXPECT_EQ(sanitize_text("a\xc2\x9b"
+                          "31mb\xc2\x85"),
+            R"(a\xc2\x9b31mb\xc2\x85)");
+  EXPECT_EQ(sanitize_text("\xc0\xaf"), R"(\xc0\xaf)");                  // overlong '/'
+  EXPECT_EQ(sanitize_text("\xed\xa0\x80"), R"(\xed\xa0\x80)");          // surrogate
+  EXPECT_EQ(sanitize_text("\xe2\x9c"), R"(\xe2\x9c)");                  // truncated
   EXPECT_EQ(sanitize_text("\xf4\x90\x80\x80"), R"(\xf4\x90\x80\x80)");  // > U+10FFFF
   EXPECT_EQ(sanitize_text("x\x7fy\t"), R"(x\x7fy\x09)");
   EXPECT_EQ(sanitize_text("nul\0in"s), R"(nul\x00in)");
@@ -93,8 +95,8 @@ TEST(EscapeControls, LeavesSanitizedTextAlone) {
 TEST(Sanitize, HostileNameFixtures) {
   // tests/fixtures/core/hostile_names: each file holds one name's exact bytes.
   int n = 0;
-  for (const auto& entry :
-       std::filesystem::directory_iterator(std::string(STALLWATCH_FIXTURES) + "/core/hostile_names")) {
+  for (const auto& entry : std::filesystem::directory_iterator(std::string(STALLWATCH_FIXTURES) +
+                                                               "/core/hostile_names")) {
     if (entry.path().extension() == ".md") continue;
     std::ifstream in(entry.path(), std::ios::binary);
     std::stringstream ss;

@@ -55,7 +55,9 @@ struct Case {
   const char* summary;
 };
 
-void PrintTo(const Case& c, std::ostream* os) { *os << (*c.variant ? c.variant : "host") << ":" << c.id; }
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << (*c.variant ? c.variant : "host") << ":" << c.id;
+}
 
 class DoctorCheck : public ::testing::TestWithParam<Case> {};
 
@@ -104,7 +106,8 @@ const Case kCases[] = {
      "lockups do not panic (softlockup_panic = 0, hardlockup_panic = 0) and stallwatch does not "
      "escalate: a locked-up host stays up until something resets it"},
     {"panic-hang", "panic-policy", kFail,
-     "softlockup_panic = 1 but kernel.panic = 0: such a panic hangs the host instead of rebooting it"},
+     "softlockup_panic = 1 but kernel.panic = 0: such a panic hangs the host instead of rebooting "
+     "it"},
     {"panic-reboot", "panic-policy", kOk,
      "lockups panic (softlockup_panic = 1, hardlockup_panic = 1) and the kernel reboots after 1s"},
     {"panic-escalation", "panic-policy", kOk,
@@ -180,21 +183,24 @@ const Case kCases[] = {
      "deep C-states enabled: C6 (exit 133us) on CPUs 0-1; a wakeup can take up to 133us"},
     {"cpuidle-none", "cpu-idle", kOk,
      "no cpuidle driver: CPUs idle in the architecture's default halt"},
-    {"cpuidle-absent", "cpu-idle", kUnknown, "no cpuidle in sysfs (kernel without CONFIG_CPU_IDLE)"},
+    {"cpuidle-absent", "cpu-idle", kUnknown,
+     "no cpuidle in sysfs (kernel without CONFIG_CPU_IDLE)"},
     {"", "steal", kOk, "steal 0.1% since boot, no sampling window"},
     {"steal-boot", "steal", kFail,
      "steal 32.9% since boot, no sampling window: vCPUs wait for the hypervisor (vCPU "
      "oversubscription or host contention)"},
     {"steal-absent", "steal", kUnknown, "cannot read the steal time from /proc/stat"},
     {"", "rt-throttling", kOk,
-     "RT throttling on (950000us per 1000000us); no RT thread at or above the heartbeat priority 99"},
+     "RT throttling on (950000us per 1000000us); no RT thread at or above the heartbeat priority "
+     "99"},
     {"rt-unthrottled", "rt-throttling", kWarn,
      "RT throttling is off (sched_rt_runtime_us = -1): a runaway RT task can own a CPU forever"},
     {"rt-tasks", "rt-throttling", kWarn,
      "1 RT thread at or above the heartbeat priority 99 (sleep[16409] SCHED_FIFO 99): a stall "
      "they cause is invisible to stallwatch"},
     {"rt-below", "rt-throttling", kOk,
-     "RT throttling on (950000us per 1000000us); no RT thread at or above the heartbeat priority 99"},
+     "RT throttling on (950000us per 1000000us); no RT thread at or above the heartbeat priority "
+     "99"},
     {"rt-absent", "rt-throttling", kUnknown, "kernel.sched_rt_runtime_us is not readable"},
     {"", "thermal-throttling", kUnknown,
      "no thermal_throttle counters (not an Intel CPU with thermal monitoring, or a VM)"},
@@ -257,9 +263,10 @@ TEST(Doctor, StallwatchRunningDegradedDeadStaleAndBadConfig) {
     ctx.now_mono_ns = updated + 180'000'000'000;
     r = run_audit_item(ctx, "stallwatch");
     EXPECT_EQ(r.status, FindingStatus::kFail);
-    EXPECT_EQ(r.summary, "stallwatchd (pid 31779) is not updating /run/stallwatch/status.json: last "
-                         "update 3m00s ago (it is rewritten at least every 60 s); the daemon may be "
-                         "hung");
+    EXPECT_EQ(r.summary,
+              "stallwatchd (pid 31779) is not updating /run/stallwatch/status.json: last "
+              "update 3m00s ago (it is rewritten at least every 60 s); the daemon may be "
+              "hung");
   }
   {
     Tree t("stallwatch-degraded");
@@ -364,11 +371,12 @@ TEST(DoctorParse, SystemdWatchdogSettings) {
   auto w = parse_systemd_watchdog({*host});
   EXPECT_FALSE(w.set);  // Debian's file has only commented-out defaults
   EXPECT_FALSE(w.enabled);
-  w = parse_systemd_watchdog({*host, "[Manager]\nRuntimeWatchdogSec=1min 30s\n",
-                              "[Other]\nRuntimeWatchdogSec=off\n"});
+  w = parse_systemd_watchdog(
+      {*host, "[Manager]\nRuntimeWatchdogSec=1min 30s\n", "[Other]\nRuntimeWatchdogSec=off\n"});
   EXPECT_TRUE(w.enabled);
   EXPECT_EQ(w.timeout, std::chrono::seconds(90));
-  w = parse_systemd_watchdog({"[Manager]\nRuntimeWatchdogSec=30\n", "[Manager]\nRuntimeWatchdogSec=off\n"});
+  w = parse_systemd_watchdog(
+      {"[Manager]\nRuntimeWatchdogSec=30\n", "[Manager]\nRuntimeWatchdogSec=off\n"});
   EXPECT_TRUE(w.set);
   EXPECT_FALSE(w.enabled);
   EXPECT_EQ(parse_systemd_timespan("500ms"), Nanos(500'000'000));

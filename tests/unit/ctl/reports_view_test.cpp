@@ -50,8 +50,8 @@ TEST(ReportParse, CapturedEnvelopeFromARealStall) {
   ASSERT_EQ(e.updates.size(), 3u);
   EXPECT_EQ(e.updates[0].kind, "stall");
   EXPECT_EQ(e.updates[0].stall_ms, 1001);
-  EXPECT_EQ(e.kind, "ongoing");      // the latest update
-  EXPECT_EQ(e.stall_ms, 3101);       // the longest
+  EXPECT_EQ(e.kind, "ongoing");  // the latest update
+  EXPECT_EQ(e.stall_ms, 3101);   // the longest
   EXPECT_EQ(e.written, "2026-11-21T20:30:47Z");
   EXPECT_EQ(e.stall_class, "rt-hog");
   EXPECT_EQ(e.comm, "sw-test-hog");
@@ -61,9 +61,11 @@ TEST(ReportParse, CapturedEnvelopeFromARealStall) {
   std::string out = format_report(e);
   EXPECT_NE(out.find("culprit:  sw-test-hog[20423] SCHED_FIFO/60"), std::string::npos) << out;
   EXPECT_NE(out.find("class:    rt-hog - sw-test-hog[20423]"), std::string::npos) << out;
-  EXPECT_NE(out.find("updates:\n  2026-11-21T20:30:44Z  stall         1.0s\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("updates:\n  2026-11-21T20:30:44Z  stall         1.0s\n"), std::string::npos)
+      << out;
   std::string list = format_report_list({e});
-  EXPECT_NE(list.find("2026-11-21 20:30:47      1  ongoing           3.1s  rt-hog"), std::string::npos)
+  EXPECT_NE(list.find("2026-11-21 20:30:47      1  ongoing           3.1s  rt-hog"),
+            std::string::npos)
       << list;
 }
 
@@ -72,7 +74,7 @@ TEST(ReportParse, FlatLayoutWithFieldsMissingAndAdded) {
   ASSERT_FALSE(e.parse_error);
   EXPECT_EQ(e.cpu, 3);
   EXPECT_EQ(e.kind, "stall");
-  EXPECT_EQ(e.stall_ms, 2500);  // stall_ms, no stall_ns
+  EXPECT_EQ(e.stall_ms, 2500);                // stall_ms, no stall_ns
   EXPECT_EQ(e.stall_class, "rt-starvation");  // "stall_class", not "class"
   EXPECT_EQ(e.comm, "spin");
   EXPECT_EQ(e.pid, 77);
@@ -85,7 +87,8 @@ TEST(ReportParse, FlatLayoutWithFieldsMissingAndAdded) {
 
 TEST(ReportParse, WrongTypesFallBackToDefaults) {
   auto e = parse_report(R"({"event": {"cpu": "one", "stall_ns": null}, "culprit": 5,
-                            "class": ["x"]})", "id", "p", 1);
+                            "class": ["x"]})",
+                        "id", "p", 1);
   ASSERT_FALSE(e.parse_error);
   EXPECT_EQ(e.cpu, -1);
   EXPECT_EQ(e.stall_ms, -1);
@@ -97,7 +100,8 @@ TEST(ReportParse, WrongTypesFallBackToDefaults) {
 TEST(ReportParse, HugeOrFractionalNumbersFallBackOrTruncate) {
   // Found by fuzz_report_render under UBSan: 2.4e69 read as an integer is undefined behaviour.
   auto e = parse_report(R"({"event": {"cpu": 1.0, "stall_ns": 2.4e69, "episode": -1e300},
-                            "culprit": {"pid": 1e19, "tid": 4242.7}})", "id", "p", 1);
+                            "culprit": {"pid": 1e19, "tid": 4242.7}})",
+                        "id", "p", 1);
   ASSERT_FALSE(e.parse_error);
   EXPECT_EQ(e.cpu, 1);
   EXPECT_EQ(e.stall_ms, -1);
@@ -182,8 +186,8 @@ TEST(ReportFormat, ReadableFormShowsVerdictCulpritAndSummary) {
 // An old or edited report with control characters in every string: each view prints them
 // escaped, one line per line, never a raw control byte.
 TEST(ReportFormat, HostileStringsAreEscapedInEveryView) {
-  auto text = read_file_capped(std::string(STALLWATCH_FIXTURES) +
-                                   "/ctl/reports-hostile/old-unsanitized.json", 1 << 20);
+  auto text = read_file_capped(
+      std::string(STALLWATCH_FIXTURES) + "/ctl/reports-hostile/old-unsanitized.json", 1 << 20);
   ASSERT_TRUE(text.ok());
   auto e = parse_report(*text, "id\x1b[2J", "/r/id.json", 1);
   ASSERT_FALSE(e.parse_error);
@@ -196,7 +200,8 @@ TEST(ReportFormat, HostileStringsAreEscapedInEveryView) {
     EXPECT_TRUE(is_clean_text(out, Newlines::kKeep)) << out;
   }
   std::string one = format_report(e);
-  EXPECT_NE(one.find(R"(culprit:  \x1b[31mEVIL\x0aX=1[4242] SCHED_FIFO\xc2\x9b/60)"), std::string::npos)
+  EXPECT_NE(one.find(R"(culprit:  \x1b[31mEVIL\x0aX=1[4242] SCHED_FIFO\xc2\x9b/60)"),
+            std::string::npos)
       << one;
   EXPECT_NE(one.find(R"(cmdline:  python3\x0a-c\x1b[H)"), std::string::npos) << one;
   EXPECT_EQ(one.find("\nX=1"), std::string::npos) << "a forged line: " << one;

@@ -65,7 +65,8 @@ TEST(StatusParse, CapturedFileWithTheEscalationLadder) {
   LivenessVerdict v;
   v.liveness = Liveness::kRunning;
   const std::string out = format_status(*s, v);
-  EXPECT_NE(out.find("CPU 1: stall reported, escalation (systemd) in 3.8s\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("CPU 1: stall reported, escalation (systemd) in 3.8s\n"), std::string::npos)
+      << out;
   const auto j = nlohmann::json::parse(format_status_json(*s, v));
   EXPECT_EQ(j["cpus"][1]["ladder"]["escalation_in_ms"], 3758);
 }
@@ -153,11 +154,11 @@ TEST(StatusParse, RejectsTextThatIsNotAnObject) {
 TEST(HistQuantile, UpperBoundOfTheBucketHoldingTheQuantile) {
   std::vector<std::uint64_t> h(kLateHistBuckets, 0);
   EXPECT_EQ(hist_quantile_us(h, 0.99), 0);
-  h[10] = 99;  // [1024, 2048) ns
-  h[20] = 1;   // [1.05, 2.10) ms
-  EXPECT_EQ(hist_quantile_us(h, 0.99), 3);      // 2048 ns rounded up to whole µs
-  EXPECT_EQ(hist_quantile_us(h, 1.0), 2098);    // 2^21 ns = 2097.152 µs
-  h[20] = 2;                                    // 2 of 101 above: p99 falls in bucket 20
+  h[10] = 99;                                 // [1024, 2048) ns
+  h[20] = 1;                                  // [1.05, 2.10) ms
+  EXPECT_EQ(hist_quantile_us(h, 0.99), 3);    // 2048 ns rounded up to whole µs
+  EXPECT_EQ(hist_quantile_us(h, 1.0), 2098);  // 2^21 ns = 2097.152 µs
+  h[20] = 2;                                  // 2 of 101 above: p99 falls in bucket 20
   EXPECT_EQ(hist_quantile_us(h, 0.99), 2098);
 }
 

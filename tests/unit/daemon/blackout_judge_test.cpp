@@ -29,8 +29,8 @@ class JudgeTest : public ::testing::Test {
   }
   // The second schedstat field (ns waited runnable) of CPU cpu's heartbeat.
   void set_wait(int cpu, std::int64_t wait_ns) {
-    const fs::path dir = fs::path(root_) / "proc" / std::to_string(::getpid()) / "task" /
-                         std::to_string(1000 + cpu);
+    const fs::path dir =
+        fs::path(root_) / "proc" / std::to_string(::getpid()) / "task" / std::to_string(1000 + cpu);
     fs::create_directories(dir);
     std::ofstream(dir / "schedstat") << "123456 " << wait_ns << " 77\n";
   }

@@ -10,8 +10,8 @@
 #include <cstdlib>
 #include <new>
 
-#include "stallwatch/escalation/feed_policy.h"
 #include "stallwatch/core/heartbeat.h"
+#include "stallwatch/escalation/feed_policy.h"
 
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 
@@ -35,7 +35,11 @@ struct FakeOutputs final : RtOutputs {
   int ping_failures = 0;  // the next this many pings fail (socket queue full)
   std::int64_t boot_offset = 0;
   std::int64_t now = 0, last_wake_ns = 0, last_ping_ns = 0;
-  void wake_dispatcher(int cpu) noexcept override { ++wakes; last_wake_cpu = cpu; last_wake_ns = now; }
+  void wake_dispatcher(int cpu) noexcept override {
+    ++wakes;
+    last_wake_cpu = cpu;
+    last_wake_ns = now;
+  }
   bool watchdog_ping() noexcept override {
     if (ping_failures > 0) {
       --ping_failures;
@@ -225,7 +229,8 @@ TEST_F(RunnerTest, PeriodicStatusPassRidesOnTheFirstCheckPastDue) {
   EXPECT_EQ(out_.wakes, wakes + 1);
   EXPECT_EQ(pub.status_due_ns.load(), PublishedState::kNotDue);
   EXPECT_GE(out_.last_wake_ns, due);
-  EXPECT_LE(out_.last_wake_ns - due, settings_.checker.interval_ns) << "by the first check past due";
+  EXPECT_LE(out_.last_wake_ns - due, settings_.checker.interval_ns)
+      << "by the first check past due";
   wakes = out_.wakes;
   run_for(3000 * kMs);
   EXPECT_EQ(out_.wakes, wakes) << "woken once, until the dispatcher sets the next due time";
@@ -279,8 +284,9 @@ TEST_F(RunnerTest, ADrillsEscalationNeverStopsTheFeeding) {
     runner_->feed_served(runner_->published().feeds_requested.load());
     for (auto& e : drain()) seen.push_back(e);
   }
-  const auto esc = std::find_if(seen.begin(), seen.end(),
-                                [](const CheckEvent& e) { return e.kind == EventKind::kEscalation; });
+  const auto esc = std::find_if(seen.begin(), seen.end(), [](const CheckEvent& e) {
+    return e.kind == EventKind::kEscalation;
+  });
   ASSERT_NE(esc, seen.end());
   EXPECT_EQ(esc->cpu, 1);
   EXPECT_TRUE(esc->drill);
@@ -394,7 +400,7 @@ TEST(CheckGate, ARequestIsNotLostWhenTheOwnerReleases) {
   const std::uint64_t mine = gate.try_claim(0, 1000 * kMs);
   ASSERT_NE(mine, 0u);
   EXPECT_EQ(gate.try_claim(1, 1000 * kMs), 0u);
-  gate.request_check_now();                    // the supervisor, during the check
+  gate.request_check_now();                     // the supervisor, during the check
   EXPECT_TRUE(gate.release(mine, 3000 * kMs));  // the owner's next deadline is 2 s away
   EXPECT_TRUE(gate.due(1001 * kMs)) << "the request survives the release";
   EXPECT_TRUE(gate.take_request());
@@ -443,7 +449,7 @@ TEST_F(RunnerTest, AStallOfEveryHeartbeatIsJudgedAndReported) {
   run_for(1000 * kMs);
   verdict_starved_ = true;  // the heartbeats waited runnable: a stall of both CPUs (a cascade)
   now_ += 2000 * kMs;
-  next_[0] -= 30 * kMs;     // CPU 0 went silent first
+  next_[0] -= 30 * kMs;  // CPU 0 went silent first
   run_for(1000 * kMs);
   auto ev = drain();
   ASSERT_EQ(ev.size(), 2u);
@@ -460,11 +466,11 @@ TEST_F(RunnerTest, RealTimePathDoesNotAllocate) {
   escalation::FeedPolicy policy(fs);
   runner_->set_feed_policy(&policy);
   run_for(2000 * kMs);
-  run_for(3000 * kMs, {1});   // a stall, ongoing checks, feeds, pings
-  run_for(1000 * kMs);        // recovery
-  now_ += 5000 * kMs;         // and a blackout, judged a freeze
+  run_for(3000 * kMs, {1});  // a stall, ongoing checks, feeds, pings
+  run_for(1000 * kMs);       // recovery
+  now_ += 5000 * kMs;        // and a blackout, judged a freeze
   run_for(1000 * kMs);
-  verdict_starved_ = true;    // and one judged a stall
+  verdict_starved_ = true;  // and one judged a stall
   now_ += 3000 * kMs;
   run_for(1000 * kMs);
   RunnerSettings next = settings_;

@@ -30,9 +30,9 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
-#include "temp_dir.h"
 #include "stallwatch/core/unique_fd.h"
 #include "stallwatch/daemon/supervisor.h"
+#include "temp_dir.h"
 
 namespace stallwatch::daemon {
 namespace {

@@ -55,9 +55,10 @@ TEST(StderrOutput, DrillIsMarked) {
   r.rt_priority = 50;
   EXPECT_EQ(event_fields_line(stall(), &r).find(" drill=1"), std::string::npos);
   r.drill = true;
-  EXPECT_EQ(event_fields_line(stall(), &r),
-            "event=stall cpu=3 stall_ms=2412 threshold_ms=2000 episode=7 detected_mono_us=5000000 "
-            "class=rt-hog pid=4242 tid=4242 comm=\"sw-drill-hog\" policy=SCHED_FIFO prio=50 drill=1");
+  EXPECT_EQ(
+      event_fields_line(stall(), &r),
+      "event=stall cpu=3 stall_ms=2412 threshold_ms=2000 episode=7 detected_mono_us=5000000 "
+      "class=rt-hog pid=4242 tid=4242 comm=\"sw-drill-hog\" policy=SCHED_FIFO prio=50 drill=1");
 }
 
 }  // namespace

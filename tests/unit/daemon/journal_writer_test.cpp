@@ -5,13 +5,13 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <functional>
 #include <stdexcept>
-#include <cstdio>
 #include <string>
 
-#include "stallwatch/daemon/journal_sink.h"
 #include "stallwatch/core/sanitize.h"
+#include "stallwatch/daemon/journal_sink.h"
 
 namespace stallwatch::daemon {
 namespace {
@@ -55,9 +55,8 @@ TEST(JournalWriter, HostileFieldsNeverSpanOrForgeALine) {
   std::vector<std::string> f = {"MESSAGE=CPU#1 stuck [\x1b[31mEVIL\nX=1:7]\nsecond line\r",
                                 "PRIORITY=1", "STALLWATCH_EVENT=escalation",
                                 "STALLWATCH_COMM=\xff\xfe\x1b]0;pwn\a"s};
-  std::string out = capture([&](std::FILE* err) {
-    make_journal_writer(EventOutput::kStderr, err)->send(f);
-  });
+  std::string out =
+      capture([&](std::FILE* err) { make_journal_writer(EventOutput::kStderr, err)->send(f); });
   expect_one_clean_line(out);
   EXPECT_NE(out.find(R"(comm=\xff\xfe\x1b]0;pwn\x07)"), std::string::npos) << out;
   EXPECT_NE(out.find(R"(stuck [\x1b[31mEVIL)"), std::string::npos) << out;
@@ -82,18 +81,21 @@ TEST(JournalWriter, FieldBuilderCulpritMeansTheSameEverywhere) {
 }
 
 TEST(JournalSink, HostileCommGivesOneCleanLine) {
-  for (std::string comm : {"\xff\xfe\x1b]0;pwn\a"s, "\x1b[31mEVIL\nX=1"s, ""s, "abcdefghijklmno"s}) {
+  for (std::string comm :
+       {"\xff\xfe\x1b]0;pwn\a"s, "\x1b[31mEVIL\nX=1"s, ""s, "abcdefghijklmno"s}) {
     StallReport r;
     r.stall_class = "rt-hog";
     r.pid = 77;
     r.tid = 77;
     r.comm = sanitize_text(comm);  // as the evidence engine stores it
     r.summary = "culprit: " + r.comm + "\nstack: x";
-    std::string out = capture([&](std::FILE* err) { JournalSink(EventOutput::kStderr, err).fire(stall(), &r); });
+    std::string out =
+        capture([&](std::FILE* err) { JournalSink(EventOutput::kStderr, err).fire(stall(), &r); });
     expect_one_clean_line(out);
     // And when a raw name reaches the sink anyway (a code path that forgot to sanitize).
     r.comm = comm;
-    out = capture([&](std::FILE* err) { JournalSink(EventOutput::kStderr, err).fire(stall(), &r); });
+    out =
+        capture([&](std::FILE* err) { JournalSink(EventOutput::kStderr, err).fire(stall(), &r); });
     expect_one_clean_line(out);
   }
 }

@@ -16,7 +16,8 @@ namespace {
 
 TEST(PlacementCpus, SuspectCpusAreLeftOut) {
   EXPECT_EQ(placement_cpus({0, 1, 2, 3}, {false, true, false, true}), (std::vector<int>{0, 2}));
-  EXPECT_EQ(placement_cpus({0, 1, 2, 3}, {false, false, false, false}), (std::vector<int>{0, 1, 2, 3}));
+  EXPECT_EQ(placement_cpus({0, 1, 2, 3}, {false, false, false, false}),
+            (std::vector<int>{0, 1, 2, 3}));
   // Only the process's CPUs (CPUAffinity=) count; CPUs past the published slots are kept.
   EXPECT_EQ(placement_cpus({2, 3, 5}, {false, false, true, false}), (std::vector<int>{3, 5}));
 }

@@ -48,8 +48,7 @@ TEST(ReloadPlan, HeartbeatChangesRestartThemAndRestartOnlySectionsAreKept) {
   ReloadPlan p = plan_reload(running, {0, 1}, next, two_cpus(), 0);
   ASSERT_TRUE(p.accepted);
   EXPECT_TRUE(p.heartbeats_changed);
-  EXPECT_EQ(p.restart_only,
-            (std::vector<std::string>{"[evidence]", "[watchdog]"}));
+  EXPECT_EQ(p.restart_only, (std::vector<std::string>{"[evidence]", "[watchdog]"}));
   EXPECT_EQ(p.next.evidence.budget, running.evidence.budget);
   EXPECT_EQ(p.next.watchdog.timeout, running.watchdog.timeout);
   EXPECT_EQ(p.next.watchdog.feeder_priority, running.watchdog.feeder_priority);
@@ -104,10 +103,10 @@ TEST(ReloadPlan, RejectedWhenTheArmedWatchdogCouldNoLongerBeFed) {
 
 TEST(HotplugPlan, OfflineOrDisplacedStopsAndBackOnlineStarts) {
   std::vector<HotplugCpu> cpus(4);
-  cpus[0] = {true, true, true, false, false};   // healthy: nothing
-  cpus[1] = {false, true, true, false, false};  // went offline
-  cpus[2] = {true, true, true, false, true};    // displaced by the kernel
-  cpus[3] = {true, false, false, false, false}; // came back
+  cpus[0] = {true, true, true, false, false};    // healthy: nothing
+  cpus[1] = {false, true, true, false, false};   // went offline
+  cpus[2] = {true, true, true, false, true};     // displaced by the kernel
+  cpus[3] = {true, false, false, false, false};  // came back
   HotplugPlan p = plan_hotplug(cpus);
   EXPECT_EQ(p.stop, (std::vector<int>{1, 2}));
   EXPECT_EQ(p.start, (std::vector<int>{3}));

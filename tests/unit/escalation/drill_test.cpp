@@ -18,10 +18,10 @@
 namespace stallwatch::escalation {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::CapturingJournal;
 using testing::field;
 using testing::has_field;
+using ::testing::HasSubstr;
 using testing::TempDir;
 
 constexpr std::int64_t kS = 1'000'000'000;
@@ -48,8 +48,9 @@ TEST(DrillAnnouncement, RejectsMalformed) {
   EXPECT_EQ(parse_drill_announcement("[1]").error().message, "not a JSON object");
   EXPECT_EQ(parse_drill_announcement("{\"format\":\"x\"}").error().message,
             "format is not \"stallwatch-drill/1\"");
-  EXPECT_EQ(parse_drill_announcement("{\"format\":\"stallwatch-drill/1\",\"cpu\":1}").error().message,
-            "pid: missing or not an integer");
+  EXPECT_EQ(
+      parse_drill_announcement("{\"format\":\"stallwatch-drill/1\",\"cpu\":1}").error().message,
+      "pid: missing or not an integer");
   EXPECT_EQ(parse_drill_announcement("{\"format\":\"stallwatch-drill/1\",\"cpu\":1,\"pid\":0,"
                                      "\"start_mono_ns\":1,\"end_mono_ns\":2}")
                 .error()
@@ -110,7 +111,8 @@ TEST_F(FindDrill, ListGivesEveryTrustedLiveAnnouncementAndItsWindow) {
   auto all = list_drills(lookup_, &ignored_);
   ASSERT_EQ(all.size(), 1u) << "5151 is not alive";
   EXPECT_EQ(all[0].announcement.pid, 4242);
-  EXPECT_EQ(drill_until_ns(all[0].announcement), all[0].announcement.end_mono_ns + kDrillWindowGraceNs);
+  EXPECT_EQ(drill_until_ns(all[0].announcement),
+            all[0].announcement.end_mono_ns + kDrillWindowGraceNs);
   alive_pid_ = 0;
   lookup_.alive = [](int) { return true; };
   EXPECT_EQ(list_drills(lookup_).size(), 2u);
@@ -136,8 +138,8 @@ TEST_F(FindDrill, DeadPidIsALeftover) {
 TEST_F(FindDrill, GroupOrOtherWritableFileIsIgnored) {
   ASSERT_EQ(::chmod(file().c_str(), 0666), 0);
   EXPECT_FALSE(find());
-  EXPECT_EQ(ignored_, file() + ": not a regular file owned by uid " +
-                          std::to_string(::geteuid()) + " and closed to group/others; ignored");
+  EXPECT_EQ(ignored_, file() + ": not a regular file owned by uid " + std::to_string(::geteuid()) +
+                          " and closed to group/others; ignored");
 }
 
 TEST_F(FindDrill, FileOfAnotherOwnerIsIgnored) {
@@ -155,7 +157,8 @@ TEST_F(FindDrill, WorldWritableDirectoryIsIgnored) {
 
 TEST_F(FindDrill, SymlinkedAnnouncementIsIgnored) {
   tmp_.write("elsewhere.json", encode_drill_announcement(drill(5555)));
-  ASSERT_EQ(::symlink((tmp_.path() + "/elsewhere.json").c_str(), (dir() + "/5555.json").c_str()), 0);
+  ASSERT_EQ(::symlink((tmp_.path() + "/elsewhere.json").c_str(), (dir() + "/5555.json").c_str()),
+            0);
   alive_pid_ = 5555;
   EXPECT_FALSE(find(5555));
   EXPECT_THAT(ignored_, HasSubstr("5555.json: not a regular file"));

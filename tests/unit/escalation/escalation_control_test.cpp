@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include <sys/stat.h>
 #include "stallwatch/escalation/escalation_control.h"
+#include <sys/stat.h>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -11,13 +11,13 @@
 namespace stallwatch::escalation {
 namespace {
 
-using ::testing::ElementsAre;
-using ::testing::HasSubstr;
 using testing::CapturingJournal;
+using ::testing::ElementsAre;
 using testing::FakeWatchdog;
 using testing::FakeWatchdogOps;
 using testing::field;
 using testing::fixture;
+using ::testing::HasSubstr;
 using testing::TempDir;
 
 constexpr std::int64_t kS = 1'000'000'000;
@@ -289,9 +289,10 @@ TEST_F(EscalationTest, UntrustedStateOrRuntimeDirectoryFailsStartBeforeArming) {
   Status st = esc->start(0);
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().message,
-            "daemon.state_dir: " + state + " is writable by group or others (mode 0777); another "
-            "user could plant or replace the files stallwatchd trusts there: run `chmod go-w " +
-            state + "`");
+            "daemon.state_dir: " + state +
+                " is writable by group or others (mode 0777); another "
+                "user could plant or replace the files stallwatchd trusts there: run `chmod go-w " +
+                state + "`");
   EXPECT_TRUE(dev_.calls.empty()) << "nothing armed";
 
   ASSERT_EQ(::chmod(state.c_str(), 0750), 0);

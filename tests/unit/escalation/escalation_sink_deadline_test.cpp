@@ -13,10 +13,10 @@
 namespace stallwatch::escalation {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::BlockingPersist;
 using testing::CapturingJournal;
 using testing::field;
+using ::testing::HasSubstr;
 using testing::TempDir;
 
 constexpr const char* kBoot = "d41d8df6-62be-4b2c-b41d-831125d825bf";
@@ -75,7 +75,7 @@ TEST(EscalationSinkDeadline, HungStateDiskDelaysSystemdOnlyUntilTheDeadline) {
   World w;
   BlockingPersist disk;
   EscalationSink e(settings(EscalationAction::kSystemd, std::chrono::milliseconds(20)), w.store,
-              w.journal, w.seams(disk.fn()), kBoot, nullptr, nullptr);
+                   w.journal, w.seams(disk.fn()), kBoot, nullptr, nullptr);
   e.fire(escalation_event(), nullptr);  // returns although the write is still blocked
   ASSERT_TRUE(disk.wait_entered());
   EXPECT_EQ(w.effects, (std::vector<std::string>{"notify WATCHDOG=trigger", "journal 1"}));
@@ -83,8 +83,10 @@ TEST(EscalationSinkDeadline, HungStateDiskDelaysSystemdOnlyUntilTheDeadline) {
   EXPECT_EQ(field(w.journal.entries[0], "MESSAGE"),
             "CPU#1 stuck for 3.0s! escalating: action=systemd, class=unknown\nsend "
             "WATCHDOG=trigger to systemd: the unit's watchdog handling and FailureAction= apply; "
-            "reset reason NOT saved: " + w.store.path() + " did not finish within 20 ms (state "
-            "disk hung?); acting anyway");
+            "reset reason NOT saved: " +
+                w.store.path() +
+                " did not finish within 20 ms (state "
+                "disk hung?); acting anyway");
   disk.release();
   EXPECT_TRUE(disk.wait_finished());
 }
@@ -93,7 +95,7 @@ TEST(EscalationSinkDeadline, HungStateDiskDelaysPanicOnlyUntilTheDeadline) {
   World w;
   BlockingPersist disk;
   EscalationSink e(settings(EscalationAction::kPanic, std::chrono::milliseconds(20)), w.store,
-              w.journal, w.seams(disk.fn()), kBoot, nullptr, nullptr);
+                   w.journal, w.seams(disk.fn()), kBoot, nullptr, nullptr);
   e.fire(escalation_event(), nullptr);
   ASSERT_TRUE(disk.wait_entered());
   EXPECT_EQ(w.effects, (std::vector<std::string>{"sysrq c", "journal 1"}));

@@ -12,14 +12,14 @@
 namespace stallwatch::escalation {
 namespace {
 
-using ::testing::HasSubstr;
-using ::testing::StartsWith;
 using testing::CapturingJournal;
 using testing::FakeWatchdog;
 using testing::FakeWatchdogOps;
 using testing::field;
 using testing::fixture;
 using testing::has_field;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
 using testing::TempDir;
 
 constexpr const char* kBoot = "d41d8df6-62be-4b2c-b41d-831125d825bf";
@@ -114,7 +114,7 @@ TEST(EscalationSink, DryRunOnlySaysWhatItWouldDo) {
   World w;
   ArmedDevice d;
   EscalationSink e(esc(EscalationAction::kWatchdogDevice, /*dry_run=*/true), w.store, w.journal,
-              w.seams(), kBoot, &d.wd, &d.policy);
+                   w.seams(), kBoot, &d.wd, &d.policy);
   StallReport rep = spin_report();
   e.fire(escalation_event(), &rep);
 
@@ -157,9 +157,9 @@ TEST(EscalationSink, DryRunSystemdAndPanicDoNothing) {
 TEST(EscalationSink, IgnoresOtherEvents) {
   World w;
   EscalationSink e(esc(EscalationAction::kSystemd), w.store, w.journal, w.seams(), kBoot, nullptr,
-              nullptr);
-  for (auto kind : {EventKind::kStall, EventKind::kOngoing, EventKind::kRecovered,
-                    EventKind::kGlobalPause}) {
+                   nullptr);
+  for (auto kind :
+       {EventKind::kStall, EventKind::kOngoing, EventKind::kRecovered, EventKind::kGlobalPause}) {
     StallEvent ev = escalation_event();
     ev.kind = kind;
     e.fire(ev, nullptr);
@@ -205,7 +205,8 @@ TEST(EscalationSink, WatchdogDevicePersistsThenStopsFeedingThenLogs) {
   EXPECT_EQ(field(f, "MESSAGE"),
             "CPU#1 stuck for 61s! [spin:412] escalating: action=watchdog-device, "
             "class=kernel-nonpreemptible\nstop feeding /dev/watchdog0: the hardware resets the "
-            "machine within 30s; reset reason saved to " + w.store.path());
+            "machine within 30s; reset reason saved to " +
+                w.store.path());
 
   auto saved = w.store.load();
   ASSERT_TRUE(saved.ok());
@@ -234,7 +235,7 @@ TEST(EscalationSink, WatchdogDeviceCanShortenTheTimeoutFirst) {
 TEST(EscalationSink, WatchdogDeviceWithoutArmedDeviceFailsLoudly) {
   World w;
   EscalationSink e(esc(EscalationAction::kWatchdogDevice), w.store, w.journal, w.seams(), kBoot,
-              nullptr, nullptr);
+                   nullptr, nullptr);
   e.fire(escalation_event(), nullptr);
   ASSERT_EQ(w.journal.entries.size(), 2u);
   EXPECT_EQ(field(w.journal.entries[1], "PRIORITY"), "2");
@@ -245,7 +246,7 @@ TEST(EscalationSink, WatchdogDeviceWithoutArmedDeviceFailsLoudly) {
 TEST(EscalationSink, SystemdTriggersAfterPersisting) {
   World w;
   EscalationSink e(esc(EscalationAction::kSystemd), w.store, w.journal, w.seams(), kBoot, nullptr,
-              nullptr);
+                   nullptr);
   StallReport rep = spin_report();
   e.fire(escalation_event(), &rep);
   EXPECT_EQ(w.effects, (std::vector<std::string>{"notify WATCHDOG=trigger [persisted]",
@@ -258,7 +259,7 @@ TEST(EscalationSink, SystemdWithoutNotifySocketIsAFailureEvent) {
   World w;
   w.notify_rc = 0;
   EscalationSink e(esc(EscalationAction::kSystemd), w.store, w.journal, w.seams(), kBoot, nullptr,
-              nullptr);
+                   nullptr);
   e.fire(escalation_event(), nullptr);
   ASSERT_EQ(w.journal.entries.size(), 2u);
   EXPECT_THAT(field(w.journal.entries[1], "MESSAGE"),
@@ -269,10 +270,9 @@ TEST(EscalationSink, SystemdWithoutNotifySocketIsAFailureEvent) {
 TEST(EscalationSink, PanicWritesCToSysrqAfterPersisting) {
   World w;
   EscalationSink e(esc(EscalationAction::kPanic, false, /*allow_panic=*/true), w.store, w.journal,
-              w.seams(), kBoot, nullptr, nullptr);
+                   w.seams(), kBoot, nullptr, nullptr);
   e.fire(escalation_event(), nullptr);
-  EXPECT_EQ(w.effects,
-            (std::vector<std::string>{"sysrq c [persisted]", "journal 1 [persisted]"}));
+  EXPECT_EQ(w.effects, (std::vector<std::string>{"sysrq c [persisted]", "journal 1 [persisted]"}));
 }
 
 TEST(EscalationSink, PanicThroughTheDefaultSeamWritesTheSysrootFile) {
@@ -282,7 +282,7 @@ TEST(EscalationSink, PanicThroughTheDefaultSeamWritesTheSysrootFile) {
   EscalationSinkSeams seams = default_escalation_sink_seams(root);
   seams.realtime_ns = [] { return std::int64_t{1}; };
   EscalationSink e(esc(EscalationAction::kPanic, false, true), w.store, w.journal, seams, kBoot,
-              nullptr, nullptr);
+                   nullptr, nullptr);
   e.fire(escalation_event(), nullptr);
   EXPECT_EQ(w.tmp.read("root/proc/sysrq-trigger"), "c");
 }
@@ -290,7 +290,7 @@ TEST(EscalationSink, PanicThroughTheDefaultSeamWritesTheSysrootFile) {
 TEST(EscalationSink, PanicWithoutAllowPanicDoesNothingButComplain) {
   World w;
   EscalationSink e(esc(EscalationAction::kPanic, false, /*allow_panic=*/false), w.store, w.journal,
-              w.seams(), kBoot, nullptr, nullptr);
+                   w.seams(), kBoot, nullptr, nullptr);
   e.fire(escalation_event(), nullptr);
   EXPECT_EQ(w.effects, std::vector<std::string>{"journal 2"});
   EXPECT_FALSE(std::filesystem::exists(w.store.path()));
@@ -300,7 +300,7 @@ TEST(EscalationSink, PanicWithoutAllowPanicDoesNothingButComplain) {
 TEST(EscalationSink, ActsOnlyOnce) {
   World w;
   EscalationSink e(esc(EscalationAction::kSystemd), w.store, w.journal, w.seams(), kBoot, nullptr,
-              nullptr);
+                   nullptr);
   e.fire(escalation_event(1), nullptr);
   e.fire(escalation_event(0), nullptr);
   EXPECT_EQ(w.effects.size(), 2u);  // one journal event, one notify
@@ -310,11 +310,12 @@ TEST(EscalationSink, ActsOnlyOnce) {
 TEST(EscalationSink, UnknownCulpritIsRecordedAsUnknown) {
   World w;
   EscalationSink e(esc(EscalationAction::kSystemd), w.store, w.journal, w.seams(), kBoot, nullptr,
-              nullptr);
+                   nullptr);
   e.fire(escalation_event(), nullptr);
   EXPECT_EQ(describe_reset_reason(*w.store.load()->last),
             "CPU#1 stuck for 61s [unknown] class=unknown, action=systemd");
-  EXPECT_THAT(field(w.journal.entries[0], "MESSAGE"), StartsWith("CPU#1 stuck for 61s! escalating"));
+  EXPECT_THAT(field(w.journal.entries[0], "MESSAGE"),
+              StartsWith("CPU#1 stuck for 61s! escalating"));
   EXPECT_FALSE(has_field(w.journal.entries[0], "STALLWATCH_TID"));
 }
 
@@ -327,7 +328,8 @@ TEST(EscalationSink, StillActsWhenTheReasonCannotBeSaved) {
   e.fire(escalation_event(), nullptr);
   ASSERT_EQ(w.effects.size(), 2u);
   EXPECT_THAT(w.effects[0], StartsWith("notify WATCHDOG=trigger"));
-  EXPECT_THAT(field(w.journal.entries[0], "MESSAGE"), HasSubstr("reset reason NOT saved: cannot create"));
+  EXPECT_THAT(field(w.journal.entries[0], "MESSAGE"),
+              HasSubstr("reset reason NOT saved: cannot create"));
   EXPECT_FALSE(has_field(w.journal.entries[0], "STALLWATCH_ESCALATIONS_TOTAL"));
 }
 

@@ -4,13 +4,13 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <condition_variable>
-#include <mutex>
 #include <cstdlib>
-#include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 
 #include <fmt/format.h>

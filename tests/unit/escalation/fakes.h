@@ -17,8 +17,8 @@
 #include <string>
 #include <vector>
 
-#include "stallwatch/escalation/bounded_persist.h"
 #include "stallwatch/core/journal_writer.h"
+#include "stallwatch/escalation/bounded_persist.h"
 #include "stallwatch/escalation/watchdog_ops.h"
 #include "temp_dir.h"
 
@@ -43,7 +43,7 @@ struct FakeWatchdog {
   // What fstat() reports: by default the legacy misc node /dev/watchdog (10:130).
   mode_t mode = S_IFCHR | 0600;
   dev_t rdev = makedev(10, 130);
-  int fstat_error = 0;                 // e.g. -EIO
+  int fstat_error = 0;  // e.g. -EIO
 
   // State.
   bool open = false;

@@ -15,8 +15,8 @@
 namespace stallwatch::escalation {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::fixture;
+using ::testing::HasSubstr;
 using testing::TempDir;
 
 constexpr const char* kOldBoot = "0c5a2f3e-8b44-4f5e-9a0e-1d2b3c4d5e6f";
@@ -53,7 +53,9 @@ TEST(ResetReasonText, StallSeconds) {
   EXPECT_EQ(format_stall_seconds(2'440'000'000), "2.4s");
 }
 
-TEST(ResetReasonText, Utc) { EXPECT_EQ(format_utc(1'795'290'000'000'000'000), "2026-11-21T19:40:00Z"); }
+TEST(ResetReasonText, Utc) {
+  EXPECT_EQ(format_utc(1'795'290'000'000'000'000), "2026-11-21T19:40:00Z");
+}
 
 TEST(ResetReasonJson, RoundTrip) {
   ResetReasonFile f;
@@ -207,15 +209,15 @@ TEST(PreviousBoot, WatchdogResetWithoutEscalation) {
   EXPECT_THAT(rep.message, HasSubstr("bootstatus 0x20 (card-reset)"));
   // Once reported for this boot (daemon restarts), never again.
   none.reported_boot_id = kThisBoot;
-  EXPECT_FALSE(decide_previous_boot_report(none, kThisBoot, std::uint32_t{WDIOF_CARDRESET},
-                                           "/dev/watchdog0")
-                   .report);
+  EXPECT_FALSE(
+      decide_previous_boot_report(none, kThisBoot, std::uint32_t{WDIOF_CARDRESET}, "/dev/watchdog0")
+          .report);
 }
 
 TEST(PreviousBoot, NothingToSay) {
-  EXPECT_FALSE(decide_previous_boot_report(ResetReasonFile{}, kThisBoot, std::uint32_t{0},
-                                           "/dev/watchdog0")
-                   .report);
+  EXPECT_FALSE(
+      decide_previous_boot_report(ResetReasonFile{}, kThisBoot, std::uint32_t{0}, "/dev/watchdog0")
+          .report);
   EXPECT_FALSE(decide_previous_boot_report(ResetReasonFile{}, kThisBoot, std::nullopt, "").report);
 }
 

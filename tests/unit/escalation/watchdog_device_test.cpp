@@ -16,10 +16,10 @@ namespace stallwatch::escalation {
 namespace {
 
 using ::testing::ElementsAre;
-using ::testing::HasSubstr;
 using testing::FakeWatchdog;
 using testing::FakeWatchdogOps;
 using testing::fixture;
+using ::testing::HasSubstr;
 using testing::TempDir;
 
 WatchdogSettings settings(const std::string& device = "/dev/watchdog0", int timeout_s = 30) {
@@ -50,8 +50,8 @@ TEST_F(WatchdogDeviceTest, ArmSequenceReadsBackTimeoutAndFeedsOnce) {
   Status st = wd.arm();
   ASSERT_TRUE(st.ok()) << st.error().message;
   // The first feed is a write() of a non-'V' byte (clears a stale magic close).
-  EXPECT_THAT(dev_.calls, ElementsAre("open", "fstat", "GETSUPPORT", "GETBOOTSTATUS", "SETTIMEOUT 30",
-                                      "GETTIMEOUT", "write 00"));
+  EXPECT_THAT(dev_.calls, ElementsAre("open", "fstat", "GETSUPPORT", "GETBOOTSTATUS",
+                                      "SETTIMEOUT 30", "GETTIMEOUT", "write 00"));
   EXPECT_EQ(dev_.last_open_path, fixture("qemu-6.1-watchdogs") + "/dev/watchdog0");
   EXPECT_EQ(dev_.last_open_flags & O_ACCMODE, O_RDWR);
   EXPECT_NE(dev_.last_open_flags & O_CLOEXEC, 0);
@@ -94,7 +94,8 @@ TEST_F(WatchdogDeviceTest, RoundedBelowFeedCadenceFailsAndDisarms) {
   EXPECT_THAT(st.error().message, HasSubstr("real timeout of 1s cannot be fed every timeout/3"));
   EXPECT_FALSE(wd.armed());
   EXPECT_FALSE(dev_.running);
-  EXPECT_THAT(dev_.calls, ::testing::IsSupersetOf({"SETOPTIONS DISABLECARD", "write 'V'", "close"}));
+  EXPECT_THAT(dev_.calls,
+              ::testing::IsSupersetOf({"SETOPTIONS DISABLECARD", "write 'V'", "close"}));
 }
 
 TEST_F(WatchdogDeviceTest, TimeoutOutsideSysfsLimitsIsRefusedBeforeArming) {
@@ -147,7 +148,8 @@ TEST_F(WatchdogDeviceTest, MissingDeviceNode) {
   WatchdogDevice wd(root_, ops_, settings("/dev/watchdog5"));
   Status st = wd.arm();
   ASSERT_FALSE(st.ok());
-  EXPECT_EQ(st.error().message, "watchdog.device /dev/watchdog5 does not exist (is the driver loaded?)");
+  EXPECT_EQ(st.error().message,
+            "watchdog.device /dev/watchdog5 does not exist (is the driver loaded?)");
   EXPECT_TRUE(dev_.calls.empty());
 }
 
@@ -185,7 +187,8 @@ TEST_F(WatchdogDeviceTest, FirstWriteFailingFallsBackToKeepalive) {
   WatchdogDevice wd(root_, ops_, settings());
   ASSERT_TRUE(wd.arm().ok());
   EXPECT_EQ(dev_.calls.back(), "KEEPALIVE");
-  EXPECT_TRUE(any_warning(wd.state(), "a magic close left by a previous owner may still be pending"));
+  EXPECT_TRUE(
+      any_warning(wd.state(), "a magic close left by a previous owner may still be pending"));
 }
 
 TEST_F(WatchdogDeviceTest, NoKeepalivePingOptionFeedsByWriteFromTheStart) {
@@ -233,9 +236,9 @@ TEST_F(WatchdogDeviceTest, PretimeoutWhenSupported) {
   s.pretimeout_s = 10;
   WatchdogDevice wd(root_, ops_, s);
   ASSERT_TRUE(wd.arm().ok());
-  EXPECT_THAT(dev_.calls, ElementsAre("open", "fstat", "GETSUPPORT", "GETBOOTSTATUS", "SETTIMEOUT 30",
-                                      "GETTIMEOUT", "SETPRETIMEOUT 10", "GETPRETIMEOUT",
-                                      "write 00"));
+  EXPECT_THAT(dev_.calls,
+              ElementsAre("open", "fstat", "GETSUPPORT", "GETBOOTSTATUS", "SETTIMEOUT 30",
+                          "GETTIMEOUT", "SETPRETIMEOUT 10", "GETPRETIMEOUT", "write 00"));
   EXPECT_EQ(wd.state().pretimeout_s, 10);
 }
 

@@ -22,7 +22,7 @@ TEST(WatchdogSysfsParse, IntsAndFlags) {
   EXPECT_EQ(parse_sysfs_int("30\n"), 30);
   EXPECT_EQ(parse_sysfs_int(""), std::nullopt);
   EXPECT_EQ(parse_sysfs_int("3x"), std::nullopt);
-  EXPECT_EQ(parse_sysfs_flags("0\n"), 0u);        // bootstatus: "%u"
+  EXPECT_EQ(parse_sysfs_flags("0\n"), 0u);  // bootstatus: "%u"
   EXPECT_EQ(parse_sysfs_flags("32\n"), 32u);
   EXPECT_EQ(parse_sysfs_flags("0x8200\n"), 0x8200u);  // status: "0x%x"
   EXPECT_EQ(parse_sysfs_flags("0x"), std::nullopt);

@@ -69,7 +69,8 @@ Evidence from_capture(const Capture& c, int heartbeat_priority = 99) {
     KmsgReader r{Sysroot()};
     std::string data = fixture("qemu/stalls/kmsg/all.kmsg");
     for (auto rec : split_kmsg_records(data)) r.process_read(rec);
-    ev.verdicts = r.verdicts_for(1, c.stall_start_ns - 2'000'000'000, mono(base + "/t3") + 5'000'000'000);
+    ev.verdicts =
+        r.verdicts_for(1, c.stall_start_ns - 2'000'000'000, mono(base + "/t3") + 5'000'000'000);
   }
   ev.running_reason = pick_running(&ev.tasks, ev.backtrace.have_section ? ev.backtrace.pid : 0, 0);
   ev.running_certain = ev.running_reason.find("no runtime growth") == std::string::npos;
@@ -211,9 +212,10 @@ TEST(ClassifyRules, InterruptsOffFromTimeMissingInABeforeStallWindow) {
   ev.counters.loc_delta = 31;  // the ticks before and after the spin
   Classification c = classify(ev);
   EXPECT_EQ(c.stall_class, "interrupts-off");
-  EXPECT_EQ(c.reason,
-            "CPU 3's /proc/stat times are 4.00 s short of a 5.00 s window that holds 4.10 s of the "
-            "stall: no timer tick accounted it as busy and it was not idle (31 LOC over the window)");
+  EXPECT_EQ(
+      c.reason,
+      "CPU 3's /proc/stat times are 4.00 s short of a 5.00 s window that holds 4.10 s of the "
+      "stall: no timer tick accounted it as busy and it was not idle (31 LOC over the window)");
   // A kernel spin with interrupts on: the ticks account it as system time.
   ev.counters.cpu_ms.system = 4400;
   EXPECT_NE(classify(ev).stall_class, "interrupts-off");

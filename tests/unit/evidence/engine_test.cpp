@@ -50,9 +50,10 @@ class EngineTest : public ::testing::Test {
  protected:
   void SetUp() override { g_fake_now = kLateNs; }
 
-  std::unique_ptr<EvidenceEngine> make(EvidenceConfig cfg = {}, evidence::EngineTuning t = fake_tuning()) {
-    auto e = std::make_unique<EvidenceEngine>(
-        Sysroot(fixture_path("host/scenarios/rt-hog/late")), cfg, 50, dir_.path(), t);
+  std::unique_ptr<EvidenceEngine> make(EvidenceConfig cfg = {},
+                                       evidence::EngineTuning t = fake_tuning()) {
+    auto e = std::make_unique<EvidenceEngine>(Sysroot(fixture_path("host/scenarios/rt-hog/late")),
+                                              cfg, 50, dir_.path(), t);
     std::vector<std::string> errors;
     e->add_counter_sample(std::make_shared<evidence::CounterSample>(evidence::read_counter_sample(
         Sysroot(fixture_path("host/scenarios/rt-hog/pre")), kHogStartNs - 200'000'000, &errors)));
@@ -80,7 +81,8 @@ TEST_F(EngineTest, RealRtHogCaptureIsAnRtHogWithItsPidCommAndPriority) {
   EXPECT_EQ(r.nice, 0);
   EXPECT_EQ(r.cgroup, "/");
   EXPECT_TRUE(r.failed_steps.empty()) << r.failed_steps.front();
-  EXPECT_EQ(r.notes, (std::vector<std::string>{"sysrq unavailable", "kernel verdicts unavailable"}));
+  EXPECT_EQ(r.notes,
+            (std::vector<std::string>{"sysrq unavailable", "kernel verdicts unavailable"}));
   const auto& ev = engine->last_evidence();
   EXPECT_EQ(ev.counters.window_kind, "inside-stall");
   EXPECT_EQ(ev.counters.cpu_ms.user, 1240);
@@ -118,7 +120,8 @@ TEST_F(EngineTest, OngoingIsRateLimitedAndAppendsToTheEpisodeFile) {
   EXPECT_EQ(doc["updates"][1]["event"]["kind"], "ongoing");
   // After the interval it collects again.
   StallReport later = engine->collect(hog_event(EventKind::kOngoing), kLateNs + 31'000'000'000);
-  EXPECT_TRUE(later.notes.empty() || later.notes.back().find("not re-collected") == std::string::npos);
+  EXPECT_TRUE(later.notes.empty() ||
+              later.notes.back().find("not re-collected") == std::string::npos);
 }
 
 TEST_F(EngineTest, EpisodeFileKeepsTheFirstAndTheLatestUpdates) {

@@ -65,13 +65,16 @@ TEST(HwCounters, ReportSaysHowOftenTheCpuWasThrottled) {
                                       sample("hw/after", 4'000'000'000), 1, 100);
   const std::string json = evidence_to_json(ev);
   EXPECT_NE(json.find("\"thermal_throttle\":{\"core_delta\":40,\"package_delta\":12}"),
-            std::string::npos) << json;
+            std::string::npos)
+      << json;
   EXPECT_NE(json.find("\"machine_checks\":{\"mce_delta\":2,\"mcp_delta\":2}"), std::string::npos);
   const std::string text = format_summary(ev, Classification{});
   EXPECT_NE(text.find("\nCPU 1 was thermally throttled 40 times during the stall (package 12)"),
-            std::string::npos) << text;
+            std::string::npos)
+      << text;
   EXPECT_NE(text.find("\nCPU 1 took 2 machine check exceptions during the stall"),
-            std::string::npos) << text;
+            std::string::npos)
+      << text;
 }
 
 }  // namespace

@@ -119,14 +119,16 @@ TEST(Verdict, KernelFormatsNotSeenHere) {
   EXPECT_EQ(cs->cpu, 1);
   EXPECT_EQ(match_verdict("tsc: Marking TSC unstable due to clocksource watchdog")->kind,
             VerdictKind::kClocksourceUnstable);
-  EXPECT_EQ(match_verdict("NMI watchdog: BUG: soft lockup - CPU#17 stuck for 22s! [a b:1234]")->comm,
-            "a b");
+  EXPECT_EQ(
+      match_verdict("NMI watchdog: BUG: soft lockup - CPU#17 stuck for 22s! [a b:1234]")->comm,
+      "a b");
 }
 
 TEST(Verdict, OrdinaryMessagesAreNotVerdicts) {
   EXPECT_FALSE(match_verdict("NMI watchdog: Perf NMI watchdog permanently disabled"));
   EXPECT_FALSE(match_verdict("clocksource: Switched to clocksource tsc"));
-  EXPECT_FALSE(match_verdict("rcu: RCU calculated value of scheduler-enlistment delay is 25 jiffies."));
+  EXPECT_FALSE(
+      match_verdict("rcu: RCU calculated value of scheduler-enlistment delay is 25 jiffies."));
   EXPECT_FALSE(match_verdict("sysrq: Show backtrace of all active CPUs"));
   EXPECT_FALSE(match_verdict(""));
 }

@@ -69,7 +69,8 @@ TEST(KmsgReader, KeepsTheRealVerdictsOfTheQemuRun) {
   EXPECT_EQ(soft.match.pid, 110);
   EXPECT_EQ(soft.rip, "delay_tsc+0x33/0xa0");
   ASSERT_FALSE(soft.context.empty());
-  EXPECT_EQ(soft.context[0], "Modules linked in: evidence_spin(OE+) [last unloaded: evidence_spin(OE)]");
+  EXPECT_EQ(soft.context[0],
+            "Modules linked in: evidence_spin(OE+) [last unloaded: evidence_spin(OE)]");
   EXPECT_LE(soft.context.size(), 48u);
 }
 
@@ -83,7 +84,8 @@ TEST(KmsgReader, FiltersByCpuAndTimeWindow) {
   auto late = r.verdicts_for(1, 38'000'000'000, 39'000'000'000);
   ASSERT_EQ(late.size(), 1u);
   EXPECT_EQ(late[0].match.kind, VerdictKind::kSoftLockup);
-  EXPECT_TRUE(r.verdicts_for(1, 2'000'000'000, 10'000'000'000).empty());  // the TSC one came at boot
+  EXPECT_TRUE(
+      r.verdicts_for(1, 2'000'000'000, 10'000'000'000).empty());  // the TSC one came at boot
 }
 
 TEST(KmsgReader, RealEpipeOverrunIsCountedAndReadingGoesOn) {
@@ -109,7 +111,8 @@ TEST(KmsgReader, VerdictContextStopsAtASysrqDumpAndAfterRecordsLost) {
   r.process_read("3,20,2000001,-;rcu: \\x093-....: (1 ticks this GP)\n");
   auto v = r.verdicts_for(2, 0, kForever);
   ASSERT_EQ(v.size(), 2u);  // the RCU verdict names no CPU (its follow-up was lost): any CPU's
-  EXPECT_EQ(v[0].context, (std::vector<std::string>{"CPU: 2 PID: 7 Comm: spin Not tainted 6.1.0 #1"}));
+  EXPECT_EQ(v[0].context,
+            (std::vector<std::string>{"CPU: 2 PID: 7 Comm: spin Not tainted 6.1.0 #1"}));
   auto rcu = r.verdicts_for(3, 0, kForever);
   ASSERT_EQ(rcu.size(), 1u);
   EXPECT_EQ(rcu[0].match.kind, VerdictKind::kRcuStall);
@@ -140,9 +143,8 @@ TEST(KmsgReader, OnlyKernelFacilityRecordsMakeVerdicts) {
 TEST(KmsgReader, HostileCommInAKernelVerdictIsSanitizedAndRecoverable) {
   KmsgReader r{Sysroot()};
   // The kernel escapes the comm's bytes in /dev/kmsg: \xff\xfe\x1b]0;pwn\x07
-  r.process_read(
-      "0,7,9000000,-;watchdog: BUG: soft lockup - CPU#1 stuck for 22s! "
-      "[\\xff\\xfe\\x1b]0;pwn\\x07:412]\n");
+  r.process_read("0,7,9000000,-;watchdog: BUG: soft lockup - CPU#1 stuck for 22s! "
+                 "[\\xff\\xfe\\x1b]0;pwn\\x07:412]\n");
   auto v = r.verdicts_for(1, 0, kForever);
   ASSERT_EQ(v.size(), 1u);
   EXPECT_EQ(v[0].match.comm, "\\xff\\xfe\\x1b]0;pwn\\x07");

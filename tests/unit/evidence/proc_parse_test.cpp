@@ -41,8 +41,7 @@ TEST(TaskStat, CommWithSpacesAndParenthesesIsParsedFromTheLastParen) {
 }
 
 TEST(TaskStat, RealRtHogOnCpu1) {
-  auto st = parse_task_stat(
-      fixture("host/scenarios/rt-hog/late/proc/23521/task/23521/stat"));
+  auto st = parse_task_stat(fixture("host/scenarios/rt-hog/late/proc/23521/task/23521/stat"));
   ASSERT_TRUE(st.ok()) << st.error().message;
   EXPECT_EQ(st->comm, "rt hog) R (1");
   EXPECT_EQ(st->state, 'R');

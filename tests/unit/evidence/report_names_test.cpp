@@ -11,10 +11,10 @@
 #include <nlohmann/json.hpp>
 
 #include "fixture_util.h"
-#include "stallwatch/evidence/report_json.h"
-#include "stallwatch/evidence/report_store.h"
 #include "stallwatch/core/fs_util.h"
 #include "stallwatch/core/sysroot.h"
+#include "stallwatch/evidence/report_json.h"
+#include "stallwatch/evidence/report_store.h"
 
 namespace stallwatch::evidence {
 namespace {
@@ -101,21 +101,25 @@ TEST(PrivateDir, OwnedAndNotGroupOrOtherWritable) {
   EXPECT_EQ(dir_check(d, me), "<ok>");
   ASSERT_EQ(::chmod(d.c_str(), 0775), 0);
   EXPECT_EQ(dir_check(d, me),
-            "daemon.state_dir: " + d + " is writable by group or others (mode 0775); another "
-            "user could plant or replace the files stallwatchd trusts there: run `chmod go-w " +
-            d + "`");
+            "daemon.state_dir: " + d +
+                " is writable by group or others (mode 0775); another "
+                "user could plant or replace the files stallwatchd trusts there: run `chmod go-w " +
+                d + "`");
   ASSERT_EQ(::chmod(d.c_str(), 01777), 0);
   EXPECT_EQ(dir_check(d, me),
-            "daemon.state_dir: " + d + " is writable by group or others (mode 1777); another "
-            "user could plant or replace the files stallwatchd trusts there: run `chmod go-w " +
-            d + "`");
+            "daemon.state_dir: " + d +
+                " is writable by group or others (mode 1777); another "
+                "user could plant or replace the files stallwatchd trusts there: run `chmod go-w " +
+                d + "`");
   ASSERT_EQ(::chmod(d.c_str(), 0700), 0);
   const uid_t other = me == 0 ? 1000 : 0;
   EXPECT_EQ(dir_check(d, other),
             "daemon.state_dir: " + d + " is owned by uid " + std::to_string(me) + ", not " +
-                (other == 0 ? std::string("root") : std::string("stallwatchd's user")) +
-                " (uid " + std::to_string(other) + "); another user could plant the files "
-                "stallwatchd trusts there: run `chown " + std::to_string(other) + " " + d + "`");
+                (other == 0 ? std::string("root") : std::string("stallwatchd's user")) + " (uid " +
+                std::to_string(other) +
+                "); another user could plant the files "
+                "stallwatchd trusts there: run `chown " +
+                std::to_string(other) + " " + d + "`");
   std::ofstream(tmp.path() + "/file") << "x";
   EXPECT_EQ(dir_check(tmp.path() + "/file", me),
             "daemon.state_dir: " + tmp.path() + "/file is not a directory");

@@ -8,15 +8,15 @@
 #include <memory>
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
-#include "stallwatch/evidence/report_json.h"
-#include "stallwatch/evidence/report_store.h"
+#include "fixture_util.h"
 #include "stallwatch/core/sanitize.h"
 #include "stallwatch/core/sysroot.h"
-#include "fixture_util.h"
+#include "stallwatch/evidence/report_json.h"
+#include "stallwatch/evidence/report_store.h"
 
 namespace stallwatch::evidence {
 namespace {
@@ -149,17 +149,18 @@ TEST(ReportJson, FillReportAndSummary) {
   EXPECT_EQ(r.policy, "SCHED_OTHER");
   EXPECT_EQ(r.stack.front(), "delay_tsc+0x33/0xa0");  // the NMI's live stack, RIP first
   EXPECT_EQ(r.stack.size(), 3u);
-  EXPECT_EQ(r.summary,
-            "reason: NMI backtrace of CPU 1: kernel RIP delay_tsc+0x33/0xa0 in insmod[90]\n"
-            "culprit: insmod pid 90 tid 90 SCHED_OTHER rt_priority 0 nice 0 cgroup "
-            "/system.slice/x.service\n"
-            "cmdline: insmod spin.ko spin_ms=8000\n"
-            "stack (NMI backtrace cpu 1): delay_tsc+0x33/0xa0 < spin_loop+0x1d/0xffb [spin] < "
-            "do_one_initcall+0x59/0x220\n"
-            "cpu1 over 1.50s (inside-stall): user 0% system 100% irq 0% softirq 0% steal 0% idle 0%\n"
-            "irqs: LOC +375\n"
-            "notes: sysrq unavailable\n"
-            "failed: system: sched_rt_runtime_us unreadable");
+  EXPECT_EQ(
+      r.summary,
+      "reason: NMI backtrace of CPU 1: kernel RIP delay_tsc+0x33/0xa0 in insmod[90]\n"
+      "culprit: insmod pid 90 tid 90 SCHED_OTHER rt_priority 0 nice 0 cgroup "
+      "/system.slice/x.service\n"
+      "cmdline: insmod spin.ko spin_ms=8000\n"
+      "stack (NMI backtrace cpu 1): delay_tsc+0x33/0xa0 < spin_loop+0x1d/0xffb [spin] < "
+      "do_one_initcall+0x59/0x220\n"
+      "cpu1 over 1.50s (inside-stall): user 0% system 100% irq 0% softirq 0% steal 0% idle 0%\n"
+      "irqs: LOC +375\n"
+      "notes: sysrq unavailable\n"
+      "failed: system: sched_rt_runtime_us unreadable");
   auto details = nlohmann::json::parse(r.details_json);
   EXPECT_EQ(details["tasks"][0]["comm"], "insmod");
   EXPECT_EQ(details["backtrace"]["rip"], "delay_tsc+0x33/0xa0");

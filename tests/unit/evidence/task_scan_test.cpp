@@ -130,7 +130,8 @@ TEST(PickRunning, EvidenceOrder) {
   EXPECT_FALSE(v[1].running);
 
   v = {task(1, 0, 0, 0), task(2, 1, 10, 0), task(3, 1, 20, 0)};
-  EXPECT_EQ(pick_running(&v, 0, 0), "highest-priority of 3 runnable tasks (no runtime growth seen)");
+  EXPECT_EQ(pick_running(&v, 0, 0),
+            "highest-priority of 3 runnable tasks (no runtime growth seen)");
   EXPECT_EQ(v[0].tid, 3);
 
   v = {task(1, 0, 0, 0), task(2, 0, 0, 0)};
@@ -153,8 +154,8 @@ TEST(SchedstatGap, SpansTheRtThrottlingWindow) {
   EXPECT_EQ(schedstat_gap_ns(20 * kMs, true, 1'000'000, 500'000), 250 * kMs);  // capped
   EXPECT_EQ(schedstat_gap_ns(20 * kMs, true, 1'000'000, -1), 20 * kMs);        // no throttling
   EXPECT_EQ(schedstat_gap_ns(20 * kMs, true, 1'000'000, 1'000'000), 20 * kMs);
-  EXPECT_EQ(schedstat_gap_ns(20 * kMs, false, 0, 0), 20 * kMs);                // unreadable
-  EXPECT_EQ(schedstat_gap_ns(300 * kMs, true, 1'000'000, 950'000), 300 * kMs); // configured longer
+  EXPECT_EQ(schedstat_gap_ns(20 * kMs, false, 0, 0), 20 * kMs);                 // unreadable
+  EXPECT_EQ(schedstat_gap_ns(300 * kMs, true, 1'000'000, 950'000), 300 * kMs);  // configured longer
 }
 
 }  // namespace

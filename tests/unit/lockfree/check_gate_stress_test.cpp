@@ -24,7 +24,8 @@ constexpr std::int64_t kMs = 1'000'000;
 struct CheckState {
   long checks = 0;
   int last_owner = -1;
-  long requests_seen = 0;  // the supervisor's request counter as the last check that took a request read it
+  long requests_seen =
+      0;  // the supervisor's request counter as the last check that took a request read it
 };
 
 TEST(CheckGateStress, OneOwnerAtATimeAndNoRequestIsLost) {

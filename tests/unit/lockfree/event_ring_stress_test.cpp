@@ -29,7 +29,8 @@ CheckEvent make_event(int producer, std::uint64_t n) {
   e.stall_ns = static_cast<std::int64_t>(n * 3 + static_cast<std::uint64_t>(producer));
   e.threshold_ns = -static_cast<std::int64_t>(n) - 1;
   e.detected_mono_ns = static_cast<std::int64_t>(n ^ 0x5a5a5a5a5a5aULL);
-  e.stall_start_mono_ns = static_cast<std::int64_t>(producer) * 1'000'000'000 + static_cast<std::int64_t>(n);
+  e.stall_start_mono_ns =
+      static_cast<std::int64_t>(producer) * 1'000'000'000 + static_cast<std::int64_t>(n);
   e.moved_to = static_cast<int>(n & 0xffff);
   e.cascade_cpus = producer + 1;
   e.owner_stuck = (n % 3) == 0;
@@ -40,8 +41,8 @@ CheckEvent make_event(int producer, std::uint64_t n) {
 bool consistent(const CheckEvent& e, int producers) {
   if (e.cpu < 0 || e.cpu >= producers) return false;
   const CheckEvent want = make_event(e.cpu, e.episode);
-  return e.kind == want.kind && e.stall_ns == want.stall_ns && e.threshold_ns == want.threshold_ns &&
-         e.detected_mono_ns == want.detected_mono_ns &&
+  return e.kind == want.kind && e.stall_ns == want.stall_ns &&
+         e.threshold_ns == want.threshold_ns && e.detected_mono_ns == want.detected_mono_ns &&
          e.stall_start_mono_ns == want.stall_start_mono_ns && e.moved_to == want.moved_to &&
          e.cascade_cpus == want.cascade_cpus && e.owner_stuck == want.owner_stuck &&
          e.after_the_fact == want.after_the_fact;

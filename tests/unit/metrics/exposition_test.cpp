@@ -14,8 +14,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "stallwatch/ctl/metrics_view.h"
 #include "stallwatch/core/sysroot.h"
+#include "stallwatch/ctl/metrics_view.h"
 
 namespace stallwatch::metrics {
 namespace {
@@ -54,7 +54,8 @@ TEST_P(Fixture, RendersExactlyTheReviewedText) {
 }
 
 TEST_P(Fixture, EverySampleIsNameLabelsValueWithoutTimestamp) {
-  static const std::regex kSample(R"(^stallwatch_[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? [-+0-9.eInf]+$)");
+  static const std::regex kSample(
+      R"(^stallwatch_[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? [-+0-9.eInf]+$)");
   for (const auto& s : samples(render_metrics(doc(GetParam()))))
     EXPECT_TRUE(std::regex_match(s, kSample)) << s;
 }
@@ -78,9 +79,11 @@ TEST_P(Fixture, HistogramIsTheCumulativeFoldOfThePerCpuLog2Buckets) {
     std::string le = fmt::format("{:.9f}", static_cast<double>(std::uint64_t{1} << e) / 1e9);
     while (le.back() == '0') le.pop_back();
     EXPECT_EQ(value_of(text, "stallwatch_heartbeat_lateness_seconds_bucket{le=\"" + le + "\"}"),
-              std::to_string(at_or_below[e])) << "le=" << le;
+              std::to_string(at_or_below[e]))
+        << "le=" << le;
   }
-  EXPECT_EQ(value_of(text, "stallwatch_heartbeat_lateness_seconds_bucket{le=\"+Inf\"}"), std::to_string(total));
+  EXPECT_EQ(value_of(text, "stallwatch_heartbeat_lateness_seconds_bucket{le=\"+Inf\"}"),
+            std::to_string(total));
   EXPECT_EQ(value_of(text, "stallwatch_heartbeat_lateness_seconds_count"), std::to_string(total));
 }
 
@@ -91,12 +94,14 @@ TEST_P(Fixture, SeriesCountIsFixedPartPlusFourPerCpuPlusStalledClasses) {
     offline += c["state"] == "offline";
     for (const auto& [cls, n] : c["stalls_by_class"].items()) classes += n.get<std::uint64_t>() > 0;
   }
-  const std::size_t fixed = 21 + d["escalations_total"].size() + (d["watchdog_armed"].is_boolean() ? 1 : 0);
+  const std::size_t fixed =
+      21 + d["escalations_total"].size() + (d["watchdog_armed"].is_boolean() ? 1 : 0);
   EXPECT_EQ(samples(render_metrics(d)).size(), fixed + 4 * cpus - offline + classes);
 }
 
 INSTANTIATE_TEST_SUITE_P(Captured, Fixture,
-                         ::testing::Values("running-2cpu", "stalled-2cpu", "recovered-2cpu", "host-8cpu"),
+                         ::testing::Values("running-2cpu", "stalled-2cpu", "recovered-2cpu",
+                                           "host-8cpu"),
                          [](const auto& param_info) {
                            std::string n = param_info.param;
                            for (auto& ch : n)
@@ -132,7 +137,8 @@ TEST(Exposition, TheSoonestEscalationIsAHostGauge) {
 }
 
 TEST(Exposition, EmptyOrForeignDocumentsStillRenderEveryFamily) {
-  for (const json& d : {json::object(), json::array(), json(42), json{{"cpus", "x"}, {"version", 3}}}) {
+  for (const json& d :
+       {json::object(), json::array(), json(42), json{{"cpus", "x"}, {"version", 3}}}) {
     const std::string text = render_metrics(d);
     EXPECT_EQ(value_of(text, "stallwatch_build_info{version=\"unknown\"}"), "1") << d.dump();
     EXPECT_EQ(value_of(text, "stallwatch_heartbeat_lateness_seconds_bucket{le=\"+Inf\"}"), "0");
@@ -165,7 +171,8 @@ TEST(Exposition, LabelValuesAreEscaped) {
 }
 
 TEST(Exposition, DecimalSecondsAreExact) {
-  const std::string text = render_metrics(json{{"updated_unix_ms", 1764519456007}, {"threshold_ms", 2000}});
+  const std::string text =
+      render_metrics(json{{"updated_unix_ms", 1764519456007}, {"threshold_ms", 2000}});
   EXPECT_EQ(value_of(text, "stallwatch_last_update_timestamp_seconds"), "1764519456.007");
   EXPECT_EQ(value_of(text, "stallwatch_stall_threshold_seconds"), "2");
 }
@@ -179,7 +186,8 @@ TEST(MetricsView, OnlyARunningDaemonsStateIsShown) {
   EXPECT_EQ(*ok, render_metrics(json::parse(text)));
   ctl::LivenessVerdict stale;
   stale.liveness = ctl::Liveness::kStale;
-  stale.message = "stallwatchd (pid 7) is not updating /run/stallwatch/status.json: last update 9.0s ago";
+  stale.message =
+      "stallwatchd (pid 7) is not updating /run/stallwatch/status.json: last update 9.0s ago";
   auto no = ctl::metrics_exposition(text, stale);
   ASSERT_FALSE(no);
   EXPECT_EQ(no.error().message, stale.message);

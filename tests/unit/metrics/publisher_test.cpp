@@ -38,12 +38,15 @@ TEST(MetricsPublisher, AddsCounterFieldsToTheStatusDocument) {
   sink->fire(e, &r);
   e.kind = EventKind::kEscalation;
   sink->fire(e, &r);
-  nlohmann::json doc = {{"cpus", {{{"cpu", 0}, {"episode_ms", 0}}, {{"cpu", 1}, {"episode_ms", 3250}}}},
-                        {"global_pauses_total", 4}};
+  nlohmann::json doc = {
+      {"cpus", {{{"cpu", 0}, {"episode_ms", 0}}, {{"cpu", 1}, {"episode_ms", 3250}}}},
+      {"global_pauses_total", 4}};
   p.add_fields(doc, std::nullopt);
-  EXPECT_EQ(doc["cpus"][0].dump(), R"({"cpu":0,"episode_ms":0,"stall_ms_total":0,"stalls_by_class":{}})");
-  EXPECT_EQ(doc["cpus"][1].dump(),
-            R"({"cpu":1,"episode_ms":3250,"stall_ms_total":3250,"stalls_by_class":{"irq-storm":1}})");
+  EXPECT_EQ(doc["cpus"][0].dump(),
+            R"({"cpu":0,"episode_ms":0,"stall_ms_total":0,"stalls_by_class":{}})");
+  EXPECT_EQ(
+      doc["cpus"][1].dump(),
+      R"({"cpu":1,"episode_ms":3250,"stall_ms_total":3250,"stalls_by_class":{"irq-storm":1}})");
   doc.erase("cpus");
   EXPECT_EQ(doc.dump(), R"({"config_reload_failures_total":0,"escalations_total":{"systemd":1},)"
                         R"("global_pauses_total":4,"watchdog_armed":null})");

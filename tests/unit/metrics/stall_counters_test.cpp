@@ -26,10 +26,10 @@ TEST(StallCounters, CountsStallsByClassAndCpu) {
   odd.stall_class = "not-a-class";
   sink.fire(event(EventKind::kStall, 1), &hog);
   sink.fire(event(EventKind::kStall, 1), &hog);
-  sink.fire(event(EventKind::kOngoing, 1), &hog);     // same episode: not a new stall
-  sink.fire(event(EventKind::kStall, 3), nullptr);    // evidence disabled: unknown
-  sink.fire(event(EventKind::kStall, 2), &odd);       // a class we do not know: unknown
-  sink.fire(event(EventKind::kStall, 9), &hog);       // out of range: ignored, no crash
+  sink.fire(event(EventKind::kOngoing, 1), &hog);   // same episode: not a new stall
+  sink.fire(event(EventKind::kStall, 3), nullptr);  // evidence disabled: unknown
+  sink.fire(event(EventKind::kStall, 2), &odd);     // a class we do not know: unknown
+  sink.fire(event(EventKind::kStall, 9), &hog);     // out of range: ignored, no crash
   EXPECT_EQ(counters->stalls(1, idx("rt-hog")), 2u);
   EXPECT_EQ(counters->stalls(1, idx("unknown")), 0u);
   EXPECT_EQ(counters->stalls(3, idx("unknown")), 1u);
@@ -45,7 +45,8 @@ TEST(StallCounters, EscalationsAndReloadFailures) {
   c.count(event(EventKind::kEscalation, 1, 60'000'000'000), nullptr);
   c.count(event(EventKind::kEscalation, 0, 60'000'000'000), nullptr);
   c.count_reload_failure();
-  for (std::size_t k = 0; k < kStallClasses.size(); ++k) EXPECT_EQ(c.stalls(0, k) + c.stalls(1, k), 0u);
+  for (std::size_t k = 0; k < kStallClasses.size(); ++k)
+    EXPECT_EQ(c.stalls(0, k) + c.stalls(1, k), 0u);
   EXPECT_EQ(c.escalations(), 2u);
   EXPECT_EQ(c.reload_failures(), 1u);
 }

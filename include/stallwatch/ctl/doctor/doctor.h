@@ -26,9 +26,9 @@ std::string_view to_string(FindingStatus status);
 struct Finding {
   std::string id;
   FindingStatus status = FindingStatus::kUnknown;
-  std::string summary;  // one line
+  std::string summary;                                        // one line
   std::vector<std::pair<std::string, std::string>> evidence;  // what was read: source -> value
-  std::string fix;      // the exact sysctl, boot parameter or config change; "" when ok
+  std::string fix;          // the exact sysctl, boot parameter or config change; "" when ok
   bool needs_root = false;  // a root-only source was involved
 
   void add(std::string source, std::string value) {
@@ -45,24 +45,24 @@ struct KernelLog {
 
 struct DoctorContext {
   Sysroot root;
-  std::string machine;          // uname -m ("x86_64")
-  std::string config_path;      // as read (through root unless given explicitly)
-  Config config;                // the defaults when missing or invalid
+  std::string machine;      // uname -m ("x86_64")
+  std::string config_path;  // as read (through root unless given explicitly)
+  Config config;            // the defaults when missing or invalid
   bool config_found = false;
-  std::string config_error;     // load_config()'s message, "" when valid
+  std::string config_error;  // load_config()'s message, "" when valid
   KernelLog kmsg;
   // /proc/stat at the start and end of the sampling window (equal texts: no window).
   std::string stat_before;
   std::string stat_after;
   std::int64_t window_ms = 0;
-  std::int64_t now_mono_ns = 0;   // for status.json freshness
+  std::int64_t now_mono_ns = 0;  // for status.json freshness
   std::int64_t now_unix_ms = 0;
 };
 
 struct DoctorOptions {
-  std::string sysroot;          // "" = the real root
-  std::string config_path;      // "" = kDefaultConfigPath under the sysroot
-  std::int64_t window_ms = 300; // /proc/stat sampling window; 0 = none
+  std::string sysroot;           // "" = the real root
+  std::string config_path;       // "" = kDefaultConfigPath under the sysroot
+  std::int64_t window_ms = 300;  // /proc/stat sampling window; 0 = none
 };
 
 // Reads the configuration, the kernel log (/dev/kmsg non-blocking, from the start; a regular
@@ -93,8 +93,7 @@ std::string format_doctor_json(const std::vector<Finding>& results);
 
 // Reads a sysctl-like file into the result's evidence ("absent" when missing); its integer value,
 // nullopt when absent or not an integer.
-std::optional<std::int64_t> read_int(const DoctorContext& ctx, Finding& r,
-                                     std::string_view path);
+std::optional<std::int64_t> read_int(const DoctorContext& ctx, Finding& r, std::string_view path);
 
 // The items, by report group: Detectors (detectors.cpp); Recovery (recovery.cpp,
 // recovery_watchdog.cpp, recovery_ladder.cpp); Known causes (known_causes_*.cpp); This boot

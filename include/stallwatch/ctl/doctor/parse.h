@@ -40,11 +40,11 @@ std::optional<std::string> cmdline_param(std::string_view cmdline, std::string_v
 // systemd's RuntimeWatchdogSec= from system.conf and its drop-ins, in the order systemd applies
 // them (later assignments win). Only the [Manager] section counts.
 struct SystemdWatchdog {
-  bool set = false;        // some file assigns it
-  std::string value;       // the last assignment, as written
-  bool enabled = false;    // not "0", "off", "" or "default" (default is off)
-  Nanos timeout{0};        // parsed value; 0 when "infinity" or unparsable
-  std::string device;      // WatchdogDevice= ("" = /dev/watchdog0)
+  bool set = false;      // some file assigns it
+  std::string value;     // the last assignment, as written
+  bool enabled = false;  // not "0", "off", "" or "default" (default is off)
+  Nanos timeout{0};      // parsed value; 0 when "infinity" or unparsable
+  std::string device;    // WatchdogDevice= ("" = /dev/watchdog0)
 };
 SystemdWatchdog parse_systemd_watchdog(const std::vector<std::string>& texts_in_order);
 // systemd time span: "30", "30s", "2min", "1h", "500ms", "1min 30s".

@@ -16,7 +16,7 @@ namespace stallwatch::ctl {
 // A hardware watchdog as the doctor finds it on the host, in /sys/class/watchdog (not the
 // daemon's escalation::WatchdogDevice, which owns and feeds one).
 struct HostWatchdog {
-  std::string name;  // "watchdog0"
+  std::string name;                                        // "watchdog0"
   std::string identity, timeout, nowayout, state, status;  // sysfs values, "" when absent
 };
 
@@ -28,8 +28,8 @@ struct WatchdogAudit {
   bool systemd_pid1 = false;
   bool systemd_known = false;  // system.conf was readable (or systemd is not PID 1)
   SystemdWatchdog systemd;
-  std::string systemd_files;   // the files read, for evidence
-  std::string stallwatch_name; // the device watchdog.device names ("watchdog0"), "" = none
+  std::string systemd_files;    // the files read, for evidence
+  std::string stallwatch_name;  // the device watchdog.device names ("watchdog0"), "" = none
   // Who feeds devices[i].
   FedBy fed_by(const HostWatchdog& dev) const;
   bool systemd_feeds(const HostWatchdog& dev) const;

@@ -25,8 +25,7 @@ namespace {
 
 void sleep_until(std::int64_t t) {
   timespec ts{static_cast<time_t>(t / 1'000'000'000), static_cast<long>(t % 1'000'000'000)};
-  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
-  }
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {}
 }
 
 }  // namespace
@@ -43,13 +42,20 @@ int main(int argc, char** argv) {
   cfg.budget = std::chrono::milliseconds(3000);
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
-    if (k == "--cpu") cpu = std::atoi(v.c_str());
-    else if (k == "--hb-prio") hb_prio = std::atoi(v.c_str());
-    else if (k == "--state-dir") state_dir = v;
-    else if (k == "--stall-start-ns") start_ns = std::atoll(v.c_str());
-    else if (k == "--sysrq-wait-ms") cfg.sysrq_wait = std::chrono::milliseconds(std::atoll(v.c_str()));
-    else if (k == "--budget-ms") cfg.budget = std::chrono::milliseconds(std::atoll(v.c_str()));
-    else if (k == "--sysrq") cfg.sysrq_backtrace = v != "0";
+    if (k == "--cpu")
+      cpu = std::atoi(v.c_str());
+    else if (k == "--hb-prio")
+      hb_prio = std::atoi(v.c_str());
+    else if (k == "--state-dir")
+      state_dir = v;
+    else if (k == "--stall-start-ns")
+      start_ns = std::atoll(v.c_str());
+    else if (k == "--sysrq-wait-ms")
+      cfg.sysrq_wait = std::chrono::milliseconds(std::atoll(v.c_str()));
+    else if (k == "--budget-ms")
+      cfg.budget = std::chrono::milliseconds(std::atoll(v.c_str()));
+    else if (k == "--sysrq")
+      cfg.sysrq_backtrace = v != "0";
     else if (k == "--collect-at-ms") {
       offsets_ms.clear();
       for (char* tok = std::strtok(argv[i + 1], ","); tok; tok = std::strtok(nullptr, ","))
@@ -84,8 +90,8 @@ int main(int argc, char** argv) {
                 r.stall_class.c_str(), r.class_reason.c_str(), r.comm.c_str(), r.pid, r.tid,
                 r.policy.c_str(), r.rt_priority, r.summary.c_str(), r.report_path.c_str());
     for (const auto& s : engine.last_evidence().steps)
-      std::printf("  step %-16s %8.1f ms %s\n", s.name.c_str(), static_cast<double>(s.elapsed_ns) / 1e6,
-                  s.ok ? "" : "FAILED");
+      std::printf("  step %-16s %8.1f ms %s\n", s.name.c_str(),
+                  static_cast<double>(s.elapsed_ns) / 1e6, s.ok ? "" : "FAILED");
     std::fflush(stdout);
   }
   engine.stop();
