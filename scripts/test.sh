@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 # The whole test suite on a fresh Debian 12 machine: checks the SPDX license headers
-# (scripts/check-spdx.sh), installs dependencies, builds, runs the unit tests under ASan+UBSan
+# (scripts/check-spdx.sh), installs dependencies, checks the C++ formatting
+# (scripts/check-format.sh), builds, runs the unit tests under ASan+UBSan
 # and the lock-free hand-offs' tests under TSan, then every ctest test (unit, host integration,
 # QEMU system suite) and the fuzzers briefly. Host and system tests need root; they print
 # "skipped: <reason>" otherwise, except under CI=true, where a skipped host or system test fails
@@ -14,6 +15,9 @@ echo "== license headers (SPDX)"
 bash scripts/check-spdx.sh
 
 bash scripts/install-deps.sh --test
+
+echo "== formatting (clang-format --dry-run --Werror on every C++ file)"
+bash scripts/check-format.sh
 
 echo "== build (RelWithDebInfo, warnings as errors)"
 cmake -S . -B build -DSTALLWATCH_DEVELOPER=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
