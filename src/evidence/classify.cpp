@@ -166,6 +166,31 @@ Classification classify(const Evidence& ev) {
         hog = static_cast<int>(i);
     }
   }
+  // RT throttling: a task of a lower class found running on the CPU while an RT task that
+  // outranks the heartbeat is runnable there means the RT class is throttled (RT always preempts
+  // it otherwise), and that RT task is what used the CPU. Both runtime samples can fall inside
+  // the throttled gap (50 ms a second by default), and so can the NMI. Taken only with evidence
+  // that RT tasks, not a kernel section, held the CPU: the kernel's throttling line during the
+  // stall (printed once per boot), or throttling enabled and the CPU mostly in user time.
+  if (hog < 0 && running >= 0 &&
+      !is_rt_policy(ev.tasks[static_cast<std::size_t>(running)].policy) &&
+      ev.tasks[static_cast<std::size_t>(running)].policy != kSchedDeadline) {
+    bool throttled = false;
+    for (const auto& v : ev.verdicts)
+      if (v.match.kind == VerdictKind::kRtThrottling && v.mono_ns >= ev.event.stall_start_mono_ns)
+        throttled = true;
+    const auto& sys = ev.system;
+    if (!throttled && sys.have_rt_runtime && sys.sched_rt_runtime_us >= 0 &&
+        sys.sched_rt_runtime_us < sys.sched_rt_period_us && c.have_stat && ms.total() > 0 &&
+        2 * (ms.user + ms.nice) >= ms.total())
+      throttled = true;
+    for (std::size_t i = 0; throttled && i < ev.tasks.size(); ++i) {
+      const auto& t = ev.tasks[i];
+      if (!outranks_heartbeat(t, ev.heartbeat_priority) || t.state != 'R') continue;
+      if (hog < 0 || t.rt_priority > ev.tasks[static_cast<std::size_t>(hog)].rt_priority)
+        hog = static_cast<int>(i);
+    }
+  }
   if (hog >= 0) {
     const auto& t = ev.tasks[static_cast<std::size_t>(hog)];
     std::string prio =
@@ -179,6 +204,8 @@ Classification classify(const Evidence& ev) {
     else if (t.run_ns_growth > 0)
       held = fmt::format(" and ran {:.1f} ms between two samples",
                          static_cast<double>(t.run_ns_growth) / 1e6);
+    else
+      held = " and is RT-throttled: the CPU was found in the throttled gap";
     return make("rt-hog",
                 fmt::format("{} is runnable on CPU {} with {}{}", who(t), cpu, prio, held), hog);
   }

@@ -347,6 +347,47 @@ TEST(ClassifyRules, AStarvedRtTaskIsAVictimNotTheCause) {
   EXPECT_EQ(classify(ev).culprit, 1);
 }
 
+TEST(ClassifyRules, AnRtHogFoundInItsThrottledGapIsStillTheHog) {
+  // QEMU 09, 2026-12-03: the NMI and both runtime samples fell in the 50 ms RT-throttling gap;
+  // a kworker ran, the SCHED_FIFO 99 hog was runnable with no runtime growth.
+  Evidence ev = counters_only(CpuTimesMs{.user = 820, .system = 120, .idle = 40}, 994'850'150);
+  TaskEvidence kworker;
+  kworker.pid = kworker.tid = 35;
+  kworker.comm = "kworker/1:1-mm_percpu_wq";
+  kworker.state = 'I';
+  kworker.running = true;
+  TaskEvidence hog;
+  hog.pid = hog.tid = 709;
+  hog.comm = "rt-hog";
+  hog.policy = 1;
+  hog.rt_priority = 99;
+  hog.state = 'R';
+  hog.run_ns_growth = 0;
+  ev.tasks = {kworker, hog};
+  ev.running_certain = true;
+  ev.event.stall_start_mono_ns = 75'875'259'075;
+  // Throttling disabled and no kernel line: nothing says RT tasks held the CPU.
+  EXPECT_NE(classify(ev).stall_class, "rt-hog");
+  ev.system.have_rt_runtime = true;
+  ev.system.sched_rt_period_us = 1'000'000;
+  ev.system.sched_rt_runtime_us = 950'000;
+  Classification c = classify(ev);
+  EXPECT_EQ(c.stall_class, "rt-hog");
+  EXPECT_EQ(c.culprit, 1);
+  // The kernel's line during the stall is enough on its own, whatever the CPU times.
+  Evidence k = ev;
+  k.system = SystemEvidence{};
+  k.counters.cpu_ms = CpuTimesMs{.system = 2000};
+  KernelVerdict v;
+  v.mono_ns = 77'035'419'000;
+  v.match.kind = VerdictKind::kRtThrottling;
+  v.text = "sched: RT throttling activated";
+  k.verdicts.push_back(v);
+  EXPECT_EQ(classify(k).stall_class, "rt-hog");
+  k.verdicts[0].mono_ns = 70'000'000'000;  // before the stall: another episode's
+  EXPECT_NE(classify(k).stall_class, "rt-hog");
+}
+
 TEST(ClassifyRules, IdleNmiIsNotKernelEvidence) {
   Evidence ev = counters_only(CpuTimesMs{.idle = 2000});
   ev.backtrace.have_section = true;
