@@ -190,7 +190,20 @@ def check(run):
     run.expect(stalls, "boot 1: a stall event for CPU 1 (the hog after the drill)")
     esc = [e for e in run.select(boot=1, MESSAGE_ID=ESCALATION_ID)
            if int(e["__MONOTONIC_TIMESTAMP"]) >= hog_us]
-    run.expect(esc, "boot 1: an escalation event (its MESSAGE_ID) reached the disk before the reset")
+    # journald's writes can wait behind the spinning CPU: when the journal stopped reaching the
+    # disk before the escalation was due (escalation.after, 4 s), the event's absence says
+    # nothing about the daemon; the persisted reset reason (boot 2's previous-boot event, checked
+    # below) proves the escalation then.
+    starts = run.kernel(r"stallwatch_stall: start mode=preempt cpu=1 ", boot=1)
+    disk = [run.mono_us(e) for e in run.kernel(r"stallwatch-test: tick", boot=1)]
+    disk_s = (max(disk) - run.mono_us(starts[-1])) / 1e6 if starts and disk else None
+    if esc or disk_s is None or disk_s >= 4.0:
+        run.expect(esc, "boot 1: an escalation event (its MESSAGE_ID) reached the disk before the "
+                   "reset", f"journal on disk until {disk_s} s after the spin's start")
+    else:
+        print(f"  NOTE: boot 1: the journal stopped reaching the disk {disk_s:.2f} s after the "
+              "spin's start, before the escalation was due (4 s): its event could not be written; "
+              "the reset reason must prove it")
     if esc:
         run.expect_field(esc[0], "PRIORITY", "1", "the escalation event is PRIORITY=1")
         run.expect_field(esc[0], "STALLWATCH_CPU", "1")
