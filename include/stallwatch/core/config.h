@@ -88,6 +88,15 @@ struct MetricsConfig {
   Nanos interval = std::chrono::seconds(60);
 };
 
+// The flight recorder (evidence/timeline/): an ftrace instance of its own recording, per CPU, the
+// last seconds of context switches, hard IRQs and softirqs; every stall report carries the
+// stalled CPU's timeline from `seconds` before its last heartbeat to the detection.
+struct TimelineConfig {
+  bool enabled = true;
+  Nanos seconds = std::chrono::seconds(2);  // before the last heartbeat, 1..10 s
+  std::size_t buffer_kib = 256;             // kernel ring buffer per CPU, 16..16384 KiB
+};
+
 struct Config {
   std::string source = "<defaults>";  // file it came from
   // What the file should change but that still works ("FILE:LINE:COL: key: message"), such as
@@ -101,6 +110,7 @@ struct Config {
   EscalationConfig escalation;
   WatchdogConfig watchdog;
   MetricsConfig metrics;
+  TimelineConfig timeline;
 };
 
 // Parses TOML text; errors read "FILE:LINE:COL: key: message".
