@@ -391,7 +391,8 @@ std::string holder_text(const json& tl) {
   const std::string kind = str(*h, "kind");
   std::string detail = kind;
   if (get_or<bool>(*h, "rt", false))
-    detail += fmt::format("{}RT prio {}", detail.empty() ? "" : ", ", get_or<int>(*h, "prio", -1));
+    detail += fmt::format("{}real-time priority {}", detail.empty() ? "" : ", ",
+                          99 - get_or<int>(*h, "prio", 99));
   const double share = get_or<double>(*h, "share", -1.0);
   if (share >= 0)
     detail += fmt::format("{}{:.0f}% of the silence", detail.empty() ? "" : ", ",
@@ -600,7 +601,7 @@ std::string render_timeline(const json& tl, int columns, bool colour) {
                                   most == count.end() ? "" : ", most often " + most->first));
     }
     if (r.lost) parts.push_back("events lost (the kernel overwrote some)");
-    if (r.truncated > 0) parts.push_back(fmt::format("{} oldest segments dropped", r.truncated));
+    if (r.truncated > 0) parts.push_back(fmt::format("{} short segments left out", r.truncated));
     if (parts.empty()) continue;
     if (++caveats > kMaxCaveats) continue;
     std::string s = fmt::format("cpu{}: ", r.cpu);

@@ -245,6 +245,7 @@ void EvidenceEngine::step_timeline(Collection& c, Episode& ep) {
   for (const auto& [cpu, evs] : recorder_->events()) in.events[cpu] = &evs;
   for (int cpu : rs.cpus_not_read) in.events.erase(cpu);
   in.lost = recorder_->lost();
+  in.wrapped = recorder_->wrapped();
   tl = build_timeline(in);
   tl.source = recorder_->source();
   std::string note = recorder_->note();

@@ -83,21 +83,11 @@ CpuTimeline build_cpu(int cpu, const std::vector<TraceEvent>& evs, const Timelin
   for (; i < evs.size() && evs[i].ts < w0; ++i) {
     const TraceEvent& e = evs[i];
     switch (e.kind) {
-      case TraceKind::kSwitch:
-        cur = Running{true, w0, comm_of(e.name), e.num, e.prio};
-        break;
-      case TraceKind::kIrqEntry:
-        irq = OpenIrq{true, w0, e.num, comm_of(e.name)};
-        break;
-      case TraceKind::kIrqExit:
-        irq.open = false;
-        break;
-      case TraceKind::kSoftirqEntry:
-        soft = OpenIrq{true, w0, e.num, {}};
-        break;
-      case TraceKind::kSoftirqExit:
-        soft.open = false;
-        break;
+      case TraceKind::kSwitch: cur = Running{true, w0, comm_of(e.name), e.num, e.prio}; break;
+      case TraceKind::kIrqEntry: irq = OpenIrq{true, w0, e.num, comm_of(e.name)}; break;
+      case TraceKind::kIrqExit: irq.open = false; break;
+      case TraceKind::kSoftirqEntry: soft = OpenIrq{true, w0, e.num, {}}; break;
+      case TraceKind::kSoftirqExit: soft.open = false; break;
     }
   }
   std::size_t end = i;
@@ -215,22 +205,50 @@ void bound(CpuTimeline* ct, std::size_t limit, std::int64_t keep_from) {
 void judge_silence(Timeline* t, const CpuTimeline& ct) {
   const std::int64_t a = t->silence, b = t->detected;
   const std::int64_t len = std::max<std::int64_t>(1, b - a);
-  const TimelineSegment* task = nullptr;
+  // Per task: its share of the silence over all its segments (an RT hog comes back after each
+  // RT-throttling gap), its first segment in the silence and its last.
+  struct Share {
+    std::int64_t ns = 0;
+    const TimelineSegment* first = nullptr;
+    const TimelineSegment* last = nullptr;
+    std::size_t segments = 0;
+  };
+  std::map<int, Share> tasks;
   const TimelineSegment* handler = nullptr;
-  std::int64_t task_ov = 0, handler_ov = 0;
+  std::int64_t handler_ov = 0;
+  std::int64_t others_longest = 0;
+  std::size_t others = 0;
   for (const auto& s : ct.segments) {
     const std::int64_t ov = overlap(s, a, b);
     if (ov <= 0) continue;
     if (s.kind == SegmentKind::kIrq || s.kind == SegmentKind::kSoftirq) {
       if (ov > handler_ov) handler = &s, handler_ov = ov;
-    } else if (!is_heartbeat(s) && ov > task_ov) {
-      task = &s, task_ov = ov;
+    } else if (!is_heartbeat(s)) {
+      Share& sh = tasks[s.pid];
+      sh.ns += ov;
+      if (sh.first == nullptr) sh.first = &s;
+      sh.last = &s;
+      ++sh.segments;
     }
   }
-  if (task != nullptr) {
+  int holder = -1;
+  for (const auto& [pid, sh] : tasks)
+    if (holder < 0 || sh.ns > tasks[holder].ns) holder = pid;
+  const Share* hs = holder >= 0 ? &tasks[holder] : nullptr;
+  if (hs != nullptr) {
     t->have_holder = true;
-    t->holder = *task;
-    t->holder_share = static_cast<double>(task_ov) / static_cast<double>(len);
+    t->holder = *hs->first;
+    t->holder.label = hs->last->label;  // the latest comm (a task may rename itself)
+    t->holder.comm = hs->last->comm;
+    t->holder.prio = hs->last->prio;
+    t->holder.open = hs->last->open;
+    t->holder_share = static_cast<double>(hs->ns) / static_cast<double>(len);
+    for (const auto& s : ct.segments)
+      if ((s.kind == SegmentKind::kTask || s.kind == SegmentKind::kIdle) && s.pid != holder &&
+          s.start >= hs->first->start && overlap(s, a, b) > 0) {
+        ++others;
+        others_longest = std::max(others_longest, s.end - s.start);
+      }
   }
   auto& sa = t->silent_after;
   if (handler != nullptr && handler_ov * 2 >= len) {
@@ -242,24 +260,30 @@ void judge_silence(Timeline* t, const CpuTimeline& ct) {
                                           ms_text(handler->end - handler->start));
     return;
   }
-  if (task != nullptr) {
+  if (hs != nullptr) {
+    const TimelineSegment& h = t->holder;
     sa.kind = "switch";
-    sa.ts = task->start;
-    if (task->kind == SegmentKind::kIdle)
-      sa.text = task->open ? "the CPU went idle, nothing after (the heartbeat's wakeup never came)"
-                           : fmt::format("the CPU went idle for {} (the heartbeat's wakeup was "
-                                         "late)",
-                                         ms_text(task->end - task->start));
+    sa.ts = h.start;
+    const std::string who =
+        hs->first->kind == SegmentKind::kIdle ? "the CPU went idle" : h.label + " switched in";
+    if (hs->segments == 1 && others == 0 && hs->last->open)
+      sa.text = hs->first->kind == SegmentKind::kIdle
+                    ? "the CPU went idle, nothing after (the heartbeat's wakeup never came)"
+                    : who + ", nothing after";
+    else if (hs->segments == 1 && others == 0)
+      sa.text = fmt::format("{}, ran {} before the next switch", who,
+                            ms_text(hs->first->end - hs->first->start));
     else
-      sa.text = task->open ? fmt::format("{} switched in, nothing after", task->label)
-                           : fmt::format("{} switched in, ran {} before the next switch",
-                                         task->label, ms_text(task->end - task->start));
+      sa.text = fmt::format("{}, held the CPU for {:.0f}% of the silence; other tasks ran only "
+                            "{} times, {} at most{}",
+                            who, t->holder_share * 100, others, ms_text(others_longest),
+                            hs->last->open ? ", and it was on the CPU at the end" : "");
     return;
   }
   sa.kind = "none";
-  sa.text = ct.events == 0 ? fmt::format("no event recorded on CPU {} in the window", ct.cpu)
-                           : fmt::format("no task known on CPU {} after its last heartbeat",
-                                         ct.cpu);
+  sa.text = ct.events == 0
+                ? fmt::format("no event recorded on CPU {} in the window", ct.cpu)
+                : fmt::format("no task known on CPU {} after its last heartbeat", ct.cpu);
 }
 
 json segment_json(const TimelineSegment& s) {
@@ -312,6 +336,13 @@ Timeline build_timeline(const TimelineInput& in) {
   if (order.empty() || order.front() != in.stalled_cpu) {
     t.silent_after.text = fmt::format("CPU {} was not read", in.stalled_cpu);
   }
+  for (const auto& c : t.cpus)
+    if (c.cpu == in.stalled_cpu && c.first_event > in.window_start && c.events > 0 &&
+        in.wrapped.count(c.cpu) && in.wrapped.at(c.cpu))
+      t.note = fmt::format("CPU {}'s buffer held only the last {:.2f} s of the {:.2f} s window "
+                           "(a larger [timeline] buffer_kib keeps more)",
+                           c.cpu, (in.detected - c.first_event) / 1e9,
+                           (in.detected - in.window_start) / 1e9);
   if (total == 0) {
     t.status = "empty";
     t.note = "the recorder had no event in the window";
@@ -372,8 +403,8 @@ std::string timeline_summary(const Timeline& t) {
     if (t.status == "disabled") return {};
     return fmt::format("timeline: {}{}{}", t.status, t.note.empty() ? "" : ": ", t.note);
   }
-  std::string out = fmt::format("timeline: CPU {} went silent after {}", t.stalled_cpu,
-                                t.silent_after.text);
+  std::string out =
+      fmt::format("timeline: CPU {} went silent after {}", t.stalled_cpu, t.silent_after.text);
   if (t.have_holder)
     out += fmt::format("; {} held it for {:.0f}% of the silence", t.holder.label,
                        t.holder_share * 100);

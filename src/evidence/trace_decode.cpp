@@ -103,8 +103,7 @@ bool read_int(const unsigned char* rec, std::size_t len, const TraceField& f, st
       *out = static_cast<std::int64_t>(v);
       return true;
     }
-    default:
-      return false;
+    default: return false;
   }
 }
 
@@ -175,11 +174,11 @@ Result<TraceSchema> make_trace_schema(const std::map<std::string, std::string>& 
     if (f->name.empty()) f->name = key;
     return f;
   };
-#define SW_NEED(dst, fmtv, field)                   \
-  do {                                              \
-    auto r_ = need(fmtv, field);                    \
-    if (!r_) return r_.error();                     \
-    dst = *r_;                                      \
+#define SW_NEED(dst, fmtv, field) \
+  do {                            \
+    auto r_ = need(fmtv, field);  \
+    if (!r_) return r_.error();   \
+    dst = *r_;                    \
   } while (0)
   {
     auto f = get("sched/sched_switch");
@@ -219,7 +218,8 @@ Result<TraceSchema> make_trace_schema(const std::map<std::string, std::string>& 
 }
 
 TraceDecoder::TraceDecoder(TraceSchema schema)
-    : schema_(schema), kbuf_(kbuffer_alloc(KBUFFER_LSIZE_SAME_AS_HOST, KBUFFER_ENDIAN_SAME_AS_HOST)) {}
+    : schema_(schema),
+      kbuf_(kbuffer_alloc(KBUFFER_LSIZE_SAME_AS_HOST, KBUFFER_ENDIAN_SAME_AS_HOST)) {}
 
 TraceDecoder::~TraceDecoder() {
   if (kbuf_ != nullptr) kbuffer_free(kbuf_);
@@ -271,7 +271,8 @@ TraceDecoder::PageResult TraceDecoder::decode(std::string_view page, std::vector
       e.kind = TraceKind::kSwitch;
       ok = read_int(rec, len, s.next_pid, &v) && (e.num = static_cast<std::int32_t>(v), true) &&
            read_int(rec, len, s.next_prio, &v) && (e.prio = static_cast<std::int32_t>(v), true) &&
-           read_int(rec, len, s.prev_pid, &v) && (e.prev_pid = static_cast<std::int32_t>(v), true) &&
+           read_int(rec, len, s.prev_pid, &v) &&
+           (e.prev_pid = static_cast<std::int32_t>(v), true) &&
            read_int(rec, len, s.prev_prio, &v) &&
            (e.prev_prio = static_cast<std::int32_t>(v), true) &&
            read_int(rec, len, s.prev_state, &e.prev_state);
@@ -288,8 +289,12 @@ TraceDecoder::PageResult TraceDecoder::decode(std::string_view page, std::vector
       e.num = static_cast<std::int32_t>(v);
       if (ok && read_int(rec, len, schema_.irq_exit.ret, &v)) e.prio = static_cast<std::int32_t>(v);
     } else if (type == schema_.softirq_entry.id || type == schema_.softirq_exit.id) {
-      e.kind = type == schema_.softirq_entry.id ? TraceKind::kSoftirqEntry : TraceKind::kSoftirqExit;
-      ok = read_int(rec, len, type == schema_.softirq_entry.id ? schema_.softirq_entry.vec : schema_.softirq_exit.vec, &v);
+      e.kind =
+          type == schema_.softirq_entry.id ? TraceKind::kSoftirqEntry : TraceKind::kSoftirqExit;
+      ok = read_int(
+          rec, len,
+          type == schema_.softirq_entry.id ? schema_.softirq_entry.vec : schema_.softirq_exit.vec,
+          &v);
       e.num = static_cast<std::int32_t>(v);
     } else {
       continue;  // another event (or padding the kernel left typed): not ours
@@ -305,7 +310,7 @@ TraceDecoder::PageResult TraceDecoder::decode(std::string_view page, std::vector
 }
 
 std::string softirq_name(int vec) {
-  static constexpr const char* kNames[] = {"HI",      "TIMER",   "NET_TX", "NET_RX", "BLOCK",
+  static constexpr const char* kNames[] = {"HI",       "TIMER",   "NET_TX", "NET_RX",  "BLOCK",
                                            "IRQ_POLL", "TASKLET", "SCHED",  "HRTIMER", "RCU"};
   if (vec >= 0 && vec < static_cast<int>(std::size(kNames))) return kNames[vec];
   return fmt::format("vec {}", vec);

@@ -122,8 +122,8 @@ void TraceRecorder::Shared::setup() {
   }
   char err[512] = "";
   int reused = 0;
-  sw_tracefs* t = sw_tracefs_open(dir.c_str(), opt.instance.c_str(), opt.buffer_kib, &reused, err,
-                                  sizeof err);
+  sw_tracefs* t =
+      sw_tracefs_open(dir.c_str(), opt.instance.c_str(), opt.buffer_kib, &reused, err, sizeof err);
   if (t == nullptr) {
     fail(err[0] != 0 ? err : "tracefs instance: failed");
     return;
@@ -254,6 +254,7 @@ TraceRecorder::ReadStats TraceRecorder::read_new(int first_cpu, std::int64_t dea
       continue;
     }
     auto& out = cache_[cpu];
+    std::size_t cpu_bytes = 0;
     for (std::size_t n = 0; n < cap; ++n) {
       ssize_t got = ::read(s.fds.find(cpu)->second.get(), page_.data(), page_.size());
       if (got < 0 && errno == EINTR) continue;
@@ -262,14 +263,16 @@ TraceRecorder::ReadStats TraceRecorder::read_new(int first_cpu, std::int64_t dea
           st.error = fmt::format("cpu{}/trace_pipe_raw: {}", cpu, errno_text(errno));
         break;
       }
-      auto r = s.decoder->decode(std::string_view(page_.data(), static_cast<std::size_t>(got)),
-                                 &out);
+      auto r =
+          s.decoder->decode(std::string_view(page_.data(), static_cast<std::size_t>(got)), &out);
       // A page after the first one of a read that says events were missed: a gap inside.
       if (r.missed && n > 0) lost_[cpu] = true;
       ++st.pages;
       st.events += r.events;
       st.bytes += static_cast<std::size_t>(got);
+      cpu_bytes += static_cast<std::size_t>(got);
     }
+    wrapped_[cpu] = cpu_bytes * 10 >= s.opt.buffer_kib * 1024 * 9;
     auto keep = std::lower_bound(out.begin(), out.end(), keep_from_ns,
                                  [](const TraceEvent& e, std::int64_t t) { return e.ts < t; });
     out.erase(out.begin(), keep);

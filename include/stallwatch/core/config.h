@@ -94,7 +94,7 @@ struct MetricsConfig {
 struct TimelineConfig {
   bool enabled = true;
   Nanos seconds = std::chrono::seconds(2);  // before the last heartbeat, 1..10 s
-  std::size_t buffer_kib = 256;             // kernel ring buffer per CPU, 16..16384 KiB
+  std::size_t buffer_kib = 512;             // kernel ring buffer per CPU, 16..16384 KiB
 };
 
 struct Config {

@@ -144,7 +144,7 @@ class EvidenceEngine {
   std::string kmsg_error_;
   evidence::BoundedIo detail_io_{"sw-evio"};
   evidence::BoundedIo sysrq_io_{"sw-sysrq"};
-  TimelineConfig timeline_cfg_{false, std::chrono::seconds(2), 256};
+  TimelineConfig timeline_cfg_{false, std::chrono::seconds(2), 512};
   std::unique_ptr<evidence::TraceRecorder> recorder_;
 
   // sysrq rate limit and the last dump (reused for other CPUs stalled at the same time)

@@ -35,8 +35,8 @@ struct CpuTimeline {
   std::size_t switches = 0, irqs = 0, softirqs = 0;
   double irq_per_s = 0;
   bool lost_events = false;
-  std::size_t truncated = 0;  // segments left out to bound the report
-  std::int64_t first_event = 0;  // the oldest event the recorder still had for this CPU
+  std::size_t truncated = 0;              // segments left out to bound the report
+  std::int64_t first_event = 0;           // the oldest event the recorder still had for this CPU
   std::vector<TimelineSegment> segments;  // time order (irq/softirq inside their task's)
 };
 
@@ -68,7 +68,8 @@ struct TimelineInput {
   // Every CPU's events, oldest first (may start before the window: the task on the CPU when it
   // opens is taken from the last switch before it).
   std::map<int, const std::vector<TraceEvent>*> events;
-  std::map<int, bool> lost;  // the kernel overwrote or dropped events of this CPU
+  std::map<int, bool> lost;     // the kernel dropped events of this CPU inside what was read
+  std::map<int, bool> wrapped;  // its ring was full: the oldest events were overwritten
   std::size_t max_segments_stalled = 400;
   std::size_t max_segments_other = 120;
 };

@@ -30,8 +30,8 @@ namespace stallwatch::evidence {
 
 // The five tracepoints the recorder enables ("system/event").
 inline constexpr const char* kTraceEvents[] = {
-    "sched/sched_switch",  "irq/irq_handler_entry", "irq/irq_handler_exit",
-    "irq/softirq_entry", "irq/softirq_exit",
+    "sched/sched_switch", "irq/irq_handler_entry", "irq/irq_handler_exit",
+    "irq/softirq_entry",  "irq/softirq_exit",
 };
 
 enum class TraceKind : std::uint8_t { kSwitch, kIrqEntry, kIrqExit, kSoftirqEntry, kSoftirqExit };
@@ -39,7 +39,7 @@ enum class TraceKind : std::uint8_t { kSwitch, kIrqEntry, kIrqExit, kSoftirqEntr
 struct TraceEvent {
   std::int64_t ts = 0;  // the ring's clock (trace_clock mono: CLOCK_MONOTONIC ns)
   TraceKind kind = TraceKind::kSwitch;
-  std::int32_t num = 0;  // switch: next_pid; irq: irq number; softirq: vector
+  std::int32_t num = 0;   // switch: next_pid; irq: irq number; softirq: vector
   std::int32_t prio = 0;  // switch: next_prio (kernel prio: < 100 real-time); irq exit: ret
   std::int32_t prev_pid = 0;
   std::int32_t prev_prio = 0;
@@ -98,9 +98,9 @@ class TraceDecoder {
   TraceDecoder& operator=(const TraceDecoder&) = delete;
 
   struct PageResult {
-    std::size_t events = 0;    // appended
-    bool missed = false;       // the kernel dropped or overwrote events before this page
-    bool malformed = false;    // the page header or a record did not fit: the rest was skipped
+    std::size_t events = 0;  // appended
+    bool missed = false;     // the kernel dropped or overwrote events before this page
+    bool malformed = false;  // the page header or a record did not fit: the rest was skipped
   };
   // Decodes one sub-buffer as read from trace_pipe_raw (header: u64 timestamp, long commit).
   PageResult decode(std::string_view page, std::vector<TraceEvent>* out);

@@ -75,11 +75,14 @@ class TraceRecorder {
   // The decoded events per CPU (oldest first) and whether the kernel lost some inside them.
   const std::map<int, std::vector<TraceEvent>>& events() const { return cache_; }
   const std::map<int, bool>& lost() const { return lost_; }
+  // CPUs whose ring was full at the last read: their oldest events were overwritten.
+  const std::map<int, bool>& wrapped() const { return wrapped_; }
 
  private:
   std::shared_ptr<Shared> shared_;
   std::map<int, std::vector<TraceEvent>> cache_;
   std::map<int, bool> lost_;
+  std::map<int, bool> wrapped_;
   std::vector<char> page_;
 };
 

@@ -80,8 +80,9 @@ Finding audit_flight_recorder(const DoctorContext& ctx) {
   const std::vector<std::string> at = mounts ? tracefs_mounts(*mounts) : std::vector<std::string>{};
   std::string where;
   for (const auto& m : at) where += (where.empty() ? "" : ", ") + m;
-  r.add("/proc/mounts tracefs",
-        !mounts ? mounts.error().message : where.empty() ? "not mounted" : where);
+  r.add("/proc/mounts tracefs", !mounts         ? mounts.error().message
+                                : where.empty() ? "not mounted"
+                                                : where);
   bool mounted = false, debug_only = false;
   for (const auto& m : at) mounted = mounted || m == kTracefs;
   for (const auto& m : at) debug_only = debug_only || (!mounted && m == kDebugTracefs);

@@ -280,9 +280,9 @@ TEST(Config, TimelineDefaultsAndKeys) {
   ASSERT_TRUE(defaults);
   EXPECT_TRUE(defaults->timeline.enabled);
   EXPECT_EQ(defaults->timeline.seconds, 2s);
-  EXPECT_EQ(defaults->timeline.buffer_kib, 256u);
+  EXPECT_EQ(defaults->timeline.buffer_kib, 512u);
   EXPECT_NE(format_config(*defaults).find(
-                "\n[timeline]\nenabled = true\nseconds = \"2s\"\nbuffer_kib = 256\n"),
+                "\n[timeline]\nenabled = true\nseconds = \"2s\"\nbuffer_kib = 512\n"),
             std::string::npos);
   auto c = parse_config("[timeline]\nenabled = false\nseconds = \"1500ms\"\nbuffer_kib = 1024\n",
                         "t.toml");
