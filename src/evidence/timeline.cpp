@@ -142,16 +142,10 @@ CpuTimeline build_cpu(int cpu, const std::vector<TraceEvent>& evs, const Timelin
       }
     }
   }
-  // What was still running at the window's end. "open" only when nothing recorded later ended it.
-  bool later_switch = false, later_irq_exit = false, later_soft_exit = false;
-  for (std::size_t k = end; k < evs.size(); ++k) {
-    later_switch |= evs[k].kind == TraceKind::kSwitch;
-    later_irq_exit |= evs[k].kind == TraceKind::kIrqExit;
-    later_soft_exit |= evs[k].kind == TraceKind::kSoftirqExit;
-  }
+  // What was still running at the window's end (a later event may end it; not in the window).
   if (cur.known && w1 > cur.start) {
     TimelineSegment s = task_segment(cur, w1);
-    s.open = !later_switch;
+    s.open = true;
     ct.segments.push_back(std::move(s));
   }
   if (irq.open) {
@@ -161,7 +155,7 @@ CpuTimeline build_cpu(int cpu, const std::vector<TraceEvent>& evs, const Timelin
     s.start = irq.start;
     s.end = w1;
     s.label = irq_label(irq.num, irq.name);
-    s.open = !later_irq_exit;
+    s.open = true;
     ct.segments.push_back(std::move(s));
   }
   if (soft.open) {
@@ -171,7 +165,7 @@ CpuTimeline build_cpu(int cpu, const std::vector<TraceEvent>& evs, const Timelin
     s.start = soft.start;
     s.end = w1;
     s.label = "softirq " + softirq_name(soft.num);
-    s.open = !later_soft_exit;
+    s.open = true;
     ct.segments.push_back(std::move(s));
   }
   const double window_s = static_cast<double>(w1 - w0) / 1e9;

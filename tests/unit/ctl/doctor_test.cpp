@@ -235,7 +235,7 @@ const Case kCases[] = {
      "cannot read the kernel log (/dev/kmsg: No such file or directory)"},
     {"", "flight-recorder", kOk,
      "flight recorder can run (tracefs at /sys/kernel/tracing, its 5 events, instances/, root): "
-     "2s of history, buffers take 512 KiB of kernel memory (256 KiB x 2 possible CPUs)"},
+     "2s of history, buffers take 1 MiB of kernel memory (512 KiB x 2 possible CPUs)"},
     {"timeline-big", "flight-recorder", kOk,
      "flight recorder can run (tracefs at /sys/kernel/tracing, its 5 events, instances/, root): "
      "2s of history, buffers take 32 MiB of kernel memory (16384 KiB x 2 possible CPUs)"},
@@ -330,7 +330,7 @@ TEST(Doctor, FlightRecorderFixAndMemoryEvidence) {
       return false;
     };
     EXPECT_TRUE(has("/proc/mounts tracefs", "not mounted"));
-    EXPECT_TRUE(has("timeline.buffer_kib", "256"));
+    EXPECT_TRUE(has("timeline.buffer_kib", "512"));
     EXPECT_TRUE(has("/sys/devices/system/cpu/possible", "0-1"));
   }
   {
@@ -343,7 +343,7 @@ TEST(Doctor, FlightRecorderFixAndMemoryEvidence) {
     EXPECT_TRUE(r.needs_root);
     EXPECT_EQ(r.summary,
               "tracefs is mounted; whether the flight recorder's events are there needs root (run "
-              "stallwatchctl doctor as root); its buffers take 512 KiB of kernel memory (256 KiB "
+              "stallwatchctl doctor as root); its buffers take 1 MiB of kernel memory (512 KiB "
               "x 2 possible CPUs)");
   }
 }

@@ -77,7 +77,7 @@ TEST(ReloadPlan, TimelineChangeNeedsARestart) {
   EXPECT_EQ(p.restart_only, (std::vector<std::string>{"[timeline]"}));
   EXPECT_TRUE(p.next.timeline.enabled);
   EXPECT_EQ(p.next.timeline.seconds, seconds(2));
-  EXPECT_EQ(p.next.timeline.buffer_kib, 256u);
+  EXPECT_EQ(p.next.timeline.buffer_kib, running.timeline.buffer_kib);
 }
 
 TEST(ReloadPlan, CpuSetChangeRestartsHeartbeats) {
