@@ -14,7 +14,8 @@ command -v clang++-14 >/dev/null || { echo "fuzz: clang++-14 missing (scripts/in
 CC=clang-14 CXX=clang++-14 cmake -S "$src" -B "$build" -DSTALLWATCH_FUZZ=ON \
   -DSTALLWATCH_TESTS=OFF -DSTALLWATCH_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 targets=(fuzz_task_stat fuzz_proc_stat fuzz_counter_tables fuzz_kmsg_record fuzz_kmsg_reader
-         fuzz_sysrq_dump fuzz_cpu_list fuzz_sanitize fuzz_report_render fuzz_status_render)
+         fuzz_sysrq_dump fuzz_cpu_list fuzz_sanitize fuzz_report_render fuzz_status_render
+         fuzz_trace_page)
 cmake --build "$build" -j2 --target "${targets[@]}" >/dev/null
 
 seed() {  # target -> seed directory made of real files
@@ -31,6 +32,12 @@ seed() {  # target -> seed directory made of real files
     fuzz_cpu_list) find "$fixtures" -name online -type f ;;
     fuzz_sanitize) find "$src/tests/fixtures/core/hostile_names" -type f ;;
     fuzz_report_render) find "$src/tests/fixtures/ctl" -name '*.json' -type f ;;
+    fuzz_trace_page) tl=$fixtures/timeline/host-rt-hog
+      find "$tl/formats" -name format -type f
+      for p in "$tl"/cpu*.pages; do  # a few real sub-buffers, one per seed
+        for i in 0 1 7 20; do dd if="$p" bs=4096 skip=$i count=1 status=none of="$build/seeds/page.$(basename "$p").$i"; done
+      done
+      ls "$build"/seeds/page.* ;;
     fuzz_status_render) find "$src/tests/fixtures/ctl/status" "$src/tests/fixtures/metrics" \
                           -name '*.json' -type f ;;
   esac | while read -r f; do cp "$f" "$dir/$(echo "$f" | md5sum | cut -c1-16)"; done

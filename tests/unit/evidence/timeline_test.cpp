@@ -123,8 +123,7 @@ TEST(TraceDecode, CapturedPagesOfARealRtHog) {
   ASSERT_EQ(t.cpus.size(), 2u);
   EXPECT_EQ(t.cpus[0].cpu, 1);  // the stalled CPU first
   EXPECT_EQ(t.silent_after.kind, "switch");
-  EXPECT_EQ(t.silent_after.text.rfind("sw-test-hog:" + std::to_string(hog) + " switched in", 0),
-            0u)
+  EXPECT_EQ(t.silent_after.text.rfind("sw-test-hog:" + std::to_string(hog) + " switched in", 0), 0u)
       << t.silent_after.text;
   ASSERT_TRUE(t.have_holder);
   EXPECT_EQ(t.holder.pid, hog);
