@@ -88,7 +88,8 @@ void EvidenceEngine::stop() {
     pthread_join(sampler_, nullptr);
     sampler_running_ = false;
   }
-  if (recorder_) recorder_->stop(std::chrono::seconds(2));
+  // The instance teardown waits for every CPU; a stalled one leaves it to finish alone.
+  if (recorder_) recorder_->stop(std::chrono::milliseconds(500));
   kmsg_.stop();
   detail_io_.stop();
   sysrq_io_.stop();
