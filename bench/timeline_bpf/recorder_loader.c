@@ -17,18 +17,6 @@
 
 #include "recorder.h"
 
-static volatile sig_atomic_t stop_flag;
-static volatile sig_atomic_t dump_flag;
-
-static void on_stop(int sig) {
-  (void)sig;
-  stop_flag = 1;
-}
-static void on_dump(int sig) {
-  (void)sig;
-  dump_flag = 1;
-}
-
 static int libbpf_quiet(enum libbpf_print_level level, const char* fmt, va_list ap) {
   if (level == LIBBPF_DEBUG) return 0;
   return vfprintf(stderr, fmt, ap);
@@ -99,12 +87,14 @@ int main(int argc, char** argv) {
     if (nlinks < 8) links[nlinks++] = l;
   }
 
-  struct sigaction sa = {0};
-  sa.sa_handler = on_stop;
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGTERM, &sa, NULL);
-  sa.sa_handler = on_dump;
-  sigaction(SIGUSR1, &sa, NULL);
+  /* The signals stay blocked and are taken by sigwait(): no window between a check and a wait
+   * in which a SIGUSR1 could be missed (pause() had one, and hung a run). */
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGUSR1);
+  sigprocmask(SIG_BLOCK, &set, NULL);
 
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -113,12 +103,11 @@ int main(int argc, char** argv) {
          ncpus);
   fflush(stdout);
 
-  while (!stop_flag) {
-    pause();
-    if (dump_flag) {
-      dump_flag = 0;
-      print_counts(hd, ncpus);
-    }
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&set, &sig) != 0) continue;
+    if (sig != SIGUSR1) break;
+    print_counts(hd, ncpus);
   }
   clock_gettime(CLOCK_MONOTONIC, &t1);
   print_counts(hd, ncpus);
