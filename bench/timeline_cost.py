@@ -23,9 +23,12 @@ In each mode and round:
 Memory: ring bytes per CPU (ftrace: buffer_size_kb as read back; bpf: map bytes / possible CPUs),
 and how many seconds that ring holds at the idle and at the load event rate.
 
+  pipe    `perf bench sched pipe` pinned to the last CPU: us per op, switches and events per op.
+
 Usage (root): bench/timeline_cost.py [--rounds N] [--quick] [--groups G] [--loops L]
-                                     [--cyclic-seconds S] [--build-dir DIR]
-Needs hackbench and cyclictest (rt-tests), clang (-target bpf), libbpf-dev, a mounted tracefs
+                                     [--cyclic-seconds S] [--pipe-loops N] [--pipe-reps N]
+                                     [--build-dir DIR]
+Needs hackbench and cyclictest (rt-tests), perf, clang (-target bpf), libbpf-dev, a mounted tracefs
 (mounted here if absent). Prints figures, asserts nothing; run it on a quiet machine: it prints
 the load average at start and end. Cleans up (instance removed, loader stopped, workload killed)
 on exit, Ctrl-C or an exception.
