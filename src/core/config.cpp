@@ -358,6 +358,16 @@ Result<Config> parse_config(std::string_view text, const std::string& file_name)
         {"interval",
          [&](auto& n, auto& k) { c.metrics.interval = p.duration(n, k, seconds(1), seconds(60)); }},
     };
+    auto& tl = c.timeline;
+    sections["timeline"] = {
+        {"enabled", [&](auto& n, auto& k) { tl.enabled = p.boolean(n, k); }},
+        {"seconds",
+         [&](auto& n, auto& k) { tl.seconds = p.duration(n, k, seconds(1), seconds(10)); }},
+        {"buffer_kib",
+         [&](auto& n, auto& k) {
+           tl.buffer_kib = static_cast<std::size_t>(p.integer(n, k, 16, 16384));
+         }},
+    };
     p.walk(root, sections);
     if (p.has("checker.priority") && p.has("watchdog.feeder_priority"))
       p.fail_key("checker.priority",
@@ -518,6 +528,9 @@ std::string format_config(const Config& c) {
       q(wd.device), d(wd.timeout), d(wd.pretimeout), q(wd.pretimeout_governor), wd.feeder_priority);
   out += fmt::format("\n[metrics]\ntextfile = {}\ninterval = {}\n", q(c.metrics.textfile),
                      d(c.metrics.interval));
+  const auto& tl = c.timeline;
+  out += fmt::format("\n[timeline]\nenabled = {}\nseconds = {}\nbuffer_kib = {}\n", b(tl.enabled),
+                     d(tl.seconds), tl.buffer_kib);
   return out;
 }
 

@@ -23,6 +23,7 @@
 #include "stallwatch/ctl/reports_view.h"
 #include "stallwatch/ctl/status_request.h"
 #include "stallwatch/ctl/status_view.h"
+#include "stallwatch/ctl/timeline_view.h"
 
 namespace {
 
@@ -137,7 +138,12 @@ int cmd_metrics(const Globals& g) {
   return 0;
 }
 
-int cmd_reports(const Globals& g, const std::string& id, bool as_json) {
+struct TimelineRequest {
+  bool draw = false;  // --timeline
+  int width = 0;      // --width; 0: the terminal's
+};
+
+int cmd_reports(const Globals& g, const std::string& id, bool as_json, const TimelineRequest& tl) {
   auto cfg = config_or_print(g);
   if (!cfg) return kExitConfig;
   const std::string dir = cfg->daemon.state_dir + "/reports";
@@ -157,6 +163,19 @@ int cmd_reports(const Globals& g, const std::string& id, bool as_json) {
     return kExitFailure;
   }
   const ReportEntry& e = **found;
+  if (tl.draw && !as_json) {
+    std::fputs(
+        format_report_timeline(e, tl.width > 0 ? tl.width : terminal_columns(), want_colour())
+            .c_str(),
+        stdout);
+    return e.parse_error ? kExitFailure : 0;
+  }
+  if (tl.draw && !e.parse_error) {  // --timeline --json: the timeline object the drawing uses
+    std::printf(
+        "%s\n",
+        pick_timeline(e).dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    return 0;
+  }
   if (as_json) {
     if (e.parse_error) {
       std::fprintf(stderr, "%s: not a readable JSON report\n", escape_controls(e.path).c_str());
@@ -266,8 +285,22 @@ int main(int argc, char** argv) {
 
   std::string report_id;
   auto* reports = app.add_subcommand("reports", "list stall reports, newest first, or show one");
-  reports->add_option("ID", report_id, "report to show (its name, or a unique part of it)");
-  reports->add_flag("--json", as_json, "machine-readable output (show: the report itself)");
+  auto* report_id_opt =
+      reports->add_option("ID", report_id, "report to show (its name, or a unique part of it)");
+  reports->add_flag("--json", as_json,
+                    "machine-readable output (show: the report itself; with --timeline: its "
+                    "timeline object)");
+  TimelineRequest timeline_req;
+  reports
+      ->add_flag("--timeline", timeline_req.draw,
+                 "draw the report's flight-recorder timeline (the seconds before the stall)")
+      ->needs(report_id_opt);
+  reports
+      ->add_option("--width", timeline_req.width,
+                   fmt::format("columns of the --timeline drawing ({}..{}; default: $COLUMNS, "
+                               "else the terminal's, else {})",
+                               kTimelineMinColumns, kTimelineMaxColumns, kTimelineMinColumns))
+      ->check(CLI::Range(kTimelineMinColumns, kTimelineMaxColumns));
 
   DrillRequest drill_req;
   auto* drill =
@@ -294,7 +327,7 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
   if (status->parsed()) return cmd_status(g, as_json);
-  if (reports->parsed()) return cmd_reports(g, report_id, as_json);
+  if (reports->parsed()) return cmd_reports(g, report_id, as_json, timeline_req);
   if (drill->parsed()) return cmd_drill(g, drill_req);
   if (check->parsed()) return cmd_check_config(check_file);
   if (doctor->parsed()) return cmd_doctor(g, doctor_sysroot, as_json);

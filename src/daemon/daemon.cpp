@@ -189,6 +189,7 @@ Status Daemon::build_shared_state() {
     evidence_ = std::make_unique<evidence::EvidenceEngine>(options_.root, config_.evidence,
                                                            config_.heartbeat.priority,
                                                            config_.daemon.state_dir, tuning);
+    evidence_->set_timeline(config_.timeline);
     evidence_->start();
     enrich_ = [engine = evidence_.get(), esc = escalation_.get(),
                mono = options_.clocks.mono](const StallEvent& e) -> std::optional<StallReport> {

@@ -48,6 +48,9 @@ ReloadPlan plan_reload(const Config& running, const CpuList& running_monitored, 
   if (differs(&Config::evidence)) plan.restart_only.emplace_back("[evidence]");
   if (differs(&Config::escalation)) plan.restart_only.emplace_back("[escalation]");
   if (differs(&Config::watchdog)) plan.restart_only.emplace_back("[watchdog]");
+  // The recorder's ftrace instance is set up once, at start (its buffer size, window and the
+  // instance itself).
+  if (differs(&Config::timeline)) plan.restart_only.emplace_back("[timeline]");
   if (oh.stack_kib != nh.stack_kib) plan.restart_only.emplace_back("heartbeat.stack_kib");
   if (oh.allow_degraded != nh.allow_degraded)
     plan.restart_only.emplace_back("heartbeat.allow_degraded");
@@ -57,6 +60,7 @@ ReloadPlan plan_reload(const Config& running, const CpuList& running_monitored, 
   n.evidence = running.evidence;
   n.escalation = running.escalation;
   n.watchdog = running.watchdog;
+  n.timeline = running.timeline;
   plan.message = fmt::format(
       "configuration reloaded from {}: threshold {} -> {}, check interval {} -> {}, heartbeat "
       "interval {} -> {}, CPUs {} -> {}{}",

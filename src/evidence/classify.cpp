@@ -260,3 +260,41 @@ Classification classify(const Evidence& ev) {
 }
 
 }  // namespace stallwatch::evidence
+
+namespace stallwatch::evidence {
+
+void culprit_from_timeline(Evidence* ev, Classification* cls) {
+  const Timeline& tl = ev->timeline;
+  if (tl.status != "recorded" || !tl.have_holder) return;
+  const TimelineSegment& h = tl.holder;
+  if (h.kind != SegmentKind::kTask || h.pid <= 0 || tl.holder_share < 0.5) return;
+  if (cls->stall_class != "rt-hog" && cls->stall_class != "kernel-nonpreemptible" &&
+      cls->stall_class != "unknown")
+    return;
+  int idx = -1;
+  for (std::size_t i = 0; i < ev->tasks.size(); ++i)
+    if (ev->tasks[i].tid == h.pid) idx = static_cast<int>(i);
+  if (idx < 0) {
+    TaskEvidence t;
+    t.pid = h.pid;  // the thread group is not in the trace; the thread id stands for it
+    t.tid = h.pid;
+    t.comm = h.comm;
+    t.state = 'X';
+    t.processor = tl.stalled_cpu;
+    t.priority = h.prio;
+    if (h.prio < 100) {
+      t.policy = 1;  // real-time (FIFO or RR: the trace does not say which)
+      t.rt_priority = 99 - h.prio;
+    }
+    t.read_errors.push_back("gone before the scan: known from the timeline only");
+    ev->tasks.push_back(std::move(t));
+    idx = static_cast<int>(ev->tasks.size()) - 1;
+  }
+  if (cls->culprit == idx) return;
+  cls->culprit = idx;
+  cls->reason += fmt::format("; the timeline shows {} switched in on CPU {} and holding it for "
+                             "{:.0f}% of the silence",
+                             h.label, tl.stalled_cpu, tl.holder_share * 100);
+}
+
+}  // namespace stallwatch::evidence

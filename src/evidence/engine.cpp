@@ -51,6 +51,11 @@ EvidenceEngine::EvidenceEngine(Sysroot root, EvidenceConfig cfg, int heartbeat_p
 EvidenceEngine::~EvidenceEngine() { stop(); }
 
 void EvidenceEngine::start() {
+  if (timeline_cfg_.enabled && !recorder_) {
+    recorder_ = std::make_unique<TraceRecorder>(
+        root_, RecorderOptions{"stallwatch", timeline_cfg_.buffer_kib});
+    recorder_->start(tuning_.thread_stack_bytes);
+  }
   if (auto s = kmsg_.start(tuning_.thread_stack_bytes); !s) {
     kmsg_error_ = s.error().message;
     spdlog::warn("kernel verdicts unavailable: {}", kmsg_error_);
@@ -83,6 +88,7 @@ void EvidenceEngine::stop() {
     pthread_join(sampler_, nullptr);
     sampler_running_ = false;
   }
+  if (recorder_) recorder_->stop(std::chrono::seconds(2));
   kmsg_.stop();
   detail_io_.stop();
   sysrq_io_.stop();

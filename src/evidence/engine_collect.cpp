@@ -134,8 +134,9 @@ StallReport EvidenceEngine::collect_steps(const StallEvent& event, std::int64_t 
   c.ev.event = event;
   c.ev.heartbeat_priority = heartbeat_priority_;
 
-  step_counters_now(c);       // the end of the counter window: cheap and time-sensitive
-  step_trigger_backtrace(c);  // its records are read back after the scan
+  step_counters_now(c);              // the end of the counter window: cheap and time-sensitive
+  step_trigger_backtrace(c);         // its records are read back after the scan
+  step_timeline(c, episode(event));  // while the NMIs answer: local, non-blocking reads
   step_scan_tasks(c);
   step_read_backtrace(c);
   step_verdicts(c);
@@ -145,10 +146,12 @@ StallReport EvidenceEngine::collect_steps(const StallEvent& event, std::int64_t 
 
   c.ev.collected_mono_ns = tuning_.now();
   Classification cls = classify(c.ev);
+  culprit_from_timeline(&c.ev, &cls);
   StallReport report;
   fill_report(c.ev, cls, &report);
   Episode& ep = episode(event);
   ep.last = report;
+  if (event.kind == EventKind::kStall) ep.timeline = c.ev.timeline;
   ep.collected_ns = now_mono_ns;
   last_ = std::move(c.ev);
   return report;
@@ -202,6 +205,61 @@ void EvidenceEngine::step_trigger_backtrace(Collection& c) {
       c.sysrq.reset();
     }
   }
+}
+
+void EvidenceEngine::step_timeline(Collection& c, Episode& ep) {
+  Timeline& tl = c.ev.timeline;
+  if (!timeline_cfg_.enabled || !recorder_) return;  // status "disabled"
+  StepTimer st(c.ev, "timeline", tuning_.now);
+  const StallEvent& e = c.ev.event;
+  if (e.kind == EventKind::kOngoing && ep.timeline.status == "recorded") {
+    tl = ep.timeline;  // the seconds before the stall do not change
+    tl.note = "the stall's first timeline (the CPU is still silent)";
+    return;
+  }
+  switch (recorder_->state()) {
+    case TraceRecorder::State::kRecording: break;
+    case TraceRecorder::State::kUnavailable:
+      tl.status = "unavailable";
+      tl.note = recorder_->note();
+      c.ev.notes.push_back("timeline unavailable: " + tl.note);
+      return;
+    default:
+      tl.status = "unavailable";
+      tl.note = "the flight recorder was still starting";
+      c.ev.notes.push_back("timeline unavailable: " + tl.note);
+      return;
+  }
+  const std::int64_t t0 = tuning_.now();
+  const std::int64_t window = timeline_cfg_.seconds.count();
+  // A quarter of the budget at most: the other CPUs are read until then, the stalled one first.
+  const std::int64_t deadline = std::min(c.deadline, t0 + cfg_.budget.count() / 4);
+  const std::int64_t keep_from =
+      std::min(e.stall_start_mono_ns - window, t0 - window - e.threshold_ns - 5'000'000'000);
+  auto rs = recorder_->read_new(e.cpu, deadline, keep_from, tuning_.now);
+  TimelineInput in;
+  in.stalled_cpu = e.cpu;
+  in.silence = e.stall_start_mono_ns;
+  in.window_start = in.silence - window;
+  in.detected = e.detected_mono_ns;
+  for (const auto& [cpu, evs] : recorder_->events()) in.events[cpu] = &evs;
+  for (int cpu : rs.cpus_not_read) in.events.erase(cpu);
+  in.lost = recorder_->lost();
+  tl = build_timeline(in);
+  tl.source = recorder_->source();
+  std::string note = recorder_->note();
+  auto add = [&](const std::string& s) {
+    if (!s.empty()) note += (note.empty() ? "" : "; ") + s;
+  };
+  if (!rs.cpus_not_read.empty())
+    add(fmt::format("{} CPUs not read within the budget", rs.cpus_not_read.size()));
+  add(rs.error);
+  if (!rs.error.empty()) st.fail(rs.error);
+  for (const auto& cpu : tl.cpus)
+    if (cpu.cpu == e.cpu && cpu.lost_events) add("the kernel lost events of the stalled CPU");
+  if (!tl.note.empty()) add(tl.note);
+  tl.note = note;
+  tl.read_ns = tuning_.now() - t0;
 }
 
 void EvidenceEngine::step_scan_tasks(Collection& c) {

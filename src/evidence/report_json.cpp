@@ -157,6 +157,7 @@ std::string evidence_to_json(const Evidence& ev) {
 
 void fill_report(const Evidence& ev, const Classification& cls, StallReport* r) {
   r->event = ev.event;
+  r->timeline_json = timeline_to_json(ev.timeline);
   r->stall_class = cls.stall_class;
   r->class_reason = cls.reason;
   if (cls.culprit >= 0 && static_cast<std::size_t>(cls.culprit) < ev.tasks.size()) {
@@ -259,6 +260,7 @@ std::string format_summary(const Evidence& ev, const Classification& cls) {
     for (std::size_t i = 0; i < c.softirqs.size() && i < 4; ++i)
       out += fmt::format(" {} +{}", c.softirqs[i].name, c.softirqs[i].delta);
   }
+  if (std::string tl = timeline_summary(ev.timeline); !tl.empty()) out += "\n" + tl;
   for (const auto& v : ev.verdicts) out += "\nkernel: " + v.text;
   if (!ev.notes.empty()) {
     out += "\nnotes:";
@@ -306,6 +308,10 @@ std::string report_to_json(const StallReport& r, const std::string& wall_time) {
   j["kernel_verdicts"] = r.kernel_verdicts;
   j["notes"] = r.notes;
   j["failed_steps"] = r.failed_steps;
+  if (!r.timeline_json.empty()) {
+    json tl = json::parse(r.timeline_json, nullptr, false);
+    if (!tl.is_discarded()) j["timeline"] = std::move(tl);
+  }
   if (!r.details_json.empty()) {
     json details = json::parse(r.details_json, nullptr, false);
     j["evidence"] = details.is_discarded() ? json(r.details_json) : details;

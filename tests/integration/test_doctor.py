@@ -89,7 +89,7 @@ check(os.stat("/proc/sys/kernel/watchdog").st_mtime == stat_before.st_mtime and
 
 # 2. Human output: grouped.
 r, elapsed = doctor("-c", cfg, "doctor")
-for g in ("Detectors:", "Recovery:", "Known causes:", "This boot:"):
+for g in ("Detectors:", "Recovery:", "Known causes:", "This boot:", "Evidence:"):
     check(g in r.stdout.splitlines(), f"human output has the group {g}")
 check(elapsed < 2.0 and r.returncode == j["exit_status"], "human output: same exit status")
 

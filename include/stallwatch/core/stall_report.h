@@ -37,8 +37,10 @@ struct StallReport {
                                              // backtrace frames ("" frames never)
   std::vector<std::string> kernel_verdicts;  // kernel stall messages attached to this report
   std::vector<std::string> notes;            // "sysrq unavailable", ... (not failures)
-  std::string details_json;                  // every piece of evidence, a JSON object; the report
-                                             // file embeds it as "evidence"
+  std::string timeline_json;  // the flight recorder's timeline, a JSON object (docs/timeline.md);
+                              // the report file holds it as "timeline"
+  std::string details_json;   // every piece of evidence, a JSON object; the report
+                              // file embeds it as "evidence"
 };
 
 }  // namespace stallwatch

@@ -41,6 +41,12 @@ struct Classification {
 
 Classification classify(const Evidence& ev);
 
+// The culprit from the flight recorder's timeline when it shows one: the task that held the
+// stalled CPU through at least half of the silence after its last heartbeat. It becomes the
+// culprit of rt-hog, kernel-nonpreemptible and unknown stalls (the class keeps its own evidence
+// rules); a task gone by the time of the scan is added to ev->tasks from the timeline.
+void culprit_from_timeline(Evidence* ev, Classification* cls);
+
 // The part of the counter window that overlaps the stall, for shares of "the stall".
 std::int64_t stall_window_ns(const Evidence& ev);
 

@@ -42,6 +42,7 @@
 #include "stallwatch/evidence/report_store.h"
 #include "stallwatch/evidence/sysrq_parse.h"
 #include "stallwatch/evidence/task_scan.h"
+#include "stallwatch/evidence/trace_recorder.h"
 
 namespace stallwatch::evidence {
 
@@ -74,6 +75,9 @@ class EvidenceEngine {
 
   // Starts the kmsg reader and the counter sampler. What cannot start (no /dev/kmsg) is logged
   // and noted in later reports; never fatal.
+  // The flight recorder (trace_recorder.h), off unless set before start(): the daemon sets it
+  // from [timeline]; unit tests leave it off.
+  void set_timeline(const TimelineConfig& cfg) { timeline_cfg_ = cfg; }
   void start();
   void stop();  // joins both threads; prompt
   // Takes a counter sample now (on the sampler thread): the baseline for a stall that may come.
@@ -105,6 +109,7 @@ class EvidenceEngine {
     std::int64_t collected_ns = 0;  // when it was collected
     evidence::SamplePtr baseline;   // counter baseline used for the stall
     std::string baseline_kind;
+    evidence::Timeline timeline;       // the stall's: ongoing reports repeat it
     std::vector<std::string> updates;  // JSON objects written to the episode file
     std::string file_name;
     std::uint64_t order = 0;
@@ -120,6 +125,7 @@ class EvidenceEngine {
   struct Collection;
   void step_counters_now(Collection& c);
   void step_trigger_backtrace(Collection& c);
+  void step_timeline(Collection& c, Episode& ep);
   void step_scan_tasks(Collection& c);
   void step_read_backtrace(Collection& c);
   void step_verdicts(Collection& c);
@@ -138,6 +144,8 @@ class EvidenceEngine {
   std::string kmsg_error_;
   evidence::BoundedIo detail_io_{"sw-evio"};
   evidence::BoundedIo sysrq_io_{"sw-sysrq"};
+  TimelineConfig timeline_cfg_{false, std::chrono::seconds(2), 256};
+  std::unique_ptr<evidence::TraceRecorder> recorder_;
 
   // sysrq rate limit and the last dump (reused for other CPUs stalled at the same time)
   std::int64_t last_sysrq_ns_ = 0;

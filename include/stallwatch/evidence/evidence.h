@@ -11,6 +11,7 @@
 
 #include "stallwatch/core/event.h"
 #include "stallwatch/evidence/kmsg_parse.h"
+#include "stallwatch/evidence/timeline.h"
 
 namespace stallwatch::evidence {
 
@@ -138,6 +139,7 @@ struct Evidence {
   std::uint64_t kmsg_lost_records = 0;  // overruns seen by the kmsg reader so far
   CounterEvidence counters;
   SystemEvidence system;
+  Timeline timeline;  // the flight recorder's seconds before the stall (timeline.h)
   std::vector<StepTiming> steps;
   std::vector<std::string> failed_steps;
   std::vector<std::string> notes;

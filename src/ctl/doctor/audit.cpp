@@ -38,6 +38,7 @@ const std::vector<AuditItem>& audit_items() {
       {"machine-checks", "Known causes", audit_machine_checks},
       {"kernel-taint", "This boot", audit_kernel_taint},
       {"past-lockups", "This boot", audit_past_lockups},
+      {"flight-recorder", "Evidence", audit_flight_recorder},
   };
   return kItems;
 }

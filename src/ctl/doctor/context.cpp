@@ -96,6 +96,7 @@ DoctorContext load_doctor_context(const Sysroot& root, const std::string& config
                                   bool config_explicit) {
   DoctorContext ctx;
   ctx.root = root;
+  ctx.euid = static_cast<int>(::geteuid());
   utsname u{};
   if (::uname(&u) == 0) ctx.machine = u.machine;
   // A configuration named with --config is a real path; the default one lives in the sysroot.

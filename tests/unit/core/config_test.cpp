@@ -275,5 +275,66 @@ TEST(Config, MetricsErrorsAreExact) {
             "t.toml:2:1: metrics.textfil: unknown key (did you mean \"textfile\"?)");
 }
 
+TEST(Config, TimelineDefaultsAndKeys) {
+  auto defaults = parse_config("", "t.toml");
+  ASSERT_TRUE(defaults);
+  EXPECT_TRUE(defaults->timeline.enabled);
+  EXPECT_EQ(defaults->timeline.seconds, 2s);
+  EXPECT_EQ(defaults->timeline.buffer_kib, 256u);
+  EXPECT_NE(format_config(*defaults).find(
+                "\n[timeline]\nenabled = true\nseconds = \"2s\"\nbuffer_kib = 256\n"),
+            std::string::npos);
+  auto c = parse_config("[timeline]\nenabled = false\nseconds = \"1500ms\"\nbuffer_kib = 1024\n",
+                        "t.toml");
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_FALSE(c->timeline.enabled);
+  EXPECT_EQ(c->timeline.seconds, 1500ms);
+  EXPECT_EQ(c->timeline.buffer_kib, 1024u);
+  // The bounds themselves are accepted.
+  for (const char* text : {"[timeline]\nseconds = \"1s\"\nbuffer_kib = 16\n",
+                           "[timeline]\nseconds = \"10s\"\nbuffer_kib = 16384\n"}) {
+    auto edge = parse_config(text, "t.toml");
+    ASSERT_TRUE(edge) << edge.error().message;
+  }
+}
+
+TEST(Config, TimelineRoundTripsThroughPrintedConfig) {
+  auto c =
+      parse_config("[timeline]\nenabled = false\nseconds = \"7s\"\nbuffer_kib = 4096\n", "t.toml");
+  ASSERT_TRUE(c) << c.error().message;
+  std::string text = format_config(*c);
+  EXPECT_NE(text.find("\n[timeline]\nenabled = false\nseconds = \"7s\"\nbuffer_kib = 4096\n"),
+            std::string::npos)
+      << text;
+  auto again = parse_config(text, "t.toml");
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_FALSE(again->timeline.enabled);
+  EXPECT_EQ(again->timeline.seconds, 7s);
+  EXPECT_EQ(again->timeline.buffer_kib, 4096u);
+  EXPECT_EQ(format_config(*again), text);
+}
+
+TEST(ConfigErrors, TimelineErrorsAreExact) {
+  EXPECT_EQ(err("[timeline]\nseconds = \"999ms\"\n"),
+            "t.toml:2:11: timeline.seconds: must be between 1s and 10s, got 999ms");
+  EXPECT_EQ(err("[timeline]\nseconds = \"11s\"\n"),
+            "t.toml:2:11: timeline.seconds: must be between 1s and 10s, got 11s");
+  EXPECT_EQ(err("[timeline]\nseconds = 2\n"),
+            "t.toml:2:11: timeline.seconds: expected a duration string with a unit such as "
+            "\"500ms\", got integer");
+  EXPECT_EQ(err("[timeline]\nbuffer_kib = 15\n"),
+            "t.toml:2:14: timeline.buffer_kib: must be between 16 and 16384, got 15");
+  EXPECT_EQ(err("[timeline]\nbuffer_kib = 16385\n"),
+            "t.toml:2:14: timeline.buffer_kib: must be between 16 and 16384, got 16385");
+  EXPECT_EQ(err("[timeline]\nbuffer_kib = \"256\"\n"),
+            "t.toml:2:14: timeline.buffer_kib: expected an integer, got string");
+  EXPECT_EQ(err("[timeline]\nenabled = \"yes\"\n"),
+            "t.toml:2:11: timeline.enabled: expected true or false, got string");
+  EXPECT_EQ(err("[timeline]\nsecond = \"2s\"\n"),
+            "t.toml:2:1: timeline.second: unknown key (did you mean \"seconds\"?)");
+  EXPECT_EQ(err("[timelime]\n"),
+            "t.toml:1:2: timelime: unknown section (did you mean \"timeline\"?)");
+}
+
 }  // namespace
 }  // namespace stallwatch

@@ -40,6 +40,7 @@ class Tree {
   DoctorContext context() const {
     DoctorContext ctx = load_doctor_context(Sysroot(path_), "", false);
     ctx.machine = "x86_64";  // the captured host's `uname -m`
+    ctx.euid = 0;            // captured and audited as root
     return ctx;
   }
 
@@ -232,6 +233,25 @@ const Case kCases[] = {
      "no lockups, RCU stalls, hung tasks or RT throttling in the kernel log since boot"},
     {"lockups-absent", "past-lockups", kUnknown,
      "cannot read the kernel log (/dev/kmsg: No such file or directory)"},
+    {"", "flight-recorder", kOk,
+     "flight recorder can run (tracefs at /sys/kernel/tracing, its 5 events, instances/, root): "
+     "2s of history, buffers take 512 KiB of kernel memory (256 KiB x 2 possible CPUs)"},
+    {"timeline-big", "flight-recorder", kOk,
+     "flight recorder can run (tracefs at /sys/kernel/tracing, its 5 events, instances/, root): "
+     "2s of history, buffers take 32 MiB of kernel memory (16384 KiB x 2 possible CPUs)"},
+    {"timeline-off", "flight-recorder", kOk,
+     "flight recorder off ([timeline] enabled = false): reports carry no timeline"},
+    {"tracefs-absent", "flight-recorder", kWarn,
+     "tracefs is not mounted: the flight recorder cannot run and reports carry no timeline"},
+    {"tracefs-debugfs-only", "flight-recorder", kWarn,
+     "tracefs is mounted only at /sys/kernel/debug/tracing: the flight recorder uses "
+     "/sys/kernel/tracing (the one the packaged unit lets it write); reports carry no timeline"},
+    {"tracefs-no-irq-events", "flight-recorder", kWarn,
+     "this kernel has no irq/softirq_entry, irq/softirq_exit events: the flight recorder cannot "
+     "run and reports carry no timeline"},
+    {"tracefs-no-instances", "flight-recorder", kWarn,
+     "tracefs has no instances/ directory: the flight recorder cannot make its own ftrace "
+     "instance and reports carry no timeline"},
 };
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, DoctorCheck, ::testing::ValuesIn(kCases));
@@ -240,7 +260,7 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, DoctorCheck, ::testing::ValuesIn(kCases));
 TEST(Doctor, EveryCheckHasFixtures) {
   std::set<std::string> ids;
   for (const auto& spec : audit_items()) ids.insert(spec.id);
-  EXPECT_EQ(ids.size(), 17u);
+  EXPECT_EQ(ids.size(), 18u);
   std::set<std::string> covered;
   for (const auto& c : kCases) {
     EXPECT_TRUE(ids.count(c.id)) << c.id;
@@ -297,6 +317,37 @@ TEST(Doctor, StallwatchRunningDegradedDeadStaleAndBadConfig) {
   }
 }
 
+TEST(Doctor, FlightRecorderFixAndMemoryEvidence) {
+  {
+    Tree t("tracefs-absent");
+    auto r = run_audit_item(t.context(), "flight-recorder");
+    EXPECT_EQ(r.fix, "mount -t tracefs nodev /sys/kernel/tracing (systemd mounts it at boot as "
+                     "sys-kernel-tracing.mount: systemctl start sys-kernel-tracing.mount), then "
+                     "systemctl restart stallwatch");
+    auto has = [&](const std::string& k, const std::string& v) {
+      for (const auto& [source, value] : r.evidence)
+        if (source == k) return value == v;
+      return false;
+    };
+    EXPECT_TRUE(has("/proc/mounts tracefs", "not mounted"));
+    EXPECT_TRUE(has("timeline.buffer_kib", "256"));
+    EXPECT_TRUE(has("/sys/devices/system/cpu/possible", "0-1"));
+  }
+  {
+    // tracefs is root's (0700): without root the events cannot be looked at.
+    Tree t("");
+    auto ctx = t.context();
+    ctx.euid = 1000;
+    auto r = run_audit_item(ctx, "flight-recorder");
+    EXPECT_EQ(r.status, FindingStatus::kUnknown);
+    EXPECT_TRUE(r.needs_root);
+    EXPECT_EQ(r.summary,
+              "tracefs is mounted; whether the flight recorder's events are there needs root (run "
+              "stallwatchctl doctor as root); its buffers take 512 KiB of kernel memory (256 KiB "
+              "x 2 possible CPUs)");
+  }
+}
+
 TEST(Doctor, StealOverTheSamplingWindow) {
   Tree t("steal-window");
   auto ctx = t.context();
@@ -341,6 +392,10 @@ TEST(Doctor, ExitStatusAndJson) {
   EXPECT_NE(text.find("Recovery:\n"), std::string::npos);
   EXPECT_NE(text.find("Known causes:\n"), std::string::npos);
   EXPECT_NE(text.find("This boot:\n"), std::string::npos);
+  EXPECT_NE(text.find("Evidence:\n"), std::string::npos);
+  EXPECT_EQ(j["checks"].back()["id"], "flight-recorder");
+  EXPECT_EQ(j["checks"].back()["group"], "Evidence");
+  EXPECT_EQ(j["checks"].back()["evidence"]["/sys/kernel/tracing/instances"], "present");
   EXPECT_NE(text.find("  [fail   ] stallwatch                  stallwatchd is not running"),
             std::string::npos);
 }

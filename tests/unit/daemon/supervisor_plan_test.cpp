@@ -65,6 +65,21 @@ TEST(ReloadPlan, FeederPriorityAloneNeedsARestartOfTheWatchdogSection) {
   EXPECT_EQ(p.next.watchdog.feeder_priority, 99);
 }
 
+TEST(ReloadPlan, TimelineChangeNeedsARestart) {
+  // The recorder's ftrace instance (buffer size, window) is set up once, at start.
+  Config running = named("a.toml");
+  Config next = named("b.toml");
+  next.timeline.buffer_kib = 1024;
+  next.timeline.seconds = seconds(5);
+  next.timeline.enabled = false;
+  ReloadPlan p = plan_reload(running, {0, 1}, next, two_cpus(), 0);
+  ASSERT_TRUE(p.accepted) << p.message;
+  EXPECT_EQ(p.restart_only, (std::vector<std::string>{"[timeline]"}));
+  EXPECT_TRUE(p.next.timeline.enabled);
+  EXPECT_EQ(p.next.timeline.seconds, seconds(2));
+  EXPECT_EQ(p.next.timeline.buffer_kib, 256u);
+}
+
 TEST(ReloadPlan, CpuSetChangeRestartsHeartbeats) {
   Config next = named("b.toml");
   next.heartbeat.cpus = "1";

@@ -57,6 +57,7 @@ struct DoctorContext {
   std::int64_t window_ms = 0;
   std::int64_t now_mono_ns = 0;  // for status.json freshness
   std::int64_t now_unix_ms = 0;
+  int euid = -1;  // doctor's own (tracefs is root's, mode 0700)
 };
 
 struct DoctorOptions {
@@ -97,7 +98,7 @@ std::optional<std::int64_t> read_int(const DoctorContext& ctx, Finding& r, std::
 
 // The items, by report group: Detectors (detectors.cpp); Recovery (recovery.cpp,
 // recovery_watchdog.cpp, recovery_ladder.cpp); Known causes (known_causes_*.cpp); This boot
-// (this_boot.cpp).
+// (this_boot.cpp); Evidence (evidence.cpp).
 Finding audit_softlockup_detector(const DoctorContext& ctx);
 Finding audit_hardlockup_detector(const DoctorContext& ctx);
 Finding audit_stallwatch(const DoctorContext& ctx);
@@ -115,5 +116,6 @@ Finding audit_thermal_throttling(const DoctorContext& ctx);
 Finding audit_machine_checks(const DoctorContext& ctx);
 Finding audit_kernel_taint(const DoctorContext& ctx);
 Finding audit_past_lockups(const DoctorContext& ctx);
+Finding audit_flight_recorder(const DoctorContext& ctx);
 
 }  // namespace stallwatch::ctl
