@@ -163,7 +163,11 @@ def check_journald(run):
 
 
 # ---- issue 21: the flight recorder's timeline ------------------------------------------------
-TIMELINE_MIN_RATE_SHARE = 0.5   # (c): irq_per_s >= half the rate the module measured
+# (c): CPU 0's irq_per_s at least this share of the rate the module measured. irq_per_s counts
+# the IRQs the recorder still had over its whole window; at ~1400 IRQs/s the ring buffer
+# (buffer_kib 256 per CPU) may have overwritten the window's start (lost_events), which lowers it
+# without hiding the load: an idle CPU takes a few IRQs per second. The share is a metric.
+TIMELINE_MIN_RATE_SHARE = 0.25
 
 
 def stall_update(run, e):
@@ -261,12 +265,18 @@ def check_timeline_preempt(run):
     run.expect(sa.get("kind") == "switch" and f"{comm}:{pid}" in str(sa.get("text", "")),
                f"{what}: silent_after is the switch to {comm}:{pid} (kind switch, text names it)",
                f"silent_after {json.dumps(sa)}")
+    # "open" only when nothing the recorder read later ended it: insmod may have switched out
+    # before the read, so the segment must reach the window's end, open or not.
     row = cpu_row(tl, 1)
     segs = [g for g in (row or {}).get("segments") or [] if g.get("kind") == "task"]
     last = segs[-1] if segs else {}
-    run.expect(last.get("label") == f"{comm}:{pid}" and last.get("open") is True,
-               f"{what}: CPU 1's row ends in an open task segment {comm}:{pid}",
+    run.metric("timeline_a_holder_segment_open", last.get("open", False))
+    run.expect(last.get("label") == f"{comm}:{pid}" and last.get("end") == tl.get("detected_mono_ns"),
+               f"{what}: CPU 1's row ends in {comm}:{pid}'s task segment, up to the detection",
                f"last task segment {json.dumps(last)}" if row else "no row for CPU 1")
+    idle0 = cpu_row(tl, 0)
+    if idle0:   # the IRQ rate of CPU 0 without a load, for (c)
+        run.metric("timeline_a_cpu0_irq_per_s", idle0.get("irq_per_s"))
 
 
 def check_timeline_devirq(run):
@@ -324,6 +334,8 @@ def check_timeline_devirq(run):
     run.require(best is not None, f"{what}: the stall's report has a row for CPU 0",
                 f"rows: {[r.get('cpu') for r in (tl.get('cpus') or [])]}")
     want = TIMELINE_MIN_RATE_SHARE * rate
+    if isinstance(got, (int, float)) and rate > 0:
+        run.metric("timeline_c_rate_share_pct", round(100 * got / rate))
     run.expect(isinstance(got, (int, float)) and got >= want and got > 0,
                f"{what}: CPU 0's irq_per_s shows the load (>= {TIMELINE_MIN_RATE_SHARE:.0%} of the "
                f"module's {rate:.0f}/s)",
