@@ -17,7 +17,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 suite=bookworm
 mirror=${STALLWATCH_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # Guest packages. The daemon's runtime libraries are listed so they come from the archive too.
-packages=systemd,systemd-sysv,dbus,udev,kmod,procps,util-linux,stress-ng,e2fsprogs,python3-minimal,libfmt9,libspdlog1.10,libtomlplusplus3
+packages=systemd,systemd-sysv,dbus,udev,kmod,procps,util-linux,stress-ng,e2fsprogs,python3-minimal,libfmt9,libspdlog1.10,libtomlplusplus3,libtracefs1,libtraceevent1
 # Kernel modules kept in the guest (plus their dependencies): watchdogs, the state disk, ext4.
 keep_modules=(i6300esb softdog virtio_pci virtio_blk ext4 crc32c_generic crc32c-intel)
 

@@ -11,6 +11,14 @@
 #     elsewhere fails;
 #  3. journald frozen (SIGSTOP) for 15 s while the daemon logs (SIGHUP flood): systemd's
 #     WatchdogSec must not fire, the pings go on (WatchdogTimestamp sampled), same MainPID.
+# Between 1 and 2, issue 21's flight recorder (each report's `timeline`, docs/timeline.md):
+#  1b. (a) preemption off on CPU 1 for threshold + 200 ms (2.2 s) by an insmod started from a
+#      short-lived shell: the timeline names it (comm:pid, from the module's start line) as the
+#      task switched in before the silence, though it is gone soon after;
+#      (b)+(c) CPU 1 stuck 3 s in the handler of a device IRQ of the test module's own
+#      (mode=devirq: irq_handler_entry without an exit) while CPU 0 takes that module's IRQ load
+#      (load_cpu=0, from 2.5 s before the stall: an IRQ every 500 us burning 150 us, ~1400/s under
+#      TCG), which the report must show as CPU 0's irq_per_s.
 wait_active stallwatch.service 40 || exit 1
 MOD="/lib/modules/$(uname -r)/extra/stallwatch_stall.ko"
 show() { systemctl show -p "$1" --value stallwatch.service; }
@@ -62,6 +70,37 @@ wait "$pid"
 mark irqheavy-end CPU=1 STATUS=$?
 rmmod stallwatch_stall
 sleep 2
+
+# ---- 1b. issue 21: what the flight recorder must show ------------------------------------------
+# (a) 2.2 s = the threshold (2 s) + 200 ms: reported only just before it ends. The shell and its
+# insmod are gone once the spin is over; the module's start line gives insmod's pid (task=).
+pin_daemon 0-1 >/dev/null   # step 1 left the daemon's threads caged on CPU 1
+before=$(recovered_count 1)
+mark timeline-preempt-start CPU=1 MS=2200
+sh -c 'taskset -c 1 insmod "$1" mode=preempt ms=2200' sh "$MOD" &
+pid=$!
+wait "$pid"
+st=$?
+rmmod stallwatch_stall
+mark timeline-preempt-end CPU=1 STATUS=$st SHELL_PID="$pid"
+wait_recovered 1 "$before"
+mark timeline-preempt-recovered CPU=1 RECOVERED=$?
+sleep 1
+
+# (b) + (c): one insmod (the module cannot be loaded twice at once) runs both: the IRQ load on
+# CPU 0 first, the stuck handler on CPU 1 2.5 s later, and ends the load with the stall.
+before=$(recovered_count 1)
+mark timeline-devirq-start CPU=1 LOAD_CPU=0 MS=3000
+taskset -c 0 insmod "$MOD" mode=devirq cpu=1 ms=3000 load_cpu=0 load_lead_ms=2500 \
+  period_us=500 burn_us=150 &
+pid=$!
+wait "$pid"
+st=$?
+rmmod stallwatch_stall
+mark timeline-devirq-end CPU=1 STATUS=$st PID="$pid"
+wait_recovered 1 "$before"
+mark timeline-devirq-recovered CPU=1 RECOVERED=$?
+sleep 1   # step 2 pins and waits 1 s more before its first stall
 
 # ---- 2. every stall kind, on CPU 1 then on CPU 0 ------------------------------------------------
 for cpu in 1 0; do
