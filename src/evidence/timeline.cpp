@@ -18,7 +18,8 @@ using json = nlohmann::json;
 
 constexpr const char* kHeartbeatPrefix = "sw-hb/";
 
-std::string comm_of(const char (&raw)[16]) {
+template <std::size_t N>
+std::string comm_of(const char (&raw)[N]) {
   return sanitize_text(std::string_view(raw, ::strnlen(raw, sizeof raw)));
 }
 
@@ -88,6 +89,9 @@ CpuTimeline build_cpu(int cpu, const std::vector<TraceEvent>& evs, const Timelin
       case TraceKind::kIrqExit: irq.open = false; break;
       case TraceKind::kSoftirqEntry: soft = OpenIrq{true, w0, e.num, {}}; break;
       case TraceKind::kSoftirqExit: soft.open = false; break;
+      case TraceKind::kRename:
+        if (cur.known && cur.pid == e.num) cur.comm = comm_of(e.name);
+        break;
     }
   }
   std::size_t end = i;
@@ -140,6 +144,10 @@ CpuTimeline build_cpu(int cpu, const std::vector<TraceEvent>& evs, const Timelin
         soft.open = false;
         break;
       }
+      case TraceKind::kRename:  // not drawn: it renames the running task (exec, prctl)
+        --ct.events;
+        if (cur.known && cur.pid == e.num) cur.comm = comm_of(e.name);
+        break;
     }
   }
   // What was still running at the window's end (a later event may end it; not in the window).

@@ -108,7 +108,8 @@ bool read_int(const unsigned char* rec, std::size_t len, const TraceField& f, st
 }
 
 // A char array or a __data_loc string into a 16-byte buffer (NUL-terminated, truncated).
-void read_str(const unsigned char* rec, std::size_t len, const TraceField& f, char (&out)[16]) {
+template <std::size_t N>
+void read_str(const unsigned char* rec, std::size_t len, const TraceField& f, char (&out)[N]) {
   std::size_t off = 0, n = 0;
   if (f.data_loc) {
     std::int64_t loc = 0;
@@ -213,6 +214,13 @@ Result<TraceSchema> make_trace_schema(const std::map<std::string, std::string>& 
     dst->id = f->id;
     SW_NEED(dst->vec, *f, "vec");
   }
+  if (formats.count("task/task_rename")) {
+    auto f = get("task/task_rename");
+    if (!f) return f.error();
+    s.task_rename.id = f->id;
+    SW_NEED(s.task_rename.pid, *f, "pid");
+    SW_NEED(s.task_rename.newcomm, *f, "newcomm");
+  }
 #undef SW_NEED
   return s;
 }
@@ -296,6 +304,11 @@ TraceDecoder::PageResult TraceDecoder::decode(std::string_view page, std::vector
           type == schema_.softirq_entry.id ? schema_.softirq_entry.vec : schema_.softirq_exit.vec,
           &v);
       e.num = static_cast<std::int32_t>(v);
+    } else if (type == schema_.task_rename.id && schema_.task_rename.id >= 0) {
+      e.kind = TraceKind::kRename;
+      ok = read_int(rec, len, schema_.task_rename.pid, &v);
+      e.num = static_cast<std::int32_t>(v);
+      read_str(rec, len, schema_.task_rename.newcomm, e.name);
     } else {
       continue;  // another event (or padding the kernel left typed): not ours
     }

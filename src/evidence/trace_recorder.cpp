@@ -140,6 +140,13 @@ void TraceRecorder::Shared::setup() {
     formats[ev] = text;
     free(text);
   }
+  for (const char* ev : kTraceOptionalEvents) {
+    std::string sys(ev, std::strchr(ev, '/')), name(std::strchr(ev, '/') + 1);
+    if (char* text = sw_tracefs_enable(t, sys.c_str(), name.c_str(), err, sizeof err)) {
+      formats[ev] = text;
+      free(text);
+    }
+  }
   auto schema = make_trace_schema(formats);
   if (!schema) return undo(schema.error().message);
   const std::size_t page = sw_tracefs_subbuf_bytes(t);

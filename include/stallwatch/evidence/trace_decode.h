@@ -34,17 +34,28 @@ inline constexpr const char* kTraceEvents[] = {
     "irq/softirq_entry",  "irq/softirq_exit",
 };
 
-enum class TraceKind : std::uint8_t { kSwitch, kIrqEntry, kIrqExit, kSoftirqEntry, kSoftirqExit };
+// Enabled when the kernel has it: a task's new name (exec, PR_SET_NAME), so a task renamed while
+// on the CPU (taskset exec'ing insmod) is named by its new name.
+inline constexpr const char* kTraceOptionalEvents[] = {"task/task_rename"};
+
+enum class TraceKind : std::uint8_t {
+  kSwitch,
+  kIrqEntry,
+  kIrqExit,
+  kSoftirqEntry,
+  kSoftirqExit,
+  kRename,
+};
 
 struct TraceEvent {
   std::int64_t ts = 0;  // the ring's clock (trace_clock mono: CLOCK_MONOTONIC ns)
   TraceKind kind = TraceKind::kSwitch;
-  std::int32_t num = 0;   // switch: next_pid; irq: irq number; softirq: vector
+  std::int32_t num = 0;   // switch: next_pid; irq: irq number; softirq: vector; rename: pid
   std::int32_t prio = 0;  // switch: next_prio (kernel prio: < 100 real-time); irq exit: ret
   std::int32_t prev_pid = 0;
   std::int32_t prev_prio = 0;
   std::int64_t prev_state = 0;
-  char name[16] = {};       // switch: next_comm; irq entry: handler name (truncated); raw bytes
+  char name[32] = {};  // switch: next_comm; irq entry: handler name (truncated); rename: newcomm
   char prev_name[16] = {};  // switch: prev_comm
 };
 
@@ -84,10 +95,14 @@ struct TraceSchema {
     int id = -1;
     TraceField vec;
   } softirq_entry, softirq_exit;
+  struct Rename {  // optional: id -1 when the kernel has no task_rename
+    int id = -1;
+    TraceField pid, newcomm;
+  } task_rename;
 };
 
-// From the five format texts, keyed "system/event" as in kTraceEvents. Errors name the event and
-// the missing field.
+// From the five format texts, keyed "system/event" as in kTraceEvents (and, when present, those of
+// kTraceOptionalEvents). Errors name the event and the missing field.
 Result<TraceSchema> make_trace_schema(const std::map<std::string, std::string>& formats);
 
 class TraceDecoder {

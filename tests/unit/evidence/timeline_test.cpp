@@ -54,7 +54,7 @@ TraceEvent irq(std::int64_t ts, TraceKind kind, int num, const char* name = "") 
   e.ts = ts;
   e.kind = kind;
   e.num = num;
-  std::strncpy(e.name, name, 15);
+  std::strncpy(e.name, name, sizeof e.name - 1);
   return e;
 }
 
@@ -216,6 +216,35 @@ TEST(Timeline, AShortLivedTaskThatStartedTheStallIsNamed) {
   Classification storm{"irq-storm", "x", -1};
   culprit_from_timeline(&ev, &storm);
   EXPECT_EQ(storm.culprit, -1);
+}
+
+TEST(Timeline, ATaskRenamedOnTheCpuIsNamedByItsNewName) {
+  // `taskset -c 1 insmod ...`: taskset is switched in, then execs insmod without a switch.
+  TraceEvent rename = irq(kS + 30'000, TraceKind::kRename, 423, "insmod");
+  std::vector<TraceEvent> c1 = {sw(kS, "bash", 300, "sw-hb/1", 90, 0),
+                                sw(kS + 20'000, "sw-hb/1", 90, "taskset", 423), rename};
+  TimelineInput in;
+  in.stalled_cpu = 1;
+  in.silence = kS + 5'000;
+  in.window_start = in.silence - 2 * kS;
+  in.detected = 3 * kS;
+  in.events = {{1, &c1}};
+  Timeline t = build_timeline(in);
+  EXPECT_EQ(t.silent_after.text, "insmod:423 switched in, nothing after");
+  EXPECT_EQ(t.holder.comm, "insmod");
+  EXPECT_EQ(t.cpus[0].events, 2u);  // the rename is not an event of the row
+}
+
+TEST(Timeline, LongIrqNamesAreKept) {
+  std::vector<TraceEvent> c1 = {sw(kS, "sw-hb/1", 90, "bash", 300),
+                                irq(kS + 10, TraceKind::kIrqEntry, 27, "stallwatch_stall")};
+  TimelineInput in;
+  in.stalled_cpu = 1;
+  in.silence = kS - 5;
+  in.window_start = 0;
+  in.detected = 3 * kS;
+  in.events = {{1, &c1}};
+  EXPECT_EQ(build_timeline(in).silent_after.text, "irq 27 (stallwatch_stall) entered, no exit");
 }
 
 TEST(Timeline, IdleCpuWhoseHeartbeatNeverWoke) {
