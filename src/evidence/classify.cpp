@@ -34,7 +34,7 @@ bool names_cpu(const KernelVerdict& v, int cpu) {
 }
 
 Classification make(std::string cls, std::string reason, int culprit) {
-  return Classification{std::move(cls), std::move(reason), culprit};
+  return Classification{std::move(cls), std::move(reason), culprit, {}};
 }
 
 }  // namespace
@@ -265,7 +265,16 @@ namespace stallwatch::evidence {
 
 void culprit_from_timeline(Evidence* ev, Classification* cls) {
   const Timeline& tl = ev->timeline;
-  if (tl.status != "recorded" || !tl.have_holder) return;
+  if (tl.status != "recorded") return;
+  if (tl.silent_after.kind == "irq" || tl.silent_after.kind == "softirq") {
+    if (cls->stall_class == "hypervisor-steal" || cls->stall_class == "global-pause") return;
+    cls->culprit = -1;
+    cls->handler = tl.silent_after.text.substr(0, tl.silent_after.text.find(" entered"));
+    cls->reason += fmt::format("; the timeline shows {} on CPU {}: a handler, not a task, held it",
+                               tl.silent_after.text, tl.stalled_cpu);
+    return;
+  }
+  if (!tl.have_holder) return;
   const TimelineSegment& h = tl.holder;
   if (h.kind != SegmentKind::kTask || h.pid <= 0 || tl.holder_share < 0.5) return;
   if (cls->stall_class != "rt-hog" && cls->stall_class != "kernel-nonpreemptible" &&

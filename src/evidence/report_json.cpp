@@ -171,7 +171,7 @@ void fill_report(const Evidence& ev, const Classification& cls, StallReport* r) 
     r->cmdline = t.cmdline;
     r->cgroup = t.cgroup;
     r->stack = t.stack;
-  } else if (ev.backtrace.have_section && ev.backtrace.pid > 0) {
+  } else if (cls.handler.empty() && ev.backtrace.have_section && ev.backtrace.pid > 0) {
     r->pid = ev.backtrace.pid;
     r->tid = ev.backtrace.pid;
     r->comm = ev.backtrace.comm;
@@ -203,6 +203,8 @@ std::string format_summary(const Evidence& ev, const Classification& cls) {
                        t->tid, policy_name(t->policy), t->rt_priority, t->nice);
     if (!t->cgroup.empty()) out += " cgroup " + t->cgroup;
     if (!t->cmdline.empty()) out += "\ncmdline: " + t->cmdline;
+  } else if (!cls.handler.empty()) {
+    out += "\nculprit: " + cls.handler + " (a handler, no task)";
   } else {
     out += "\nculprit: none identified";
   }

@@ -36,7 +36,8 @@ inline constexpr std::int64_t kUnaccountedMinNs = 400'000'000;
 struct Classification {
   std::string stall_class = "unknown";
   std::string reason;
-  int culprit = -1;  // index into Evidence::tasks, -1 for none
+  int culprit = -1;     // index into Evidence::tasks, -1 for none
+  std::string handler;  // set from the timeline when an IRQ handler, not a task, held the CPU
 };
 
 Classification classify(const Evidence& ev);
@@ -44,7 +45,9 @@ Classification classify(const Evidence& ev);
 // The culprit from the flight recorder's timeline when it shows one: the task that held the
 // stalled CPU through at least half of the silence after its last heartbeat. It becomes the
 // culprit of rt-hog, kernel-nonpreemptible and unknown stalls (the class keeps its own evidence
-// rules); a task gone by the time of the scan is added to ev->tasks from the timeline.
+// rules); a task gone by the time of the scan is added to ev->tasks from the timeline. When the
+// CPU went silent inside a hard-IRQ or softirq handler, no task is the culprit: cls->handler
+// names the handler instead (whatever task the handler interrupted).
 void culprit_from_timeline(Evidence* ev, Classification* cls);
 
 // The part of the counter window that overlaps the stall, for shares of "the stall".

@@ -176,6 +176,18 @@ TEST(Timeline, StuckInAHardIrqHandler) {
   bool open_irq = false;
   for (const auto& s : t.cpus[0].segments) open_irq |= s.kind == SegmentKind::kIrq && s.open;
   EXPECT_TRUE(open_irq);
+
+  // The handler, not the task it interrupted, is what held the CPU.
+  Evidence ev;
+  ev.event.cpu = 1;
+  ev.timeline = t;
+  ev.tasks.push_back(TaskEvidence{});
+  ev.tasks[0].tid = 300;
+  Classification cls{"interrupts-off", "timer frozen", 0, ""};
+  culprit_from_timeline(&ev, &cls);
+  EXPECT_EQ(cls.culprit, -1);
+  EXPECT_EQ(cls.handler, "irq 11 (i6300esb)");
+  EXPECT_NE(cls.reason.find("a handler, not a task"), std::string::npos);
 }
 
 TEST(Timeline, AShortLivedTaskThatStartedTheStallIsNamed) {
@@ -205,7 +217,7 @@ TEST(Timeline, AShortLivedTaskThatStartedTheStallIsNamed) {
   Evidence ev;
   ev.event.cpu = 1;
   ev.timeline = t;
-  Classification cls{"kernel-nonpreemptible", "kernel: soft lockup", -1};
+  Classification cls{"kernel-nonpreemptible", "kernel: soft lockup", -1, ""};
   culprit_from_timeline(&ev, &cls);
   ASSERT_EQ(cls.culprit, 0);
   EXPECT_EQ(ev.tasks[0].tid, 412);
@@ -213,7 +225,7 @@ TEST(Timeline, AShortLivedTaskThatStartedTheStallIsNamed) {
   EXPECT_EQ(ev.tasks[0].state, 'X');
   EXPECT_NE(cls.reason.find("the timeline shows insmod:412"), std::string::npos) << cls.reason;
   // Classes that do not name a task keep their culprit.
-  Classification storm{"irq-storm", "x", -1};
+  Classification storm{"irq-storm", "x", -1, ""};
   culprit_from_timeline(&ev, &storm);
   EXPECT_EQ(storm.culprit, -1);
 }
