@@ -12,7 +12,7 @@ from swtest import *
 IDS = ["kernel-softlockup-detector", "kernel-hardlockup-detector", "stallwatch", "isolated-cpus",
        "panic-policy", "crash-dump", "sysrq", "hardware-watchdog", "protection-ladder",
        "clocksource", "cpu-idle", "steal", "rt-throttling", "thermal-throttling",
-       "machine-checks", "kernel-taint", "past-lockups"]
+       "machine-checks", "kernel-taint", "past-lockups", "flight-recorder"]
 
 require_root_and_cpus()
 binary = sys.argv[1]

@@ -19,6 +19,32 @@ if not os.path.exists(os.path.join(TRACEFS, "instances")):
     if r.returncode != 0:
         skip(f"tracefs cannot be mounted here: {r.stderr.strip()}")
     mounted_here = True
+
+# The hog first spins 0.5 s as SCHED_OTHER on CPU 1 (the heartbeat preempts it), then becomes
+# SCHED_FIFO without leaving the CPU: the heartbeat goes silent while the hog is on the CPU, and
+# CPU 1 never idles in between (an idle vCPU's wakeups are the hypervisor's to deliver).
+WARM_HOG = r"""
+import ctypes, os, sys, time
+ctypes.CDLL(None).prctl(15, b"sw-test-hog", 0, 0, 0)
+os.sched_setaffinity(0, {1})
+t = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+while time.clock_gettime_ns(time.CLOCK_MONOTONIC) < t + 500_000_000:
+    pass
+os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(%d))
+start = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+print(start // 1000, os.getpid(), flush=True)
+while time.clock_gettime_ns(time.CLOCK_MONOTONIC) < start + int(float(sys.argv[1]) * 1e9):
+    pass
+""" % HOG_PRIO
+
+
+def run_warm_hog(seconds):
+    p = subprocess.Popen([sys.executable, "-c", WARM_HOG, str(seconds)], stdout=subprocess.PIPE, text=True)
+    first = p.stdout.readline().split()
+    p.wait(seconds + 30)
+    return int(first[0]), int(first[1])
+
+
 lock = rt_lock()
 d = Daemon(binary, base_config("2s", repeat="10s", extra="[timeline]\nseconds = \"2s\"\nbuffer_kib = 256\n"))
 try:
@@ -27,7 +53,18 @@ try:
     check(os.path.isdir(os.path.join(TRACEFS, "instances", "stallwatch")),
           "the daemon's ftrace instance exists while it runs")
     time.sleep(1.0)
-    start_us, hog_pid, _ = run_hog(3.0, comm="sw-test-hog")
+    # RT throttling off for the hog's 3 s (restored below): with it, this kernel may idle CPU 1
+    # for most of a period while the RT class is throttled (the timeline then shows exactly that,
+    # the CPU idle with the heartbeat held off), which is not the case this test is about.
+    RT_RUNTIME = "/proc/sys/kernel/sched_rt_runtime_us"
+    saved_runtime = open(RT_RUNTIME).read().strip()
+    with open(RT_RUNTIME, "w") as f:
+        f.write("-1")
+    try:
+        start_us, hog_pid = run_warm_hog(3.0)
+    finally:
+        with open(RT_RUNTIME, "w") as f:
+            f.write(saved_runtime)
     d.wait_for(lambda d: any(e["event"] == "recovered" for e in d.events()), 8)
     stalls = [e for e in d.events() if e["event"] == "stall" and e.get("cpu") == "1"]
     check(len(stalls) == 1, f"one stall event for CPU 1 (got {len(stalls)})")
@@ -45,30 +82,31 @@ try:
           "CPU 1 went silent after the switch to the hog")
     h = tl.get("holder") or {}
     check(h.get("pid") == hog_pid and h.get("comm") == "sw-test-hog" and h.get("rt") is True and
-          h.get("share", 0) >= 0.9, "the hog held the CPU through the silence")
+          h.get("share", 0) >= 0.8, f"the hog held the CPU through the silence (holder {h})")
     row = next(c for c in tl["cpus"] if c["cpu"] == 1)
     tasks = [s for s in row["segments"] if s["kind"] in ("task", "idle")]
     hog = [s for s in tasks if s.get("pid") == hog_pid]
     check(len(hog) >= 1, "the hog has a segment on CPU 1")
-    # After the switch to the hog, nothing else on CPU 1 -- except, with RT throttling on (read
-    # live), other tasks in the throttled part of each period, after which the hog comes back.
-    runtime = int(open("/proc/sys/kernel/sched_rt_runtime_us").read())
-    period = int(open("/proc/sys/kernel/sched_rt_period_us").read())
-    gap_us = period - runtime if 0 <= runtime < period else 0
-    in_silence = [s for s in tasks if s["start"] >= hog[0]["start"] and s["start"] < tl["detected_mono_ns"]]
+    # After the switch to the hog, nothing else on CPU 1 -- but for what the kernel runs besides
+    # an RT hog whatever RT throttling says: since 6.12 the fair deadline server gives CFS tasks
+    # (kworkers, rcu) a share of each second, and the CPU idles in it when they have no work. The
+    # timeline shows them; the hog is still the task that holds the CPU through the silence.
+    in_silence = [s for s in tasks
+                  if s["start"] >= tl["silence_mono_ns"] and s["start"] < tl["detected_mono_ns"]]
     others = [s for s in in_silence if s.get("pid") != hog_pid]
-    print(f"RT throttling gap {gap_us} us; after the switch to the hog: {len(in_silence)} task "
-          f"segments, {len(others)} of other tasks, longest "
-          f"{max([(s['end'] - s['start']) // 1000 for s in others], default=0)} us")
-    if gap_us == 0:
-        check(not others, f"nothing after the switch to the hog on CPU 1 (got {others[:3]})")
-    else:
-        check(all(s["end"] - s["start"] <= (gap_us + 20_000) * 1000 for s in others),
-              "other tasks ran on CPU 1 only inside RT-throttling gaps")
+    silence_ns = tl["detected_mono_ns"] - tl["silence_mono_ns"]
+    others_ns = sum(min(s["end"], tl["detected_mono_ns"]) - max(s["start"], tl["silence_mono_ns"])
+                    for s in others if s["end"] > tl["silence_mono_ns"])
+    print(f"after the switch to the hog: {len(in_silence)} task segments on CPU 1, {len(others)} of "
+          f"others (idle included) holding {others_ns / 1e6:.0f} ms of the {silence_ns / 1e6:.0f} ms "
+          f"silence: {sorted({s['label'] for s in others})}")
+    check(not any(s["label"].startswith("sw-hb/") for s in others) and others_ns <= 0.1 * silence_ns,
+          "after the switch to the hog only moments of kernel threads, never the heartbeat")
     check(in_silence and in_silence[-1].get("pid") == hog_pid,
           "the hog is the last task switched in on CPU 1 before the detection")
-    check(abs(hog[0]["start"] / 1000 - start_us) < 200_000,
-          f"the switch to the hog is dated at its start ({hog[0]['start'] // 1000} vs {start_us} us)")
+    at_silence = [x for x in hog if x["end"] > tl["silence_mono_ns"]]
+    check(at_silence and at_silence[0]["start"] <= tl["silence_mono_ns"] + 100_000_000,
+          "the hog was switched in when the heartbeat went silent")
     hb = [s for s in tasks if s["label"].startswith("sw-hb/1:")]
     check(hb and hb[-1]["start"] <= tl["silence_mono_ns"] <= hb[-1]["end"] + 1_000_000,
           "the heartbeat's last wakeup on CPU 1 is the silence's anchor")
