@@ -46,7 +46,7 @@ def run_warm_hog(seconds):
 
 
 lock = rt_lock()
-d = Daemon(binary, base_config("2s", repeat="10s", extra="[timeline]\nseconds = \"2s\"\nbuffer_kib = 256\n"))
+d = Daemon(binary, base_config("2s", repeat="10s", extra="[timeline]\nenabled = true\nseconds = \"2s\"\nbuffer_kib = 256\n"))
 try:
     d.wait_ready()
     d.wait_for(lambda d: any("timeline: recording" in l for l in d.lines()), 10)

@@ -92,7 +92,9 @@ struct MetricsConfig {
 // last seconds of context switches, hard IRQs and softirqs; every stall report carries the
 // stalled CPU's timeline from `seconds` before its last heartbeat to the detection.
 struct TimelineConfig {
-  bool enabled = true;
+  // Off by default: on this project's VM it costs about 0.6 us per context switch (docs/
+  // timeline-cost.md), above the 1 % the issue set for a scheduler-heavy benchmark.
+  bool enabled = false;
   Nanos seconds = std::chrono::seconds(2);  // before the last heartbeat, 1..10 s
   std::size_t buffer_kib = 512;             // kernel ring buffer per CPU, 16..16384 KiB
 };

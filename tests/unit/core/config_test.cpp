@@ -278,16 +278,16 @@ TEST(Config, MetricsErrorsAreExact) {
 TEST(Config, TimelineDefaultsAndKeys) {
   auto defaults = parse_config("", "t.toml");
   ASSERT_TRUE(defaults);
-  EXPECT_TRUE(defaults->timeline.enabled);
+  EXPECT_FALSE(defaults->timeline.enabled);  // its cost: docs/timeline-cost.md
   EXPECT_EQ(defaults->timeline.seconds, 2s);
   EXPECT_EQ(defaults->timeline.buffer_kib, 512u);
   EXPECT_NE(format_config(*defaults).find(
-                "\n[timeline]\nenabled = true\nseconds = \"2s\"\nbuffer_kib = 512\n"),
+                "\n[timeline]\nenabled = false\nseconds = \"2s\"\nbuffer_kib = 512\n"),
             std::string::npos);
-  auto c = parse_config("[timeline]\nenabled = false\nseconds = \"1500ms\"\nbuffer_kib = 1024\n",
+  auto c = parse_config("[timeline]\nenabled = true\nseconds = \"1500ms\"\nbuffer_kib = 1024\n",
                         "t.toml");
   ASSERT_TRUE(c) << c.error().message;
-  EXPECT_FALSE(c->timeline.enabled);
+  EXPECT_TRUE(c->timeline.enabled);
   EXPECT_EQ(c->timeline.seconds, 1500ms);
   EXPECT_EQ(c->timeline.buffer_kib, 1024u);
   // The bounds themselves are accepted.

@@ -71,11 +71,11 @@ TEST(ReloadPlan, TimelineChangeNeedsARestart) {
   Config next = named("b.toml");
   next.timeline.buffer_kib = 1024;
   next.timeline.seconds = seconds(5);
-  next.timeline.enabled = false;
+  next.timeline.enabled = !running.timeline.enabled;
   ReloadPlan p = plan_reload(running, {0, 1}, next, two_cpus(), 0);
   ASSERT_TRUE(p.accepted) << p.message;
   EXPECT_EQ(p.restart_only, (std::vector<std::string>{"[timeline]"}));
-  EXPECT_TRUE(p.next.timeline.enabled);
+  EXPECT_EQ(p.next.timeline.enabled, running.timeline.enabled);
   EXPECT_EQ(p.next.timeline.seconds, seconds(2));
   EXPECT_EQ(p.next.timeline.buffer_kib, running.timeline.buffer_kib);
 }
