@@ -476,7 +476,9 @@ std::string render_timeline(const json& tl, int columns, bool colour) {
   const std::int64_t t0 = get_or<std::int64_t>(tl, "window_start_mono_ns", 0);
   const std::int64_t t1 = get_or<std::int64_t>(tl, "detected_mono_ns", 0);
   const std::int64_t silence = get_or<std::int64_t>(tl, "silence_mono_ns", -1);
-  if (t1 <= t0 || t1 - t0 > Scale::kMaxSpan) {
+  // (unsigned: t1 - t0 of two arbitrary int64 values may not fit in one)
+  if (t1 <= t0 || static_cast<std::uint64_t>(t1) - static_cast<std::uint64_t>(t0) >
+                      static_cast<std::uint64_t>(Scale::kMaxSpan)) {
     emit_text(
         out,
         fmt::format("timeline: recorded, but its window is not usable (start {}, detected {})", t0,
@@ -487,6 +489,18 @@ std::string render_timeline(const json& tl, int columns, bool colour) {
   const bool silence_ok = silence >= t0 && silence <= t1;
   const int stalled_cpu = get_or<int>(tl, "stalled_cpu", -1);
   std::vector<CpuRow> all = read_cpus(tl, t1);
+  // Only the window is drawn: every time from here on lies in [t0, t1], so no difference of two
+  // of them overflows whatever the file says.
+  for (auto& row : all) {
+    auto& segs = row.segments;
+    segs.erase(std::remove_if(segs.begin(), segs.end(),
+                              [&](const Segment& s) { return s.end < t0 || s.start > t1; }),
+               segs.end());
+    for (auto& s : segs) {
+      s.start = std::clamp(s.start, t0, t1);
+      s.end = std::clamp(s.end, t0, t1);
+    }
+  }
 
   // Rows: the stalled CPU first (drawn even with no events), then every CPU with events.
   std::vector<CpuRow> rows;

@@ -57,6 +57,7 @@ struct OpenIrq {
 };
 
 std::string irq_label(int irq, const std::string& name) {
+  if (irq == kLocalTimerIrq) return "local timer interrupt (LOC)";
   return name.empty() ? fmt::format("irq {}", irq) : fmt::format("irq {} ({})", irq, name);
 }
 
@@ -115,7 +116,7 @@ CpuTimeline build_cpu(int cpu, const std::vector<TraceEvent>& evs, const Timelin
         cur = Running{true, e.ts, comm_of(e.name), e.num, e.prio};
         break;
       case TraceKind::kIrqEntry:
-        ++ct.irqs;
+        if (e.num != kLocalTimerIrq) ++ct.irqs;  // device IRQs: the rate an operator looks for
         irq = OpenIrq{true, e.ts, e.num, comm_of(e.name)};
         break;
       case TraceKind::kIrqExit: {

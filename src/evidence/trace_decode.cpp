@@ -221,6 +221,13 @@ Result<TraceSchema> make_trace_schema(const std::map<std::string, std::string>& 
     SW_NEED(s.task_rename.pid, *f, "pid");
     SW_NEED(s.task_rename.newcomm, *f, "newcomm");
   }
+  for (auto [key, dst] : {std::pair{"irq_vectors/local_timer_entry", &s.local_timer_entry},
+                          std::pair{"irq_vectors/local_timer_exit", &s.local_timer_exit}}) {
+    if (!formats.count(key)) continue;
+    auto f = get(key);
+    if (!f) return f.error();
+    dst->id = f->id;
+  }
 #undef SW_NEED
   return s;
 }
@@ -304,6 +311,10 @@ TraceDecoder::PageResult TraceDecoder::decode(std::string_view page, std::vector
           type == schema_.softirq_entry.id ? schema_.softirq_entry.vec : schema_.softirq_exit.vec,
           &v);
       e.num = static_cast<std::int32_t>(v);
+    } else if (schema_.local_timer_entry.id >= 0 &&
+               (type == schema_.local_timer_entry.id || type == schema_.local_timer_exit.id)) {
+      e.kind = type == schema_.local_timer_entry.id ? TraceKind::kIrqEntry : TraceKind::kIrqExit;
+      e.num = kLocalTimerIrq;
     } else if (type == schema_.task_rename.id && schema_.task_rename.id >= 0) {
       e.kind = TraceKind::kRename;
       ok = read_int(rec, len, schema_.task_rename.pid, &v);

@@ -36,7 +36,13 @@ inline constexpr const char* kTraceEvents[] = {
 
 // Enabled when the kernel has it: a task's new name (exec, PR_SET_NAME), so a task renamed while
 // on the CPU (taskset exec'ing insmod) is named by its new name.
-inline constexpr const char* kTraceOptionalEvents[] = {"task/task_rename"};
+// And x86's local timer interrupt, which is no irq_handler_entry: a CPU stuck in an hrtimer
+// callback is inside it.
+inline constexpr const char* kTraceOptionalEvents[] = {
+    "task/task_rename", "irq_vectors/local_timer_entry", "irq_vectors/local_timer_exit"};
+
+// The irq number a local timer interrupt is given in TraceEvent::num.
+inline constexpr int kLocalTimerIrq = -2;
 
 enum class TraceKind : std::uint8_t {
   kSwitch,
@@ -99,6 +105,9 @@ struct TraceSchema {
     int id = -1;
     TraceField pid, newcomm;
   } task_rename;
+  struct LocalTimer {  // optional (x86): ids -1 elsewhere
+    int id = -1;
+  } local_timer_entry, local_timer_exit;
 };
 
 // From the five format texts, keyed "system/event" as in kTraceEvents (and, when present, those of

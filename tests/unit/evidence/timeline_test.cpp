@@ -259,6 +259,21 @@ TEST(Timeline, LongIrqNamesAreKept) {
   EXPECT_EQ(build_timeline(in).silent_after.text, "irq 27 (stallwatch_stall) entered, no exit");
 }
 
+TEST(Timeline, StuckInTheLocalTimerInterrupt) {
+  // An hrtimer callback that does not return: x86's local timer vector, not irq_handler_entry.
+  std::vector<TraceEvent> c1 = {sw(kS, "sw-hb/1", 90, "swapper/1", 0),
+                                irq(kS + 100, TraceKind::kIrqEntry, kLocalTimerIrq)};
+  TimelineInput in;
+  in.stalled_cpu = 1;
+  in.silence = kS - 5;
+  in.window_start = 0;
+  in.detected = 3 * kS;
+  in.events = {{1, &c1}};
+  Timeline t = build_timeline(in);
+  EXPECT_EQ(t.silent_after.text, "local timer interrupt (LOC) entered, no exit");
+  EXPECT_EQ(t.cpus[0].irqs, 0u);  // the rate counts device IRQs only
+}
+
 TEST(Timeline, IdleCpuWhoseHeartbeatNeverWoke) {
   std::vector<TraceEvent> c1 = {sw(1 * kS, "sw-hb/1", 90, "swapper/1", 0)};
   TimelineInput in;
