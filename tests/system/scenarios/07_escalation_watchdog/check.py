@@ -24,7 +24,8 @@ PREVIOUS_BOOT_ID = "1674528cb53e4c37a51d682a078392f5"
 DOCTOR_IDS = ["kernel-softlockup-detector", "kernel-hardlockup-detector", "stallwatch",
               "isolated-cpus", "panic-policy", "crash-dump", "sysrq", "hardware-watchdog",
               "protection-ladder", "clocksource", "cpu-idle", "steal", "rt-throttling",
-              "thermal-throttling", "machine-checks", "kernel-taint", "past-lockups"]
+              "thermal-throttling", "machine-checks", "kernel-taint", "past-lockups",
+              "flight-recorder"]
 
 
 def check_doctor(run):
