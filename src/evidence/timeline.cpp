@@ -61,6 +61,19 @@ std::string irq_label(int irq, const std::string& name) {
   return name.empty() ? fmt::format("irq {}", irq) : fmt::format("irq {} ({})", irq, name);
 }
 
+// A hard-IRQ or softirq segment.
+TimelineSegment handler_segment(SegmentKind kind, int num, std::int64_t start, std::int64_t end,
+                                std::string label, bool open = false) {
+  TimelineSegment s;
+  s.kind = kind;
+  s.num = num;
+  s.start = start;
+  s.end = end;
+  s.label = std::move(label);
+  s.open = open;
+  return s;
+}
+
 std::int64_t overlap(const TimelineSegment& s, std::int64_t a, std::int64_t b) {
   return std::max<std::int64_t>(0, std::min(s.end, b) - std::max(s.start, a));
 }
@@ -120,13 +133,9 @@ CpuTimeline build_cpu(int cpu, const std::vector<TraceEvent>& evs, const Timelin
         irq = OpenIrq{true, e.ts, e.num, comm_of(e.name)};
         break;
       case TraceKind::kIrqExit: {
-        TimelineSegment s;
-        s.kind = SegmentKind::kIrq;
-        s.num = e.num;
-        s.start = irq.open && irq.num == e.num ? irq.start : w0;
-        s.end = e.ts;
-        s.label = irq_label(e.num, irq.open && irq.num == e.num ? irq.name : std::string());
-        ct.segments.push_back(std::move(s));
+        const bool paired = irq.open && irq.num == e.num;
+        ct.segments.push_back(handler_segment(SegmentKind::kIrq, e.num, paired ? irq.start : w0,
+                                              e.ts, irq_label(e.num, paired ? irq.name : "")));
         irq.open = false;
         break;
       }
@@ -134,17 +143,12 @@ CpuTimeline build_cpu(int cpu, const std::vector<TraceEvent>& evs, const Timelin
         ++ct.softirqs;
         soft = OpenIrq{true, e.ts, e.num, {}};
         break;
-      case TraceKind::kSoftirqExit: {
-        TimelineSegment s;
-        s.kind = SegmentKind::kSoftirq;
-        s.num = e.num;
-        s.start = soft.open ? soft.start : w0;
-        s.end = e.ts;
-        s.label = "softirq " + softirq_name(e.num);
-        ct.segments.push_back(std::move(s));
+      case TraceKind::kSoftirqExit:
+        ct.segments.push_back(handler_segment(SegmentKind::kSoftirq, e.num,
+                                              soft.open ? soft.start : w0, e.ts,
+                                              "softirq " + softirq_name(e.num)));
         soft.open = false;
         break;
-      }
       case TraceKind::kRename:  // not drawn: it renames the running task (exec, prctl)
         --ct.events;
         if (cur.known && cur.pid == e.num) cur.comm = comm_of(e.name);
@@ -157,26 +161,12 @@ CpuTimeline build_cpu(int cpu, const std::vector<TraceEvent>& evs, const Timelin
     s.open = true;
     ct.segments.push_back(std::move(s));
   }
-  if (irq.open) {
-    TimelineSegment s;
-    s.kind = SegmentKind::kIrq;
-    s.num = irq.num;
-    s.start = irq.start;
-    s.end = w1;
-    s.label = irq_label(irq.num, irq.name);
-    s.open = true;
-    ct.segments.push_back(std::move(s));
-  }
-  if (soft.open) {
-    TimelineSegment s;
-    s.kind = SegmentKind::kSoftirq;
-    s.num = soft.num;
-    s.start = soft.start;
-    s.end = w1;
-    s.label = "softirq " + softirq_name(soft.num);
-    s.open = true;
-    ct.segments.push_back(std::move(s));
-  }
+  if (irq.open)
+    ct.segments.push_back(handler_segment(SegmentKind::kIrq, irq.num, irq.start, w1,
+                                          irq_label(irq.num, irq.name), true));
+  if (soft.open)
+    ct.segments.push_back(handler_segment(SegmentKind::kSoftirq, soft.num, soft.start, w1,
+                                          "softirq " + softirq_name(soft.num), true));
   const double window_s = static_cast<double>(w1 - w0) / 1e9;
   ct.irq_per_s = window_s > 0 ? static_cast<double>(ct.irqs) / window_s : 0;
   return ct;
