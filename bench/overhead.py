@@ -21,6 +21,7 @@ Give rounds of at least metrics.interval (60 s by default, the default here): th
 periodic pass comes once per interval, and a shorter round may hold none of it.
 """
 import atexit
+import json
 import os
 import shutil
 import subprocess
@@ -71,11 +72,30 @@ def start_daemon(binary, cpus, tmp):
     cfg = os.path.join(tmp, f"sw-{cpus}.toml")
     with open(cfg, "w") as f:
         f.write(f'[heartbeat]\ncpus = "{cpus}"\n[daemon]\nstate_dir = "{tmp}/state"\n'
-                f'runtime_dir = "/dev/shm/stallwatch-bench"\n')  # tmpfs, like /run in production
+                f'runtime_dir = "{RUNTIME}"\n')  # tmpfs, like /run in production
     p = subprocess.Popen([binary, "--config", cfg], stderr=subprocess.DEVNULL)
     atexit.register(lambda: p.poll() is None and (p.kill(), p.wait()))
     time.sleep(2)
     return p
+
+
+RUNTIME = "/dev/shm/stallwatch-bench"
+
+
+def check_counters():
+    """(checks, ns of real-time hold in checks, longest hold us) from a fresh status.json: asks for
+    a status pass through the FIFO, as stallwatchctl does, and reads the file it writes."""
+    path = f"{RUNTIME}/status.json"
+    before = os.stat(path).st_mtime_ns if os.path.exists(path) else 0
+    fd = os.open(f"{RUNTIME}/status.request", os.O_WRONLY | os.O_NONBLOCK)
+    os.write(fd, b"1")
+    os.close(fd)
+    for _ in range(50):
+        time.sleep(0.02)
+        if os.path.exists(path) and os.stat(path).st_mtime_ns != before:
+            break
+    j = json.load(open(path))
+    return j["checks_total"], j.get("check_hold_ns_total", 0), j.get("check_hold_max_us", 0)
 
 
 def others_running():
@@ -131,6 +151,9 @@ def main():
         print(f"over {rounds} rounds: CPU per second {cpu[0]:.2f}-{cpu[-1]:.2f}x, median "
               f"{cpu[len(cpu) // 2]:.2f}x (goal <= 2.0x); per wakeup {wake[0]:.2f}-{wake[-1]:.2f}x, "
               f"median {wake[len(wake) // 2]:.2f}x (goal <= 1.2x)")
+        plain = sorted(x[2] for x in results)
+        print(f"  plain wakeups alone (no check): {plain[0]:.2f}-{plain[-1]:.2f}x, median "
+              f"{plain[len(plain) // 2]:.2f}x")
 
 
 PROM = "/var/lib/prometheus/node-exporter/stallwatch.prom"
@@ -153,16 +176,18 @@ def one_round(binary, duration, tmp):
     ct = subprocess.Popen(["cyclictest", "-t", str(ncpu), "-a", "-i", str(INTERVAL_NS // 1000), "-d", "0",
                            "-p", "99", "-m", "-q", "-D", str(int(duration) + 5)], stdout=subprocess.DEVNULL)
     time.sleep(2)
+    k0 = check_counters()
     s0, c0, m0, t0 = task_stats(sw.pid), task_stats(ct.pid), task_stats(ct.pid, True), time.monotonic()
     p0 = per_thread(sw.pid)
     time.sleep(duration)
     s1, c1, m1, t1 = task_stats(sw.pid), task_stats(ct.pid), task_stats(ct.pid, True), time.monotonic()
     p1 = per_thread(sw.pid)
+    k1 = check_counters()
     ct.terminate()
     ct.wait()
     # One status pass (status.json, plus the metrics textfile when on): ask through the FIFO, as
     # stallwatchctl does, spaced past the dispatcher's 100 ms flood limit.
-    fifo = "/dev/shm/stallwatch-bench/status.request"
+    fifo = f"{RUNTIME}/status.request"
     passes, d0 = 20, per_thread(sw.pid).get("sw-dispatch", [0, 0])
     for _ in range(passes):
         fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
@@ -187,6 +212,15 @@ def one_round(binary, duration, tmp):
         wakes = p1[kind][1] - p0.get(kind, [0, 0])[1]
         print(f"    stallwatchd {kind:18s} {run_ns / dt / 1000:8.1f} us CPU/s  {wakes / dt:6.1f} "
               f"wakeups/s  {run_ns / max(wakes, 1) / 1000:6.2f} us/wakeup")
+    # Check-carrying wakeups apart from plain ones: the daemon counts its checks and the time each
+    # held its CPU (wakeup to the check's end). A plain wakeup is what is left per wakeup.
+    hb = [p1.get("heartbeats", [0, 0])[i] - p0.get("heartbeats", [0, 0])[i] for i in (0, 1)]
+    checks, hold_ns = k1[0] - k0[0], k1[1] - k0[1]
+    plain_us = (hb[0] - hold_ns) / max(hb[1], 1) / 1000
+    print(f"    heartbeat wakeups: {hb[1] - checks} plain, about {plain_us:.2f} us each "
+          f"({plain_us / rows[2][3]:.2f}x cyclictest's); {checks} carried a check, "
+          f"+{hold_ns / max(checks, 1) / 1000:.2f} us each on average (longest check since start "
+          f"{k1[2]} us)")
     print(f"  stallwatchd / cyclictest CPU per wakeup: {rows[0][3] / rows[1][3]:.2f}x "
           f"(vs its measuring threads only: {rows[0][3] / rows[2][3]:.2f}x)")
     print(f"  stallwatchd / cyclictest measuring threads, CPU per second: {rows[0][1] / rows[2][1]:.2f}x "
@@ -198,7 +232,7 @@ def one_round(binary, duration, tmp):
         for path in (PROM, PROM + ".tmp"):  # the file and its spare (AtomicFile)
             if os.path.exists(path):
                 os.unlink(path)
-    return rows[0][1] / rows[2][1], rows[0][3] / rows[2][3]
+    return rows[0][1] / rows[2][1], rows[0][3] / rows[2][3], plain_us / rows[2][3]
 
 
 if __name__ == "__main__":

@@ -62,8 +62,44 @@ std::int64_t lateness_percentile_ns(const HeartbeatSlot& slot, double q) {
   return slot.late_max_ns.load(std::memory_order_relaxed);
 }
 
-Checker::Checker(HeartbeatSlot* slots, int slot_count, CheckerSettings settings)
-    : slots_(slots), cpus_(static_cast<std::size_t>(slot_count)), settings_(settings) {}
+Checker::Checker(HeartbeatSlot* slots, int slot_count, CheckerSettings settings, int group_cpus)
+    : slots_(slots),
+      cpus_(static_cast<std::size_t>(slot_count)),
+      group_cpus_(std::max(1, group_cpus)),
+      group_next_(static_cast<std::size_t>((slot_count + group_cpus_ - 1) / group_cpus_), 0),
+      groups_(group_next_.size()),
+      dirty_(group_next_.size(), 1),
+      settings_(settings) {}
+
+int Checker::earliest_group() const {
+  int best = 0;
+  for (std::size_t g = 1; g < group_next_.size(); ++g)
+    if (group_next_[g] < group_next_[static_cast<std::size_t>(best)]) best = static_cast<int>(g);
+  return best;
+}
+
+std::int64_t Checker::next_deadline_ns() const {
+  if (group_next_.empty()) return 0;
+  return group_next_[static_cast<std::size_t>(earliest_group())];
+}
+
+void Checker::request_all() { std::fill(group_next_.begin(), group_next_.end(), 0); }
+
+void Checker::recount(int group) {
+  GroupCounts n;
+  const std::size_t begin = static_cast<std::size_t>(group) * static_cast<std::size_t>(group_cpus_);
+  const std::size_t end = std::min(cpus_.size(), begin + static_cast<std::size_t>(group_cpus_));
+  for (std::size_t i = begin; i < end; ++i) {
+    n.monitored += cpus_[i].state != CpuState::kUnmonitored;
+    n.stalled += cpus_[i].state == CpuState::kStalled;
+    n.starting += cpus_[i].state == CpuState::kStarting;
+  }
+  GroupCounts& o = groups_[static_cast<std::size_t>(group)];
+  monitored_total_ += n.monitored - o.monitored;
+  stalled_total_ += n.stalled - o.stalled;
+  starting_total_ += n.starting - o.starting;
+  o = n;
+}
 
 std::int64_t Checker::late_bound_ns(std::int64_t heartbeat_interval_ns) {
   // Wakeup latency of a real-time heartbeat is microseconds; half an interval late is not jitter.
@@ -79,19 +115,16 @@ void Checker::set_monitored(int cpu, bool monitored, std::int64_t now_ns) {
   c.stalls = stalls;
   c.sentinel = sentinel && !monitored;
   c.state = monitored ? CpuState::kStarting : CpuState::kUnmonitored;
-  ++changes_;
+  changed(static_cast<std::size_t>(cpu));
   c.baseline_ns = now_ns;
+  recount(group_of(cpu));
+  request_group(group_of(cpu));
 }
 
 void Checker::set_sentinel(int cpu, bool sentinel) {
   if (cpu < 0 || cpu >= slot_count()) return;
   PerCpu& c = cpus_[static_cast<std::size_t>(cpu)];
   c.sentinel = sentinel && c.state == CpuState::kUnmonitored;
-}
-
-bool Checker::all_started() const {
-  return std::none_of(cpus_.begin(), cpus_.end(),
-                      [](const PerCpu& c) { return c.state == CpuState::kStarting; });
 }
 
 std::vector<int> Checker::stalled_cpus() const {
@@ -167,10 +200,11 @@ std::vector<StallEvent> Checker::tick(std::int64_t now_ns, std::int64_t now_boot
 // A heartbeat that stamped on time was running then; one that stamped late was silent from its
 // deadline on (the wakeup it missed). The checking heartbeat's own wakeup counts the same way
 // (it may not have stamped: a displaced heartbeat's stamps do not count for its CPU).
-std::int64_t Checker::last_life_ns(std::int64_t now_ns, const CheckContext& ctx) const {
+std::int64_t Checker::last_life_ns(std::int64_t now_ns, const CheckContext& ctx,
+                                   std::int64_t enough_ns) const {
   const std::int64_t bound = late_bound_ns(settings_.heartbeat_interval_ns);
   std::int64_t life = now_ns - ctx.late_ns;
-  for (std::size_t i = 0; i < cpus_.size(); ++i) {
+  for (std::size_t i = 0; i < cpus_.size() && life <= enough_ns; ++i) {
     const PerCpu& c = cpus_[i];
     if (c.state == CpuState::kUnmonitored && !c.sentinel) continue;
     const std::int64_t last = slots_[i].last_ns.load(std::memory_order_relaxed);
@@ -291,6 +325,7 @@ void Checker::apply_verdict(std::uint64_t id, bool starved, std::int64_t now_ns,
     }
   }
   for (auto& c : cpus_) c.blackout_since_ns = -1;
+  request_all();  // the silence counts again: every group's deadlines move
   if (origin < 0) return;
   PerCpu& c = cpus_[static_cast<std::size_t>(origin)];
   c.cascade_cpus = silent - 1;
@@ -308,7 +343,7 @@ void Checker::apply_verdict(std::uint64_t id, bool starved, std::int64_t now_ns,
   e.after_the_fact = true;
   ++c.stalls;
   ++stalls_total_;
-  ++changes_;
+  changed(static_cast<std::size_t>(origin));
   c.cascade_cpus = 0;
   out.push_back(e);
   e.kind = EventKind::kRecovered;
@@ -320,6 +355,19 @@ void Checker::apply_verdict(std::uint64_t id, bool starved, std::int64_t now_ns,
 void Checker::tick_into(std::int64_t now_ns, std::int64_t now_boot_ns, std::int64_t planned_ns,
                         std::vector<CheckEvent>& events, CheckContext ctx) {
   (void)planned_ns;  // lateness is the checking heartbeat's own (ctx), not the deadline's
+  guards(now_ns, now_boot_ns, events, ctx);
+  for (int g = 0; g < group_count(); ++g) scan_group(g, now_ns, events);
+}
+
+void Checker::tick_group_into(int group, std::int64_t now_ns, std::int64_t now_boot_ns,
+                              std::vector<CheckEvent>& events, CheckContext ctx) {
+  if (group < 0 || group >= group_count()) return;
+  guards(now_ns, now_boot_ns, events, ctx);
+  scan_group(group, now_ns, events);
+}
+
+void Checker::guards(std::int64_t now_ns, std::int64_t now_boot_ns, std::vector<CheckEvent>& events,
+                     const CheckContext& ctx) {
   const std::int64_t boot_offset = now_boot_ns - now_ns;
   healthy_ = true;
   if (last_tick_ns_ != 0) {
@@ -330,9 +378,13 @@ void Checker::tick_into(std::int64_t now_ns, std::int64_t now_boot_ns, std::int6
       freeze(suspended, last_tick_ns_, now_ns, PauseCause::kSuspend, events);
     } else if (ctx.late_ns > late_bound_ns(settings_.heartbeat_interval_ns)) {
       // Healthy heartbeats stamp at least once an interval: a longer silence of all is news.
-      const std::int64_t start = std::max(last_life_ns(now_ns, ctx), blackout_end_ns_);
-      if (now_ns - start >
-          settings_.heartbeat_interval_ns + late_bound_ns(settings_.heartbeat_interval_ns)) {
+      const std::int64_t enough =
+          now_ns - settings_.heartbeat_interval_ns - late_bound_ns(settings_.heartbeat_interval_ns);
+      const std::int64_t start =
+          blackout_end_ns_ >= enough
+              ? blackout_end_ns_
+              : std::max(last_life_ns(now_ns, ctx, enough), blackout_end_ns_);
+      if (start < enough) {
         healthy_ = false;
         blackout(start, now_ns, events);
         blackout_end_ns_ = now_ns;
@@ -341,13 +393,15 @@ void Checker::tick_into(std::int64_t now_ns, std::int64_t now_boot_ns, std::int6
   }
   last_tick_ns_ = now_ns;
   last_boot_offset_ns_ = boot_offset;
+}
 
+void Checker::scan_group(int group, std::int64_t now_ns, std::vector<CheckEvent>& events) {
   std::int64_t next = now_ns + settings_.interval_ns;
-  stalled_count_ = monitored_count_ = 0;
-  for (std::size_t i = 0; i < cpus_.size(); ++i) {
+  const std::size_t begin = static_cast<std::size_t>(group) * static_cast<std::size_t>(group_cpus_);
+  const std::size_t end = std::min(cpus_.size(), begin + static_cast<std::size_t>(group_cpus_));
+  for (std::size_t i = begin; i < end; ++i) {
     PerCpu& c = cpus_[i];
     if (c.state == CpuState::kUnmonitored) continue;
-    ++monitored_count_;
     HeartbeatSlot& slot = slots_[i];
     // seq first (acquire), then last_ns: a new seq always comes with its last_ns (stamp()).
     const std::uint64_t seq = slot.seq.load(std::memory_order_acquire);
@@ -382,7 +436,7 @@ void Checker::tick_into(std::int64_t now_ns, std::int64_t now_boot_ns, std::int6
         c.escalated = false;
         c.pending_ns = c.credit_ns = 0;
         slot.attention.store(0, std::memory_order_relaxed);
-        ++changes_;
+        changed(i);
       }
       if (displaced >= 0) continue;
     }
@@ -395,7 +449,7 @@ void Checker::tick_into(std::int64_t now_ns, std::int64_t now_boot_ns, std::int6
       CheckEvent e = make(EventKind::kDisplaced, 0);
       e.moved_to = -1;
       events.push_back(e);
-      ++changes_;
+      changed(i);
     }
 
     if (c.credit_last_ns != last && c.state != CpuState::kStalled) {
@@ -424,7 +478,7 @@ void Checker::tick_into(std::int64_t now_ns, std::int64_t now_boot_ns, std::int6
         c.suspect = false;  // its heartbeat runs again
         c.credit_last_ns = -1;
         c.credit_ns = c.pending_ns = 0;
-        ++changes_;
+        changed(i);
         slot.attention.store(0, std::memory_order_relaxed);
         c.age_ns = std::max<std::int64_t>(0, now_ns - last);
         next = std::min(next, last + settings_.threshold_ns + 1);
@@ -445,13 +499,13 @@ void Checker::tick_into(std::int64_t now_ns, std::int64_t now_boot_ns, std::int6
 
     if (c.state == CpuState::kStarting && last != 0 && last >= c.baseline_ns) {
       c.state = CpuState::kHealthy;
-      ++changes_;
+      changed(i);
     }
     if (c.age_ns > settings_.threshold_ns) {
       // A heartbeat that never stamped within the threshold is stalled too (e.g. a hog was
       // already running when we started); its silence counts from its start.
       c.state = CpuState::kStalled;
-      ++changes_;
+      changed(i);
       c.episode_start_ns = base;
       c.episode_seq = seq;
       c.episode = next_episode_++;
@@ -476,15 +530,15 @@ void Checker::tick_into(std::int64_t now_ns, std::int64_t now_boot_ns, std::int6
     if (c.age_ns > half && !c.suspect) {
       c.suspect = true;
       ++suspects_;
-      ++changes_;
+      changed(i);
     } else if (c.age_ns <= half && c.suspect) {
       c.suspect = false;
-      ++changes_;
+      changed(i);
     }
     next = std::min(next, base + withheld + (c.suspect ? settings_.threshold_ns : half) + 1);
   }
-  for (const auto& c : cpus_) stalled_count_ += c.state == CpuState::kStalled;
-  next_deadline_ns_ = std::max(next, now_ns + 1);
+  recount(group);  // the group's lines are in the cache now
+  group_next_[static_cast<std::size_t>(group)] = std::max(next, now_ns + 1);
 }
 
 }  // namespace stallwatch

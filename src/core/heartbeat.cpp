@@ -47,6 +47,7 @@ void check_on_wakeup(CheckGate& gate, CheckHook& hook, HeartbeatSlot& slot, int 
     call.took_over_from = CheckGate::owner_of(held);
   }
   if (attention) slot.attention.store(0, std::memory_order_relaxed);
+  call.attention = attention;
   hook.run_check(call);
 }
 

@@ -26,6 +26,7 @@ CheckRunner::CheckRunner(HeartbeatSlot* slots, int slot_count, const RunnerSetti
       settings_(settings),
       monitor_req_(new std::atomic<int>[static_cast<std::size_t>(slot_count)]),
       monitor_req_ns_(new std::atomic<std::int64_t>[static_cast<std::size_t>(slot_count)]),
+      monitor_group_(new std::atomic<bool>[static_cast<std::size_t>(checker_.group_count())]),
       drill_until_(new std::atomic<std::int64_t>[static_cast<std::size_t>(slot_count)]),
       published_(slot_count) {
   events_.reserve(checker_.max_events());
@@ -35,6 +36,8 @@ CheckRunner::CheckRunner(HeartbeatSlot* slots, int slot_count, const RunnerSetti
     monitor_req_ns_[i].store(0, std::memory_order_relaxed);
     drill_until_[i].store(0, std::memory_order_relaxed);
   }
+  for (int g = 0; g < checker_.group_count(); ++g)
+    monitor_group_[g].store(false, std::memory_order_relaxed);
 }
 
 void CheckRunner::post_drill(int cpu, std::int64_t until_ns) {
@@ -60,6 +63,7 @@ void CheckRunner::post_monitor(int cpu, bool monitored, std::int64_t now_ns) {
   if (cpu < 0 || cpu >= checker_.slot_count()) return;
   monitor_req_ns_[cpu].store(now_ns, std::memory_order_relaxed);
   monitor_req_[cpu].store(monitored ? 1 : 2, std::memory_order_release);
+  monitor_group_[checker_.group_of(cpu)].store(true, std::memory_order_release);
   monitor_pending_.store(true, std::memory_order_release);
   gate_.request_check_now();
 }
@@ -67,6 +71,7 @@ void CheckRunner::post_monitor(int cpu, bool monitored, std::int64_t now_ns) {
 void CheckRunner::post_sentinel(int cpu, bool sentinel) {
   if (cpu < 0 || cpu >= checker_.slot_count()) return;
   monitor_req_[cpu].store(sentinel ? 3 : 4, std::memory_order_release);
+  monitor_group_[checker_.group_of(cpu)].store(true, std::memory_order_release);
   monitor_pending_.store(true, std::memory_order_release);
   gate_.request_check_now();
 }
@@ -83,29 +88,36 @@ void CheckRunner::apply_pending(std::int64_t now_ns, std::vector<CheckEvent>& ev
     post_front_ = post_middle_.exchange(post_front_, std::memory_order_acq_rel) & kPostIndex;
     settings_ = posts_[post_front_];
     checker_.apply(settings_.checker);
+    checker_.request_all();  // new threshold or intervals: every group's deadlines move
     takeover_after_ns_.store(takeover_after(settings_.checker), std::memory_order_relaxed);
   }
+  // A request is flagged on its CPU, then its group, then pending (release, in that order), and
+  // taken in the reverse order: a flag found set always has its CPU's request visible. Only the
+  // groups with a request are visited; a start or a reload that changes every CPU's monitoring
+  // visits them all, once (not a steady check's cost).
   if (monitor_pending_.exchange(false, std::memory_order_acq_rel)) {
-    for (int cpu = 0; cpu < checker_.slot_count(); ++cpu) {
-      const int req = monitor_req_[cpu].exchange(0, std::memory_order_acq_rel);
-      if (req == 0) continue;
-      if (req >= 3) {
-        checker_.set_sentinel(cpu, req == 3);
-        continue;
+    const int per = checker_.group_cpus();
+    for (int g = 0; g < checker_.group_count(); ++g) {
+      if (!monitor_group_[g].exchange(false, std::memory_order_acq_rel)) continue;
+      for (int cpu = g * per; cpu < std::min(checker_.slot_count(), (g + 1) * per); ++cpu) {
+        const int req = monitor_req_[cpu].exchange(0, std::memory_order_acq_rel);
+        if (req == 0) continue;
+        if (req >= 3) {
+          checker_.set_sentinel(cpu, req == 3);
+          continue;
+        }
+        const std::int64_t at = monitor_req_ns_[cpu].load(std::memory_order_relaxed);
+        checker_.set_monitored(cpu, req == 1, std::min(at, now_ns));
       }
-      const std::int64_t at = monitor_req_ns_[cpu].load(std::memory_order_relaxed);
-      checker_.set_monitored(cpu, req == 1, std::min(at, now_ns));
     }
   }
   if (const std::uint64_t v = verdict_.exchange(0, std::memory_order_acq_rel); v != 0)
     checker_.apply_verdict(v >> 1, (v & 1) != 0, now_ns, events);
 }
 
-void CheckRunner::publish(std::int64_t now_ns) {
-  bool changed = false;
-  const bool any = checker_.changes() != published_changes_;
-  published_changes_ = checker_.changes();
-  for (int cpu = 0; any && cpu < checker_.slot_count(); ++cpu) {
+void CheckRunner::publish_group(int group, std::int64_t now_ns, bool& changed) {
+  const int per = checker_.group_cpus();
+  for (int cpu = group * per; cpu < std::min(checker_.slot_count(), (group + 1) * per); ++cpu) {
     const CpuView v = checker_.view(cpu);
     PublishedCpu& p = published_.cpu[cpu];
     const int state = static_cast<int>(v.state);
@@ -124,13 +136,22 @@ void CheckRunner::publish(std::int64_t now_ns) {
       changed = true;
     }
   }
+}
+
+// Only the groups whose CPUs changed are visited (a check changes its own group's, a monitoring
+// request or a verdict others').
+void CheckRunner::publish(std::int64_t now_ns) {
+  bool changed = false;
+  const bool any = checker_.changes() != published_changes_;
+  published_changes_ = checker_.changes();
+  for (int g = 0; any && g < checker_.group_count(); ++g)
+    if (checker_.take_dirty(g)) publish_group(g, now_ns, changed);
   published_.stalls_total.store(checker_.stalls_total(), std::memory_order_relaxed);
   if (published_.suspects.load(std::memory_order_relaxed) != checker_.suspects()) {
     published_.suspects.store(checker_.suspects(), std::memory_order_relaxed);
     changed = true;
   }
-  const bool started =
-      any ? checker_.all_started() : published_.all_started.load(std::memory_order_relaxed);
+  const bool started = checker_.all_started();
   if (published_.all_started.load(std::memory_order_relaxed) != started) {
     published_.all_started.store(started, std::memory_order_relaxed);
     changed = true;
@@ -183,8 +204,13 @@ void CheckRunner::run_check(const CheckCall& call) noexcept {
   (void)gate_.take_request();  // what was asked before this point is applied below
   events_.clear();
   apply_pending(now_ns, events_);
-  checker_.tick_into(now_ns, out_.boot_ns(), call.planned_ns, events_,
-                     CheckContext{call.cpu, call.late_ns});
+  // One group per check: the checking CPU's own when its slot asked for attention (a recovery, a
+  // new or returning heartbeat: reported without waiting for a deadline), else the most overdue.
+  const int group = call.attention && call.cpu >= 0 && call.cpu < checker_.slot_count()
+                        ? checker_.group_of(call.cpu)
+                        : checker_.earliest_group();
+  checker_.tick_group_into(group, now_ns, out_.boot_ns(), events_,
+                           CheckContext{call.cpu, call.late_ns});
   // A check owner frozen mid-check and taken over resumes here: everything it decided is stale.
   if (!gate_.owns(call.claim)) return;
   bool wake = false;
@@ -220,6 +246,13 @@ void CheckRunner::run_check(const CheckCall& call) noexcept {
   const std::int64_t next = outputs_and_deadline(call.cpu, now_ns);
   gate_.release(call.claim, next);
   if (wake) out_.wake_dispatcher(call.cpu);
+  if (const std::int64_t end = out_.mono_ns(); end > now_ns) {
+    const std::int64_t hold = end - now_ns;
+    published_.check_hold_ns_total.fetch_add(static_cast<std::uint64_t>(hold),
+                                             std::memory_order_relaxed);
+    if (hold > published_.check_hold_max_ns.load(std::memory_order_relaxed))
+      published_.check_hold_max_ns.store(hold, std::memory_order_relaxed);
+  }
 }
 
 }  // namespace stallwatch::daemon

@@ -70,6 +70,7 @@ class Daemon::Outputs final : public RtOutputs {
   }
   bool escalation_pending() noexcept override { return actor_ != nullptr && actor_->pending(); }
   std::int64_t boot_ns() noexcept override { return boot_(); }
+  std::int64_t mono_ns() noexcept override { return mono_now_ns(); }
 
  private:
   Notifier& notifier_;

@@ -58,6 +58,8 @@ nlohmann::json status_document(const StatusInputs& in) {
   j[key::kStallsTotal] = in.stalls_total;
   j[key::kEventsDropped] = in.events_dropped;
   j[key::kChecksTotal] = in.checks;
+  j[key::kCheckHoldNsTotal] = in.check_hold_ns_total;
+  j[key::kCheckHoldMaxUs] = in.check_hold_max_ns / 1000;
   j[key::kLastCheckAgeMs] =
       in.last_check_ns > 0 ? (in.now_mono_ns - in.last_check_ns) / 1'000'000 : -1;
   j[key::kGlobalPausesTotal] = in.global_pauses;
@@ -134,6 +136,8 @@ StatusInputs status_snapshot(const StatusSources& src, std::int64_t now_mono_ns,
   in.stalls_total = pub.stalls_total.load(std::memory_order_relaxed);
   in.events_dropped = src.events_dropped;
   in.checks = pub.checks.load(std::memory_order_relaxed);
+  in.check_hold_ns_total = pub.check_hold_ns_total.load(std::memory_order_relaxed);
+  in.check_hold_max_ns = pub.check_hold_max_ns.load(std::memory_order_relaxed);
   in.last_check_ns = pub.last_check_ns.load(std::memory_order_relaxed);
   in.global_pauses = pub.global_pauses.load(std::memory_order_relaxed);
   in.feeds_missed = pub.feeds_missed.load(std::memory_order_relaxed);

@@ -47,6 +47,7 @@ struct CheckCall {
   std::int64_t late_ns = 0;     // how late its wakeup was (a blackout when every one was late)
   std::uint64_t claim = 0;      // the CheckGate claim word it holds
   int took_over_from = -1;      // the CPU of an owner that froze mid-check, if this is a takeover
+  bool attention = false;       // its slot asked for a check (check its own CPU's group)
 };
 
 // Runs one check on the calling heartbeat's thread. Must not block, lock, allocate or log.

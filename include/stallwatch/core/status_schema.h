@@ -33,6 +33,9 @@ inline constexpr const char* kThresholdMs = "threshold_ms";
 inline constexpr const char* kStallsTotal = "stalls_total";
 inline constexpr const char* kEventsDropped = "events_dropped";
 inline constexpr const char* kChecksTotal = "checks_total";
+// Real-time time a check held its CPU (from the carrying heartbeat's wakeup to the check's end).
+inline constexpr const char* kCheckHoldNsTotal = "check_hold_ns_total";
+inline constexpr const char* kCheckHoldMaxUs = "check_hold_max_us";
 inline constexpr const char* kLastCheckAgeMs = "last_check_age_ms";  // -1: no check yet
 inline constexpr const char* kGlobalPausesTotal = "global_pauses_total";
 inline constexpr const char* kWatchdogPingsDropped = "watchdog_pings_dropped";

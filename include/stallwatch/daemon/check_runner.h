@@ -42,6 +42,9 @@ class RtOutputs {
   // An escalation handed over and not yet taken: no WATCHDOG=1 meanwhile.
   virtual bool escalation_pending() noexcept { return false; }
   virtual std::int64_t boot_ns() noexcept = 0;  // CLOCK_BOOTTIME
+  // CLOCK_MONOTONIC, read once at the end of each check: how long the check held its CPU.
+  // 0 (the default, for fakes): not measured.
+  virtual std::int64_t mono_ns() noexcept { return 0; }
 };
 
 // What the status writer may read without the claim. All relaxed: a reader may see one check
@@ -58,6 +61,10 @@ struct PublishedState {
   std::unique_ptr<PublishedCpu[]> cpu;
   std::atomic<std::uint64_t> version{0};  // bumped on every visible change
   std::atomic<std::uint64_t> checks{0};
+  // Time from a check-carrying heartbeat's wakeup to the end of its check, summed and at most
+  // (the real-time hold a check adds to a wakeup: the noise a co-located RT task can see).
+  std::atomic<std::uint64_t> check_hold_ns_total{0};
+  std::atomic<std::int64_t> check_hold_max_ns{0};
   std::atomic<std::uint64_t> stalls_total{0};
   std::atomic<std::uint64_t> global_pauses{0};
   std::atomic<std::uint64_t> stuck_owners{0};  // claims taken over from an owner that froze
@@ -129,6 +136,7 @@ class CheckRunner final : public CheckHook {
  private:
   void apply_pending(std::int64_t now_ns, std::vector<CheckEvent>& events);
   void publish(std::int64_t now_ns);
+  void publish_group(int group, std::int64_t now_ns, bool& changed);
   std::int64_t outputs_and_deadline(int cpu, std::int64_t now_ns);
 
   Checker checker_;
@@ -159,9 +167,11 @@ class CheckRunner final : public CheckHook {
   int frozen_owner_ = -1;                  // the CPU of the last owner whose claim was taken over
 
   // Monitoring requests: per CPU, 0 none, 1 monitor, 2 unmonitor, 3 sentinel, 4 not sentinel;
-  // the time of the request.
+  // the time of the request; per group, whether one of its CPUs has one (so a check applies them
+  // without visiting every CPU).
   std::unique_ptr<std::atomic<int>[]> monitor_req_;
   std::unique_ptr<std::atomic<std::int64_t>[]> monitor_req_ns_;
+  std::unique_ptr<std::atomic<bool>[]> monitor_group_;
   std::atomic<bool> monitor_pending_{false};
   std::unique_ptr<std::atomic<std::int64_t>[]> drill_until_;  // per CPU, post_drill()
 

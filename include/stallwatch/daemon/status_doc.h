@@ -50,6 +50,8 @@ struct StatusInputs {
   std::uint64_t stalls_total = 0;
   std::uint64_t events_dropped = 0;
   std::uint64_t checks = 0;
+  std::uint64_t check_hold_ns_total = 0;
+  std::int64_t check_hold_max_ns = 0;
   std::int64_t last_check_ns = 0;
   std::uint64_t global_pauses = 0;
   std::uint64_t watchdog_pings_dropped = 0;

@@ -126,6 +126,8 @@ TEST(StatusSchema, WriterToReaderRoundTripThroughTheKeyConstants) {
   in.stalls_total = 3;
   in.events_dropped = 4;
   in.checks = 1234;
+  in.check_hold_ns_total = 5'000'000;
+  in.check_hold_max_ns = 12'345;
   in.last_check_ns = in.now_mono_ns - 40 * kMs;
   in.global_pauses = 5;
   in.watchdog_pings_dropped = 6;
@@ -165,6 +167,8 @@ TEST(StatusSchema, WriterToReaderRoundTripThroughTheKeyConstants) {
                                      key::kStallsTotal,
                                      key::kEventsDropped,
                                      key::kChecksTotal,
+                                     key::kCheckHoldNsTotal,
+                                     key::kCheckHoldMaxUs,
                                      key::kLastCheckAgeMs,
                                      key::kGlobalPausesTotal,
                                      key::kWatchdogPingsDropped,
@@ -206,6 +210,8 @@ TEST(StatusSchema, WriterToReaderRoundTripThroughTheKeyConstants) {
   EXPECT_EQ(get_or<std::uint64_t>(j, key::kStallsTotal, 0), 3u);
   EXPECT_EQ(get_or<std::uint64_t>(j, key::kEventsDropped, 0), 4u);
   EXPECT_EQ(get_or<std::uint64_t>(j, key::kChecksTotal, 0), 1234u);
+  EXPECT_EQ(get_or<std::uint64_t>(j, key::kCheckHoldNsTotal, 0), 5'000'000u);
+  EXPECT_EQ(get_or<std::int64_t>(j, key::kCheckHoldMaxUs, 0), 12);
   EXPECT_EQ(get_or<std::int64_t>(j, key::kLastCheckAgeMs, 0), 40);
   EXPECT_EQ(get_or<std::uint64_t>(j, key::kGlobalPausesTotal, 0), 5u);
   EXPECT_EQ(get_or<std::uint64_t>(j, key::kWatchdogPingsDropped, 0), 6u);

@@ -481,6 +481,58 @@ TEST_F(RunnerTest, RealTimePathDoesNotAllocate) {
   EXPECT_FALSE(drain().empty());
 }
 
+// 96 CPUs in three groups of 32, heartbeats staggered over a 500 ms interval (one wakeup every
+// 5.2 ms): each check covers one group, and a CPU stalled in any group is still reported within
+// threshold + a few wakeups of its last stamp, by whichever heartbeat wakes next.
+TEST(RunnerGroups, EachCheckCoversOneGroupAndAStallAnywhereIsFoundOnTime) {
+  constexpr int kCpus = 96;
+  std::unique_ptr<HeartbeatSlot[]> slots(new HeartbeatSlot[kCpus]);
+  CheckGate gate;
+  EventRing<CheckEvent> ring(256);
+  struct Timed final : RtOutputs {
+    std::int64_t now = 0;
+    void wake_dispatcher(int) noexcept override {}
+    bool watchdog_ping() noexcept override { return true; }
+    bool request_feed(int) noexcept override { return false; }
+    std::int64_t boot_ns() noexcept override { return now; }
+    std::int64_t mono_ns() noexcept override { return now + 7000; }  // every check holds 7 us
+  } out;
+  RunnerSettings rs;
+  rs.checker.interval_ns = 1000 * kMs;
+  rs.checker.threshold_ns = 2000 * kMs;
+  rs.checker.repeat_ns = 10'000 * kMs;
+  rs.checker.heartbeat_interval_ns = 500 * kMs;
+  CheckRunner runner(slots.get(), kCpus, rs, gate, ring, out);
+  std::int64_t now = 1000 * kMs;
+  for (int c = 0; c < kCpus; ++c) runner.post_monitor(c, true, now);
+  const std::int64_t step = 500 * kMs / kCpus;
+  std::int64_t last_stamp_70 = 0, found = 0;
+  for (int i = 0; i < 20 * kCpus && found == 0; ++i) {
+    now += step;
+    out.now = now;
+    const int cpu = i % kCpus;
+    if (cpu == 70 && i >= 4 * kCpus) continue;  // CPU 70 (group 2) stalls after 2 s
+    if (cpu == 70) last_stamp_70 = now;
+    slots[cpu].stamp(now, 0, cpu);
+    check_on_wakeup(gate, runner, slots[cpu], cpu, now, 0, Checker::late_bound_ns(500 * kMs));
+    CheckEvent e;
+    while (ring.pop(e))
+      if (e.kind == EventKind::kStall && e.cpu == 70) found = e.detected_mono_ns;
+  }
+  ASSERT_GT(found, 0);
+  EXPECT_GT(found - last_stamp_70, 2000 * kMs);
+  EXPECT_LE(found - last_stamp_70, 2000 * kMs + 3 * step);
+  const PublishedState& p = runner.published();
+  EXPECT_EQ(p.cpu[70].state.load(), static_cast<int>(CpuState::kStalled));
+  EXPECT_TRUE(p.all_started.load());
+  // Every check held its CPU 7 us (the fake clock): counted and the longest kept.
+  EXPECT_EQ(p.check_hold_max_ns.load(), 7000);
+  EXPECT_EQ(p.check_hold_ns_total.load(), p.checks.load() * 7000);
+  // About one group check per group per second (the backstop), plus the new heartbeats' first.
+  const double seconds = static_cast<double>(now - 1000 * kMs) / 1e9;
+  EXPECT_LT(static_cast<double>(p.checks.load()), 3 * seconds + kCpus + 10);
+}
+
 TEST(EventRing, BoundedDropsAreCountedAndOrderIsKept) {
   EventRing<CheckEvent> ring(4);
   for (int i = 0; i < 6; ++i) {
