@@ -128,6 +128,20 @@ class CheckRunner final : public CheckHook {
   }
 
   const PublishedState& published() const { return published_; }
+  // Every array a check may touch, per CPU or per group (the checker's and this side's), for
+  // benchmarks that evict them from the cache before a check.
+  template <typename Fn>
+  void for_each_state(Fn&& fn) const {
+    checker_.for_each_state(fn);
+    const auto n = static_cast<std::size_t>(checker_.slot_count());
+    fn(static_cast<const void*>(published_.cpu.get()), n * sizeof(PublishedCpu));
+    fn(static_cast<const void*>(monitor_req_.get()), n * sizeof(std::atomic<int>));
+    fn(static_cast<const void*>(monitor_req_ns_.get()), n * sizeof(std::atomic<std::int64_t>));
+    fn(static_cast<const void*>(drill_until_.get()), n * sizeof(std::atomic<std::int64_t>));
+    fn(static_cast<const void*>(monitor_group_.get()),
+       static_cast<std::size_t>(checker_.group_count()) * sizeof(std::atomic<bool>));
+    fn(static_cast<const void*>(this), sizeof *this);
+  }
   // The settings the check runs with (the last posted ones it has applied). The checking thread
   // only, or a test between checks.
   const RunnerSettings& settings() const noexcept { return settings_; }
