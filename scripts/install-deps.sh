@@ -7,8 +7,8 @@ build_pkgs=(build-essential cmake pkg-config git
   libsystemd-dev libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
   libtracefs-dev libtraceevent-dev
   libgtest-dev libgmock-dev libbenchmark-dev)
-test_pkgs=(rt-tests stress-ng systemd procps util-linux python3 clang-14 libclang-rt-14-dev clang-format-14
-  qemu-system-x86 debootstrap cpio gzip kmod e2fsprogs
+test_pkgs=(rt-tests rtla stress-ng systemd procps util-linux python3 clang-14 libclang-rt-14-dev
+  clang-format-14 qemu-system-x86 debootstrap cpio gzip kmod e2fsprogs
   lintian rpm debhelper prometheus prometheus-node-exporter)
 want=("${build_pkgs[@]}")
 if [ "${1:-}" = "--test" ]; then want+=("${test_pkgs[@]}"); fi
