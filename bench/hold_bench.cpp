@@ -30,9 +30,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
-#include <memory>
 #include <vector>
 
 #include "stallwatch/core/check_gate.h"
@@ -63,15 +63,16 @@ void flush(const void* p, std::size_t bytes) {
 }
 
 struct Figures {
-  double p50, p99, max;        // samples no interrupt hit
-  double max_all;              // every sample
-  int hit = 0;                 // samples an interrupt hit
+  double p50, p99, max;  // samples no interrupt hit
+  double max_all;        // every sample
+  int hit = 0;           // samples an interrupt hit
 };
 
 Figures summarize(std::vector<std::int64_t>& ns) {
   std::sort(ns.begin(), ns.end());
   auto at = [&](double q) {
-    const auto i = std::min(ns.size() - 1, static_cast<std::size_t>(q * static_cast<double>(ns.size())));
+    const auto i =
+        std::min(ns.size() - 1, static_cast<std::size_t>(q * static_cast<double>(ns.size())));
     return static_cast<double>(ns[i]) / 1000.0;
   };
   return {at(0.5), at(0.99), static_cast<double>(ns.back()) / 1000.0, 0, 0};
@@ -93,8 +94,7 @@ std::uint64_t interrupts_here(int cpu) {
     std::string label;
     row >> label;
     std::uint64_t v = 0;
-    for (int i = 0; i <= column && row >> v; ++i) {
-    }
+    for (int i = 0; i <= column && row >> v; ++i) {}
     if (row) sum += v;
   }
   return sum;

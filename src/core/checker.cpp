@@ -399,146 +399,162 @@ void Checker::scan_group(int group, std::int64_t now_ns, std::vector<CheckEvent>
   std::int64_t next = now_ns + settings_.interval_ns;
   const std::size_t begin = static_cast<std::size_t>(group) * static_cast<std::size_t>(group_cpus_);
   const std::size_t end = std::min(cpus_.size(), begin + static_cast<std::size_t>(group_cpus_));
+  GroupCounts n;
   for (std::size_t i = begin; i < end; ++i) {
-    PerCpu& c = cpus_[i];
+    const PerCpu& c = cpus_[i];
     if (c.state == CpuState::kUnmonitored) continue;
-    HeartbeatSlot& slot = slots_[i];
-    // seq first (acquire), then last_ns: a new seq always comes with its last_ns (stamp()).
-    const std::uint64_t seq = slot.seq.load(std::memory_order_acquire);
-    const std::int64_t last = slot.last_ns.load(std::memory_order_relaxed);
-    const int displaced = slot.displaced_on.load(std::memory_order_acquire);
-    const std::uint32_t displacements = slot.displacements.load(std::memory_order_relaxed);
-    const int cpu = static_cast<int>(i);
-
-    auto make = [&](EventKind kind, std::int64_t stall_ns) {
-      CheckEvent e;
-      e.kind = kind;
-      e.cpu = cpu;
-      e.stall_ns = stall_ns;
-      e.threshold_ns = settings_.threshold_ns;
-      e.detected_mono_ns = now_ns;
-      e.stall_start_mono_ns = c.episode_start_ns;
-      e.episode = c.episode;
-      return e;
-    };
-
-    // A heartbeat found on another CPU speaks for no CPU: not healthy, not stalled, not
-    // monitored, until it is back on its own (it puts itself back; see heartbeat.cpp).
-    // Counted too: a heartbeat that put itself back before any check saw it was still moved.
-    if (displaced >= 0 || displacements != c.displacements_seen) {
-      c.displacements_seen = displacements;
-      if (c.state != CpuState::kDisplaced) {
-        CheckEvent e = make(EventKind::kDisplaced, 0);
-        e.moved_to = slot.moved_to.load(std::memory_order_relaxed);
-        events.push_back(e);
-        c.state = CpuState::kDisplaced;
-        c.suspect = false;
-        c.escalated = false;
-        c.pending_ns = c.credit_ns = 0;
-        slot.attention.store(0, std::memory_order_relaxed);
-        changed(i);
-      }
-      if (displaced >= 0) continue;
-    }
-    if (c.state == CpuState::kDisplaced) {
-      // Back: monitored again from the moment it was put back (its stamps from elsewhere never
-      // counted). If its CPU is busy now, it cannot stamp and that is a stall.
-      const std::int64_t placed = slot.placed_ns.load(std::memory_order_relaxed);
-      c.state = CpuState::kStarting;
-      c.baseline_ns = displaced == kReturning && placed > 0 ? std::min(placed, now_ns) : now_ns;
-      CheckEvent e = make(EventKind::kDisplaced, 0);
-      e.moved_to = -1;
-      events.push_back(e);
-      changed(i);
-    }
-
-    if (c.credit_last_ns != last && c.state != CpuState::kStalled) {
-      c.credit_last_ns = -1;  // it stamped: withheld time no longer matters
-      c.credit_ns = c.pending_ns = 0;
-    }
-    const std::int64_t withheld = c.credit_last_ns == last ? c.credit_ns + c.pending_ns : 0;
-    const std::int64_t base = std::max(last, c.baseline_ns);
-    c.age_ns = std::max<std::int64_t>(0, now_ns - base - withheld);
-
-    // Deadlines of a stalled CPU: its repeat report and, if due, its escalation. Its recovery
-    // comes through the slot's attention flag.
-    auto stalled_deadlines = [&] {
-      next = std::min(next, c.next_report_ns);
-      if (settings_.escalation_after_ns > 0 && !c.escalated)
-        next = std::min(next, base + withheld + settings_.escalation_after_ns);
-    };
-
-    if (c.state == CpuState::kStalled) {
-      if (seq != c.episode_seq && last > c.episode_start_ns) {
-        // Stamped again: the heartbeat's silence ran from its last stamp before the stall to
-        // this first stamp after it (time withheld as a freeze not counted).
-        const std::int64_t paused = c.credit_last_ns == c.episode_start_ns ? c.credit_ns : 0;
-        events.push_back(make(EventKind::kRecovered, last - c.episode_start_ns - paused));
-        c.state = CpuState::kHealthy;
-        c.suspect = false;  // its heartbeat runs again
-        c.credit_last_ns = -1;
-        c.credit_ns = c.pending_ns = 0;
-        changed(i);
-        slot.attention.store(0, std::memory_order_relaxed);
-        c.age_ns = std::max<std::int64_t>(0, now_ns - last);
-        next = std::min(next, last + settings_.threshold_ns + 1);
-        continue;
-      }
-      if (settings_.escalation_after_ns > 0 && !c.escalated &&
-          c.age_ns >= settings_.escalation_after_ns) {
-        c.escalated = true;
-        events.push_back(make(EventKind::kEscalation, c.age_ns));
-      }
-      if (now_ns >= c.next_report_ns) {
-        events.push_back(make(EventKind::kOngoing, c.age_ns));
-        c.next_report_ns = now_ns + settings_.repeat_ns;
-      }
-      stalled_deadlines();
-      continue;
-    }
-
-    if (c.state == CpuState::kStarting && last != 0 && last >= c.baseline_ns) {
-      c.state = CpuState::kHealthy;
-      changed(i);
-    }
-    if (c.age_ns > settings_.threshold_ns) {
-      // A heartbeat that never stamped within the threshold is stalled too (e.g. a hog was
-      // already running when we started); its silence counts from its start.
-      c.state = CpuState::kStalled;
-      changed(i);
-      c.episode_start_ns = base;
-      c.episode_seq = seq;
-      c.episode = next_episode_++;
-      c.escalated = false;
-      c.next_report_ns = now_ns + settings_.repeat_ns;
-      ++c.stalls;
-      ++stalls_total_;
-      slot.attention.store(1, std::memory_order_relaxed);
-      CheckEvent e = make(EventKind::kStall, c.age_ns);
-      e.cascade_cpus = c.cascade_cpus;
-      c.cascade_cpus = 0;
-      events.push_back(e);
-      if (settings_.escalation_after_ns > 0 && c.age_ns >= settings_.escalation_after_ns) {
-        c.escalated = true;
-        events.push_back(make(EventKind::kEscalation, c.age_ns));
-      }
-      stalled_deadlines();
-      continue;
-    }
-    // Healthy: the counter baseline is due at half the threshold, the stall at the threshold.
-    const std::int64_t half = settings_.threshold_ns / 2;
-    if (c.age_ns > half && !c.suspect) {
-      c.suspect = true;
-      ++suspects_;
-      changed(i);
-    } else if (c.age_ns <= half && c.suspect) {
-      c.suspect = false;
-      changed(i);
-    }
-    next = std::min(next, base + withheld + (c.suspect ? settings_.threshold_ns : half) + 1);
+    scan_cpu(i, now_ns, next, events);
+    ++n.monitored;
+    n.stalled += c.state == CpuState::kStalled;
+    n.starting += c.state == CpuState::kStarting;
   }
-  recount(group);  // the group's lines are in the cache now
+  GroupCounts& o = groups_[static_cast<std::size_t>(group)];
+  monitored_total_ += n.monitored - o.monitored;
+  stalled_total_ += n.stalled - o.stalled;
+  starting_total_ += n.starting - o.starting;
+  o = n;
   group_next_[static_cast<std::size_t>(group)] = std::max(next, now_ns + 1);
+}
+
+// One monitored CPU's part of a check; lowers next to its own next deadline.
+[[gnu::always_inline]] inline void Checker::scan_cpu(std::size_t i, std::int64_t now_ns,
+                                                     std::int64_t& next,
+                                                     std::vector<CheckEvent>& events) {
+  PerCpu& c = cpus_[i];
+  HeartbeatSlot& slot = slots_[i];
+  // seq first (acquire), then last_ns: a new seq always comes with its last_ns (stamp()).
+  const std::uint64_t seq = slot.seq.load(std::memory_order_acquire);
+  const std::int64_t last = slot.last_ns.load(std::memory_order_relaxed);
+  const int displaced = slot.displaced_on.load(std::memory_order_acquire);
+  const std::uint32_t displacements = slot.displacements.load(std::memory_order_relaxed);
+  const int cpu = static_cast<int>(i);
+
+  auto make = [&](EventKind kind, std::int64_t stall_ns) {
+    CheckEvent e;
+    e.kind = kind;
+    e.cpu = cpu;
+    e.stall_ns = stall_ns;
+    e.threshold_ns = settings_.threshold_ns;
+    e.detected_mono_ns = now_ns;
+    e.stall_start_mono_ns = c.episode_start_ns;
+    e.episode = c.episode;
+    return e;
+  };
+
+  // A heartbeat found on another CPU speaks for no CPU: not healthy, not stalled, not
+  // monitored, until it is back on its own (it puts itself back; see heartbeat.cpp).
+  // Counted too: a heartbeat that put itself back before any check saw it was still moved.
+  if (displaced >= 0 || displacements != c.displacements_seen) {
+    c.displacements_seen = displacements;
+    if (c.state != CpuState::kDisplaced) {
+      CheckEvent e = make(EventKind::kDisplaced, 0);
+      e.moved_to = slot.moved_to.load(std::memory_order_relaxed);
+      events.push_back(e);
+      c.state = CpuState::kDisplaced;
+      c.suspect = false;
+      c.escalated = false;
+      c.pending_ns = c.credit_ns = 0;
+      slot.attention.store(0, std::memory_order_relaxed);
+      changed(i);
+    }
+    if (displaced >= 0) return;
+  }
+  if (c.state == CpuState::kDisplaced) {
+    // Back: monitored again from the moment it was put back (its stamps from elsewhere never
+    // counted). If its CPU is busy now, it cannot stamp and that is a stall.
+    const std::int64_t placed = slot.placed_ns.load(std::memory_order_relaxed);
+    c.state = CpuState::kStarting;
+    c.baseline_ns = displaced == kReturning && placed > 0 ? std::min(placed, now_ns) : now_ns;
+    CheckEvent e = make(EventKind::kDisplaced, 0);
+    e.moved_to = -1;
+    events.push_back(e);
+    changed(i);
+  }
+
+  if (c.credit_last_ns != last && c.state != CpuState::kStalled) {
+    c.credit_last_ns = -1;  // it stamped: withheld time no longer matters
+    c.credit_ns = c.pending_ns = 0;
+  }
+  const std::int64_t withheld = c.credit_last_ns == last ? c.credit_ns + c.pending_ns : 0;
+  const std::int64_t base = std::max(last, c.baseline_ns);
+  c.age_ns = std::max<std::int64_t>(0, now_ns - base - withheld);
+
+  // Deadlines of a stalled CPU: its repeat report and, if due, its escalation. Its recovery
+  // comes through the slot's attention flag.
+  auto stalled_deadlines = [&] {
+    next = std::min(next, c.next_report_ns);
+    if (settings_.escalation_after_ns > 0 && !c.escalated)
+      next = std::min(next, base + withheld + settings_.escalation_after_ns);
+  };
+
+  if (c.state == CpuState::kStalled) {
+    if (seq != c.episode_seq && last > c.episode_start_ns) {
+      // Stamped again: the heartbeat's silence ran from its last stamp before the stall to
+      // this first stamp after it (time withheld as a freeze not counted).
+      const std::int64_t paused = c.credit_last_ns == c.episode_start_ns ? c.credit_ns : 0;
+      events.push_back(make(EventKind::kRecovered, last - c.episode_start_ns - paused));
+      c.state = CpuState::kHealthy;
+      c.suspect = false;  // its heartbeat runs again
+      c.credit_last_ns = -1;
+      c.credit_ns = c.pending_ns = 0;
+      changed(i);
+      slot.attention.store(0, std::memory_order_relaxed);
+      c.age_ns = std::max<std::int64_t>(0, now_ns - last);
+      next = std::min(next, last + settings_.threshold_ns + 1);
+      return;
+    }
+    if (settings_.escalation_after_ns > 0 && !c.escalated &&
+        c.age_ns >= settings_.escalation_after_ns) {
+      c.escalated = true;
+      events.push_back(make(EventKind::kEscalation, c.age_ns));
+    }
+    if (now_ns >= c.next_report_ns) {
+      events.push_back(make(EventKind::kOngoing, c.age_ns));
+      c.next_report_ns = now_ns + settings_.repeat_ns;
+    }
+    stalled_deadlines();
+    return;
+  }
+
+  if (c.state == CpuState::kStarting && last != 0 && last >= c.baseline_ns) {
+    c.state = CpuState::kHealthy;
+    changed(i);
+  }
+  if (c.age_ns > settings_.threshold_ns) {
+    // A heartbeat that never stamped within the threshold is stalled too (e.g. a hog was
+    // already running when we started); its silence counts from its start.
+    c.state = CpuState::kStalled;
+    changed(i);
+    c.episode_start_ns = base;
+    c.episode_seq = seq;
+    c.episode = next_episode_++;
+    c.escalated = false;
+    c.next_report_ns = now_ns + settings_.repeat_ns;
+    ++c.stalls;
+    ++stalls_total_;
+    slot.attention.store(1, std::memory_order_relaxed);
+    CheckEvent e = make(EventKind::kStall, c.age_ns);
+    e.cascade_cpus = c.cascade_cpus;
+    c.cascade_cpus = 0;
+    events.push_back(e);
+    if (settings_.escalation_after_ns > 0 && c.age_ns >= settings_.escalation_after_ns) {
+      c.escalated = true;
+      events.push_back(make(EventKind::kEscalation, c.age_ns));
+    }
+    stalled_deadlines();
+    return;
+  }
+  // Healthy: the counter baseline is due at half the threshold, the stall at the threshold.
+  const std::int64_t half = settings_.threshold_ns / 2;
+  if (c.age_ns > half && !c.suspect) {
+    c.suspect = true;
+    ++suspects_;
+    changed(i);
+  } else if (c.age_ns <= half && c.suspect) {
+    c.suspect = false;
+    changed(i);
+  }
+  next = std::min(next, base + withheld + (c.suspect ? settings_.threshold_ns : half) + 1);
 }
 
 }  // namespace stallwatch

@@ -147,7 +147,8 @@ TEST(CheckerGroups, GroupChecksAtTheirDeadlinesFindWhatEveryCpuChecksFind) {
     const std::int64_t at = now + 5 * kMs;
     out.clear();
     all.tick_into(at, at, at, out);
-    for (const auto& e : out) a_events.emplace_back(static_cast<int>(e.kind), e.cpu, e.stall_start_mono_ns);
+    for (const auto& e : out)
+      a_events.emplace_back(static_cast<int>(e.kind), e.cpu, e.stall_start_mono_ns);
     while (grouped.next_deadline_ns() <= at) {
       out.clear();
       grouped.tick_group_into(grouped.earliest_group(), at, at, out);
