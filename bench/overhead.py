@@ -106,7 +106,12 @@ def check_counters():
     a status pass through the FIFO, as stallwatchctl does, and reads the file it writes."""
     path = f"{RUNTIME}/status.json"
     before = os.stat(path).st_mtime_ns if os.path.exists(path) else 0
-    fd = os.open(f"{RUNTIME}/status.request", os.O_WRONLY | os.O_NONBLOCK)
+    for _ in range(100):  # the dispatcher reopens the FIFO after each request: ENXIO meanwhile
+        try:
+            fd = os.open(f"{RUNTIME}/status.request", os.O_WRONLY | os.O_NONBLOCK)
+            break
+        except OSError:
+            time.sleep(0.01)
     os.write(fd, b"1")
     os.close(fd)
     for _ in range(50):
