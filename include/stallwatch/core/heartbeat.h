@@ -83,7 +83,7 @@ struct HeartbeatParams {
   std::int64_t phase_ns = 0;
   int priority = 99;
   bool allow_degraded = false;          // fall back to SCHED_OTHER when SCHED_FIFO is not permitted
-  std::size_t stack_bytes = 64 * 1024;  // raised to the libc minimum where that is larger
+  std::size_t stack_bytes = 16 * 1024;  // raised to the libc minimum where that is larger
   CheckGate* gate = nullptr;            // optional (tests); both must outlive the heartbeats
   CheckHook* hook = nullptr;
 };
