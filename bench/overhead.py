@@ -5,7 +5,8 @@
 CPU time of every thread comes from /proc/<pid>/task/*/schedstat (field 1: ns on CPU, field 3:
 number of times it ran = wakeups). Both programs run concurrently for DURATION seconds at the
 same interval with one thread per CPU. Also reports VmLck/VmRSS of stallwatchd at start with one
-monitored CPU and with all, giving the locked memory per monitored CPU.
+monitored CPU and with all, and the locked memory per monitored CPU (locked_per_cpu() says what
+it counts).
 
 Phase: a thread that wakes a CPU just after another program's thread woke it skips the idle exit
 the other one paid, which moves either side's CPU per wakeup by up to a third (seen as 1.0x to
@@ -16,7 +17,8 @@ heartbeat phases (CPU k's heartbeat wakes at k x interval / N of each interval):
 either program is one the program pays for alone, as on a host where it runs alone.
 
 Usage: bench/overhead.py BUILD/src/stallwatchd [seconds [rounds]]   (root; prints figures, asserts
-nothing). With rounds > 1 it repeats the side-by-side run and prints the range and the median.
+nothing). With rounds > 1 it repeats the side-by-side run and prints the range and the median;
+seconds = 0 prints the memory figures only (about 15 s).
 Give rounds of at least metrics.interval (60 s by default, the default here): the dispatcher's
 periodic pass comes once per interval, and a shorter round may hold none of it.
 """
@@ -87,14 +89,14 @@ def status_kib(pid, key):
     return 0
 
 
-def start_daemon(binary, cpus, tmp):
+def start_daemon(binary, cpus, tmp, extra_args=(), settle_s=2):
     cfg = os.path.join(tmp, f"sw-{cpus}.toml")
     with open(cfg, "w") as f:
         f.write(f'[heartbeat]\ncpus = "{cpus}"\n[daemon]\nstate_dir = "{tmp}/state"\n'
                 f'runtime_dir = "{RUNTIME}"\n')  # tmpfs, like /run in production
-    p = subprocess.Popen([binary, "--config", cfg], stderr=subprocess.DEVNULL)
+    p = subprocess.Popen([binary, "--config", cfg, *extra_args], stderr=subprocess.DEVNULL)
     atexit.register(lambda: p.poll() is None and (p.kill(), p.wait()))
-    time.sleep(2)
+    time.sleep(settle_s)
     return p
 
 
@@ -120,6 +122,106 @@ def check_counters():
             break
     j = json.load(open(path))
     return j["checks_total"], j.get("check_hold_ns_total", 0), j.get("check_hold_max_us", 0)
+
+
+def vmas(pid):
+    """The mappings of /proc/<pid>/smaps in address order: [start, end, perms, Locked KiB]."""
+    out = []
+    for line in open(f"/proc/{pid}/smaps"):
+        f = line.split()
+        if len(f) >= 5 and "-" in f[0] and not f[0].endswith(":"):
+            a, b = f[0].split("-")
+            out.append([int(a, 16), int(b, 16), f[1], 0])
+        elif f and f[0] == "Locked:":
+            out[-1][3] = int(f[1])
+    return out
+
+
+def thread_stack_kib(pid, tid, maps):
+    """(stack KiB, Locked KiB, guard KiB) of one thread: the mapping that holds its stack pointer
+    (from /proc/<pid>/task/<tid>/syscall, read while it sleeps in a system call, as heartbeats
+    and relays do nearly always) and the PROT_NONE mapping right below it, glibc's guard page."""
+    for _ in range(100):
+        f = open(f"/proc/{pid}/task/{tid}/syscall").read().split()
+        if len(f) >= 3:  # "running" otherwise: try again
+            break
+        time.sleep(0.01)
+    else:
+        sys.exit(f"thread {tid} never seen in a system call")
+    sp = int(f[-2], 16)
+    for i, (a, b, _, locked) in enumerate(maps):
+        if a <= sp < b:
+            below = maps[i - 1] if i > 0 else None
+            guard = below[1] - below[0] if below and below[1] == a and below[2] == "---p" else 0
+            return (b - a) // 1024, locked, guard // 1024
+    sys.exit(f"thread {tid}: no mapping holds its stack pointer {sp:#x}")
+
+
+def sysroot_with_possible(tmp, possible):
+    """A --sysroot tree: /proc and /dev are the real ones, /sys/devices/system/cpu says CPUs 0-1
+    are online and 0-(possible-1) possible (the daemon sizes its per-CPU state by possible)."""
+    root = os.path.join(tmp, f"root-{possible}")
+    cpu = os.path.join(root, "sys", "devices", "system", "cpu")
+    os.makedirs(cpu, exist_ok=True)
+    for name in ("proc", "dev"):
+        if not os.path.lexists(os.path.join(root, name)):
+            os.symlink(f"/{name}", os.path.join(root, name))
+    files = {"possible": f"0-{possible - 1}", "present": "0-1", "online": "0-1",
+             "offline": f"2-{possible - 1}" if possible > 2 else "", "isolated": "",
+             "kernel_max": "8191"}
+    for name, text in files.items():
+        with open(os.path.join(cpu, name), "w") as f:
+            f.write(text + "\n")
+    return root
+
+
+def locked_per_cpu(binary, tmp):
+    """What one monitored CPU adds to the daemon's locked memory, in KiB, as
+    (heartbeat stack, relay stack, guard pages, per-CPU state), each measured:
+
+    - the stacks and guards: every sw-hb/N and sw-relay/N thread of a daemon monitoring all CPUs,
+      the size of the mapping its stack pointer is in and of the guard mapping below it, averaged
+      per CPU. A guard page is PROT_NONE and never resident, but counts in VmLck (locked_vm) and
+      so against RLIMIT_MEMLOCK; it is counted here.
+    - the per-CPU state: VmLck of a daemon whose --sysroot says 4096 CPUs are possible (2 online)
+      minus that of one saying 2, over 4094. The daemon sizes its per-CPU arrays (heartbeat
+      slots, relay boxes, the checker's and the published state, metrics counters, ...) by the
+      possible CPUs, so this counts all of them, and also what the heap keeps mapped after a
+      status pass over 4096 CPUs, at page granularity over 4094 CPUs. Not counted: the few
+      hundred bytes of heap a running heartbeat adds (its worker record), below a page a CPU.
+
+    The main thread and the other helpers (dispatcher, report worker, evidence readers) are one
+    each whatever the number of CPUs: not per CPU."""
+    ncpu = os.cpu_count()
+    p = start_daemon(binary, f"0-{ncpu - 1}", tmp)
+    maps = vmas(p.pid)
+    kinds = {"sw-hb/": [0, 0, 0, 0], "sw-relay/": [0, 0, 0, 0]}  # threads, KiB, Locked, guard
+    for tid in os.listdir(f"/proc/{p.pid}/task"):
+        comm = open(f"/proc/{p.pid}/task/{tid}/comm").read().strip()
+        for prefix, k in kinds.items():
+            if comm.startswith(prefix):
+                size, locked, guard = thread_stack_kib(p.pid, tid, maps)
+                k[0], k[1], k[2], k[3] = k[0] + 1, k[1] + size, k[2] + locked, k[3] + guard
+    p.terminate()
+    p.wait()
+    hb, relay = kinds["sw-hb/"], kinds["sw-relay/"]
+    if hb[0] != ncpu or relay[0] != ncpu:
+        sys.exit(f"expected {ncpu} heartbeats and relays, found {hb[0]} and {relay[0]}")
+    for name, k in (("heartbeat", hb), ("relay", relay)):
+        print(f"  {name} stacks: {k[1] / k[0]:.0f} KiB mapped, {k[2] / k[0]:.0f} KiB resident "
+              f"(smaps Locked), guard {k[3] / k[0]:.0f} KiB, over {k[0]} threads")
+    lck = {}
+    for possible in (2, 4096):
+        root = sysroot_with_possible(tmp, possible)
+        # Past the first status pass (the dispatcher's first one follows the first check).
+        p = start_daemon(binary, "all", tmp, ("--sysroot", root), settle_s=4)
+        lck[possible] = status_kib(p.pid, "VmLck")
+        p.terminate()
+        p.wait()
+    state = (lck[4096] - lck[2]) / 4094
+    print(f"  per-CPU state: VmLck {lck[2]} KiB with 2 possible CPUs, {lck[4096]} KiB with 4096: "
+          f"{state * 1024:.0f} bytes per possible CPU")
+    return hb[1] / hb[0], relay[1] / relay[0], (hb[3] + relay[3]) / ncpu, state
 
 
 def others_running():
@@ -149,7 +251,9 @@ def main():
     ncpu = os.cpu_count()
     tmp = tempfile.mkdtemp()
 
-    # Locked memory: one monitored CPU vs all of them.
+    # Memory at start: one monitored CPU and all of them. With fewer than two monitored CPUs a
+    # check-only heartbeat runs on another one, so the difference is not what a CPU costs: that
+    # is locked_per_cpu()'s.
     mem = {}
     for cpus in ("0", f"0-{ncpu - 1}"):
         p = start_daemon(binary, cpus, tmp)
@@ -157,9 +261,15 @@ def main():
         p.terminate()
         p.wait()
     one, all_ = mem["0"], mem[f"0-{ncpu - 1}"]
-    per_cpu = (all_[0] - one[0]) / max(ncpu - 1, 1)
     print(f"memory at start: 1 CPU VmLck {one[0]} KiB VmRSS {one[1]} KiB; {ncpu} CPUs VmLck "
-          f"{all_[0]} KiB VmRSS {all_[1]} KiB; locked per extra monitored CPU {per_cpu:.0f} KiB")
+          f"{all_[0]} KiB VmRSS {all_[1]} KiB")
+    hb, relay, guards, state = locked_per_cpu(binary, tmp)
+    total = hb + relay + guards + state
+    print(f"locked per monitored CPU: {total:.1f} KiB (heartbeat stack {hb:.0f} + relay stack "
+          f"{relay:.0f} + guard pages {guards:.0f} + per-CPU state {state:.1f}); at 4096 CPUs "
+          f"{total * 4096 / 1024:.0f} MiB")
+    if duration == 0:
+        return
 
     rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 1
     results = []

@@ -246,7 +246,7 @@ Result<Config> parse_config(std::string_view text, const std::string& file_name)
         {"allow_degraded", [&](auto& n, auto& k) { hb.allow_degraded = p.boolean(n, k); }},
         {"stack_kib",
          [&](auto& n, auto& k) {
-           hb.stack_kib = static_cast<std::size_t>(p.integer(n, k, 32, 1024));
+           hb.stack_kib = static_cast<std::size_t>(p.integer(n, k, 16, 1024));
          }},
     };
     auto& ck = c.checker;

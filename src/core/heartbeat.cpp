@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -135,6 +136,7 @@ void* HeartbeatManager::run_relay(void* arg) {
   for (int i = 0; i < kMaxRelayTargets; ++i)
     if ((last & (1U << static_cast<unsigned>(i))) != 0)
       if (RelayTarget* t = w->targets[i].load(std::memory_order_acquire)) t->move_and_wake(w->cpu);
+  w->relay_stack_used = stack_high_water_bytes();  // read by whoever joins it
   w->relay_exited.store(true, std::memory_order_release);
   return nullptr;
 }
@@ -191,6 +193,7 @@ void* HeartbeatManager::run(void* arg) {
     next += interval;
     if (next <= now) next += ((now - next) / interval + 1) * interval;
   }
+  w->stack_used = stack_high_water_bytes();  // off the real-time path: the loop is over
   w->exited.store(true, std::memory_order_release);
   return nullptr;
 }
@@ -212,15 +215,17 @@ Status HeartbeatManager::start(int cpu, const HeartbeatParams& params) {
   w->targets = targets_.data();
   w->gate = params.gate;
   w->hook = params.hook;
+  w->stack_bytes = std::max(params.stack_bytes, min_thread_stack_bytes());
 
   const std::string name = fmt::format("sw-hb/{}", cpu);
   auto try_create = [&](bool fifo) -> int {
     ThreadOptions options;
     options.name = name.c_str();
-    options.stack_bytes = params.stack_bytes;
+    options.stack_bytes = w->stack_bytes;
     options.sched = fifo ? ThreadSched::kFifo : ThreadSched::kOther;
     options.priority = params.priority;
     options.pin_cpu = cpu;
+    options.paint_stack = true;  // its high-water, logged at stop
     return start_thread(&w->thread, &HeartbeatManager::run, w.get(), options);
   };
 
@@ -259,20 +264,21 @@ Status HeartbeatManager::start_relay(Worker& w) {
     box.efd.store(fd, std::memory_order_relaxed);
   }
   box.pending.store(0, std::memory_order_relaxed);
-  // A few hundred bytes of stack in use (a CPU mask, two system calls): the smallest stack.
   const std::string name = fmt::format("sw-relay/{}", w.cpu);
   ThreadOptions options;
   options.name = name.c_str();
-  options.stack_bytes = 16 * 1024;
+  options.stack_bytes = std::max(kRelayStackBytes, min_thread_stack_bytes());
   options.sched = w.fifo ? ThreadSched::kFifo : ThreadSched::kOther;
   options.priority = w.priority;
   options.pin_cpu = w.cpu;
+  options.paint_stack = true;
   box.running.store(true, std::memory_order_release);
   int rc = start_thread(&w.relay, &HeartbeatManager::run_relay, &w, options);
-  if (rc == EINVAL) {  // a libc whose minimum stack (with its TLS) is larger
+  if (rc == EINVAL) {  // a libc whose static TLS does not fit in its minimum stack
     options.stack_bytes = 64 * 1024;
     rc = start_thread(&w.relay, &HeartbeatManager::run_relay, &w, options);
   }
+  w.relay_stack_bytes = options.stack_bytes;
   if (rc != 0) {
     box.running.store(false, std::memory_order_release);
     return make_error("cannot start the relay thread of CPU {}: {}", w.cpu, std::strerror(rc));
@@ -321,8 +327,22 @@ bool HeartbeatManager::reap(int cpu) {
   if (relay && !w->relay_exited.load(std::memory_order_acquire)) return false;
   pthread_join(w->thread, nullptr);
   if (relay) pthread_join(w->relay, nullptr);
+  note_stack_use(*w, true, relay);
   w.reset();
   return true;
+}
+
+void HeartbeatManager::note_stack_use(const Worker& w, bool heartbeat, bool relay) {
+  if (heartbeat && w.stack_used > 0) {
+    high_water_.heartbeat_bytes = std::max(high_water_.heartbeat_bytes, w.stack_used);
+    high_water_.heartbeat_stack_bytes = std::max(high_water_.heartbeat_stack_bytes, w.stack_bytes);
+    ++high_water_.heartbeats;
+  }
+  if (relay && w.relay_stack_used > 0) {
+    high_water_.relay_bytes = std::max(high_water_.relay_bytes, w.relay_stack_used);
+    high_water_.relay_stack_bytes = std::max(high_water_.relay_stack_bytes, w.relay_stack_bytes);
+    ++high_water_.relays;
+  }
 }
 
 bool HeartbeatManager::has_thread(int cpu) const {
@@ -382,6 +402,7 @@ int HeartbeatManager::stop_all(std::int64_t deadline_ns) {
       if (!joined[i].relay) joined[i].relay = join_until(w->relay, until);
       if (!joined[i].heartbeat || !joined[i].relay) continue;
       healthy.push_back(w->cpu);
+      note_stack_use(*w, true, w->has_relay.load(std::memory_order_acquire));
       w.reset();
     }
   };

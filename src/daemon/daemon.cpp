@@ -46,6 +46,19 @@ std::vector<int> process_cpus() {
   return cpus;
 }
 
+// The heartbeats' and relays' stack canaries (thread_start.h), once at stop: what their locked
+// stacks are sized from (docs/performance.md, "Locked memory per CPU").
+void log_stack_high_water(const HeartbeatManager::StackHighWater& hw) {
+  auto kind = [](const char* what, std::size_t used, std::size_t size, int n) {
+    return fmt::format("{} {:.1f} KiB of {} KiB (max over {} thread{})", what,
+                       static_cast<double>(used) / 1024, size / 1024, n, n == 1 ? "" : "s");
+  };
+  if (hw.heartbeats == 0 && hw.relays == 0) return;  // every one abandoned (its CPU stalled)
+  spdlog::info("stack high-water: {}, {}",
+               kind("heartbeats", hw.heartbeat_bytes, hw.heartbeat_stack_bytes, hw.heartbeats),
+               kind("relays", hw.relay_bytes, hw.relay_stack_bytes, hw.relays));
+}
+
 }  // namespace
 
 // The real RtOutputs: every call is a few non-blocking syscalls (or none).
@@ -456,6 +469,7 @@ void Daemon::stop() {
                    abandoned);
       leak = true;
     }
+    log_stack_high_water(heartbeats_->stack_high_water());
   }
   // 3. The writers, with what is left of the budget.
   bool leak_writers = false;

@@ -25,7 +25,7 @@ struct HeartbeatConfig {
   std::string cpus = "all";       // "all" or a cpulist ("0-3,8")
   bool include_isolated = false;  // monitor nohz_full/isolated CPUs too
   bool allow_degraded = false;    // run SCHED_OTHER heartbeats when SCHED_FIFO is not permitted
-  std::size_t stack_kib = 64;     // per heartbeat thread (locked by mlockall)
+  std::size_t stack_kib = 16;     // per heartbeat thread (locked by mlockall; glibc's minimum)
 };
 
 struct CheckerConfig {

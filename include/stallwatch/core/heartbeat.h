@@ -28,6 +28,7 @@
 
 #include <array>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -81,9 +82,9 @@ struct HeartbeatParams {
   // k x interval / N), so that some heartbeat wakes every interval / N.
   std::int64_t phase_ns = 0;
   int priority = 99;
-  bool allow_degraded = false;  // fall back to SCHED_OTHER when SCHED_FIFO is not permitted
-  std::size_t stack_bytes = 64 * 1024;
-  CheckGate* gate = nullptr;  // optional (tests); both must outlive the heartbeats
+  bool allow_degraded = false;          // fall back to SCHED_OTHER when SCHED_FIFO is not permitted
+  std::size_t stack_bytes = 16 * 1024;  // raised to the libc minimum where that is larger
+  CheckGate* gate = nullptr;            // optional (tests); both must outlive the heartbeats
   CheckHook* hook = nullptr;
 };
 
@@ -119,6 +120,22 @@ class HeartbeatManager {
   int stop_all(std::int64_t deadline_ns);
 
   bool degraded() const { return degraded_; }
+
+  // The deepest stack any heartbeat and any relay of this manager used (their stack canary,
+  // thread_start.h), measured by each thread at its exit and gathered when it is joined (reap(),
+  // stop_all()); an abandoned thread reports nothing. Supervisor thread only.
+  struct StackHighWater {
+    std::size_t heartbeat_bytes = 0;        // the most any joined heartbeat used
+    std::size_t heartbeat_stack_bytes = 0;  // the stack size it was given
+    int heartbeats = 0;                     // how many reported
+    std::size_t relay_bytes = 0;
+    std::size_t relay_stack_bytes = 0;
+    int relays = 0;
+  };
+  const StackHighWater& stack_high_water() const { return high_water_; }
+  // The relay's stack: the smallest glibc allows (min_thread_stack_bytes() where that is larger).
+  // It sleeps in read() and moves threads (a 1 KiB CPU mask on its stack).
+  static constexpr std::size_t kRelayStackBytes = 16 * 1024;
 
   // Registers a helper that checks wake through relays; returns its index for relay(), or -1
   // when kMaxRelayTargets are registered. A target is never unregistered: it must outlive every
@@ -160,11 +177,17 @@ class HeartbeatManager {
     std::atomic<bool> relay_exited{false};
     std::atomic<pid_t> relay_tid{0};
     pthread_t relay{};
+    // Stack sizes given and their high-water, written by each thread before its exited flag.
+    std::size_t stack_bytes = 0;
+    std::size_t relay_stack_bytes = 0;
+    std::size_t stack_used = 0;
+    std::size_t relay_stack_used = 0;
   };
   static void* run(void* arg);
   static void* run_relay(void* arg);
   Status start_relay(Worker& w);
   static void post(RelayBox& box, std::uint32_t bits) noexcept;
+  void note_stack_use(const Worker& w, bool heartbeat, bool relay);
 
   int slot_count_;
   std::unique_ptr<HeartbeatSlot[]> slots_;
@@ -174,6 +197,7 @@ class HeartbeatManager {
   std::atomic<int> target_count_{0};
   bool degraded_ = false;
   bool leak_ = false;  // a heartbeat was abandoned: slots_ and its worker must stay valid
+  StackHighWater high_water_;
 };
 
 }  // namespace stallwatch

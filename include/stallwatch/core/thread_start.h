@@ -3,6 +3,11 @@
 // (the caller's, SCHED_OTHER, or SCHED_FIFO at a priority), optionally pinned to one CPU from its
 // first instruction or detached, and named. Callable from any non-real-time thread (it allocates
 // the thread's stack); the new thread's function gets `arg`.
+//
+// The stack canary (opt-in, ThreadOptions::paint_stack): the new thread paints the unused part of
+// its own stack with a pattern before its function runs; stack_high_water_bytes(), called by that
+// thread (at its exit, never on a real-time path), scans for the deepest word overwritten. Every
+// thread's stack is locked (mlockall), so this is how its size is chosen from a measurement.
 #pragma once
 
 #include <pthread.h>
@@ -26,12 +31,25 @@ struct ThreadOptions {
   int priority = 0;  // with kFifo
   int pin_cpu = -1;  // >= 0: created with its affinity set to this CPU alone
   bool detached = false;
+  bool paint_stack = false;  // the stack canary: see stack_high_water_bytes()
 };
 
-// pthread_create's error number (0: started and named). Callers that fall back (SCHED_FIFO
-// refused with EPERM, a stack below the libc minimum refused with EINVAL) retry with other
-// options.
+// pthread_create's error number, or pthread_attr_setstacksize's (EINVAL: below the libc minimum,
+// min_thread_stack_bytes()); 0: started and named. Callers that fall back (SCHED_FIFO refused with
+// EPERM, a stack below the libc minimum or too small for its static TLS refused with EINVAL)
+// retry with other options.
 int start_thread(pthread_t* thread, void* (*fn)(void*), void* arg, const ThreadOptions& options);
+
+// The smallest stack pthread_attr_setstacksize accepts (PTHREAD_STACK_MIN: 16 KiB on x86-64 with
+// glibc). glibc carves the thread's descriptor and static TLS out of the requested size.
+std::size_t min_thread_stack_bytes();
+
+// From a thread started with ThreadOptions::paint_stack: the bytes of its stack it ever used,
+// counted down from the top of its stack (glibc's thread descriptor and static TLS, carved out of
+// the requested size, included; and the few hundred bytes left unpainted below its entry frame,
+// so never an underestimate). 0 in a thread whose stack was not painted. Reads its whole stack:
+// call it once, at the thread's exit.
+std::size_t stack_high_water_bytes() noexcept;
 
 // The entry of a thread that runs one member function of `self` (the `arg` given to start_thread
 // or start_background_thread): &thread_entry<Worker, &Worker::run>.

@@ -45,6 +45,7 @@ TEST(Config, EmptyFileGivesDefaults) {
   EXPECT_EQ(c->checker.interval, 1s);
   EXPECT_EQ(c->checker.repeat_interval, 10s);
   EXPECT_EQ(c->heartbeat.cpus, "all");
+  EXPECT_EQ(c->heartbeat.stack_kib, 16u);
 }
 
 TEST(Config, CheckIntervalDefaultFollowsThresholdAndPauseTolerance) {
@@ -155,6 +156,19 @@ TEST(ConfigErrors, BadDurationAndRange) {
             "\"error\", \"critical\", \"off\", got \"loud\"");
   EXPECT_EQ(err("[heartbeat]\ncpus = \"0-\"\n"),
             "t.toml:2:8: heartbeat.cpus: invalid cpulist \"0-\": bad range \"0-\"");
+}
+
+TEST(ConfigErrors, StackKibBetweenGlibcsMinimumAndOneMiB) {
+  // 16 KiB is PTHREAD_STACK_MIN on x86-64: below it pthread_attr_setstacksize refuses.
+  EXPECT_EQ(err("[heartbeat]\nstack_kib = 15\n"),
+            "t.toml:2:13: heartbeat.stack_kib: must be between 16 and 1024, got 15");
+  EXPECT_EQ(err("[heartbeat]\nstack_kib = 1025\n"),
+            "t.toml:2:13: heartbeat.stack_kib: must be between 16 and 1024, got 1025");
+  EXPECT_EQ(err("[heartbeat]\nstack_kib = \"16k\"\n"),
+            "t.toml:2:13: heartbeat.stack_kib: expected an integer, got string");
+  auto c = parse_config("[heartbeat]\nstack_kib = 16\n", "t.toml");
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->heartbeat.stack_kib, 16u);
 }
 
 TEST(ConfigErrors, Boundaries) {

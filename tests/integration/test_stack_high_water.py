@@ -1,0 +1,124 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The heartbeats' and relays' locked stacks are at least twice what their deepest paths use.
+
+Every heartbeat (sw-hb/N) and relay (sw-relay/N) paints its stack at entry and measures its
+high-water at exit (thread_start.h); stallwatchd logs the largest of each kind once at stop:
+"stack high-water: heartbeats A KiB of S KiB (max over N threads), relays B KiB of R KiB (...)".
+This test runs the real daemon, at its default stack sizes, through the deepest paths a heartbeat
+or relay takes: WATCHDOG=1 to a fake systemd notify socket all along (WATCHDOG_USEC = 2 s), a real
+stall (a SCHED_FIFO hog above the heartbeats on CPU 1 for 3 s: stall, ongoing and recovered
+events) escalated (escalation.action = "systemd" after 2 s: the check hands the escalation to
+the actor through the relay; WATCHDOG=trigger goes to the fake socket), a blackout (the whole
+daemon SIGSTOPped for 3 s), a SIGHUP reload that changes the interval and threshold, and every
+thread moved to CPU 0 (taskset -a: sw-hb/1 displaced and put back by its relay); then a clean
+stop, whose SIGRTMIN wake pushes a signal frame on each heartbeat's stack. Each path is checked
+to have happened, and each high-water must be at most half of its stack."""
+import re
+import subprocess
+import sys
+
+from swtest import *
+from fakesd import NotifySocket
+
+require_root_and_cpus()
+binary = sys.argv[1]
+lock = rt_lock()
+
+# No heartbeat.stack_kib: the default is what is measured.
+CONFIG = f"""
+[heartbeat]
+interval = "@INTERVAL@"
+priority = {HB_PRIO}
+[checker]
+interval = "100ms"
+threshold = "@THRESHOLD@"
+repeat_interval = "@THRESHOLD@"
+[escalation]
+action = "systemd"
+after = "2s"
+[daemon]
+state_dir = "@DIR@/state"
+runtime_dir = "@DIR@/run"
+[metrics]
+textfile = ""
+"""
+HIGH_WATER_RE = re.compile(
+    r"stack high-water: heartbeats ([\d.]+) KiB of (\d+) KiB \(max over (\d+) threads?\), "
+    r"relays ([\d.]+) KiB of (\d+) KiB \(max over (\d+) threads?\)")
+
+
+def config(interval, threshold):
+    return CONFIG.replace("@INTERVAL@", interval).replace("@THRESHOLD@", threshold)
+
+
+def events_of(d, kind, cpu=None):
+    return [e for e in d.events() if e["event"] == kind and (cpu is None or e.get("cpu") == cpu)]
+
+
+notify = NotifySocket()
+d = Daemon(binary, config("100ms", "1s"), env_extra=notify.env(2_000_000))
+try:
+    d.wait_ready()
+    check(notify.wait_for("READY=1", 5), "READY=1 on the fake notify socket")
+
+    print("1. a stall on CPU 1 for 3 s, escalated after 2 s")
+    run_hog(3.0)
+    check(d.wait_for(lambda d: events_of(d, "recovered", "1"), 5), "event=recovered for cpu=1")
+    check(events_of(d, "stall", "1"), "event=stall for cpu=1")
+    check(events_of(d, "escalation", "1"), "event=escalation for cpu=1")
+    check(notify.wait_for("WATCHDOG=trigger", 2), "WATCHDOG=trigger (the escalation acted)")
+
+    print("2. the whole daemon frozen for 3 s (SIGSTOP, SIGCONT)")
+    n = len(d.events())
+    os.kill(d.proc.pid, signal.SIGSTOP)
+    time.sleep(3.0)
+    os.kill(d.proc.pid, signal.SIGCONT)
+    check(d.wait_for(lambda d: any(e["event"] in ("global-pause", "blackout", "stall")
+                                   for e in d.events()[n:]), 5),
+          "the freeze was seen (an event after SIGCONT)")
+
+    print("3. a reload: heartbeat.interval 100ms -> 150ms, threshold 1s -> 1500ms")
+    d.write_config(config("150ms", "1500ms"))
+    d.hup()
+    check(d.wait_for(lambda d: any("configuration reloaded" in l for l in d.lines()), 5),
+          "the reload was applied")
+
+    print("4. every thread of the daemon moved to CPU 0 (taskset -a)")
+    r = subprocess.run(["taskset", "-a", "-p", "-c", "0", str(d.proc.pid)],
+                       capture_output=True, text=True)
+    check(r.returncode == 0, f"taskset -a -p -c 0 worked {r.stderr.strip()}")
+    check(d.wait_for(lambda d: events_of(d, "displaced", "1"), 5), "event=displaced for cpu=1")
+    end = time.monotonic() + 5
+    while time.monotonic() < end and any(os.sched_getaffinity(t) != {1}
+                                         for t in thread_tids(d.proc.pid, "sw-hb/1")):
+        time.sleep(0.1)
+    check(all(os.sched_getaffinity(t) == {1} for t in thread_tids(d.proc.pid, "sw-hb/1")),
+          "sw-hb/1 is back on CPU 1 alone")
+    time.sleep(0.5)
+
+    pings = notify.times("WATCHDOG=1")
+    check(len(pings) >= 2, f"WATCHDOG=1 pings were sent by the checks ({len(pings)})")
+    check(d.stop() == 0, "clean stop")
+    print_events(d.events())
+    lines = [l for l in d.lines() if "stack high-water" in l]
+    print("".join(lines), end="")
+    check(len(lines) == 1, "one stack high-water line at stop")
+    m = HIGH_WATER_RE.search(lines[0])
+    check(m is not None, "the line reads as expected")
+    hb_used, hb_stack, hb_n, relay_used, relay_stack, relay_n = (
+        float(m.group(1)), int(m.group(2)), int(m.group(3)), float(m.group(4)), int(m.group(5)),
+        int(m.group(6)))
+    check(hb_n >= 2 and relay_n >= 2, f"every heartbeat and relay reported ({hb_n}, {relay_n})")
+    check(hb_used <= hb_stack / 2,
+          f"heartbeats used {hb_used} KiB: at most half of their {hb_stack} KiB stack")
+    check(relay_used <= relay_stack / 2,
+          f"relays used {relay_used} KiB: at most half of their {relay_stack} KiB stack")
+except SystemExit:
+    if d.proc.poll() is None:
+        os.kill(d.proc.pid, signal.SIGCONT)
+    d.dump()
+    d.stop()
+    raise
+finally:
+    notify.close()
+print("PASS")
