@@ -191,8 +191,7 @@ class Checker {
   void guards(std::int64_t now_ns, std::int64_t now_boot_ns, std::vector<CheckEvent>& out,
               const CheckContext& ctx);
   void scan_group(int group, std::int64_t now_ns, std::vector<CheckEvent>& out);
-  void scan_cpu(std::size_t cpu, std::int64_t now_ns, std::int64_t& next,
-                std::vector<CheckEvent>& out);
+  std::int64_t scan_cpu(std::size_t cpu, std::int64_t now_ns, std::vector<CheckEvent>& out);
   // A CPU's published view changed (CpuView: state, suspicion, stalls).
   void changed(std::size_t cpu) {
     ++changes_;
