@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include "null_outputs.h"
 #include "stallwatch/core/checker.h"
 #include "stallwatch/daemon/check_runner.h"
 
@@ -38,13 +39,7 @@ void BM_CheckerTick(benchmark::State& state) {
 }
 BENCHMARK(BM_CheckerTick)->Arg(2)->Arg(64)->Arg(512)->Arg(4096);
 
-struct NullOutputs final : RtOutputs {
-  void wake_dispatcher(int) noexcept override {}
-  bool watchdog_ping() noexcept override { return true; }
-  bool request_feed(int) noexcept override { return false; }
-  std::int64_t boot_ns() noexcept override { return now; }
-  std::int64_t now = 0;
-};
+using bench::NullOutputs;
 
 void BM_RunnerCheck(benchmark::State& state) {
   const int cpus = static_cast<int>(state.range(0));

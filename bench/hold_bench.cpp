@@ -35,6 +35,7 @@
 #include <string>
 #include <vector>
 
+#include "null_outputs.h"
 #include "stallwatch/core/check_gate.h"
 #include "stallwatch/core/checker.h"
 #include "stallwatch/core/clock.h"
@@ -48,13 +49,7 @@ using namespace stallwatch::daemon;
 
 constexpr std::int64_t kMs = 1'000'000;
 
-struct NullOutputs final : RtOutputs {
-  void wake_dispatcher(int) noexcept override {}
-  bool watchdog_ping() noexcept override { return true; }
-  bool request_feed(int) noexcept override { return false; }
-  std::int64_t boot_ns() noexcept override { return now; }
-  std::int64_t now = 0;
-};
+using bench::NullOutputs;
 
 void flush(const void* p, std::size_t bytes) {
   const auto* c = static_cast<const char*>(p);

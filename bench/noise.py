@@ -54,6 +54,8 @@ import sys
 import tempfile
 import time
 
+import overhead  # bench/overhead.py, beside this file
+
 PRIO = 98  # cyclictest's and timerlat's threads: one below the heartbeats' default 99
 INTERVAL_US = 937  # cyclictest's and timerlat's period: walks the heartbeat phase (docstring)
 HIST_US = 20000  # histogram size: 1 us buckets, latencies of 20 ms or more are overflows
@@ -96,18 +98,7 @@ def stop_all():
 def others_running():
     """Other stallwatchd, cyclictest or rtla processes: their real-time threads would share the
     CPUs with the measured ones and skew both sides."""
-    found = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            comm = open(f"/proc/{pid}/comm").read().strip()
-            state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if comm in ("stallwatchd", "cyclictest", "rtla") and state != "Z":
-            found.append(f"{comm}[{pid}]")
-    return found
+    return overhead.others_running(("stallwatchd", "cyclictest", "rtla"))
 
 
 def start_daemon(binary, tmp):

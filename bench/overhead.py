@@ -224,9 +224,9 @@ def locked_per_cpu(binary, tmp):
     return hb[1] / hb[0], relay[1] / relay[0], (hb[3] + relay[3]) / ncpu, state
 
 
-def others_running():
-    """Other stallwatchd or cyclictest processes: their wakeups would share the CPUs' idle exits
-    with the measured ones and skew both sides."""
+def others_running(names=("stallwatchd", "cyclictest")):
+    """Other stallwatchd or cyclictest processes (or names): their wakeups would share the CPUs'
+    idle exits with the measured ones and skew both sides. bench/noise.py uses it too."""
     found = []
     for pid in os.listdir("/proc"):
         if not pid.isdigit() or int(pid) == os.getpid():
@@ -236,7 +236,7 @@ def others_running():
             state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if comm in ("stallwatchd", "cyclictest") and state != "Z":
+        if comm in names and state != "Z":
             found.append(f"{comm}[{pid}]")
     return found
 
