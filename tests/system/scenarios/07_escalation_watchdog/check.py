@@ -188,16 +188,23 @@ def check(run):
     hog_pid = hog[0].get("TEST_PID") if hog else None
     hog_us = int(hog[0]["__MONOTONIC_TIMESTAMP"]) if hog else 0
     stalls = [e for e in run.events("stall", cpu=1, boot=1) if run.detected_us(e) >= hog_us]
-    run.expect(stalls, "boot 1: a stall event for CPU 1 (the hog after the drill)")
     esc = [e for e in run.select(boot=1, MESSAGE_ID=ESCALATION_ID)
            if int(e["__MONOTONIC_TIMESTAMP"]) >= hog_us]
     # journald's writes can wait behind the spinning CPU: when the journal stopped reaching the
-    # disk before the escalation was due (escalation.after, 4 s), the event's absence says
-    # nothing about the daemon; the persisted reset reason (boot 2's previous-boot event, checked
-    # below) proves the escalation then.
+    # disk before an event was due, the event's absence says nothing about the daemon; the
+    # persisted reset reason (boot 2's previous-boot event, checked below: CPU 1, the culprit,
+    # its class, the action) proves the stall and the escalation then. The stall is due by
+    # threshold (2 s) + heartbeat.interval (250 ms) + checker.interval (100 ms); 500 ms margin.
     starts = run.kernel(r"stallwatch_stall: start mode=preempt cpu=1 ", boot=1)
     disk = [run.mono_us(e) for e in run.kernel(r"stallwatch-test: tick", boot=1)]
     disk_s = (max(disk) - run.mono_us(starts[-1])) / 1e6 if starts and disk else None
+    if stalls or disk_s is None or disk_s >= 2.85:
+        run.expect(stalls, "boot 1: a stall event for CPU 1 (the hog after the drill)",
+                   f"journal on disk until {disk_s} s after the spin's start")
+    else:
+        print(f"  NOTE: boot 1: the journal stopped reaching the disk {disk_s:.2f} s after the "
+              "spin's start, before the stall was due (2.85 s): its stall event could not be "
+              "written; the reset reason must prove it")
     if esc or disk_s is None or disk_s >= 4.0:
         run.expect(esc, "boot 1: an escalation event (its MESSAGE_ID) reached the disk before the "
                    "reset", f"journal on disk until {disk_s} s after the spin's start")
