@@ -125,22 +125,26 @@ def check_counters():
 
 
 def vmas(pid):
-    """The mappings of /proc/<pid>/smaps in address order: [start, end, perms, Locked KiB]."""
+    """The mappings of /proc/<pid>/smaps in address order: [start, end, perms, Locked KiB,
+    mlocked (VmFlags "lo": counts in VmLck, resident or not)]."""
     out = []
     for line in open(f"/proc/{pid}/smaps"):
         f = line.split()
         if len(f) >= 5 and "-" in f[0] and not f[0].endswith(":"):
             a, b = f[0].split("-")
-            out.append([int(a, 16), int(b, 16), f[1], 0])
+            out.append([int(a, 16), int(b, 16), f[1], 0, False])
         elif f and f[0] == "Locked:":
             out[-1][3] = int(f[1])
+        elif f and f[0] == "VmFlags:":
+            out[-1][4] = "lo" in f[1:]
     return out
 
 
 def thread_stack_kib(pid, tid, maps):
-    """(stack KiB, Locked KiB, guard KiB) of one thread: the mapping that holds its stack pointer
-    (from /proc/<pid>/task/<tid>/syscall, read while it sleeps in a system call, as heartbeats
-    and relays do nearly always) and the PROT_NONE mapping right below it, glibc's guard page."""
+    """(stack KiB, Locked KiB, locked guard KiB) of one thread: the mapping that holds its stack
+    pointer (from /proc/<pid>/task/<tid>/syscall, read while it sleeps in a system call, as
+    heartbeats and relays do nearly always) and the PROT_NONE mapping right below it, glibc's
+    guard page, counted when it is mlocked (in VmLck); the daemon unlocks it at thread start."""
     for _ in range(100):
         f = open(f"/proc/{pid}/task/{tid}/syscall").read().split()
         if len(f) >= 3:  # "running" otherwise: try again
@@ -149,10 +153,11 @@ def thread_stack_kib(pid, tid, maps):
     else:
         sys.exit(f"thread {tid} never seen in a system call")
     sp = int(f[-2], 16)
-    for i, (a, b, _, locked) in enumerate(maps):
+    for i, (a, b, _, locked, _) in enumerate(maps):
         if a <= sp < b:
             below = maps[i - 1] if i > 0 else None
-            guard = below[1] - below[0] if below and below[1] == a and below[2] == "---p" else 0
+            guard = (below[1] - below[0]
+                     if below and below[1] == a and below[2] == "---p" and below[4] else 0)
             return (b - a) // 1024, locked, guard // 1024
     sys.exit(f"thread {tid}: no mapping holds its stack pointer {sp:#x}")
 
@@ -181,8 +186,9 @@ def locked_per_cpu(binary, tmp):
 
     - the stacks and guards: every sw-hb/N and sw-relay/N thread of a daemon monitoring all CPUs,
       the size of the mapping its stack pointer is in and of the guard mapping below it, averaged
-      per CPU. A guard page is PROT_NONE and never resident, but counts in VmLck (locked_vm) and
-      so against RLIMIT_MEMLOCK; it is counted here.
+      per CPU. A guard page is PROT_NONE and never resident, but a locked one counts in VmLck
+      (locked_vm) and so against RLIMIT_MEMLOCK; it is counted here when locked (the daemon
+      unlocks its threads' guards at their start, so 0 unless that failed).
     - the per-CPU state: VmLck of a daemon whose --sysroot says 4096 CPUs are possible (2 online)
       minus that of one saying 2, over 4094. The daemon sizes its per-CPU arrays (heartbeat
       slots, relay boxes, the checker's and the published state, metrics counters, ...) by the
@@ -209,7 +215,7 @@ def locked_per_cpu(binary, tmp):
         sys.exit(f"expected {ncpu} heartbeats and relays, found {hb[0]} and {relay[0]}")
     for name, k in (("heartbeat", hb), ("relay", relay)):
         print(f"  {name} stacks: {k[1] / k[0]:.0f} KiB mapped, {k[2] / k[0]:.0f} KiB resident "
-              f"(smaps Locked), guard {k[3] / k[0]:.0f} KiB, over {k[0]} threads")
+              f"(smaps Locked), locked guard {k[3] / k[0]:.0f} KiB, over {k[0]} threads")
     lck = {}
     for possible in (2, 4096):
         root = sysroot_with_possible(tmp, possible)

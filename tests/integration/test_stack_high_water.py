@@ -12,7 +12,11 @@ the actor through the relay; WATCHDOG=trigger goes to the fake socket), a blacko
 daemon SIGSTOPped for 3 s), a SIGHUP reload that changes the interval and threshold, and every
 thread moved to CPU 0 (taskset -a: sw-hb/1 displaced and put back by its relay); then a clean
 stop, whose SIGRTMIN wake pushes a signal frame on each heartbeat's stack. Each path is checked
-to have happened, and each high-water must be at most half of its stack."""
+to have happened, and each high-water must be at most half of its stack.
+
+Before that, at start: each heartbeat's and relay's stack is locked and resident (mlockall),
+and the guard page below it is still PROT_NONE but not locked (thread_start.cpp unlocks it: a
+locked guard counts in VmLck and against RLIMIT_MEMLOCK without ever being resident)."""
 import re
 import subprocess
 import sys
@@ -51,6 +55,45 @@ def config(interval, threshold):
     return CONFIG.replace("@INTERVAL@", interval).replace("@THRESHOLD@", threshold)
 
 
+def smaps(pid):
+    """[start, end, perms, Locked KiB, VmFlags] of every mapping, in address order."""
+    out = []
+    for line in open(f"/proc/{pid}/smaps"):
+        f = line.split()
+        if len(f) >= 5 and "-" in f[0] and not f[0].endswith(":"):
+            a, b = (int(x, 16) for x in f[0].split("-"))
+            out.append([a, b, f[1], 0, []])
+        elif f and f[0] == "Locked:":
+            out[-1][3] = int(f[1])
+        elif f and f[0] == "VmFlags:":
+            out[-1][4] = f[1:]
+    return out
+
+
+def check_stack_locking(pid):
+    maps = smaps(pid)
+    seen = 0
+    for prefix in ("sw-hb/", "sw-relay/"):
+        for tid in [t for c in range(os.cpu_count()) for t in thread_tids(pid, f"{prefix}{c}")]:
+            seen += 1
+            for _ in range(100):  # "running" while it is not in a system call: try again
+                f = open(f"/proc/{pid}/task/{tid}/syscall").read().split()
+                if len(f) >= 3:
+                    break
+                time.sleep(0.01)
+            sp = int(f[-2], 16)
+            i = next(i for i, m in enumerate(maps) if m[0] <= sp < m[1])
+            stack, guard = maps[i], maps[i - 1]
+            size_kib = (stack[1] - stack[0]) // 1024
+            check("lo" in stack[4] and stack[3] == size_kib,
+                  f"{prefix}{tid}: its {size_kib} KiB stack is locked and resident "
+                  f"(Locked {stack[3]} KiB)")
+            check(guard[1] == stack[0] and guard[2] == "---p" and "lo" not in guard[4],
+                  f"{prefix}{tid}: the guard below it is PROT_NONE and not locked "
+                  f"({guard[2]} {' '.join(guard[4])})")
+    check(seen >= 4, f"every heartbeat and relay looked at ({seen} threads)")
+
+
 def events_of(d, kind, cpu=None):
     return [e for e in d.events() if e["event"] == kind and (cpu is None or e.get("cpu") == cpu)]
 
@@ -60,6 +103,7 @@ d = Daemon(binary, config("100ms", "1s"), env_extra=notify.env(2_000_000))
 try:
     d.wait_ready()
     check(notify.wait_for("READY=1", 5), "READY=1 on the fake notify socket")
+    check_stack_locking(d.proc.pid)
 
     print("1. a stall on CPU 1 for 3 s, escalated after 2 s")
     run_hog(3.0)

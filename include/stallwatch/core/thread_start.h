@@ -2,7 +2,9 @@
 // The one way the daemon starts a thread: a pthread with an explicit stack size, scheduling
 // (the caller's, SCHED_OTHER, or SCHED_FIFO at a priority), optionally pinned to one CPU from its
 // first instruction or detached, and named. Callable from any non-real-time thread (it allocates
-// the thread's stack); the new thread's function gets `arg`.
+// the thread's stack); the new thread's function gets `arg`. Before that function runs, the new
+// thread munlocks its own guard page: glibc maps it with the stack, so under mlockall it would
+// count in VmLck (and against RLIMIT_MEMLOCK) without ever being resident; it stays PROT_NONE.
 //
 // The stack canary (opt-in, ThreadOptions::paint_stack): the new thread paints the unused part of
 // its own stack with a pattern before its function runs; stack_high_water_bytes(), called by that
