@@ -145,6 +145,16 @@ def thread_stack_kib(pid, tid, maps):
     pointer (from /proc/<pid>/task/<tid>/syscall, read while it sleeps in a system call, as
     heartbeats and relays do nearly always) and the PROT_NONE mapping right below it, glibc's
     guard page, counted when it is mlocked (in VmLck); the daemon unlocks it at thread start."""
+    stack, below = stack_mappings(pid, tid, maps)
+    a, b, _, locked, _ = stack
+    guard = below[1] - below[0] if below and below[1] == a and below[2] == "---p" and below[4] else 0
+    return (b - a) // 1024, locked, guard // 1024
+
+
+def stack_mappings(pid, tid, maps):
+    """(the mapping of vmas() that holds a thread's stack pointer, the one right below it or
+    None). The stack pointer is from /proc/<pid>/task/<tid>/syscall, read while the thread sleeps
+    in a system call, as heartbeats and relays do nearly always."""
     for _ in range(100):
         f = open(f"/proc/{pid}/task/{tid}/syscall").read().split()
         if len(f) >= 3:  # "running" otherwise: try again
@@ -153,12 +163,9 @@ def thread_stack_kib(pid, tid, maps):
     else:
         sys.exit(f"thread {tid} never seen in a system call")
     sp = int(f[-2], 16)
-    for i, (a, b, _, locked, _) in enumerate(maps):
-        if a <= sp < b:
-            below = maps[i - 1] if i > 0 else None
-            guard = (below[1] - below[0]
-                     if below and below[1] == a and below[2] == "---p" and below[4] else 0)
-            return (b - a) // 1024, locked, guard // 1024
+    for i, m in enumerate(maps):
+        if m[0] <= sp < m[1]:
+            return m, maps[i - 1] if i > 0 else None
     sys.exit(f"thread {tid}: no mapping holds its stack pointer {sp:#x}")
 
 

@@ -24,6 +24,9 @@ import sys
 from swtest import *
 from fakesd import NotifySocket
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench"))
+import overhead  # noqa: E402  bench/overhead.py: its smaps reader and stack lookup
+
 require_root_and_cpus()
 binary = sys.argv[1]
 lock = rt_lock()
@@ -55,42 +58,20 @@ def config(interval, threshold):
     return CONFIG.replace("@INTERVAL@", interval).replace("@THRESHOLD@", threshold)
 
 
-def smaps(pid):
-    """[start, end, perms, Locked KiB, VmFlags] of every mapping, in address order."""
-    out = []
-    for line in open(f"/proc/{pid}/smaps"):
-        f = line.split()
-        if len(f) >= 5 and "-" in f[0] and not f[0].endswith(":"):
-            a, b = (int(x, 16) for x in f[0].split("-"))
-            out.append([a, b, f[1], 0, []])
-        elif f and f[0] == "Locked:":
-            out[-1][3] = int(f[1])
-        elif f and f[0] == "VmFlags:":
-            out[-1][4] = f[1:]
-    return out
-
-
 def check_stack_locking(pid):
-    maps = smaps(pid)
+    maps = overhead.vmas(pid)
     seen = 0
     for prefix in ("sw-hb/", "sw-relay/"):
         for tid in [t for c in range(os.cpu_count()) for t in thread_tids(pid, f"{prefix}{c}")]:
             seen += 1
-            for _ in range(100):  # "running" while it is not in a system call: try again
-                f = open(f"/proc/{pid}/task/{tid}/syscall").read().split()
-                if len(f) >= 3:
-                    break
-                time.sleep(0.01)
-            sp = int(f[-2], 16)
-            i = next(i for i, m in enumerate(maps) if m[0] <= sp < m[1])
-            stack, guard = maps[i], maps[i - 1]
+            stack, guard = overhead.stack_mappings(pid, tid, maps)
             size_kib = (stack[1] - stack[0]) // 1024
-            check("lo" in stack[4] and stack[3] == size_kib,
+            check(stack[4] and stack[3] == size_kib,
                   f"{prefix}{tid}: its {size_kib} KiB stack is locked and resident "
                   f"(Locked {stack[3]} KiB)")
-            check(guard[1] == stack[0] and guard[2] == "---p" and "lo" not in guard[4],
+            check(guard and guard[1] == stack[0] and guard[2] == "---p" and not guard[4],
                   f"{prefix}{tid}: the guard below it is PROT_NONE and not locked "
-                  f"({guard[2]} {' '.join(guard[4])})")
+                  f"({guard and guard[2]}, locked {guard and guard[4]})")
     check(seen >= 4, f"every heartbeat and relay looked at ({seen} threads)")
 
 
