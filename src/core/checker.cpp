@@ -112,8 +112,22 @@ void Checker::set_monitored(int cpu, bool monitored, std::int64_t now_ns) {
   PerCpu& c = cpus_[static_cast<std::size_t>(cpu)];
   std::uint64_t stalls = c.stalls;
   const bool sentinel = c.sentinel;
+  // A blackout awaiting its verdict keeps this CPU's silence: a CPU taken offline (or moved)
+  // right after being held with the others was still held (stop_machine before a hotplug), and
+  // the verdict attributes it. Its silence ends here if it had not ended yet.
+  const std::int64_t since = c.blackout_since_ns;
+  std::int64_t until = c.blackout_until_ns;
+  if (since >= 0 && until == 0 && !monitored) {
+    const std::int64_t last =
+        slots_[static_cast<std::size_t>(cpu)].last_ns.load(std::memory_order_relaxed);
+    until = last > since ? last : now_ns;
+  }
   c = PerCpu{};
   c.stalls = stalls;
+  if (pending_id_ != 0) {
+    c.blackout_since_ns = since;
+    c.blackout_until_ns = until;
+  }
   c.sentinel = sentinel && !monitored;
   c.state = monitored ? CpuState::kStarting : CpuState::kUnmonitored;
   changed(static_cast<std::size_t>(cpu));

@@ -259,6 +259,40 @@ TEST_F(CheckerTest, ACascadeIsReportedAsTheStallThatStartedIt) {
   EXPECT_EQ(after.back().cpu, 2);
 }
 
+TEST_F(CheckerTest, ACpuTakenOfflineBeforeTheVerdictIsStillAttributedToTheCascade) {
+  // As in system scenario 05: CPU 2 spins with interrupts off, stop_machine holds CPUs 0, 1 and
+  // 3 behind it, and CPU 3's offline (waiting for the spin) completes between the blackout and
+  // its verdict: its heartbeat was moved to CPU 0 and then it was unmonitored. It was held too.
+  run_for(1000 * kMs);
+  const std::int64_t t0 = now_;
+  slots_[2].stamp(t0, 0, 2);
+  for (int c : {0, 1, 3}) slots_[c].stamp(t0 + 300 * kMs, 0, c);
+  now_ = t0 + 3300 * kMs;
+  auto ev = late_check(*checker_, slots_.get(), 0, now_, 2500 * kMs);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].kind, EventKind::kBlackout);
+  slots_[3].moved_to.store(0);
+  slots_[3].displacements.store(1);
+  slots_[3].displaced_on.store(0);
+  for (int c : {1, 2}) slots_[c].stamp(now_ + kMs, 2501 * kMs, c);
+  std::vector<CheckEvent> out;
+  out.reserve(checker_->max_events());
+  checker_->tick_into(now_ + 2 * kMs, now_ + 2 * kMs, 0, out, CheckContext{0, 0});
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].kind, EventKind::kDisplaced);
+  checker_->set_monitored(3, false, now_ + 40 * kMs);  // the kernel took CPU 3 offline
+  ev = verdict(*checker_, now_ + 60 * kMs, true);
+  std::vector<CheckEvent> stalls;
+  for (const auto& e : ev)
+    if (e.kind == EventKind::kStall) stalls.push_back(e);
+  ASSERT_EQ(stalls.size(), 1u);
+  EXPECT_EQ(stalls[0].cpu, 2);
+  EXPECT_TRUE(stalls[0].after_the_fact);
+  EXPECT_EQ(stalls[0].cascade_cpus, 3) << "CPU 3 was held with the others before it went away";
+  // Its record does not outlive the verdict: a later blackout starts from nothing.
+  EXPECT_EQ(checker_->view(3).state, CpuState::kUnmonitored);
+}
+
 TEST_F(CheckerTest, AHeartbeatOnAnotherCpuNeverSpeaksForItsOwn) {
   run_for(1000 * kMs);
   slots_[1].moved_to.store(0);  // taskset -a moved it: its wakeups run on CPU 0
