@@ -126,35 +126,43 @@ def check_counters():
 
 def vmas(pid):
     """The mappings of /proc/<pid>/smaps in address order: [start, end, perms, Locked KiB,
-    mlocked (VmFlags "lo": counts in VmLck, resident or not)]."""
+    mlocked (VmFlags "lo": counts in VmLck, resident or not), Rss KiB]."""
     out = []
     for line in open(f"/proc/{pid}/smaps"):
         f = line.split()
         if len(f) >= 5 and "-" in f[0] and not f[0].endswith(":"):
             a, b = f[0].split("-")
-            out.append([int(a, 16), int(b, 16), f[1], 0, False])
+            out.append([int(a, 16), int(b, 16), f[1], 0, False, 0])
         elif f and f[0] == "Locked:":
             out[-1][3] = int(f[1])
+        elif f and f[0] == "Rss:":
+            out[-1][5] = int(f[1])
         elif f and f[0] == "VmFlags:":
             out[-1][4] = "lo" in f[1:]
     return out
 
 
 def thread_stack_kib(pid, tid, maps):
-    """(stack KiB, Locked KiB, locked guard KiB) of one thread: the mapping that holds its stack
-    pointer (from /proc/<pid>/task/<tid>/syscall, read while it sleeps in a system call, as
-    heartbeats and relays do nearly always) and the PROT_NONE mapping right below it, glibc's
-    guard page, counted when it is mlocked (in VmLck); the daemon unlocks it at thread start."""
-    stack, below = stack_mappings(pid, tid, maps)
-    a, b, _, locked, _ = stack
-    guard = below[1] - below[0] if below and below[1] == a and below[2] == "---p" and below[4] else 0
-    return (b - a) // 1024, locked, guard // 1024
+    """(stack KiB, mlocked KiB, reserve KiB, resident reserve KiB, locked guard KiB) of one
+    thread, from stack_mappings(): the whole stack; the part of it mlocked (in VmLck, from the
+    VmFlags, resident or not); the reserve below the locked part the daemon unlocks at thread
+    start (thread_start.h) and how much of it is resident; glibc's guard page below, counted when
+    it is mlocked (the daemon unlocks it at thread start)."""
+    parts, guard = stack_mappings(pid, tid, maps)
+    size = sum(m[1] - m[0] for m in parts) // 1024
+    locked = sum(m[1] - m[0] for m in parts if m[4]) // 1024
+    reserve = [m for m in parts if not m[4]]
+    locked_guard = guard[1] - guard[0] if guard and guard[4] else 0
+    return (size, locked, sum(m[1] - m[0] for m in reserve) // 1024, sum(m[5] for m in reserve),
+            locked_guard // 1024)
 
 
 def stack_mappings(pid, tid, maps):
-    """(the mapping of vmas() that holds a thread's stack pointer, the one right below it or
-    None). The stack pointer is from /proc/<pid>/task/<tid>/syscall, read while the thread sleeps
-    in a system call, as heartbeats and relays do nearly always."""
+    """(the mappings of vmas() that make up a thread's stack, from the one holding its stack
+    pointer down to glibc's guard page; the guard, or None). A stack is one mapping, or two when
+    the daemon split it into a locked top and an unlocked reserve (thread_start.h). The stack
+    pointer is from /proc/<pid>/task/<tid>/syscall, read while the thread sleeps in a system
+    call, as heartbeats and relays do nearly always."""
     for _ in range(100):
         f = open(f"/proc/{pid}/task/{tid}/syscall").read().split()
         if len(f) >= 3:  # "running" otherwise: try again
@@ -165,7 +173,13 @@ def stack_mappings(pid, tid, maps):
     sp = int(f[-2], 16)
     for i, m in enumerate(maps):
         if m[0] <= sp < m[1]:
-            return m, maps[i - 1] if i > 0 else None
+            parts = [m]
+            j = i - 1
+            while j >= 0 and maps[j][1] == parts[-1][0] and maps[j][2] == m[2] and len(parts) < 2:
+                parts.append(maps[j])
+                j -= 1
+            guard = maps[j] if j >= 0 and maps[j][1] == parts[-1][0] and maps[j][2] == "---p" else None
+            return parts, guard
     sys.exit(f"thread {tid}: no mapping holds its stack pointer {sp:#x}")
 
 
@@ -192,8 +206,8 @@ def locked_per_cpu(binary, tmp):
     (heartbeat stack, relay stack, guard pages, per-CPU state), each measured:
 
     - the stacks and guards: every sw-hb/N and sw-relay/N thread of a daemon monitoring all CPUs,
-      the size of the mapping its stack pointer is in and of the guard mapping below it, averaged
-      per CPU. A guard page is PROT_NONE and never resident, but a locked one counts in VmLck
+      the part of its stack that is mlocked (smaps VmFlags "lo": in VmLck; the unlocked reserve
+      below it is printed, not counted) and the guard mapping below, averaged per CPU. A guard page is PROT_NONE and never resident, but a locked one counts in VmLck
       (locked_vm) and so against RLIMIT_MEMLOCK; it is counted here when locked (the daemon
       unlocks its threads' guards at their start, so 0 unless that failed).
     - the per-CPU state: VmLck of a daemon whose --sysroot says 4096 CPUs are possible (2 online)
@@ -208,21 +222,25 @@ def locked_per_cpu(binary, tmp):
     ncpu = os.cpu_count()
     p = start_daemon(binary, f"0-{ncpu - 1}", tmp)
     maps = vmas(p.pid)
-    kinds = {"sw-hb/": [0, 0, 0, 0], "sw-relay/": [0, 0, 0, 0]}  # threads, KiB, Locked, guard
+    # threads, then sums of thread_stack_kib()'s five figures
+    kinds = {"sw-hb/": [0, 0, 0, 0, 0, 0], "sw-relay/": [0, 0, 0, 0, 0, 0]}
     for tid in os.listdir(f"/proc/{p.pid}/task"):
         comm = open(f"/proc/{p.pid}/task/{tid}/comm").read().strip()
         for prefix, k in kinds.items():
             if comm.startswith(prefix):
-                size, locked, guard = thread_stack_kib(p.pid, tid, maps)
-                k[0], k[1], k[2], k[3] = k[0] + 1, k[1] + size, k[2] + locked, k[3] + guard
+                k[0] += 1
+                for i, v in enumerate(thread_stack_kib(p.pid, tid, maps)):
+                    k[1 + i] += v
     p.terminate()
     p.wait()
     hb, relay = kinds["sw-hb/"], kinds["sw-relay/"]
     if hb[0] != ncpu or relay[0] != ncpu:
         sys.exit(f"expected {ncpu} heartbeats and relays, found {hb[0]} and {relay[0]}")
     for name, k in (("heartbeat", hb), ("relay", relay)):
-        print(f"  {name} stacks: {k[1] / k[0]:.0f} KiB mapped, {k[2] / k[0]:.0f} KiB resident "
-              f"(smaps Locked), locked guard {k[3] / k[0]:.0f} KiB, over {k[0]} threads")
+        n = k[0]
+        print(f"  {name} stacks: {k[1] / n:.0f} KiB, of which {k[2] / n:.0f} KiB mlocked and "
+              f"{k[3] / n:.0f} KiB an unlocked reserve ({k[4] / n:.0f} KiB of it resident); "
+              f"locked guard {k[5] / n:.0f} KiB; over {n} threads")
     lck = {}
     for possible in (2, 4096):
         root = sysroot_with_possible(tmp, possible)
@@ -234,7 +252,7 @@ def locked_per_cpu(binary, tmp):
     state = (lck[4096] - lck[2]) / 4094
     print(f"  per-CPU state: VmLck {lck[2]} KiB with 2 possible CPUs, {lck[4096]} KiB with 4096: "
           f"{state * 1024:.0f} bytes per possible CPU")
-    return hb[1] / hb[0], relay[1] / relay[0], (hb[3] + relay[3]) / ncpu, state
+    return hb[2] / hb[0], relay[2] / relay[0], (hb[5] + relay[5]) / ncpu, state
 
 
 def others_running(names=("stallwatchd", "cyclictest")):

@@ -18,6 +18,7 @@
 #include <CLI/CLI.hpp>
 
 #include "stallwatch/core/config.h"
+#include "stallwatch/core/thread_start.h"
 #include "stallwatch/daemon/daemon.h"
 #include "stallwatch/daemon/exit_path.h"
 #include "stallwatch/daemon/journal_sink.h"
@@ -115,6 +116,8 @@ int main(int argc, char** argv) {
     spdlog::warn("mlockall failed ({}): heartbeats may be delayed by page faults under memory "
                  "pressure; grant CAP_IPC_LOCK or raise LimitMEMLOCK",
                  std::strerror(errno));
+  else
+    note_memory_locked();  // heartbeats and relays lock only their stacks' tops
 
   SystemdNotifier notifier;
   DaemonOptions options;

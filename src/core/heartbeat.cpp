@@ -226,6 +226,7 @@ Status HeartbeatManager::start(int cpu, const HeartbeatParams& params) {
     options.priority = params.priority;
     options.pin_cpu = cpu;
     options.paint_stack = true;  // its high-water, logged at stop
+    options.locked_stack_bytes = kLockedStackBytes;
     return start_thread(&w->thread, &HeartbeatManager::run, w.get(), options);
   };
 
@@ -272,6 +273,7 @@ Status HeartbeatManager::start_relay(Worker& w) {
   options.priority = w.priority;
   options.pin_cpu = w.cpu;
   options.paint_stack = true;
+  options.locked_stack_bytes = kLockedStackBytes;
   box.running.store(true, std::memory_order_release);
   int rc = start_thread(&w.relay, &HeartbeatManager::run_relay, &w, options);
   if (rc == EINVAL) {  // a libc whose static TLS does not fit in its minimum stack
@@ -332,15 +334,26 @@ bool HeartbeatManager::reap(int cpu) {
   return true;
 }
 
+namespace {
+// How much of a heartbeat's or relay's stack of `size` bytes is locked (none without mlockall).
+std::size_t locked_part(std::size_t size) {
+  return memory_locked() ? std::min(size, HeartbeatManager::kLockedStackBytes) : 0;
+}
+}  // namespace
+
 void HeartbeatManager::note_stack_use(const Worker& w, bool heartbeat, bool relay) {
   if (heartbeat && w.stack_used > 0) {
     high_water_.heartbeat_bytes = std::max(high_water_.heartbeat_bytes, w.stack_used);
     high_water_.heartbeat_stack_bytes = std::max(high_water_.heartbeat_stack_bytes, w.stack_bytes);
+    high_water_.heartbeat_locked_bytes =
+        std::max(high_water_.heartbeat_locked_bytes, locked_part(w.stack_bytes));
     ++high_water_.heartbeats;
   }
   if (relay && w.relay_stack_used > 0) {
     high_water_.relay_bytes = std::max(high_water_.relay_bytes, w.relay_stack_used);
     high_water_.relay_stack_bytes = std::max(high_water_.relay_stack_bytes, w.relay_stack_bytes);
+    high_water_.relay_locked_bytes =
+        std::max(high_water_.relay_locked_bytes, locked_part(w.relay_stack_bytes));
     ++high_water_.relays;
   }
 }

@@ -49,14 +49,17 @@ std::vector<int> process_cpus() {
 // The heartbeats' and relays' stack canaries (thread_start.h), once at stop: what their locked
 // stacks are sized from (docs/performance.md, "Locked memory per CPU").
 void log_stack_high_water(const HeartbeatManager::StackHighWater& hw) {
-  auto kind = [](const char* what, std::size_t used, std::size_t size, int n) {
-    return fmt::format("{} {:.1f} KiB of {} KiB (max over {} thread{})", what,
-                       static_cast<double>(used) / 1024, size / 1024, n, n == 1 ? "" : "s");
+  auto kind = [](const char* what, std::size_t used, std::size_t size, std::size_t locked, int n) {
+    return fmt::format("{} {:.1f} KiB of {} KiB, {} KiB locked (max over {} thread{})", what,
+                       static_cast<double>(used) / 1024, size / 1024, locked / 1024, n,
+                       n == 1 ? "" : "s");
   };
   if (hw.heartbeats == 0 && hw.relays == 0) return;  // every one abandoned (its CPU stalled)
-  spdlog::info("stack high-water: {}, {}",
-               kind("heartbeats", hw.heartbeat_bytes, hw.heartbeat_stack_bytes, hw.heartbeats),
-               kind("relays", hw.relay_bytes, hw.relay_stack_bytes, hw.relays));
+  spdlog::info(
+      "stack high-water: {}, {}",
+      kind("heartbeats", hw.heartbeat_bytes, hw.heartbeat_stack_bytes, hw.heartbeat_locked_bytes,
+           hw.heartbeats),
+      kind("relays", hw.relay_bytes, hw.relay_stack_bytes, hw.relay_locked_bytes, hw.relays));
 }
 
 }  // namespace

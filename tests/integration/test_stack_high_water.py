@@ -1,9 +1,11 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""The heartbeats' and relays' locked stacks are at least twice what their deepest paths use.
+"""The locked part of the heartbeats' and relays' stacks holds their deepest paths, with room.
 
-Every heartbeat (sw-hb/N) and relay (sw-relay/N) paints its stack at entry and measures its
-high-water at exit (thread_start.h); stallwatchd logs the largest of each kind once at stop:
-"stack high-water: heartbeats A KiB of S KiB (max over N threads), relays B KiB of R KiB (...)".
+Every heartbeat (sw-hb/N) and relay (sw-relay/N) keeps the top 12 KiB of its 16 KiB stack locked
+and unlocks the rest, a reserve (thread_start.h), paints the locked part at entry and measures
+its high-water at exit; stallwatchd logs the largest of each kind once at stop: "stack
+high-water: heartbeats A KiB of S KiB, L KiB locked (max over N threads), relays B KiB of R KiB,
+M KiB locked (...)".
 This test runs the real daemon, at its default stack sizes, through the deepest paths a heartbeat
 or relay takes: WATCHDOG=1 to a fake systemd notify socket all along (WATCHDOG_USEC = 2 s), a real
 stall (a SCHED_FIFO hog above the heartbeats on CPU 1 for 3 s: stall, ongoing and recovered
@@ -12,11 +14,13 @@ the actor through the relay; WATCHDOG=trigger goes to the fake socket), a blacko
 daemon SIGSTOPped for 3 s), a SIGHUP reload that changes the interval and threshold, and every
 thread moved to CPU 0 (taskset -a: sw-hb/1 displaced and put back by its relay); then a clean
 stop, whose SIGRTMIN wake pushes a signal frame on each heartbeat's stack. Each path is checked
-to have happened, and each high-water must be at most half of its stack.
+to have happened; after them no reserve page is resident, and each high-water leaves at least
+2 KiB of its locked part unused.
 
-Before that, at start: each heartbeat's and relay's stack is locked and resident (mlockall),
-and the guard page below it is still PROT_NONE but not locked (thread_start.cpp unlocks it: a
-locked guard counts in VmLck and against RLIMIT_MEMLOCK without ever being resident)."""
+Before that, at start: each heartbeat's and relay's stack is 12 KiB locked and resident on top
+of a 4 KiB reserve neither locked nor resident, and the guard page below is still PROT_NONE but
+not locked (thread_start.cpp unlocks it: a locked guard counts in VmLck and against
+RLIMIT_MEMLOCK without ever being resident)."""
 import re
 import subprocess
 import sys
@@ -50,28 +54,37 @@ runtime_dir = "@DIR@/run"
 textfile = ""
 """
 HIGH_WATER_RE = re.compile(
-    r"stack high-water: heartbeats ([\d.]+) KiB of (\d+) KiB \(max over (\d+) threads?\), "
-    r"relays ([\d.]+) KiB of (\d+) KiB \(max over (\d+) threads?\)")
+    r"stack high-water: heartbeats ([\d.]+) KiB of (\d+) KiB, (\d+) KiB locked \(max over "
+    r"(\d+) threads?\), relays ([\d.]+) KiB of (\d+) KiB, (\d+) KiB locked \(max over "
+    r"(\d+) threads?\)")
+STACK_KIB, LOCKED_KIB = 16, 12
 
 
 def config(interval, threshold):
     return CONFIG.replace("@INTERVAL@", interval).replace("@THRESHOLD@", threshold)
 
 
-def check_stack_locking(pid):
+def check_stack_locking(pid, at_start):
     maps = overhead.vmas(pid)
     seen = 0
     for prefix in ("sw-hb/", "sw-relay/"):
         for tid in [t for c in range(os.cpu_count()) for t in thread_tids(pid, f"{prefix}{c}")]:
             seen += 1
-            stack, guard = overhead.stack_mappings(pid, tid, maps)
-            size_kib = (stack[1] - stack[0]) // 1024
-            check(stack[4] and stack[3] == size_kib,
-                  f"{prefix}{tid}: its {size_kib} KiB stack is locked and resident "
-                  f"(Locked {stack[3]} KiB)")
-            check(guard and guard[1] == stack[0] and guard[2] == "---p" and not guard[4],
-                  f"{prefix}{tid}: the guard below it is PROT_NONE and not locked "
-                  f"({guard and guard[2]}, locked {guard and guard[4]})")
+            parts, guard = overhead.stack_mappings(pid, tid, maps)
+            top, reserve = parts[0], parts[1] if len(parts) > 1 else None
+            kib = (top[1] - top[0]) // 1024
+            if at_start:
+                check(top[4] and top[3] == kib == LOCKED_KIB,
+                      f"{prefix}{tid}: the top {kib} KiB of its stack are locked and resident "
+                      f"(Locked {top[3]} KiB)")
+                check(guard and not guard[4],
+                      f"{prefix}{tid}: the guard below it is PROT_NONE and not locked "
+                      f"({guard and guard[2]}, locked {guard and guard[4]})")
+            check(reserve and not reserve[4] and reserve[5] == 0
+                  and (reserve[1] - reserve[0]) // 1024 == STACK_KIB - LOCKED_KIB,
+                  f"{prefix}{tid}: its {STACK_KIB - LOCKED_KIB} KiB reserve is neither locked nor "
+                  f"resident" + (f" (locked {reserve[4]}, Rss {reserve[5]} KiB)" if reserve else
+                                 " (no reserve mapping)"))
     check(seen >= 4, f"every heartbeat and relay looked at ({seen} threads)")
 
 
@@ -84,7 +97,7 @@ d = Daemon(binary, config("100ms", "1s"), env_extra=notify.env(2_000_000))
 try:
     d.wait_ready()
     check(notify.wait_for("READY=1", 5), "READY=1 on the fake notify socket")
-    check_stack_locking(d.proc.pid)
+    check_stack_locking(d.proc.pid, True)
 
     print("1. a stall on CPU 1 for 3 s, escalated after 2 s")
     run_hog(3.0)
@@ -121,6 +134,9 @@ try:
           "sw-hb/1 is back on CPU 1 alone")
     time.sleep(0.5)
 
+    print("5. after the deepest paths, the reserves are still untouched")
+    check_stack_locking(d.proc.pid, False)
+
     pings = notify.times("WATCHDOG=1")
     check(len(pings) >= 2, f"WATCHDOG=1 pings were sent by the checks ({len(pings)})")
     check(d.stop() == 0, "clean stop")
@@ -130,14 +146,18 @@ try:
     check(len(lines) == 1, "one stack high-water line at stop")
     m = HIGH_WATER_RE.search(lines[0])
     check(m is not None, "the line reads as expected")
-    hb_used, hb_stack, hb_n, relay_used, relay_stack, relay_n = (
-        float(m.group(1)), int(m.group(2)), int(m.group(3)), float(m.group(4)), int(m.group(5)),
-        int(m.group(6)))
+    hb_used, hb_stack, hb_locked, hb_n = float(m.group(1)), int(m.group(2)), int(m.group(3)), \
+        int(m.group(4))
+    relay_used, relay_stack, relay_locked, relay_n = float(m.group(5)), int(m.group(6)), \
+        int(m.group(7)), int(m.group(8))
     check(hb_n >= 2 and relay_n >= 2, f"every heartbeat and relay reported ({hb_n}, {relay_n})")
-    check(hb_used <= hb_stack / 2,
-          f"heartbeats used {hb_used} KiB: at most half of their {hb_stack} KiB stack")
-    check(relay_used <= relay_stack / 2,
-          f"relays used {relay_used} KiB: at most half of their {relay_stack} KiB stack")
+    check((hb_stack, hb_locked, relay_stack, relay_locked) == (STACK_KIB, LOCKED_KIB) * 2,
+          f"stacks of {STACK_KIB} KiB with {LOCKED_KIB} KiB locked ({hb_stack}/{hb_locked}, "
+          f"{relay_stack}/{relay_locked})")
+    check(hb_used <= hb_locked - 2,
+          f"heartbeats used {hb_used} KiB: at least 2 KiB of their {hb_locked} KiB locked unused")
+    check(relay_used <= relay_locked - 2,
+          f"relays used {relay_used} KiB: at least 2 KiB of their {relay_locked} KiB locked unused")
 except SystemExit:
     if d.proc.poll() is None:
         os.kill(d.proc.pid, signal.SIGCONT)

@@ -125,17 +125,26 @@ class HeartbeatManager {
   // thread_start.h), measured by each thread at its exit and gathered when it is joined (reap(),
   // stop_all()); an abandoned thread reports nothing. Supervisor thread only.
   struct StackHighWater {
-    std::size_t heartbeat_bytes = 0;        // the most any joined heartbeat used
-    std::size_t heartbeat_stack_bytes = 0;  // the stack size it was given
-    int heartbeats = 0;                     // how many reported
+    std::size_t heartbeat_bytes = 0;         // the most any joined heartbeat used
+    std::size_t heartbeat_stack_bytes = 0;   // the stack size it was given
+    std::size_t heartbeat_locked_bytes = 0;  // of which locked (kLockedStackBytes; 0 unlocked)
+    int heartbeats = 0;                      // how many reported
     std::size_t relay_bytes = 0;
     std::size_t relay_stack_bytes = 0;
+    std::size_t relay_locked_bytes = 0;
     int relays = 0;
   };
   const StackHighWater& stack_high_water() const { return high_water_; }
   // The relay's stack: the smallest glibc allows (min_thread_stack_bytes() where that is larger).
   // It sleeps in read() and moves threads (a 1 KiB CPU mask on its stack).
   static constexpr std::size_t kRelayStackBytes = 16 * 1024;
+  // The part of a heartbeat's or relay's stack kept locked and resident (from its top, where
+  // glibc also keeps the thread's descriptor and static TLS); the rest is an unlocked reserve
+  // (ThreadOptions::locked_stack_bytes). Measured high-water on their deepest paths (a stall
+  // escalated, WATCHDOG pings, a blackout, a reload, a taskset move, a stop signal's frame):
+  // 7.8 KiB for a heartbeat, 5.8 KiB for a relay; host_stack_high_water keeps both within
+  // two thirds of it and the reserve untouched.
+  static constexpr std::size_t kLockedStackBytes = 12 * 1024;
 
   // Registers a helper that checks wake through relays; returns its index for relay(), or -1
   // when kMaxRelayTargets are registered. A target is never unregistered: it must outlive every

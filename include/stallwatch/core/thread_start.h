@@ -9,7 +9,8 @@
 // The stack canary (opt-in, ThreadOptions::paint_stack): the new thread paints the unused part of
 // its own stack with a pattern before its function runs; stack_high_water_bytes(), called by that
 // thread (at its exit, never on a real-time path), scans for the deepest word overwritten. Every
-// thread's stack is locked (mlockall), so this is how its size is chosen from a measurement.
+// thread's stack is locked (mlockall), so this is how its size, and the part of it kept locked
+// (ThreadOptions::locked_stack_bytes), are chosen from a measurement.
 #pragma once
 
 #include <pthread.h>
@@ -34,6 +35,11 @@ struct ThreadOptions {
   int pin_cpu = -1;  // >= 0: created with its affinity set to this CPU alone
   bool detached = false;
   bool paint_stack = false;  // the stack canary: see stack_high_water_bytes()
+  // > 0, with memory locked (note_memory_locked()): only the top this many bytes of the stack
+  // (page-rounded) stay locked and resident; the rest below is a reserve, unlocked and dropped
+  // at the thread's start (not in VmLck; a minor fault if ever reached) and locked again at its
+  // end. 0: the whole stack stays locked.
+  std::size_t locked_stack_bytes = 0;
 };
 
 // pthread_create's error number, or pthread_attr_setstacksize's (EINVAL: below the libc minimum,
@@ -51,7 +57,14 @@ std::size_t min_thread_stack_bytes();
 // the requested size, included; and the few hundred bytes left unpainted below its entry frame,
 // so never an underestimate). 0 in a thread whose stack was not painted. Reads its whole stack:
 // call it once, at the thread's exit.
+// With a reserve (ThreadOptions::locked_stack_bytes), a thread that went down into it counts to
+// its deepest resident page.
 std::size_t stack_high_water_bytes() noexcept;
+
+// Called once mlockall(MCL_CURRENT | MCL_FUTURE) succeeded: only then is there a locked stack to
+// split (ThreadOptions::locked_stack_bytes).
+void note_memory_locked() noexcept;
+bool memory_locked() noexcept;  // note_memory_locked() was called
 
 // The entry of a thread that runs one member function of `self` (the `arg` given to start_thread
 // or start_background_thread): &thread_entry<Worker, &Worker::run>.
