@@ -255,7 +255,29 @@ def locked_per_cpu(binary, tmp):
     return hb[2] / hb[0], relay[2] / relay[0], (hb[5] + relay[5]) / ncpu, state
 
 
-def others_running(names=("stallwatchd", "cyclictest")):
+def start_resident_loop(binary, rss_kib, phase_us, seconds):
+    """bench/resident_loop (built beside the daemon) with as much resident as stallwatchd has
+    (its own base subtracted, read from a first start with none), or (None, 0) when it was not
+    built."""
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(binary))), "bench",
+                        "resident_loop")
+    if not os.access(path, os.X_OK):
+        print(f"  (no {path}: the do-nothing loop of the daemon's size is left out)")
+        return None, 0
+    interval_us = str(INTERVAL_NS // 1000)
+    base = subprocess.Popen([path, interval_us, str(phase_us), "0", "5"])
+    time.sleep(0.3)
+    base_kib = status_kib(base.pid, "VmRSS")
+    base.terminate()
+    base.wait()
+    extra = max(rss_kib - base_kib, 0)
+    p = subprocess.Popen([path, interval_us, str(phase_us), str(extra), str(int(seconds))])
+    atexit.register(lambda: p.poll() is None and (p.kill(), p.wait()))
+    time.sleep(0.3)
+    return p, status_kib(p.pid, "VmRSS")
+
+
+def others_running(names=("stallwatchd", "cyclictest", "resident_loop")):
     """Other stallwatchd or cyclictest processes (or names): their wakeups would share the CPUs'
     idle exits with the measured ones and skew both sides. bench/noise.py uses it too."""
     found = []
@@ -322,6 +344,13 @@ def main():
         plain = sorted(x[2] for x in results)
         print(f"  plain wakeups alone (no check): {plain[0]:.2f}-{plain[-1]:.2f}x, median "
               f"{plain[len(plain) // 2]:.2f}x")
+        loops = [x[4] for x in results if x[4]]
+        if loops:
+            size = sorted(x[0] for x in loops)
+            own = sorted(x[1] for x in loops)
+            print(f"  a do-nothing loop of the daemon's resident size, same CPUs: {size[0]:.2f}-"
+                  f"{size[-1]:.2f}x cyclictest, median {size[len(size) // 2]:.2f}x; the heartbeat "
+                  f"against that loop {own[0]:.2f}-{own[-1]:.2f}x, median {own[len(own) // 2]:.2f}x")
 
 
 PROM = "/var/lib/prometheus/node-exporter/stallwatch.prom"
@@ -351,16 +380,25 @@ def one_round(binary, duration, tmp):
     # yardstick is read on the other CPUs, where no thread of either program warms the other.
     time.sleep(0.5)
     os.sched_setaffinity(ct.pid, {0})  # the main thread only: the measuring threads keep theirs
+    # The second yardstick: a do-nothing heartbeat as large as the daemon (resident_loop.cpp),
+    # at the quarter of the grid (between the heartbeats' and cyclictest's wakeups).
+    loop, loop_kib = start_resident_loop(binary, status_kib(sw.pid, "VmRSS"), grid // 4000,
+                                         duration + 5)
     time.sleep(1.5)
     k0 = check_counters()
     s0, c0, m0, t0 = task_stats(sw.pid), task_stats(ct.pid), task_stats(ct.pid, True), time.monotonic()
     p0, hb0, cm0 = per_thread(sw.pid), by_cpu(sw.pid, "sw-hb/"), by_cpu(ct.pid)
+    lp0 = by_cpu(loop.pid) if loop else {}
     time.sleep(duration)
     s1, c1, m1, t1 = task_stats(sw.pid), task_stats(ct.pid), task_stats(ct.pid, True), time.monotonic()
     p1, hb1, cm1 = per_thread(sw.pid), by_cpu(sw.pid, "sw-hb/"), by_cpu(ct.pid)
+    lp1 = by_cpu(loop.pid) if loop else {}
     k1 = check_counters()
     ct.terminate()
     ct.wait()
+    if loop:
+        loop.terminate()
+        loop.wait()
     # One status pass (status.json, plus the metrics textfile when on): ask through the FIFO, as
     # stallwatchctl does, spaced past the dispatcher's 100 ms flood limit.
     fifo = f"{RUNTIME}/status.request"
@@ -397,20 +435,30 @@ def one_round(binary, duration, tmp):
           f"({plain_us / rows[2][3]:.2f}x cyclictest's); {checks} carried a check, "
           f"+{hold_ns / max(checks, 1) / 1000:.2f} us each on average (longest check since start "
           f"{k1[2]} us)")
-    fair = None
+    fair = loop_fair = None
     for cpu in sorted(hb1):
         h = [hb1[cpu][i] - hb0.get(cpu, [0, 0])[i] for i in (0, 1)]
         c = [cm1.get(cpu, [0, 0])[i] - cm0.get(cpu, [0, 0])[i] for i in (0, 1)]
+        lp = [lp1.get(cpu, [0, 0])[i] - lp0.get(cpu, [0, 0])[i] for i in (0, 1)]
         hu, cu = h[0] / max(h[1], 1) / 1000, c[0] / max(c[1], 1) / 1000
+        lu = lp[0] / max(lp[1], 1) / 1000
         note = "  (cyclictest's main thread here: its yardstick is warmed)" if cpu == 0 else ""
+        also = f"; do-nothing loop of the daemon's size {lu:6.2f} us/wakeup" if loop else ""
         print(f"    CPU {cpu}: heartbeat {hu:6.2f} us/wakeup, cyclictest {cu:6.2f} us/wakeup: "
-              f"{hu / max(cu, 1e-9):.2f}x{note}")
+              f"{hu / max(cu, 1e-9):.2f}x{also}{note}")
     rest = [cpu for cpu in hb1 if cpu != 0]
     if rest:
-        hs = [sum(hb1[c][i] - hb0.get(c, [0, 0])[i] for c in rest) for i in (0, 1)]
-        cs = [sum(cm1.get(c, [0, 0])[i] - cm0.get(c, [0, 0])[i] for c in rest) for i in (0, 1)]
-        fair = (hs[0] / max(hs[1], 1)) / max(cs[0] / max(cs[1], 1), 1e-9)
+        def per_wake(after, before):
+            t = [sum(after.get(c, [0, 0])[i] - before.get(c, [0, 0])[i] for c in rest) for i in (0, 1)]
+            return t[0] / max(t[1], 1)
+        hw, cw = per_wake(hb1, hb0), per_wake(cm1, cm0)
+        fair = hw / max(cw, 1e-9)
         print(f"  per wakeup on the CPUs without cyclictest's main thread: {fair:.2f}x (goal <= 1.2x)")
+        if loop:
+            lw = per_wake(lp1, lp0)
+            loop_fair = (lw / max(cw, 1e-9), hw / max(lw, 1e-9))
+            print(f"    a do-nothing loop with the daemon's resident size ({loop_kib} KiB): "
+                  f"{loop_fair[0]:.2f}x cyclictest; the heartbeat is {loop_fair[1]:.2f}x that loop")
     print(f"  stallwatchd / cyclictest CPU per wakeup: {rows[0][3] / rows[1][3]:.2f}x "
           f"(vs its measuring threads only: {rows[0][3] / rows[2][3]:.2f}x)")
     print(f"  stallwatchd / cyclictest measuring threads, CPU per second: {rows[0][1] / rows[2][1]:.2f}x "
@@ -423,7 +471,7 @@ def one_round(binary, duration, tmp):
             if os.path.exists(path):
                 os.unlink(path)
     return (rows[0][1] / rows[2][1], rows[0][3] / rows[2][3], plain_us / rows[2][3],
-            fair if fair is not None else rows[0][3] / rows[2][3])
+            fair if fair is not None else rows[0][3] / rows[2][3], loop_fair)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// A heartbeat that does nothing, in an address space as large as asked: bench/overhead.py's
+// second yardstick. One thread per CPU, pinned, SCHED_FIFO, sleeping on absolute CLOCK_MONOTONIC
+// deadlines at the given interval and phase, one clock read per wakeup and nothing else (less
+// than a stallwatchd heartbeat does); all memory locked, and `resident KiB` of anonymous memory
+// populated and locked beside it (never touched again).
+//
+// Why: on a virtual machine whose MMU the hypervisor shadows, switching into an address space
+// costs more the more of it is resident, whatever the thread then touches. Run with the
+// resident size of stallwatchd, this loop shows what any heartbeat in an address space that size
+// costs per wakeup on the machine of the day; stallwatchd's own per-wakeup cost is then read
+// against it as well as against cyclictest (whose address space is a few MiB).
+// Usage: resident_loop INTERVAL_US PHASE_US RESIDENT_KIB SECONDS. Prints nothing; measured from
+// /proc/<pid>/task/*/schedstat by overhead.py.
+#include <pthread.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+namespace {
+
+struct Loop {
+  int cpu = 0;
+  std::int64_t interval_ns = 0;
+  std::int64_t phase_ns = 0;
+  std::int64_t end_ns = 0;
+};
+
+std::int64_t now_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1'000'000'000LL + ts.tv_nsec;
+}
+
+void* run(void* arg) {
+  const Loop& l = *static_cast<const Loop*>(arg);
+  std::int64_t next = (now_ns() / l.interval_ns + 1) * l.interval_ns + l.phase_ns;
+  while (next < l.end_ns) {
+    timespec ts{static_cast<time_t>(next / 1'000'000'000), static_cast<long>(next % 1'000'000'000)};
+    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr);
+    const std::int64_t now = now_ns();
+    next += l.interval_ns;
+    if (next <= now) next += ((now - next) / l.interval_ns + 1) * l.interval_ns;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 5) {
+    std::fprintf(stderr, "usage: resident_loop INTERVAL_US PHASE_US RESIDENT_KIB SECONDS\n");
+    return 2;
+  }
+  const std::int64_t interval_ns = std::atoll(argv[1]) * 1000;
+  const std::int64_t phase_ns = std::atoll(argv[2]) * 1000;
+  const std::size_t resident = static_cast<std::size_t>(std::atoll(argv[3])) * 1024;
+  const std::int64_t seconds = std::atoll(argv[4]);
+  if (interval_ns <= 0 || seconds <= 0) return 2;
+  if (mlockall(MCL_CURRENT | MCL_FUTURE) != 0) std::perror("mlockall");
+  if (resident > 0) {
+    void* mem = mmap(nullptr, resident, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED) {
+      std::perror("mmap");
+      return 1;
+    }
+    std::memset(mem, 1, resident);  // resident and locked (MCL_FUTURE), each page its own
+  }
+  const int ncpu = static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
+  std::vector<Loop> loops(static_cast<std::size_t>(ncpu));
+  std::vector<pthread_t> threads(loops.size());
+  const std::int64_t end = now_ns() + seconds * 1'000'000'000;
+  for (int c = 0; c < ncpu; ++c) {
+    Loop& l = loops[static_cast<std::size_t>(c)];
+    l = Loop{c, interval_ns, (phase_ns + c * interval_ns / ncpu) % interval_ns, end};
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(static_cast<unsigned>(c), &set);
+    pthread_attr_setaffinity_np(&attr, sizeof set, &set);
+    pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
+    pthread_attr_setschedpolicy(&attr, SCHED_FIFO);
+    sched_param sp{};
+    sp.sched_priority = 99;
+    pthread_attr_setschedparam(&attr, &sp);
+    pthread_attr_setstacksize(&attr, 64 * 1024);
+    if (pthread_create(&threads[static_cast<std::size_t>(c)], &attr, &run, &l) != 0) {
+      std::fprintf(stderr, "pthread_create on CPU %d failed (root needed for SCHED_FIFO)\n", c);
+      return 1;
+    }
+    pthread_attr_destroy(&attr);
+  }
+  for (pthread_t t : threads) pthread_join(t, nullptr);
+  return 0;
+}
