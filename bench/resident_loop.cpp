@@ -10,8 +10,13 @@
 // resident size of stallwatchd, this loop shows what any heartbeat in an address space that size
 // costs per wakeup on the machine of the day; stallwatchd's own per-wakeup cost is then read
 // against it as well as against cyclictest (whose address space is a few MiB).
-// Usage: resident_loop INTERVAL_US PHASE_US RESIDENT_KIB SECONDS. Prints nothing; measured from
-// /proc/<pid>/task/*/schedstat by overhead.py.
+//
+// WARM_US (optional): the main thread, unpinned and SCHED_OTHER, wakes every WARM_US as
+// cyclictest's main thread does (usleep(10000) in its loop, even with -q: 100 wakeups a second).
+// An address space entered that often stays warm in the hypervisor, and a heartbeat in it is
+// then as cheap as cyclictest's (docs/performance.md, 2026-12-04).
+// Usage: resident_loop INTERVAL_US PHASE_US RESIDENT_KIB SECONDS [WARM_US]. Prints nothing;
+// measured from /proc/<pid>/task/*/schedstat by overhead.py and resident_sweep.py.
 #include <pthread.h>
 #include <sched.h>
 #include <sys/mman.h>
@@ -55,14 +60,16 @@ void* run(void* arg) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 5) {
-    std::fprintf(stderr, "usage: resident_loop INTERVAL_US PHASE_US RESIDENT_KIB SECONDS\n");
+  if (argc != 5 && argc != 6) {
+    std::fprintf(stderr,
+                 "usage: resident_loop INTERVAL_US PHASE_US RESIDENT_KIB SECONDS [WARM_US]\n");
     return 2;
   }
   const std::int64_t interval_ns = std::atoll(argv[1]) * 1000;
   const std::int64_t phase_ns = std::atoll(argv[2]) * 1000;
   const std::size_t resident = static_cast<std::size_t>(std::atoll(argv[3])) * 1024;
   const std::int64_t seconds = std::atoll(argv[4]);
+  const std::int64_t warm_us = argc == 6 ? std::atoll(argv[5]) : 0;
   if (interval_ns <= 0 || seconds <= 0) return 2;
   if (mlockall(MCL_CURRENT | MCL_FUTURE) != 0) std::perror("mlockall");
   if (resident > 0) {
@@ -98,6 +105,7 @@ int main(int argc, char** argv) {
     }
     pthread_attr_destroy(&attr);
   }
+  while (warm_us > 0 && now_ns() < end) usleep(static_cast<useconds_t>(warm_us));
   for (pthread_t t : threads) pthread_join(t, nullptr);
   return 0;
 }

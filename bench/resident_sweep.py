@@ -10,8 +10,15 @@ host where other programs run), and prints the loop's CPU time per wakeup on CPU
 /proc/<pid>/task/*/schedstat. On bare metal the figures should not depend on the size; on a VM
 whose hypervisor shadows the guest's page tables they may.
 
-Usage: bench/resident_sweep.py BUILD_DIR [interval_us [seconds [rounds]]]   (root; defaults
-500000 30 2: stallwatchd's default heartbeat interval). Prints figures, asserts nothing.
+Each size runs twice: idle between its wakeups, as stallwatchd is, and warm, its main thread
+waking every 10 ms (unpinned) as cyclictest's does (usleep(10000) in its main loop, even with
+-q), which on a VM that shadows page tables keeps the address space cheap to enter. The
+cyclictests' own main threads are moved to CPU 0, as bench/overhead.py does. Each figure has beside it the cyclictests' own CPU time per wakeup on CPU 1 over the same
+window (a program of 2.9 MiB resident doing the same work), and the ratio of the two.
+
+Usage: bench/resident_sweep.py BUILD_DIR [interval_us [seconds [rounds [sizes]]]]   (root;
+defaults 500000 30 2 0,6144,12288,32768, each idle and warm: stallwatchd's default heartbeat interval; sizes are the
+extra KiB resident, comma-separated). Prints figures, asserts nothing.
 """
 import os
 import subprocess
@@ -23,6 +30,16 @@ import overhead
 SIZES_KIB = (0, 6144, 12288, 32768)
 
 
+def cyclic_cpu1(procs):
+    """[ns on CPU 1, times run] summed over the cyclictests' measuring threads."""
+    total = [0, 0]
+    for c in procs:
+        got = overhead.by_cpu(c.pid).get(1, [0, 0])
+        total[0] += got[0]
+        total[1] += got[1]
+    return total
+
+
 def main():
     if len(sys.argv) < 2 or os.geteuid() != 0:
         sys.exit(__doc__)
@@ -30,6 +47,7 @@ def main():
     interval_us = int(sys.argv[2]) if len(sys.argv) > 2 else 500_000
     seconds = float(sys.argv[3]) if len(sys.argv) > 3 else 30
     rounds = int(sys.argv[4]) if len(sys.argv) > 4 else 2
+    sizes = tuple(int(k) for k in sys.argv[5].split(",")) if len(sys.argv) > 5 else SIZES_KIB
     if overhead.others_running():
         sys.exit(f"not idle: {', '.join(overhead.others_running())} running; stop them first")
     others = []
@@ -37,24 +55,36 @@ def main():
         for k in range(4):  # phases a fifth of the interval apart; the loop sits at a tenth
             others.append(subprocess.Popen(
                 ["cyclictest", "-t1", "-a1", "-i", str(interval_us), "-p", str(90 + k), "-m", "-q",
-                 "-D", str(int(rounds * len(SIZES_KIB) * (seconds + 4) + 10))],
+                 "-D", str(int(rounds * 2 * len(sizes) * (seconds + 4) + 10))],
                 stdout=subprocess.DEVNULL))
             time.sleep(interval_us / 5e6)
+        # Their main threads (a 10 ms poll each) go to CPU 0, as in overhead.py: on CPU 1 the
+        # cyclictests are then read where nothing of theirs but the measuring thread runs.
+        time.sleep(0.3)
+        for c in others:
+            os.sched_setaffinity(c.pid, {0})
         print(f"do-nothing loop, interval {interval_us} us, CPU 1, {seconds:.0f} s per figure:")
         for _ in range(rounds):
-            for kib in SIZES_KIB:
+            for kib, warm in [(k, w) for k in sizes for w in (0, 10_000)]:
                 p = subprocess.Popen([loop_bin, str(interval_us), str(interval_us // 10), str(kib),
-                                      str(int(seconds + 3))])
+                                      str(int(seconds + 3)), str(warm)])
                 time.sleep(2.5)
                 before = overhead.by_cpu(p.pid).get(1, [0, 0])
+                cyc_before = cyclic_cpu1(others)
                 time.sleep(seconds)
                 after = overhead.by_cpu(p.pid).get(1, [0, 0])
+                cyc_after = cyclic_cpu1(others)
                 rss = overhead.status_kib(p.pid, "VmRSS")
                 p.terminate()
                 p.wait()
                 run_ns, wakes = after[0] - before[0], after[1] - before[1]
-                print(f"  {kib // 1024:3d} MiB extra (VmRSS {rss} KiB): "
-                      f"{run_ns / max(wakes, 1) / 1000:7.1f} us per wakeup over {wakes}", flush=True)
+                loop_us = run_ns / max(wakes, 1) / 1000
+                cyc_wakes = cyc_after[1] - cyc_before[1]
+                cyc_us = (cyc_after[0] - cyc_before[0]) / max(cyc_wakes, 1) / 1000
+                print(f"  {kib / 1024:5.1f} MiB extra (VmRSS {rss:5d} KiB), "
+                      f"{'warm (10 ms)' if warm else 'idle        '}: "
+                      f"{loop_us:7.1f} us per wakeup over {wakes}; cyclictest {cyc_us:6.1f} us "
+                      f"over {cyc_wakes}; ratio {loop_us / max(cyc_us, 1e-9):.2f}x", flush=True)
     finally:
         for c in others:
             c.terminate()

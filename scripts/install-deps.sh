@@ -4,7 +4,7 @@
 # Idempotent: skips apt when everything is already there.
 set -euo pipefail
 build_pkgs=(build-essential cmake pkg-config git
-  libsystemd-dev libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
+  libspdlog-dev libfmt-dev libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
   libtracefs-dev libtraceevent-dev
   libgtest-dev libgmock-dev libbenchmark-dev)
 test_pkgs=(rt-tests rtla stress-ng systemd procps util-linux python3 clang-14 libclang-rt-14-dev

@@ -1,11 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "stallwatch/core/journal_writer.h"
 
-#include <sys/socket.h>
-#include <sys/uio.h>
-#include <sys/un.h>
 #include <syslog.h>
-#include <systemd/sd-journal.h>
 
 #include <atomic>
 #include <cctype>
@@ -17,8 +13,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "stallwatch/core/journal_socket.h"
 #include "stallwatch/core/sanitize.h"
-#include "stallwatch/core/unique_fd.h"
 
 namespace stallwatch {
 
@@ -28,6 +24,8 @@ EventOutput event_output_from_env() {
 }
 
 namespace {
+
+constexpr std::string_view kIdentifier = "SYSLOG_IDENTIFIER=stallwatchd";
 
 // The process's real stderr broke (EPIPE, ...): every writer stops using it.
 std::atomic<bool> g_stderr_broken{false};
@@ -73,34 +71,10 @@ class SdJournalWriter final : public JournalWriter {
   bool try_send(const std::vector<std::string>& raw_fields) override {
     if (output_ != EventOutput::kJournal) return false;
     try {
-      // The native protocol: KEY=VALUE\n, or, for a value holding a newline, KEY\n + its length
-      // (64-bit little endian) + VALUE + \n.
-      std::string dgram;
-      auto add = [&](const std::string& field) {
-        const auto eq = field.find('=');
-        if (eq == std::string::npos) return;
-        const std::string_view value(field.data() + eq + 1, field.size() - eq - 1);
-        if (value.find('\n') == std::string_view::npos) {
-          dgram += field;
-        } else {
-          dgram.append(field, 0, eq);
-          dgram += '\n';
-          std::uint64_t n = value.size();
-          for (int i = 0; i < 8; ++i) dgram += static_cast<char>((n >> (8 * i)) & 0xff);
-          dgram += value;
-        }
-        dgram += '\n';
-      };
-      for (const auto& f : raw_fields) add(escape_field(f));
-      add("SYSLOG_IDENTIFIER=stallwatchd");
-      UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-      if (!fd.valid()) return false;
-      sockaddr_un addr{};
-      addr.sun_family = AF_UNIX;
-      std::strncpy(addr.sun_path, "/run/systemd/journal/socket", sizeof addr.sun_path - 1);
-      return ::sendto(fd.get(), dgram.data(), dgram.size(), MSG_DONTWAIT | MSG_NOSIGNAL,
-                      reinterpret_cast<const sockaddr*>(&addr),
-                      sizeof addr) == static_cast<ssize_t>(dgram.size());
+      std::vector<std::string> fields;
+      fields.reserve(raw_fields.size());
+      for (const auto& f : raw_fields) fields.push_back(escape_field(f));
+      return send_journal(fields, JournalSocket::Wait::kNever);
     } catch (const std::exception&) {
       return false;
     }
@@ -127,9 +101,11 @@ class SdJournalWriter final : public JournalWriter {
     bool to_journal = output_ != EventOutput::kStderr || !stderr_usable();
     bool to_stderr = output_ != EventOutput::kJournal && stderr_usable();
     if (to_journal && !send_journal(fields)) {
-      // journald gone (socket left behind, connection refused): never lose the entry.
+      // journald gone (no socket, or one left behind: connection refused): never lose the entry.
+      const int err = errno;
       if (journal_failures_++ % 100 == 0)
-        spdlog::warn("sd_journal_send failed; events go to stderr until journald is back");
+        spdlog::warn("sending to journald failed ({}); events go to stderr until journald is back",
+                     std::strerror(err));
       to_stderr = stderr_usable();
     }
     if (!to_stderr) return;
@@ -154,13 +130,11 @@ class SdJournalWriter final : public JournalWriter {
     if (output_ == EventOutput::kStderr) send_journal(fields);
   }
 
-  static bool send_journal(const std::vector<std::string>& fields) {
-    std::vector<iovec> iov;
-    iov.reserve(fields.size() + 1);
-    for (const auto& f : fields) iov.push_back(iovec{const_cast<char*>(f.data()), f.size()});
-    static const std::string kIdent = "SYSLOG_IDENTIFIER=stallwatchd";
-    iov.push_back(iovec{const_cast<char*>(kIdent.data()), kIdent.size()});
-    return sd_journal_sendv(iov.data(), static_cast<int>(iov.size())) >= 0;
+  static bool send_journal(const std::vector<std::string>& fields,
+                           JournalSocket::Wait wait = JournalSocket::Wait::kBlock) {
+    std::vector<std::string_view> views(fields.begin(), fields.end());
+    views.emplace_back(kIdentifier);
+    return system_journal().send(views, wait);
   }
 
   EventOutput output_;
@@ -240,10 +214,9 @@ void journal_send_note(const char* message_id, int priority, const std::string& 
     if (message_id != nullptr) f.push_back(fmt::format("MESSAGE_ID={}", message_id));
     f.push_back(fmt::format("PRIORITY={}", priority));
     f.push_back("STALLWATCH_EVENT=" + escape_controls(event_name));
-    f.emplace_back("SYSLOG_IDENTIFIER=stallwatchd");
-    std::vector<iovec> iov;
-    for (auto& s : f) iov.push_back(iovec{s.data(), s.size()});
-    sd_journal_sendv(iov.data(), static_cast<int>(iov.size()));
+    std::vector<std::string_view> views(f.begin(), f.end());
+    views.emplace_back(kIdentifier);
+    system_journal().send(views);
   } catch (const std::exception&) {
     // nothing to report it to
   }

@@ -2,19 +2,25 @@
 #include "stallwatch/daemon/logging.h"
 
 #include <pthread.h>
+#include <syslog.h>
 
 #include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
 #include <deque>
 #include <mutex>
+#include <string>
+#include <string_view>
 #include <thread>
+#include <vector>
 
 #include <spdlog/details/log_msg_buffer.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
-#include <spdlog/sinks/systemd_sink.h>
 #include <spdlog/spdlog.h>
 
+#include "stallwatch/core/journal_socket.h"
 #include "stallwatch/core/sanitize.h"
 #include "stallwatch/core/thread_start.h"
 
@@ -131,6 +137,41 @@ class QueuedSink final : public spdlog::sinks::sink {
   bool threaded_ = false;
 };
 
+// spdlog's systemd_sink without libsystemd: MESSAGE, PRIORITY, SYSLOG_IDENTIFIER and the source
+// location when there is one, over journald's native protocol (core/journal_socket.h). A line
+// journald does not take goes to stderr (the unit's journal stream) rather than nowhere.
+class JournalSink final : public spdlog::sinks::base_sink<std::mutex> {
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    std::vector<std::string> fields;
+    fields.push_back(
+        fmt::format("MESSAGE={}", std::string_view(msg.payload.data(), msg.payload.size())));
+    fields.push_back(fmt::format("PRIORITY={}", priority(msg.level)));
+    fields.emplace_back("SYSLOG_IDENTIFIER=stallwatchd");
+    if (!msg.source.empty()) {
+      fields.push_back(fmt::format("CODE_FILE={}", msg.source.filename));
+      fields.push_back(fmt::format("CODE_LINE={}", msg.source.line));
+      fields.push_back(fmt::format("CODE_FUNC={}", msg.source.funcname));
+    }
+    if (system_journal().send(std::vector<std::string_view>(fields.begin(), fields.end()))) return;
+    std::fprintf(stderr, "<%d>%.*s\n", priority(msg.level), static_cast<int>(msg.payload.size()),
+                 msg.payload.data());
+  }
+  void flush_() override {}
+
+ private:
+  static int priority(spdlog::level::level_enum l) {
+    switch (l) {
+      case spdlog::level::trace:
+      case spdlog::level::debug: return LOG_DEBUG;
+      case spdlog::level::warn: return LOG_WARNING;
+      case spdlog::level::err: return LOG_ERR;
+      case spdlog::level::critical: return LOG_CRIT;
+      default: return LOG_INFO;
+    }
+  }
+};
+
 QueuedSink* g_queued = nullptr;  // leaked on purpose: its thread is never joined
 
 }  // namespace
@@ -139,7 +180,7 @@ QueuedSink* g_queued = nullptr;  // leaked on purpose: its thread is never joine
 void setup_logging(bool under_journald) {
   spdlog::sink_ptr sink;
   if (under_journald)
-    sink = std::make_shared<spdlog::sinks::systemd_sink_mt>("stallwatchd");
+    sink = std::make_shared<JournalSink>();
   else
     sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
   auto* queued = new QueuedSink(std::make_shared<EscapingSink>(sink));

@@ -2,40 +2,21 @@
 #include "stallwatch/daemon/notify.h"
 
 #include <sys/socket.h>
-#include <sys/un.h>
-#include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdlib>
-#include <cstring>
 
 #include <fmt/format.h>
 
 #include "stallwatch/core/clock.h"
+#include "stallwatch/core/systemd_notify.h"
 
 namespace stallwatch::daemon {
 
 SystemdNotifier::SystemdNotifier() {
-  std::uint64_t usec = 0;
-  if (sd_watchdog_enabled(1, &usec) > 0) watchdog_usec_ = usec;
-  const char* path = std::getenv("NOTIFY_SOCKET");
-  if (path == nullptr || *path == '\0') return;
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  const std::size_t len = std::strlen(path);
-  if (len >= sizeof addr.sun_path) return;
-  std::memcpy(addr.sun_path, path, len);
-  if (path[0] == '@') addr.sun_path[0] = '\0';  // abstract namespace
-  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return;
-  const auto addr_len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), addr_len) != 0) {
-    ::close(fd);
-    return;
-  }
-  fd_ = fd;
+  watchdog_usec_ = watchdog_usec_from_env(/*unset=*/true);
+  fd_ = connect_notify_socket(SOCK_NONBLOCK).release();
 }
 
 SystemdNotifier::~SystemdNotifier() {

@@ -3,7 +3,6 @@
 
 #include <fcntl.h>
 #include <syslog.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -15,6 +14,7 @@
 
 #include "stallwatch/core/clock.h"
 #include "stallwatch/core/message_ids.h"
+#include "stallwatch/core/systemd_notify.h"
 #include "stallwatch/core/unique_fd.h"
 
 namespace stallwatch::escalation {
@@ -29,7 +29,7 @@ EscalationSinkSettings EscalationSinkSettings::from(const Config& config) {
 
 EscalationSinkSeams default_escalation_sink_seams(const Sysroot& root) {
   EscalationSinkSeams s;
-  s.notify = [](const std::string& state) { return sd_notify(0, state.c_str()); };
+  s.notify = [](const std::string& state) { return notify_service_manager(state); };
   std::string sysrq_path = root.path("/proc/sysrq-trigger");
   s.sysrq = [sysrq_path](char key) -> Status {
     UniqueFd fd(::open(sysrq_path.c_str(), O_WRONLY | O_CLOEXEC));

@@ -56,7 +56,8 @@ struct EscalationSinkSettings {
   static EscalationSinkSettings from(const Config& config);
 };
 
-// The side effects, injectable for tests. Defaults: sd_notify(0, state), writing the byte to
+// The side effects, injectable for tests. Defaults: notify_service_manager(state) (the
+// sd_notify protocol, core/systemd_notify.h), writing the byte to
 // <sysroot>/proc/sysrq-trigger, clock_gettime(CLOCK_REALTIME); persist: the store's record()
 // (on a copy of the store, as it runs on a helper thread that may outlive the EscalationSink).
 // drill: is this escalation's stall an announced `stallwatchctl drill`? (EscalationControl wires
