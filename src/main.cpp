@@ -23,6 +23,7 @@
 #include "stallwatch/daemon/exit_path.h"
 #include "stallwatch/daemon/journal_sink.h"
 #include "stallwatch/daemon/logging.h"
+#include "stallwatch/daemon/memory_lock.h"
 #include "stallwatch/daemon/notify.h"
 #include "stallwatch/daemon/supervisor.h"
 
@@ -112,10 +113,10 @@ int main(int argc, char** argv) {
   spdlog::info("stallwatchd {} starting (config: {})", STALLWATCH_VERSION, config->source);
   for (const auto& warning : config->warnings) spdlog::warn("{}", warning);
 
-  if (mlockall(MCL_CURRENT | MCL_FUTURE) != 0)
-    spdlog::warn("mlockall failed ({}): heartbeats may be delayed by page faults under memory "
-                 "pressure; grant CAP_IPC_LOCK or raise LimitMEMLOCK",
-                 std::strerror(errno));
+  if (std::string why; !lock_memory(&why))
+    spdlog::warn("memory not locked: {}; heartbeats may be delayed by page faults under memory "
+                 "pressure; grant CAP_IPC_LOCK or set LimitMEMLOCK=infinity",
+                 why);
   else
     note_memory_locked();  // heartbeats and relays lock only their stacks' tops
 

@@ -91,7 +91,7 @@ class Journald {
       const int seals = ::fcntl(mem.get(), F_GET_SEALS);
       EXPECT_EQ(seals & (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL),
                 F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
-      struct stat st{};
+      struct stat st {};
       EXPECT_EQ(::fstat(mem.get(), &st), 0);
       std::string data(static_cast<std::size_t>(st.st_size), '\0');
       EXPECT_EQ(::pread(mem.get(), data.data(), data.size(), 0), st.st_size);
