@@ -39,6 +39,13 @@ std::string encode_journal_entry(const std::vector<std::string_view>& fields) {
   return out;
 }
 
+JournalSocket::JournalSocket(std::string path) : path_(std::move(path)) {
+  addr_.sun_family = AF_UNIX;
+  if (path_.size() >= sizeof addr_.sun_path) return;
+  std::memcpy(addr_.sun_path, path_.data(), path_.size());
+  addr_len_ = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path_.size() + 1);
+}
+
 int JournalSocket::fd() {
   std::call_once(made_, [this] {
     fd_.reset(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
@@ -52,33 +59,18 @@ int JournalSocket::fd() {
   return fd_.get();
 }
 
-namespace {
-
-bool fill_address(const std::string& path, sockaddr_un* addr, socklen_t* len) {
-  if (path.size() >= sizeof addr->sun_path) return false;
-  *addr = sockaddr_un{};
-  addr->sun_family = AF_UNIX;
-  std::memcpy(addr->sun_path, path.data(), path.size());
-  *len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
-  return true;
-}
-
-}  // namespace
-
 bool JournalSocket::send(const std::vector<std::string_view>& fields, Wait wait) {
-  const int sock = fd();
-  if (sock < 0) return false;
-  sockaddr_un addr;
-  socklen_t addr_len = 0;
-  if (!fill_address(path_, &addr, &addr_len)) {
+  if (addr_len_ == 0) {
     errno = ENAMETOOLONG;
     return false;
   }
+  const int sock = fd();
+  if (sock < 0) return false;
   const std::string entry = encode_journal_entry(fields);
   const int flags = MSG_NOSIGNAL | (wait == Wait::kNever ? MSG_DONTWAIT : 0);
   for (;;) {
     const ssize_t n = ::sendto(sock, entry.data(), entry.size(), flags,
-                               reinterpret_cast<const sockaddr*>(&addr), addr_len);
+                               reinterpret_cast<const sockaddr*>(&addr_), addr_len_);
     if (n == static_cast<ssize_t>(entry.size())) return true;
     if (n >= 0) return false;  // a datagram is never sent in part; be safe anyway
     if (errno == EINTR) continue;
@@ -100,13 +92,10 @@ bool JournalSocket::send_in_memfd(const std::string& entry, int flags) {
   if (::fcntl(mem.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) !=
       0)
     return false;
-  sockaddr_un addr;
-  socklen_t addr_len = 0;
-  if (!fill_address(path_, &addr, &addr_len)) return false;
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
   msghdr msg{};
-  msg.msg_name = &addr;
-  msg.msg_namelen = addr_len;
+  msg.msg_name = &addr_;
+  msg.msg_namelen = addr_len_;
   msg.msg_control = control;
   msg.msg_controllen = sizeof control;
   cmsghdr* c = CMSG_FIRSTHDR(&msg);

@@ -25,8 +25,6 @@ EventOutput event_output_from_env() {
 
 namespace {
 
-constexpr std::string_view kIdentifier = "SYSLOG_IDENTIFIER=stallwatchd";
-
 // The process's real stderr broke (EPIPE, ...): every writer stops using it.
 std::atomic<bool> g_stderr_broken{false};
 
@@ -133,7 +131,7 @@ class SdJournalWriter final : public JournalWriter {
   static bool send_journal(const std::vector<std::string>& fields,
                            JournalSocket::Wait wait = JournalSocket::Wait::kBlock) {
     std::vector<std::string_view> views(fields.begin(), fields.end());
-    views.emplace_back(kIdentifier);
+    views.emplace_back(kSyslogIdentifierField);
     return system_journal().send(views, wait);
   }
 
@@ -215,7 +213,7 @@ void journal_send_note(const char* message_id, int priority, const std::string& 
     f.push_back(fmt::format("PRIORITY={}", priority));
     f.push_back("STALLWATCH_EVENT=" + escape_controls(event_name));
     std::vector<std::string_view> views(f.begin(), f.end());
-    views.emplace_back(kIdentifier);
+    views.emplace_back(kSyslogIdentifierField);
     system_journal().send(views);
   } catch (const std::exception&) {
     // nothing to report it to

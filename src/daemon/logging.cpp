@@ -21,6 +21,7 @@
 #include <spdlog/spdlog.h>
 
 #include "stallwatch/core/journal_socket.h"
+#include "stallwatch/core/journal_writer.h"
 #include "stallwatch/core/sanitize.h"
 #include "stallwatch/core/thread_start.h"
 
@@ -147,7 +148,7 @@ class JournalSink final : public spdlog::sinks::base_sink<std::mutex> {
     fields.push_back(
         fmt::format("MESSAGE={}", std::string_view(msg.payload.data(), msg.payload.size())));
     fields.push_back(fmt::format("PRIORITY={}", priority(msg.level)));
-    fields.emplace_back("SYSLOG_IDENTIFIER=stallwatchd");
+    fields.emplace_back(kSyslogIdentifierField);
     if (!msg.source.empty()) {
       fields.push_back(fmt::format("CODE_FILE={}", msg.source.filename));
       fields.push_back(fmt::format("CODE_LINE={}", msg.source.line));

@@ -9,6 +9,9 @@
 // does (systemd's journal-native-protocol documentation).
 #pragma once
 
+#include <sys/socket.h>
+#include <sys/un.h>
+
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -27,7 +30,7 @@ class JournalSocket {
  public:
   enum class Wait { kBlock, kNever };
 
-  explicit JournalSocket(std::string path = kJournalSocketPath) : path_(std::move(path)) {}
+  explicit JournalSocket(std::string path = kJournalSocketPath);
 
   // True once journald has the whole entry. kBlock waits while journald's queue is full, as
   // libsystemd's sd_journal_sendv does; kNever gives up (false, errno EAGAIN) instead. A missing
@@ -42,6 +45,8 @@ class JournalSocket {
   bool send_in_memfd(const std::string& entry, int flags);
 
   std::string path_;
+  sockaddr_un addr_{};
+  socklen_t addr_len_ = 0;  // 0: the path does not fit sun_path
   std::once_flag made_;
   UniqueFd fd_;
 };

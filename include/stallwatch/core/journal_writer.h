@@ -20,6 +20,9 @@
 
 namespace stallwatch {
 
+// Every entry stallwatchd sends to journald, event or log line, carries this field.
+inline constexpr std::string_view kSyslogIdentifierField = "SYSLOG_IDENTIFIER=stallwatchd";
+
 enum class EventOutput { kJournal, kStderr, kBoth };
 
 // "auto": journald when JOURNAL_STREAM is set (we run under systemd), stderr otherwise.
