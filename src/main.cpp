@@ -99,7 +99,8 @@ int main(int argc, char** argv) {
   // microseconds its write lease is held makes the kernel send SIGIO, which would kill us.
   signal(SIGIO, SIG_IGN);
   // Every thread created without explicit attributes (spdlog's, the dispatcher) gets a small
-  // stack: mlockall locks every byte a thread reserves.
+  // stack; a thread started through start_thread keeps only the top of it locked
+  // (kHelperLockedStackBytes), the rest an unlocked reserve.
   {
     pthread_attr_t attr;
     pthread_attr_init(&attr);
@@ -107,18 +108,20 @@ int main(int argc, char** argv) {
     pthread_setattr_default_np(&attr);
     pthread_attr_destroy(&attr);
   }
+  // Locked before the first thread (the logger's) starts: every thread then keeps only the top
+  // of its stack locked (thread_start.h), the logger's too.
+  std::string not_locked_why;
+  const bool memory_is_locked = lock_memory(&not_locked_why);
+  if (memory_is_locked) note_memory_locked();
   const bool under_journald = event_output_from_env() == EventOutput::kJournal;
   setup_logging(under_journald);
   set_log_level(config->log.level);
   spdlog::info("stallwatchd {} starting (config: {})", STALLWATCH_VERSION, config->source);
   for (const auto& warning : config->warnings) spdlog::warn("{}", warning);
-
-  if (std::string why; !lock_memory(&why))
+  if (!memory_is_locked)
     spdlog::warn("memory not locked: {}; heartbeats may be delayed by page faults under memory "
                  "pressure; grant CAP_IPC_LOCK or set LimitMEMLOCK=infinity",
-                 why);
-  else
-    note_memory_locked();  // heartbeats and relays lock only their stacks' tops
+                 not_locked_why);
 
   SystemdNotifier notifier;
   DaemonOptions options;

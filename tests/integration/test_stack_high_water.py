@@ -15,7 +15,10 @@ daemon SIGSTOPped for 3 s), a SIGHUP reload that changes the interval and thresh
 thread moved to CPU 0 (taskset -a: sw-hb/1 displaced and put back by its relay); then a clean
 stop, whose SIGRTMIN wake pushes a signal frame on each heartbeat's stack. Each path is checked
 to have happened; after them no reserve page is resident, and each high-water leaves at least
-2 KiB of its locked part unused.
+2 KiB of its locked part unused. The helpers (sw-log, sw-kmsg, sw-evio, sw-sysrq, sw-counters,
+sw-report, sw-dispatch) keep only the top 32 KiB of their larger stacks locked: after the same
+paths (a stall's evidence gathered and its report written among them) none has touched the
+reserve below.
 
 Before that, at start: each heartbeat's and relay's stack is 12 KiB locked and resident on top
 of a 4 KiB reserve neither locked nor resident, and the guard page below is still PROT_NONE but
@@ -58,6 +61,7 @@ HIGH_WATER_RE = re.compile(
     r"(\d+) threads?\), relays ([\d.]+) KiB of (\d+) KiB, (\d+) KiB locked \(max over "
     r"(\d+) threads?\)")
 STACK_KIB, LOCKED_KIB = 16, 12
+HELPER_LOCKED_KIB = 32  # kHelperLockedStackBytes (thread_start.h)
 
 
 def config(interval, threshold):
@@ -86,6 +90,33 @@ def check_stack_locking(pid, at_start):
                   f"resident" + (f" (locked {reserve[4]}, Rss {reserve[5]} KiB)" if reserve else
                                  " (no reserve mapping)"))
     check(seen >= 4, f"every heartbeat and relay looked at ({seen} threads)")
+
+
+def check_helper_stacks(pid):
+    """Every other sw-* thread (logging, evidence, reports, dispatch) keeps the top
+    HELPER_LOCKED_KIB of its stack locked and resident (ThreadOptions' default) over a reserve
+    that, after the deepest paths, is still neither locked nor resident."""
+    maps = overhead.vmas(pid)
+    seen = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        comm = open(f"/proc/{pid}/task/{tid}/comm").read().strip()
+        if not comm.startswith("sw-") or comm.startswith(("sw-hb/", "sw-relay/", "sw-mover")):
+            continue
+        parts, _ = overhead.stack_mappings(pid, tid, maps)
+        top, reserve = parts[0], parts[1] if len(parts) > 1 else None
+        kib = sum(m[1] - m[0] for m in parts) // 1024
+        if kib <= HELPER_LOCKED_KIB:
+            check(top[4] and top[3] == kib, f"{comm}: its {kib} KiB stack is locked and resident")
+            continue
+        seen.append(comm)
+        check(top[4] and top[3] == (top[1] - top[0]) // 1024 == HELPER_LOCKED_KIB,
+              f"{comm}: the top {HELPER_LOCKED_KIB} KiB of its {kib} KiB stack are locked and "
+              f"resident (Locked {top[3]} KiB of {(top[1] - top[0]) // 1024})")
+        check(reserve and not reserve[4] and reserve[5] == 0,
+              f"{comm}: the {kib - HELPER_LOCKED_KIB} KiB below are an untouched reserve" +
+              (f" (locked {reserve[4]}, Rss {reserve[5]} KiB)" if reserve else " (no reserve)"))
+    print(f"helpers with a {HELPER_LOCKED_KIB} KiB locked top: {', '.join(sorted(seen))}")
+    check(len(seen) >= 5, f"the helpers were looked at ({len(seen)})")
 
 
 def events_of(d, kind, cpu=None):
@@ -136,6 +167,7 @@ try:
 
     print("5. after the deepest paths, the reserves are still untouched")
     check_stack_locking(d.proc.pid, False)
+    check_helper_stacks(d.proc.pid)
 
     pings = notify.times("WATCHDOG=1")
     check(len(pings) >= 2, f"WATCHDOG=1 pings were sent by the checks ({len(pings)})")

@@ -27,6 +27,15 @@ enum class ThreadSched {
   kFifo,     // SCHED_FIFO at ThreadOptions::priority
 };
 
+// The locked top of a helper thread's stack. Their stacks are 64 to 512 KiB, sized for what a
+// library (spdlog, fmt, nlohmann-json, libtracefs) might need; measured page-resident on their
+// deepest paths (stalls with evidence, a reload, reports written), none went below 20 KiB of its
+// top (docs/performance.md, "2026-12-04, evening"). Locked whole, the seven helpers' stacks
+// were 1.5 MiB of the daemon's 8.4 MiB resident, all dirty anonymous memory, which on a virtual
+// machine whose hypervisor shadows page tables makes every heartbeat wakeup dearer.
+// host_stack_high_water checks that no helper reaches into its reserve.
+inline constexpr std::size_t kHelperLockedStackBytes = 32 * 1024;
+
 struct ThreadOptions {
   const char* name = "";        // pthread_setname_np (15 characters at most)
   std::size_t stack_bytes = 0;  // 0 = the libc default
@@ -38,8 +47,9 @@ struct ThreadOptions {
   // > 0, with memory locked (note_memory_locked()): only the top this many bytes of the stack
   // (page-rounded) stay locked and resident; the rest below is a reserve, unlocked and dropped
   // at the thread's start (not in VmLck; a minor fault if ever reached) and locked again at its
-  // end. 0: the whole stack stays locked.
-  std::size_t locked_stack_bytes = 0;
+  // end. 0: the whole stack stays locked. The default, kHelperLockedStackBytes, is what every
+  // helper (logging, evidence, reports, dispatch) keeps; heartbeats and relays keep less.
+  std::size_t locked_stack_bytes = kHelperLockedStackBytes;
 };
 
 // pthread_create's error number, or pthread_attr_setstacksize's (EINVAL: below the libc minimum,
