@@ -15,8 +15,14 @@
 // cyclictest's main thread does (usleep(10000) in its loop, even with -q: 100 wakeups a second).
 // An address space entered that often stays warm in the hypervisor, and a heartbeat in it is
 // then as cheap as cyclictest's (docs/performance.md, 2026-12-04).
+// What kind of memory the extra is (environment, for docs/performance.md "2026-12-04,
+// evening"): by default private anonymous memory, each page written once (dirty, as a stack, the
+// heap or a buffer is); RESIDENT_FILE=PATH maps that file's first RESIDENT_KIB (it must be that
+// large) instead, private and read-only, each page read once (clean page cache, as code and
+// libraries are). RESIDENT_UNLOCKED=1 leaves out mlockall.
 // Usage: resident_loop INTERVAL_US PHASE_US RESIDENT_KIB SECONDS [WARM_US]. Prints nothing;
 // measured from /proc/<pid>/task/*/schedstat by overhead.py and resident_sweep.py.
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/mman.h>
@@ -71,8 +77,21 @@ int main(int argc, char** argv) {
   const std::int64_t seconds = std::atoll(argv[4]);
   const std::int64_t warm_us = argc == 6 ? std::atoll(argv[5]) : 0;
   if (interval_ns <= 0 || seconds <= 0) return 2;
-  if (mlockall(MCL_CURRENT | MCL_FUTURE) != 0) std::perror("mlockall");
-  if (resident > 0) {
+  const char* unlocked = std::getenv("RESIDENT_UNLOCKED");
+  if ((unlocked == nullptr || std::strcmp(unlocked, "1") != 0) &&
+      mlockall(MCL_CURRENT | MCL_FUTURE) != 0)
+    std::perror("mlockall");
+  if (const char* file = std::getenv("RESIDENT_FILE"); resident > 0 && file != nullptr) {
+    const int fd = open(file, O_RDONLY | O_CLOEXEC);
+    void* mem = fd < 0 ? MAP_FAILED : mmap(nullptr, resident, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (mem == MAP_FAILED) {
+      std::perror(file);
+      return 1;
+    }
+    close(fd);
+    const auto* pages = static_cast<const volatile unsigned char*>(mem);
+    for (std::size_t i = 0; i < resident; i += 4096) (void)pages[i];  // resident, clean, locked
+  } else if (resident > 0) {
     void* mem = mmap(nullptr, resident, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (mem == MAP_FAILED) {
       std::perror("mmap");
