@@ -19,7 +19,9 @@
 // evening"): by default private anonymous memory, each page written once (dirty, as a stack, the
 // heap or a buffer is); RESIDENT_FILE=PATH maps that file's first RESIDENT_KIB (it must be that
 // large) instead, private and read-only, each page read once (clean page cache, as code and
-// libraries are). RESIDENT_UNLOCKED=1 leaves out mlockall.
+// libraries are). RESIDENT_HUGE=1 asks for the anonymous memory in 2 MiB transparent huge pages
+// (MADV_HUGEPAGE; AnonHugePages in /proc/<pid>/smaps_rollup says whether it got them).
+// RESIDENT_UNLOCKED=1 leaves out mlockall.
 // Usage: resident_loop INTERVAL_US PHASE_US RESIDENT_KIB SECONDS [WARM_US]. Prints nothing;
 // measured from /proc/<pid>/task/*/schedstat by overhead.py and resident_sweep.py.
 #include <fcntl.h>
@@ -77,10 +79,8 @@ int main(int argc, char** argv) {
   const std::int64_t seconds = std::atoll(argv[4]);
   const std::int64_t warm_us = argc == 6 ? std::atoll(argv[5]) : 0;
   if (interval_ns <= 0 || seconds <= 0) return 2;
-  const char* unlocked = std::getenv("RESIDENT_UNLOCKED");
-  if ((unlocked == nullptr || std::strcmp(unlocked, "1") != 0) &&
-      mlockall(MCL_CURRENT | MCL_FUTURE) != 0)
-    std::perror("mlockall");
+  // The extra memory first, then mlockall (MCL_CURRENT keeps it resident): a region populated
+  // under MCL_FUTURE would be faulted in at mmap(), in 4 KiB pages, before any madvise.
   if (const char* file = std::getenv("RESIDENT_FILE"); resident > 0 && file != nullptr) {
     const int fd = open(file, O_RDONLY | O_CLOEXEC);
     void* mem = fd < 0 ? MAP_FAILED : mmap(nullptr, resident, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -90,15 +90,28 @@ int main(int argc, char** argv) {
     }
     close(fd);
     const auto* pages = static_cast<const volatile unsigned char*>(mem);
-    for (std::size_t i = 0; i < resident; i += 4096) (void)pages[i];  // resident, clean, locked
+    for (std::size_t i = 0; i < resident; i += 4096) (void)pages[i];  // resident and clean
   } else if (resident > 0) {
-    void* mem = mmap(nullptr, resident, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    const char* huge_env = std::getenv("RESIDENT_HUGE");
+    const bool huge = huge_env != nullptr && std::strcmp(huge_env, "1") == 0;
+    const std::size_t align = huge ? std::size_t{2} << 20 : 0;  // a PMD's reach on x86-64
+    void* mem =
+        mmap(nullptr, resident + align, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (mem == MAP_FAILED) {
       std::perror("mmap");
       return 1;
     }
-    std::memset(mem, 1, resident);  // resident and locked (MCL_FUTURE), each page its own
+    auto* start = static_cast<unsigned char*>(mem);
+    if (huge) {
+      start += (align - reinterpret_cast<std::uintptr_t>(mem) % align) % align;
+      if (madvise(start, resident, MADV_HUGEPAGE) != 0) std::perror("madvise(MADV_HUGEPAGE)");
+    }
+    std::memset(start, 1, resident);  // resident, each page its own
   }
+  const char* unlocked = std::getenv("RESIDENT_UNLOCKED");
+  if ((unlocked == nullptr || std::strcmp(unlocked, "1") != 0) &&
+      mlockall(MCL_CURRENT | MCL_FUTURE) != 0)
+    std::perror("mlockall");
   const int ncpu = static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
   std::vector<Loop> loops(static_cast<std::size_t>(ncpu));
   std::vector<pthread_t> threads(loops.size());

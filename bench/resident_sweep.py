@@ -16,9 +16,12 @@ waking every 10 ms (unpinned) as cyclictest's does (usleep(10000) in its main lo
 cyclictests' own main threads are moved to CPU 0, as bench/overhead.py does. Each figure has beside it the cyclictests' own CPU time per wakeup on CPU 1 over the same
 window (a program of 2.9 MiB resident doing the same work), and the ratio of the two.
 
-Usage: bench/resident_sweep.py BUILD_DIR [interval_us [seconds [rounds [sizes]]]]   (root;
-defaults 500000 30 2 0,6144,12288,32768, each idle and warm: stallwatchd's default heartbeat interval; sizes are the
-extra KiB resident, comma-separated). Prints figures, asserts nothing.
+Usage: bench/resident_sweep.py BUILD_DIR [interval_us [seconds [rounds [sizes [modes]]]]]   (root;
+defaults 500000 30 2 0,6144,12288,32768 idle,warm: stallwatchd's default heartbeat interval;
+sizes are the extra KiB resident, comma-separated, each KIB or KIB:KIND, KIND one of anon (the
+default: 4 KiB pages written once), huge (anonymous in 2 MiB transparent huge pages) or
+file=PATH (that file's pages read once, clean page cache; resident_loop.cpp); modes idle, warm
+or both). Prints figures, asserts nothing.
 """
 import os
 import subprocess
@@ -47,7 +50,9 @@ def main():
     interval_us = int(sys.argv[2]) if len(sys.argv) > 2 else 500_000
     seconds = float(sys.argv[3]) if len(sys.argv) > 3 else 30
     rounds = int(sys.argv[4]) if len(sys.argv) > 4 else 2
-    sizes = tuple(int(k) for k in sys.argv[5].split(",")) if len(sys.argv) > 5 else SIZES_KIB
+    sizes = tuple(sys.argv[5].split(",")) if len(sys.argv) > 5 else tuple(map(str, SIZES_KIB))
+    modes = sys.argv[6].split(",") if len(sys.argv) > 6 else ["idle", "warm"]
+    warms = [w for m, w in (("idle", 0), ("warm", 10_000)) if m in modes]
     if overhead.others_running():
         sys.exit(f"not idle: {', '.join(overhead.others_running())} running; stop them first")
     others = []
@@ -55,7 +60,7 @@ def main():
         for k in range(4):  # phases a fifth of the interval apart; the loop sits at a tenth
             others.append(subprocess.Popen(
                 ["cyclictest", "-t1", "-a1", "-i", str(interval_us), "-p", str(90 + k), "-m", "-q",
-                 "-D", str(int(rounds * 2 * len(sizes) * (seconds + 4) + 10))],
+                 "-D", str(int(rounds * len(warms) * len(sizes) * (seconds + 4) + 10))],
                 stdout=subprocess.DEVNULL))
             time.sleep(interval_us / 5e6)
         # Their main threads (a 10 ms poll each) go to CPU 0, as in overhead.py: on CPU 1 the
@@ -65,9 +70,20 @@ def main():
             os.sched_setaffinity(c.pid, {0})
         print(f"do-nothing loop, interval {interval_us} us, CPU 1, {seconds:.0f} s per figure:")
         for _ in range(rounds):
-            for kib, warm in [(k, w) for k in sizes for w in (0, 10_000)]:
+            for size, warm in [(k, w) for k in sizes for w in warms]:
+                kib, _, kind = size.partition(":")
+                kib, kind = int(kib), kind or "anon"
+                env = dict(os.environ)
+                env.pop("RESIDENT_FILE", None)
+                env.pop("RESIDENT_HUGE", None)
+                if kind == "huge":
+                    env["RESIDENT_HUGE"] = "1"
+                elif kind.startswith("file="):
+                    env["RESIDENT_FILE"] = kind[len("file="):]
+                elif kind != "anon":
+                    sys.exit(f"unknown kind {kind!r} in {size!r}")
                 p = subprocess.Popen([loop_bin, str(interval_us), str(interval_us // 10), str(kib),
-                                      str(int(seconds + 3)), str(warm)])
+                                      str(int(seconds + 3)), str(warm)], env=env)
                 time.sleep(2.5)
                 before = overhead.by_cpu(p.pid).get(1, [0, 0])
                 cyc_before = cyclic_cpu1(others)
@@ -81,7 +97,7 @@ def main():
                 loop_us = run_ns / max(wakes, 1) / 1000
                 cyc_wakes = cyc_after[1] - cyc_before[1]
                 cyc_us = (cyc_after[0] - cyc_before[0]) / max(cyc_wakes, 1) / 1000
-                print(f"  {kib / 1024:5.1f} MiB extra (VmRSS {rss:5d} KiB), "
+                print(f"  {kib / 1024:5.1f} MiB extra {kind.split('=')[0]:4s} (VmRSS {rss:5d} KiB), "
                       f"{'warm (10 ms)' if warm else 'idle        '}: "
                       f"{loop_us:7.1f} us per wakeup over {wakes}; cyclictest {cyc_us:6.1f} us "
                       f"over {cyc_wakes}; ratio {loop_us / max(cyc_us, 1e-9):.2f}x", flush=True)
