@@ -21,6 +21,9 @@ Status WokenThread::start(const std::string& name, int priority, bool allow_othe
     ThreadOptions options;
     options.name = name.c_str();
     options.stack_bytes = 64 * 1024;
+    // Real-time, on the feeding and escalation paths: the whole stack stays locked, so no depth
+    // of it can ever take a fault there (helpers lock only the top, kHelperLockedStackBytes).
+    options.locked_stack_bytes = 0;
     options.sched = fifo ? ThreadSched::kFifo : ThreadSched::kOther;
     options.priority = priority;
     return start_thread(&thread_, &thread_entry<WokenThread, &WokenThread::run>, this, options);

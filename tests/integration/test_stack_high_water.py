@@ -93,7 +93,8 @@ def check_stack_locking(pid, at_start):
 
 
 def check_helper_stacks(pid):
-    """Every other sw-* thread (logging, evidence, reports, dispatch) keeps the top
+    """Every other sw-* thread (logging, evidence, reports, dispatch) but the real-time ones
+    (sw-escalate, sw-feeder: whole stack locked and resident) keeps the top
     HELPER_LOCKED_KIB of its stack locked and resident (ThreadOptions' default) over a reserve
     that, after the deepest paths, is still neither locked nor resident."""
     maps = overhead.vmas(pid)
@@ -105,7 +106,8 @@ def check_helper_stacks(pid):
         parts, _ = overhead.stack_mappings(pid, tid, maps)
         top, reserve = parts[0], parts[1] if len(parts) > 1 else None
         kib = sum(m[1] - m[0] for m in parts) // 1024
-        if kib <= HELPER_LOCKED_KIB:
+        if comm in ("sw-escalate", "sw-feeder") or kib <= HELPER_LOCKED_KIB:
+            # the real-time woken threads keep their whole stack locked (woken_thread.cpp)
             check(top[4] and top[3] == kib, f"{comm}: its {kib} KiB stack is locked and resident")
             continue
         seen.append(comm)

@@ -29,11 +29,12 @@ enum class ThreadSched {
 
 // The locked top of a helper thread's stack. Their stacks are 64 to 512 KiB, sized for what a
 // library (spdlog, fmt, nlohmann-json, libtracefs) might need; measured page-resident on their
-// deepest paths (stalls with evidence, a reload, reports written), none went below 20 KiB of its
-// top (docs/performance.md, "2026-12-04, evening"). Locked whole, the seven helpers' stacks
-// were 1.5 MiB of the daemon's 8.4 MiB resident, all dirty anonymous memory, which on a virtual
-// machine whose hypervisor shadows page tables makes every heartbeat wakeup dearer.
-// host_stack_high_water checks that no helper reaches into its reserve.
+// deepest paths (stalls with evidence, a reload, reports written), the flight recorder's sw-trace
+// went deepest, 28 KiB (setting up tracefs), the others at most 20 KiB (docs/performance.md,
+// "2026-12-04, evening"). Locked whole, the helpers' stacks were 1.5 MiB of the daemon's 8.4 MiB
+// resident, and on a virtual machine whose hypervisor shadows page tables every resident page
+// makes every heartbeat wakeup dearer. host_stack_high_water checks that no helper reaches into
+// its reserve (the flight recorder, off by default, is not started there).
 inline constexpr std::size_t kHelperLockedStackBytes = 32 * 1024;
 
 struct ThreadOptions {
@@ -48,7 +49,8 @@ struct ThreadOptions {
   // (page-rounded) stay locked and resident; the rest below is a reserve, unlocked and dropped
   // at the thread's start (not in VmLck; a minor fault if ever reached) and locked again at its
   // end. 0: the whole stack stays locked. The default, kHelperLockedStackBytes, is what every
-  // helper (logging, evidence, reports, dispatch) keeps; heartbeats and relays keep less.
+  // helper (logging, evidence, reports, dispatch) keeps; heartbeats and relays keep less, the
+  // real-time feeder and escalation actor (WokenThread) their whole stack.
   std::size_t locked_stack_bytes = kHelperLockedStackBytes;
 };
 
