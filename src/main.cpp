@@ -21,6 +21,7 @@
 #include "stallwatch/core/thread_start.h"
 #include "stallwatch/daemon/daemon.h"
 #include "stallwatch/daemon/exit_path.h"
+#include "stallwatch/daemon/huge_text.h"
 #include "stallwatch/daemon/journal_sink.h"
 #include "stallwatch/daemon/logging.h"
 #include "stallwatch/daemon/memory_lock.h"
@@ -108,6 +109,13 @@ int main(int argc, char** argv) {
     pthread_setattr_default_np(&attr);
     pthread_attr_destroy(&attr);
   }
+  // The code into one 2 MiB page (huge_text.h): before any thread runs and before mlockall.
+  HugeTextResult huge_text;
+  if (config->daemon.huge_code) {
+    huge_text = move_text_to_huge_pages();
+  } else {
+    huge_text.why_not = "daemon.huge_code = false";
+  }
   // Locked before the first thread (the logger's) starts: every thread then keeps only the top
   // of its stack locked (thread_start.h), the logger's too.
   std::string not_locked_why;
@@ -118,6 +126,13 @@ int main(int argc, char** argv) {
   set_log_level(config->log.level);
   spdlog::info("stallwatchd {} starting (config: {})", STALLWATCH_VERSION, config->source);
   for (const auto& warning : config->warnings) spdlog::warn("{}", warning);
+  if (huge_text.moved && huge_text.why_not.empty()) {
+    spdlog::debug("code moved into {} KiB of huge pages", huge_text.bytes / 1024);
+  } else if (huge_text.moved) {
+    spdlog::warn("code moved, but {}", huge_text.why_not);
+  } else {
+    spdlog::info("code stays in 4 KiB pages: {}", huge_text.why_not);
+  }
   if (!memory_is_locked)
     spdlog::warn("memory not locked: {}; heartbeats may be delayed by page faults under memory "
                  "pressure; grant CAP_IPC_LOCK or set LimitMEMLOCK=infinity",

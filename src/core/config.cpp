@@ -288,6 +288,7 @@ Result<Config> parse_config(std::string_view text, const std::string& file_name)
     sections["daemon"] = {
         {"state_dir", [&](auto& n, auto& k) { c.daemon.state_dir = abs_path(n, k); }},
         {"runtime_dir", [&](auto& n, auto& k) { c.daemon.runtime_dir = abs_path(n, k); }},
+        {"huge_code", [&](auto& n, auto& k) { c.daemon.huge_code = p.boolean(n, k); }},
     };
     auto& ev = c.evidence;
     sections["evidence"] = {
@@ -508,8 +509,8 @@ std::string format_config(const Config& c) {
                      "pause_tolerance = {}\n\n",
                      d(ck.interval), d(ck.threshold), d(ck.repeat_interval), d(ck.pause_tolerance));
   out += fmt::format("[log]\nlevel = {}\n\n", q(c.log.level));
-  out += fmt::format("[daemon]\nstate_dir = {}\nruntime_dir = {}\n\n", q(c.daemon.state_dir),
-                     q(c.daemon.runtime_dir));
+  out += fmt::format("[daemon]\nstate_dir = {}\nruntime_dir = {}\nhuge_code = {}\n\n",
+                     q(c.daemon.state_dir), q(c.daemon.runtime_dir), b(c.daemon.huge_code));
   const auto& ev = c.evidence;
   out +=
       fmt::format("[evidence]\nenabled = {}\nsysrq_backtrace = {}\nsysrq_min_interval = {}\n"

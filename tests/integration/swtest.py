@@ -85,7 +85,7 @@ def parse_event(line):
 class Daemon:
     """stallwatchd in the foreground with events on stderr."""
 
-    def __init__(self, binary, config_text, extra_args=(), env_extra=None):
+    def __init__(self, binary, config_text, extra_args=(), env_extra=None, preexec_fn=None):
         self.dir = tempfile.mkdtemp(prefix="stallwatch-it-")
         self.config = os.path.join(self.dir, "stallwatch.toml")
         self.write_config(config_text)
@@ -96,7 +96,8 @@ class Daemon:
         env.pop("NOTIFY_SOCKET", None)
         env.update(env_extra or {})
         self.proc = subprocess.Popen([binary, "--config", self.config, *extra_args],
-                                     stdout=self.log, stderr=subprocess.STDOUT, env=env)
+                                     stdout=self.log, stderr=subprocess.STDOUT, env=env,
+                                     preexec_fn=preexec_fn)
         # Whatever ends the test (a failed check, an uncaught exception), the daemon must not
         # outlive it: a leftover daemon's RT heartbeats would disturb every later test.
         atexit.register(self._kill)

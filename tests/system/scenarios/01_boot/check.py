@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Scenario 1: the unit comes from the .deb and was enabled and started by its postinst;
 Type=notify start, WatchdogUSec set, the packaged hardening in effect, 30 s idle without stall or
-watchdog timeout, `systemctl reload` keeps the same process active; the textfile is written through
-the sandbox, status.json refreshes swap two inodes; `dpkg -r` removes the textfile and its spare."""
+watchdog timeout, the code in one 2 MiB huge page under the sandbox, `systemctl reload` keeps the
+same process active; the textfile is written through the sandbox, status.json refreshes swap two
+inodes; `dpkg -r` removes the textfile and its spare."""
 
 # CapabilityBoundingSet= of systemd/stallwatch.service, as capability numbers (linux/capability.h).
 PACKAGED_CAPS = {"CAP_DAC_READ_SEARCH": 2, "CAP_IPC_LOCK": 14, "CAP_SYS_PTRACE": 19,
@@ -66,9 +67,21 @@ def check_hardening(run):
                h.get("TEST_CONFFILES"))
 
 
+def check_huge_code(run):
+    h = run.marks("huge-code")
+    run.require(h, "huge-code mark")
+    h = h[0]
+    run.expect_field(h, "TEST_ANON_HUGE_KB", "2048",
+                     "the packaged daemon's code is one 2 MiB anonymous huge page, under its "
+                     f"sandbox (transparent_hugepage: {h.get('TEST_THP')})")
+    run.expect_field(h, "TEST_FILE_RX", "0", "no r-x mapping of /usr/sbin/stallwatchd is left")
+    run.expect_field(h, "TEST_FALLBACK", "0", "no 'code stays in 4 KiB pages' in the unit's journal")
+
+
 def check(run):
     check_package(run)
     check_hardening(run)
+    check_huge_code(run)
     active = run.marks("service-active")
     run.require(active, "stallwatch.service became active")
     a = active[0]
