@@ -111,11 +111,7 @@ int main(int argc, char** argv) {
   }
   // The code into one 2 MiB page (huge_text.h): before any thread runs and before mlockall.
   HugeTextResult huge_text;
-  if (config->daemon.huge_code) {
-    huge_text = move_text_to_huge_pages();
-  } else {
-    huge_text.why_not = "daemon.huge_code = false";
-  }
+  if (config->daemon.huge_code) huge_text = move_text_to_huge_pages();
   // Locked before the first thread (the logger's) starts: every thread then keeps only the top
   // of its stack locked (thread_start.h), the logger's too.
   std::string not_locked_why;
@@ -127,11 +123,11 @@ int main(int argc, char** argv) {
   spdlog::info("stallwatchd {} starting (config: {})", STALLWATCH_VERSION, config->source);
   for (const auto& warning : config->warnings) spdlog::warn("{}", warning);
   if (huge_text.moved && huge_text.why_not.empty()) {
-    spdlog::debug("code moved into {} KiB of huge pages", huge_text.bytes / 1024);
+    spdlog::info("daemon.huge_code: code moved into {} KiB of huge pages", huge_text.bytes / 1024);
   } else if (huge_text.moved) {
-    spdlog::warn("code moved, but {}", huge_text.why_not);
-  } else {
-    spdlog::info("code stays in 4 KiB pages: {}", huge_text.why_not);
+    spdlog::warn("daemon.huge_code: code moved, but {}", huge_text.why_not);
+  } else if (config->daemon.huge_code) {
+    spdlog::warn("daemon.huge_code: code stays in 4 KiB pages: {}", huge_text.why_not);
   }
   if (!memory_is_locked)
     spdlog::warn("memory not locked: {}; heartbeats may be delayed by page faults under memory "

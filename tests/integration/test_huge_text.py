@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""stallwatchd's code runs from one 2 MiB huge page, or, where that cannot be, from its file as
-before (daemon/huge_text.h).
+"""With daemon.huge_code = true stallwatchd's code runs from one 2 MiB huge page, or, where that
+cannot be, from its file as before (daemon/huge_text.h).
 
-1. By default: the executable's code segment is one anonymous r-xp mapping at its own address,
+1. huge_code = true: the executable's code segment is one anonymous r-xp mapping at its own address,
    2 MiB-aligned, AnonHugePages 2048 kB, locked; no r-xp mapping of the file is left. Its bytes
    (read through /proc/<pid>/mem) are the file's code segment byte for byte, and the rest of the
    2 MiB is int3 (0xcc). A real stall (a SCHED_FIFO hog on CPU 1) is reported: the moved code
@@ -13,7 +13,8 @@ before (daemon/huge_text.h).
 3. Gaining execute permission refused (PR_SET_MDWE, Linux 6.3 and later; what systemd's
    MemoryDenyWriteExecute=yes asks of a unit, there with a seccomp filter): it says "making the
    copy executable was refused", keeps the file mapping, and reports a real stall.
-4. daemon.huge_code = false: it says so, keeps the file mapping, and reports a real stall."""
+4. By default (huge_code = false): the file's r-x mapping, nothing logged about it, a real stall
+   reported."""
 import ctypes
 import struct
 import sys
@@ -70,13 +71,21 @@ def stall_reported(d):
     check(ok, "a real stall on CPU 1 is reported")
 
 
-def fallback(name, preexec, reason, config=None):
-    d = Daemon(binary, config or base_config("1s"), preexec_fn=preexec)
+HUGE_CONFIG = base_config("1s").replace("[daemon]\n", "[daemon]\nhuge_code = true\n")
+
+
+def fallback(name, preexec, reason, config=HUGE_CONFIG):
+    d = Daemon(binary, config, preexec_fn=preexec)
     try:
         d.wait_ready()
         lines = [l for l in d.lines() if "code stays in 4 KiB pages" in l]
         print("".join(lines), end="")
-        check(len(lines) == 1 and reason in lines[0], f"{name}: the log says why ({reason!r})")
+        if reason is None:
+            check(not lines and not any("huge_code" in l for l in d.lines()),
+                  f"{name}: nothing is logged about it")
+        else:
+            check(len(lines) == 1 and reason in lines[0],
+                  f"{name}: the log says why ({reason!r})")
         maps = mappings(d.proc.pid)
         check(any(m[2] == "r-xp" and m[4] == path for m in maps),
               f"{name}: the file's code mapping is in place")
@@ -93,13 +102,15 @@ offset, vaddr, filesz, memsz = code_segment(path)
 print(f"code segment: file offset {offset:#x}, vaddr {vaddr:#x}, {filesz} bytes")
 check(vaddr % HUGE == 0 and offset % HUGE == 0, "the build aligns the code segment to 2 MiB")
 
-print("1. default: the code in one 2 MiB huge page")
-d = Daemon(binary, base_config("1s"))
+print("1. huge_code = true: the code in one 2 MiB huge page")
+d = Daemon(binary, HUGE_CONFIG)
 try:
     d.wait_ready()
     pid = d.proc.pid
     check(not any("code stays in 4 KiB pages" in l for l in d.lines()),
           "no fallback was logged")
+    check(any("code moved into 2048 KiB of huge pages" in l for l in d.lines()),
+          "the move was logged")
     maps = mappings(pid)
     base = next(m[0] - m[3] for m in maps if m[4] == path and m[3] == 0)
     start = base + vaddr
@@ -144,7 +155,6 @@ if probe.returncode != 0:
 else:
     fallback("MDWE", lambda: libc.prctl(PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN, 0, 0, 0),
              "making the copy executable was refused")
-print("4. turned off in the configuration (daemon.huge_code = false)")
-fallback("huge_code = false", None, "daemon.huge_code = false",
-         base_config("1s").replace("[daemon]\n", "[daemon]\nhuge_code = false\n"))
+print("4. the default (daemon.huge_code = false)")
+fallback("default", None, None, base_config("1s"))
 print("PASS")

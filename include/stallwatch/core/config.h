@@ -45,8 +45,9 @@ struct LogConfig {
 struct DaemonConfig {
   std::string state_dir = "/var/lib/stallwatch";
   std::string runtime_dir = "/run/stallwatch";
-  // The daemon's code moved into one 2 MiB huge page at start (daemon/huge_text.h).
-  bool huge_code = true;
+  // The daemon's code moved into one 2 MiB huge page at start (daemon/huge_text.h). Off by
+  // default: it needs MemoryDenyWriteExecute=no, and leaves anonymous executable memory.
+  bool huge_code = false;
 };
 
 struct EvidenceConfig {

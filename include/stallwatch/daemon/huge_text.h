@@ -15,6 +15,9 @@
 // before. The space between the end of the code and the next segment, unmapped after load, is
 // filled with int3. The mapping is named "[anon:stallwatchd code]" in /proc/<pid>/maps.
 //
+// Off by default (daemon.huge_code): the packaged unit's MemoryDenyWriteExecute=yes refuses the
+// one mprotect(PROT_EXEC) this needs, and anonymous executable memory hides symbols from perf.
+//
 // Every step that can fail does so before the move, and leaves the file mapping as it was: no
 // 2 MiB alignment (a sanitizer build), transparent huge pages off ("never", or
 // PR_SET_THP_DISABLE), no huge page free, an mprotect(PROT_EXEC) refused (MemoryDenyWriteExecute=,

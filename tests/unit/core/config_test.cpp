@@ -48,14 +48,14 @@ TEST(Config, EmptyFileGivesDefaults) {
   EXPECT_EQ(c->heartbeat.stack_kib, 16u);
 }
 
-TEST(Config, HugeCodeIsOnByDefaultAndCanBeTurnedOff) {
-  auto on = parse_config("", "t.toml");
-  ASSERT_TRUE(on);
-  EXPECT_TRUE(on->daemon.huge_code);
-  auto off = parse_config("[daemon]\nhuge_code = false\n", "t.toml");
-  ASSERT_TRUE(off) << off.error().message;
+TEST(Config, HugeCodeIsOffByDefaultAndCanBeTurnedOn) {
+  auto off = parse_config("", "t.toml");
+  ASSERT_TRUE(off);
   EXPECT_FALSE(off->daemon.huge_code);
-  EXPECT_NE(format_config(*off).find("huge_code = false\n"), std::string::npos);
+  auto on = parse_config("[daemon]\nhuge_code = true\n", "t.toml");
+  ASSERT_TRUE(on) << on.error().message;
+  EXPECT_TRUE(on->daemon.huge_code);
+  EXPECT_NE(format_config(*on).find("huge_code = true\n"), std::string::npos);
   EXPECT_EQ(err("[daemon]\nhuge_code = \"no\"\n").rfind("t.toml:2:", 0), 0U)
       << err("[daemon]\nhuge_code = \"no\"\n");
   EXPECT_NE(err("[daemon]\nhuge_code = \"no\"\n").find("daemon.huge_code"), std::string::npos);

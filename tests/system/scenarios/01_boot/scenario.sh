@@ -15,15 +15,15 @@ mark hardening SECCOMP="$(status Seccomp)" NO_NEW_PRIVS="$(status NoNewPrivs)" \
   CAP_BND="$(status CapBnd)" PROTECT_SYSTEM="$(show ProtectSystem)" \
   DEVICE_POLICY="$(show DevicePolicy)" PRIVATE_NETWORK="$(show PrivateNetwork)" \
   CONFFILES="$(dpkg-query -W -f='${Conffiles}' stallwatch | awk '{print $1}' | tr '\n' ' ')"
-# The daemon's code runs from one 2 MiB transparent huge page (daemon.huge_code, on by default):
-# an anonymous r-x mapping (named where the kernel names them) with AnonHugePages 2048 kB, and no
-# r-x mapping of the file left.
+# The daemon's code runs from its file (daemon.huge_code is off by default: the unit's
+# MemoryDenyWriteExecute=yes would refuse it): an r-x mapping of the file, no anonymous r-x
+# mapping, nothing logged about it.
 huge_code_kb=$(awk '/^[0-9a-f]+-[0-9a-f]+ /{rx = ($2 == "r-xp" && (NF == 5 || $6 ~ /^\[anon:/))}
   rx && $1 == "AnonHugePages:" {print $2; exit}' "/proc/$pid/smaps")
 mark huge-code ANON_HUGE_KB="$huge_code_kb" \
   FILE_RX="$(awk '$2 == "r-xp" && $6 ~ /stallwatchd$/' "/proc/$pid/maps" | wc -l)" \
   THP="$(cat /sys/kernel/mm/transparent_hugepage/enabled)" \
-  FALLBACK="$(journalctl -b -u stallwatch.service -o cat | grep -c 'code stays in 4 KiB pages')"
+  LOGGED="$(journalctl -b -u stallwatch.service -o cat | grep -c 'huge_code')"
 # The supervisor (the main thread: signals, CPU hotplug) runs only when something happens: under
 # the packaged sandbox the kernel's uevents reach it, so it does not poll the online CPUs.
 sup_runs() { awk '{print $3}' "/proc/$pid/task/$pid/schedstat" 2>/dev/null; }

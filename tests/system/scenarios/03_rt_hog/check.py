@@ -1,13 +1,29 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Scenario 3: a SCHED_FIFO 99 busy loop on CPU 1 for 3 x threshold -> a stall event for CPU 1,
-class rt-hog, naming the hog's pid, comm (rt-hog) and priority (99), then recovered."""
+class rt-hog, naming the hog's pid, comm (rt-hog) and priority (99), then recovered. The daemon
+runs with daemon.huge_code = true under the packaged unit and its huge-code.conf drop-in: its
+code is one 2 MiB anonymous huge page on Debian's kernel, and the stall is found from it."""
 
 THRESHOLD_MS = 2000
 INTERVAL_MS = 100
 SLACK_MS = 500
 
 
+def check_huge_code(run):
+    h = run.marks("huge-code")
+    run.require(h, "huge-code mark")
+    h = h[0]
+    run.expect_field(h, "TEST_MDWE", "no", "the huge-code.conf drop-in is in effect")
+    run.expect_field(h, "TEST_ANON_HUGE_KB", "2048",
+                     "the daemon's code is one 2 MiB anonymous huge page under the packaged unit "
+                     f"(transparent_hugepage: {h.get('TEST_THP')}; its log: {h.get('TEST_LOG')!r})")
+    run.expect_field(h, "TEST_FILE_RX", "0", "no r-x mapping of /usr/sbin/stallwatchd is left")
+    run.expect("code moved into 2048 KiB of huge pages" in h.get("TEST_LOG", ""),
+               "the daemon logged the move", h.get("TEST_LOG"))
+
+
 def check(run):
+    check_huge_code(run)
     start = run.kernel(r"rt-hog: start pid=\d+ cpu=1 ")
     run.require(start, "the hog started on CPU 1 (its kmsg start line)")
     start_us = run.mono_us(start[0])
