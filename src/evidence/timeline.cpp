@@ -186,8 +186,15 @@ void bound(CpuTimeline* ct, std::size_t limit, std::int64_t keep_from) {
     return;
   }
   auto must = [&](const TimelineSegment& s) { return s.open || s.end >= keep_from; };
+  // Kept first: what ends in the part that must stay; then what ran (tasks, idle) before
+  // interrupts, since a stalled CPU's ticks alone can outnumber the limit and the heartbeat's last
+  // wakeup, the silence's anchor, is a few microseconds long; then the longest.
+  auto ran = [](const TimelineSegment& s) {
+    return s.kind != SegmentKind::kIrq && s.kind != SegmentKind::kSoftirq;
+  };
   std::stable_sort(segs.begin(), segs.end(), [&](const auto& a, const auto& b) {
     if (must(a) != must(b)) return must(a);
+    if (ran(a) != ran(b)) return ran(a);
     return a.end - a.start > b.end - b.start;
   });
   ct->truncated = segs.size() - limit;

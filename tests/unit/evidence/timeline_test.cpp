@@ -314,6 +314,37 @@ TEST(Timeline, IrqRateAndBoundOnABusyCpu) {
     EXPECT_LE(busy.segments[i - 1].start, busy.segments[i].start);
 }
 
+// CI, 2026-12-04 (host_timeline_rt_hog): the hog was switched out for 6 us, the heartbeat stamped
+// in them, and 2 s of timer ticks on the hog's CPU made more segments than the bound keeps. The
+// longest were kept, and the heartbeat's last wakeup, the silence's anchor, was 1 us shorter than
+// a tick: dropped. Task segments now come before interrupt segments in what is kept.
+TEST(Timeline, TheHeartbeatsLastWakeupSurvivesTheBound) {
+  const std::int64_t silence = kS;
+  std::vector<TraceEvent> c1 = {sw(silence - 100'000'000, "hog", 77, "hog", 77),
+                                sw(silence - 2'500, "hog", 77, "sw-hb/1", 90, 49),
+                                sw(silence + 3'300, "sw-hb/1", 90, "hog", 77, 39)};
+  for (int i = 0; i < 600; ++i) {  // a 7 us tick every 4 ms through the silence
+    const std::int64_t t = silence + 10'000 + i * 4'000'000LL;
+    c1.push_back(irq(t, TraceKind::kIrqEntry, -1, "local timer"));
+    c1.push_back(irq(t + 7'000, TraceKind::kIrqExit, -1));
+  }
+  TimelineInput in;
+  in.stalled_cpu = 1;
+  in.silence = silence;
+  in.window_start = silence - 2 * kS;
+  in.detected = silence + 2'410'000'000LL;
+  in.events = {{1, &c1}};
+  Timeline t = build_timeline(in);
+  const CpuTimeline& ct = t.cpus[0];
+  ASSERT_EQ(ct.cpu, 1);
+  EXPECT_EQ(ct.segments.size(), in.max_segments_stalled);
+  EXPECT_GT(ct.truncated, 0u);
+  bool anchor = false;
+  for (const auto& s : ct.segments)
+    anchor |= s.label.rfind("sw-hb/1", 0) == 0 && s.start <= silence && silence <= s.end;
+  EXPECT_TRUE(anchor) << "the heartbeat's last wakeup was dropped by the bound";
+}
+
 TEST(Timeline, HostileCommsAreSanitized) {
   std::vector<TraceEvent> c1 = {sw(kS, "sw-hb/1", 90, "\x1b[31mevil\n", 66)};
   TimelineInput in;

@@ -109,6 +109,10 @@ def check_cascade(run, case):
         run.metric(f"{m}_freeze_request_ms", round(frz_ms))
         switched = [e for e in run.kernel(r"clocksource: Switched to clocksource ")
                     if run.mono_us(e) >= t(begin)]
+        # Frozen at least one heartbeat interval (250 ms) into the spin (scenario.sh): only then
+        # is CPU 2's the oldest stamp, and the root of the cascade knowable from stamps.
+        run.expect(frz_ms >= 250, f"{case}: the freeze came at least one heartbeat interval into "
+                   "the spin", f"{frz_ms:.0f} ms")
         run.expect(frz_us and req_us <= frz_us and frz_ms < THRESHOLD_MS and switched
                    and run.mono_us(switched[0]) >= end_us,
                    f"{case}: a stop_machine() (clocksource {done.get('TEST_CLOCKSOURCE')}) began once the "

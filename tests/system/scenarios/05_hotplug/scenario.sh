@@ -67,6 +67,11 @@ cascade() {
         grep -q cpu_device_down /proc/$offliner/stack 2>/dev/null && break
         sleep 0.02
       done
+      # At least one heartbeat interval (250 ms) into the spin: every other CPU has stamped
+      # since CPU 2 went silent, so CPU 2's is the oldest stamp when the heartbeats run again.
+      # Frozen sooner (CI, 2026-12-04: 124 ms in), CPU 1's last stamp could predate CPU 2's
+      # silence and the stamps alone cannot tell which CPU stalled first.
+      sleep 0.4
       read -r up _ < /proc/uptime
       echo "${up/./}0000" > /run/freeze-req
       echo "$cs1" > $CS/current_clocksource ) &
