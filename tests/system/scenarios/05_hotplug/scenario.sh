@@ -67,11 +67,17 @@ cascade() {
         grep -q cpu_device_down /proc/$offliner/stack 2>/dev/null && break
         sleep 0.02
       done
-      # At least one heartbeat interval (250 ms) into the spin: every other CPU has stamped
-      # since CPU 2 went silent, so CPU 2's is the oldest stamp when the heartbeats run again.
-      # Frozen sooner (CI, 2026-12-04: 124 ms in), CPU 1's last stamp could predate CPU 2's
-      # silence and the stamps alone cannot tell which CPU stalled first.
-      sleep 0.4
+      # 300 ms after the spin was seen to start: more than one heartbeat interval (250 ms), so
+      # every other CPU has stamped since CPU 2 went silent and CPU 2's is the oldest stamp when
+      # the heartbeats run again (frozen 124 ms in, CI 2026-12-04, CPU 1's last stamp predated
+      # CPU 2's silence); and well before CPU 2's age can reach the 1 s threshold (at least 750 ms
+      # in: frozen 662 ms in after a fixed 0.4 s wait, CI 2026-12-04, it was reported first).
+      t0=$(cat /run/offline-req 2>/dev/null)
+      for _ in $(seq 100); do
+        read -r up _ < /proc/uptime
+        [ -z "$t0" ] || [ $(( ${up/./}0000 - t0 )) -ge 300000 ] && break
+        sleep 0.02
+      done
       read -r up _ < /proc/uptime
       echo "${up/./}0000" > /run/freeze-req
       echo "$cs1" > $CS/current_clocksource ) &
