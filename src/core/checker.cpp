@@ -305,7 +305,7 @@ void Checker::freeze(std::int64_t pause_ns, std::int64_t since_ns, std::int64_t 
   out.push_back(e);
 }
 
-void Checker::apply_verdict(std::uint64_t id, bool starved, std::int64_t now_ns,
+void Checker::apply_verdict(std::uint64_t id, bool starved, int root_cpu, std::int64_t now_ns,
                             std::vector<CheckEvent>& out) {
   if (id == 0 || id != pending_id_) return;
   pending_id_ = 0;
@@ -321,6 +321,8 @@ void Checker::apply_verdict(std::uint64_t id, bool starved, std::int64_t now_ns,
   int origin = -1;
   int silent = 0;
   std::int64_t origin_since = 0, origin_until = 0;
+  bool root_silent = false;  // root_cpu is one of the silent CPUs
+  std::int64_t root_since = 0, root_until = 0;
   for (std::size_t i = 0; i < cpus_.size(); ++i) {
     PerCpu& c = cpus_[i];
     c.pending_ns = 0;
@@ -333,11 +335,23 @@ void Checker::apply_verdict(std::uint64_t id, bool starved, std::int64_t now_ns,
     const std::int64_t silence = (until != 0 ? until : now_ns) - c.blackout_since_ns - c.credit_ns;
     if (silence <= settings_.threshold_ns) continue;
     ++silent;
+    if (static_cast<int>(i) == root_cpu) {
+      root_silent = true;
+      root_since = c.blackout_since_ns;
+      root_until = until;
+    }
     if (origin < 0 || c.blackout_since_ns < origin_since) {
       origin = static_cast<int>(i);
       origin_since = c.blackout_since_ns;
       origin_until = until;
     }
+  }
+  // Stamps prove the oldest silence first only if it began a whole interval before the root's.
+  if (root_silent && root_cpu != origin &&
+      root_since < origin_since + settings_.heartbeat_interval_ns) {
+    origin = root_cpu;
+    origin_since = root_since;
+    origin_until = root_until;
   }
   for (auto& c : cpus_) c.blackout_since_ns = -1;
   request_all();  // the silence counts again: every group's deadlines move

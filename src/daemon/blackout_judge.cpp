@@ -2,6 +2,7 @@
 #include "stallwatch/daemon/blackout_judge.h"
 
 #include <unistd.h>
+#include <iterator>
 
 #include <fmt/format.h>
 
@@ -9,7 +10,8 @@
 
 namespace stallwatch::daemon {
 
-BlackoutVerdict judge_blackout(const std::vector<std::int64_t>& waited_ns, std::int64_t length_ns) {
+BlackoutVerdict judge_blackout(const std::vector<std::int64_t>& waited_ns, std::int64_t length_ns,
+                               const std::vector<bool>& not_run) {
   BlackoutVerdict v;
   for (std::size_t cpu = 0; cpu < waited_ns.size(); ++cpu) {
     if (waited_ns[cpu] < 0) continue;
@@ -20,8 +22,42 @@ BlackoutVerdict judge_blackout(const std::vector<std::int64_t>& waited_ns, std::
     }
   }
   v.starved = v.judged > 0 && v.waited_ns * 2 >= length_ns;
+  if (v.starved) {
+    int quiet = 0;
+    for (std::size_t cpu = 0; cpu < waited_ns.size(); ++cpu) {
+      if (waited_ns[cpu] < 0) continue;
+      const bool silent = cpu < not_run.size() && not_run[cpu];
+      if (!silent && waited_ns[cpu] * 8 >= length_ns) continue;
+      ++quiet;
+      v.root_cpu = static_cast<int>(cpu);
+    }
+    if (quiet != 1) v.root_cpu = -1;
+    if (v.root_cpu >= 0 && static_cast<std::size_t>(v.root_cpu) < not_run.size() &&
+        not_run[static_cast<std::size_t>(v.root_cpu)])
+      v.root_still_silent = true;
+  }
+  if (waited_ns.size() <= kListedWaits) {
+    v.waits = "run-queue waits in ms, by CPU:";
+    for (std::size_t cpu = 0; cpu < waited_ns.size(); ++cpu) {
+      if (waited_ns[cpu] < 0)
+        fmt::format_to(std::back_inserter(v.waits), " {}:-", cpu);
+      else
+        fmt::format_to(std::back_inserter(v.waits), " {}:{}{}", cpu, waited_ns[cpu] / 1'000'000,
+                       cpu < not_run.size() && not_run[cpu] ? "+" : "");
+    }
+  }
   if (v.judged == 0)
     v.why = "no heartbeat's run-queue wait could be read from before it: taken as a freeze";
+  else if (v.starved && v.root_still_silent)
+    v.why = fmt::format(
+        "the heartbeat of CPU {} waited runnable on its CPU for {} ms of it: a stall; CPU {}'s "
+        "heartbeat alone has not run since, the root",
+        v.starved_cpu, v.waited_ns / 1'000'000, v.root_cpu);
+  else if (v.starved && v.root_cpu >= 0)
+    v.why = fmt::format(
+        "the heartbeat of CPU {} waited runnable on its CPU for {} ms of it: a stall; CPU {}'s "
+        "heartbeat was not woken through it (its timer did not fire: interrupts off), the root",
+        v.starved_cpu, v.waited_ns / 1'000'000, v.root_cpu);
   else if (v.starved)
     v.why =
         fmt::format("the heartbeat of CPU {} waited runnable on its CPU for {} ms of it: a stall",
@@ -72,9 +108,18 @@ const BlackoutJudge::Baseline* BlackoutJudge::baseline_before(std::size_t cpu, i
   return nullptr;
 }
 
+bool BlackoutJudge::settled(std::int64_t start_ns) const {
+  for (std::size_t cpu = 0; cpu < count_; ++cpu) {
+    if (slots_[cpu].tid.load(std::memory_order_relaxed) <= 0) continue;
+    if (slots_[cpu].last_ns.load(std::memory_order_relaxed) <= start_ns) return false;
+  }
+  return true;
+}
+
 BlackoutVerdict BlackoutJudge::judge(std::int64_t start_ns, std::int64_t length_ns,
                                      std::int64_t now_ns) {
   std::vector<std::int64_t> waited(count_, -1);
+  std::vector<bool> not_run(count_, false);
   for (std::size_t cpu = 0; cpu < count_; ++cpu) {
     const int tid = slots_[cpu].tid.load(std::memory_order_relaxed);
     if (tid <= 0) continue;
@@ -82,8 +127,9 @@ BlackoutVerdict BlackoutJudge::judge(std::int64_t start_ns, std::int64_t length_
     if (b == nullptr) continue;
     const std::int64_t now_wait = read_wait(tid);
     if (now_wait >= b->wait_ns) waited[cpu] = now_wait - b->wait_ns;
+    not_run[cpu] = slots_[cpu].last_ns.load(std::memory_order_relaxed) <= start_ns;
   }
-  BlackoutVerdict v = judge_blackout(waited, length_ns);
+  BlackoutVerdict v = judge_blackout(waited, length_ns, not_run);
   sample(now_ns);
   return v;
 }

@@ -253,8 +253,8 @@ Status Daemon::start_dispatcher() {
   deps.allowed_cpus = allowed_cpus_;
   judge_ = std::make_unique<BlackoutJudge>(options_.root, heartbeats_->slots(), slots_);
   deps.judge = judge_.get();
-  deps.post_verdict = [runner = runner_.get()](std::uint64_t id, bool starved) {
-    runner->post_verdict(id, starved);
+  deps.post_verdict = [runner = runner_.get()](std::uint64_t id, bool starved, int root_cpu) {
+    runner->post_verdict(id, starved, root_cpu);
   };
   deps.slots = slots_;
   deps.start_ns = start_ns_;

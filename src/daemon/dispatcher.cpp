@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -95,14 +96,31 @@ void Dispatcher::drain_events() {
 }
 
 // Freeze or stall: the evidence is read here (non-real-time), the decision applied by the check.
+// Once every heartbeat has run since the blackout began (their waits are complete), or at most
+// kVerdictWaitNs after it was posted; a later blackout (merged into it by the check) replaces it.
 void Dispatcher::judge_blackout_event(const CheckEvent& e) {
+  pending_blackout_ = e;
+  blackout_due_ns_ = deps_.now() + kVerdictWaitNs;
+  judge_pending_blackout();
+}
+
+void Dispatcher::judge_pending_blackout() {
+  if (!pending_blackout_) return;
+  const CheckEvent e = *pending_blackout_;
+  if (deps_.judge != nullptr && deps_.now() < blackout_due_ns_ &&
+      !deps_.judge->settled(e.stall_start_mono_ns))
+    return;
+  pending_blackout_.reset();
   bool starved = false;
+  int root = -1;
   if (deps_.judge != nullptr) {
     const BlackoutVerdict v = deps_.judge->judge(e.stall_start_mono_ns, e.stall_ns, deps_.now());
     starved = v.starved;
-    spdlog::info("every heartbeat was silent for {} ms: {}", e.stall_ns / 1'000'000, v.why);
+    root = v.root_cpu;
+    spdlog::info("every heartbeat was silent for {} ms: {}{}{}", e.stall_ns / 1'000'000, v.why,
+                 v.waits.empty() ? "" : " (", v.waits.empty() ? "" : v.waits + ")");
   }
-  if (deps_.post_verdict) deps_.post_verdict(e.episode, starved);
+  if (deps_.post_verdict) deps_.post_verdict(e.episode, starved, root);
 }
 
 void Dispatcher::write_status(std::int64_t now, bool changed) {
@@ -140,6 +158,7 @@ void Dispatcher::run() {
       if (deps_.on_suspect) deps_.on_suspect();
     }
     drain_events();
+    judge_pending_blackout();
     st.ready_sent = ready_sent_.load(std::memory_order_relaxed);
     st.all_started = deps_.published->all_started.load(std::memory_order_relaxed);
     const std::uint64_t version = deps_.published->version.load(std::memory_order_acquire);
@@ -170,7 +189,8 @@ void Dispatcher::run() {
     }
     if (stop_.load(std::memory_order_acquire)) break;
 
-    const DispatchWait wait = plan_wait(st, plan.held, now);
+    DispatchWait wait = plan_wait(st, plan.held, now);
+    if (pending_blackout_) wait.timeout_ms = std::min(wait.timeout_ms, kVerdictPollMs);
     deps_.published->status_due_ns.store(wait.status_due_ns, std::memory_order_relaxed);
     pollfd fds[2] = {{deps_.wake->fd(), POLLIN, 0}, {fifo_rd_.get(), POLLIN, 0}};
     const int nfds = fifo_rd_.valid() ? 2 : 1;
@@ -184,6 +204,8 @@ void Dispatcher::run() {
     }
   }
   drain_events();
+  blackout_due_ns_ = 0;  // stopping: judge what is there
+  judge_pending_blackout();
   exited_.store(true, std::memory_order_release);
 }
 

@@ -122,7 +122,11 @@ class Checker {
   // The verdict on blackout id (the episode of its kBlackout event): starved = some heartbeat
   // waited runnable on its CPU through it (a stall), else a freeze. Applied at the start of a
   // check, before tick_into(); a verdict on a blackout since merged into a later one is ignored.
-  void apply_verdict(std::uint64_t id, bool starved, std::int64_t now_ns,
+  // A stall's root is the CPU whose silence began first. A CPU's silence began between its last
+  // stamp and one heartbeat interval after it, so stamps order two silences only when they are
+  // that far apart; root_cpu (-1 = none) is the evidence's answer (the one heartbeat not woken
+  // while the others waited, BlackoutJudge) and is taken where stamps cannot tell.
+  void apply_verdict(std::uint64_t id, bool starved, int root_cpu, std::int64_t now_ns,
                      std::vector<CheckEvent>& out);
   std::uint64_t pending_blackout() const { return pending_id_; }
   // How late a heartbeat's wakeup may be before its check looks for a blackout.

@@ -7,6 +7,17 @@
 // (SIGSTOP, the cgroup freezer, a debugger) was not runnable, and one of a paused VM was asleep
 // with its timer not yet fired, so neither waited. Some heartbeat waited at least half the
 // blackout: a stall (starved). None did: a freeze.
+// The root of a cascade: stop_machine() holds every other CPU in its stopper with interrupts on,
+// so their heartbeats are woken on time and wait, while the CPU holding it up with interrupts off
+// takes no timer interrupt, and its heartbeat is not woken until the end. One judged heartbeat
+// that waited under an eighth of the blackout while another waited half of it names that CPU
+// (root_cpu): the evidence the check needs where stamps cannot order the silences (all within
+// one heartbeat interval, checker.h). None or several such heartbeats: no root is named.
+// A wait is only complete once its heartbeat has run again (the kernel adds a wait to schedstat
+// when the task gets the CPU): a heartbeat that has not stamped since the blackout began reads
+// short. The dispatcher waits until settled() (every heartbeat has run since), for a bound; a
+// heartbeat still silent then counts as not woken: it is the root if it alone is (a stall still
+// going on, reported by its age; the verdict names it so no held CPU is taken for it).
 // What it cannot tell apart: a stall with interrupts off on every silent CPU at once (the
 // heartbeats' timers do not fire, so they never wait) reads as a freeze; and a VM pause whose
 // time the guest's scheduler clock sees, while a heartbeat was already starved, counts as stall.
@@ -30,20 +41,29 @@ namespace stallwatch::daemon {
 
 struct BlackoutVerdict {
   bool starved = false;
-  int starved_cpu = -1;        // the heartbeat that waited longest, if starved
-  std::int64_t waited_ns = 0;  // its run-queue wait during the blackout
-  int judged = 0;              // heartbeats with a baseline from before the blackout
-  std::string why;             // one line for the log
+  int starved_cpu = -1;            // the heartbeat that waited longest, if starved
+  std::int64_t waited_ns = 0;      // its run-queue wait during the blackout
+  int judged = 0;                  // heartbeats with a baseline from before the blackout
+  int root_cpu = -1;               // if starved: the one heartbeat not woken through it (see above)
+  bool root_still_silent = false;  // root_cpu has not run since the blackout began
+  std::string why;                 // one line for the log
+  std::string waits;               // each heartbeat's wait, for the log, up to kListedWaits CPUs
 };
 
-// Pure: the verdict from each heartbeat's wait growth (ns, -1 = no usable baseline).
-BlackoutVerdict judge_blackout(const std::vector<std::int64_t>& waited_ns, std::int64_t length_ns);
+inline constexpr std::size_t kListedWaits = 16;
+
+// Pure: the verdict from each heartbeat's wait growth (ns, -1 = no usable baseline); not_run[cpu]:
+// its heartbeat has not stamped since the blackout began (its wait is not complete).
+BlackoutVerdict judge_blackout(const std::vector<std::int64_t>& waited_ns, std::int64_t length_ns,
+                               const std::vector<bool>& not_run = {});
 
 class BlackoutJudge {
  public:
   BlackoutJudge(Sysroot root, const HeartbeatSlot* slots, int count);
   // Baselines: every heartbeat's run-queue wait now.
   void sample(std::int64_t now_ns);
+  // Every heartbeat has stamped since start_ns: each one's wait through the blackout is complete.
+  bool settled(std::int64_t start_ns) const;
   // The verdict on a blackout of length_ns that began at start_ns; then re-samples.
   BlackoutVerdict judge(std::int64_t start_ns, std::int64_t length_ns, std::int64_t now_ns);
 

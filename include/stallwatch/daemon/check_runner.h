@@ -114,7 +114,8 @@ class CheckRunner final : public CheckHook {
   void post_monitor(int cpu, bool monitored, std::int64_t now_ns);
   void post_sentinel(int cpu, bool sentinel);
   // Dispatcher side: the verdict on a kBlackout event (its episode is the id). Any thread.
-  void post_verdict(std::uint64_t id, bool starved);
+  // root_cpu: the cascade's root by evidence, or -1 (Checker::apply_verdict).
+  void post_verdict(std::uint64_t id, bool starved, int root_cpu);
   // Dispatcher side: CPU cpu is under an announced drill until until_ns (CLOCK_MONOTONIC; 0 =
   // none). An escalation the check finds due on that CPU before then is marked drill and acted on
   // by nothing: the feeding goes on. Posted when the dispatcher reads the announcement, before
@@ -177,8 +178,12 @@ class CheckRunner final : public CheckHook {
   unsigned post_front_ = 2;  // the check's
   RunnerSettings settings_;  // what the check runs with
   std::atomic<std::int64_t> takeover_after_ns_{0};
-  std::atomic<std::uint64_t> verdict_{0};  // (blackout id << 1) | starved; 0 = none
-  int frozen_owner_ = -1;                  // the CPU of the last owner whose claim was taken over
+  // (blackout id << kVerdictIdShift) | (root_cpu + 1) << 1 | starved; 0 = none. One word, so
+  // the check never reads half a verdict.
+  static constexpr int kVerdictIdShift = 21;
+  static constexpr int kVerdictRootLimit = (1 << (kVerdictIdShift - 1)) - 1;
+  std::atomic<std::uint64_t> verdict_{0};
+  int frozen_owner_ = -1;  // the CPU of the last owner whose claim was taken over
 
   // Monitoring requests: per CPU, 0 none, 1 monitor, 2 unmonitor, 3 sentinel, 4 not sentinel;
   // the time of the request; per group, whether one of its CPUs has one (so a check applies them

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -63,7 +64,7 @@ class Dispatcher {
     // Blackouts (every heartbeat silent together): judged from evidence here, on this thread,
     // and the verdict posted back to the check. Without a judge every blackout is a freeze.
     BlackoutJudge* judge = nullptr;
-    std::function<void(std::uint64_t id, bool starved)> post_verdict;
+    std::function<void(std::uint64_t id, bool starved, int root_cpu)> post_verdict;
     std::string runtime_dir;
     RtWake* wake = nullptr;         // what the check wakes it with; owned by the caller
     std::vector<int> allowed_cpus;  // the process's CPUs (ThreadPlacement); empty = no placement
@@ -91,6 +92,13 @@ class Dispatcher {
   void run();
   void drain_events();
   void judge_blackout_event(const CheckEvent& e);
+  void judge_pending_blackout();
+  // A blackout's verdict waits for the held heartbeats to run (BlackoutJudge::settled), at most
+  // this long (the stopper's last stages under TCG: about 30 ms), polled every kVerdictPollMs.
+  static constexpr std::int64_t kVerdictWaitNs = 100'000'000;
+  static constexpr int kVerdictPollMs = 5;
+  std::optional<CheckEvent> pending_blackout_;
+  std::int64_t blackout_due_ns_ = 0;
   void write_status(std::int64_t now, bool changed);
 
   Deps deps_;

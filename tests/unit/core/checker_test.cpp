@@ -111,10 +111,11 @@ std::vector<CheckEvent> late_check(Checker& checker, HeartbeatSlot* slots, int c
   return out;
 }
 
-std::vector<CheckEvent> verdict(Checker& checker, std::int64_t now, bool starved) {
+std::vector<CheckEvent> verdict(Checker& checker, std::int64_t now, bool starved,
+                                int root_cpu = -1) {
   std::vector<CheckEvent> out;
   out.reserve(checker.max_events());
-  checker.apply_verdict(checker.pending_blackout(), starved, now, out);
+  checker.apply_verdict(checker.pending_blackout(), starved, root_cpu, now, out);
   checker.tick_into(now, now, now, out, CheckContext{0, 0});
   return out;
 }
@@ -257,6 +258,65 @@ TEST_F(CheckerTest, ACascadeIsReportedAsTheStallThatStartedIt) {
   ASSERT_FALSE(after.empty());
   EXPECT_EQ(after.back().kind, EventKind::kRecovered);
   EXPECT_EQ(after.back().cpu, 2);
+}
+
+// The cascade frozen within one heartbeat interval of the spin (QEMU 05, CI 2026-12-04: 124 ms
+// in): CPU 2 stamped at t0 + 200 ms and went silent; the others, stamping on another phase, last
+// stamped at t0 and were held from t0 + 300 ms, before their next stamp was due. The oldest stamp
+// is theirs: stamps cannot tell, the evidence (CPU 2's heartbeat not woken) can.
+std::vector<CheckEvent> frozen_within_an_interval(Checker& checker, HeartbeatSlot* slots,
+                                                  std::int64_t& now, int root_cpu) {
+  const std::int64_t t0 = now;
+  for (int c : {0, 1, 3}) slots[c].stamp(t0, 0, c);
+  slots[2].stamp(t0 + 200 * kMs, 0, 2);
+  now = t0 + 3300 * kMs;
+  auto ev = late_check(checker, slots, 0, now, 2800 * kMs);
+  EXPECT_EQ(ev.size(), 1u);
+  for (int c : {1, 3}) slots[c].stamp(now + kMs, 2801 * kMs, c);
+  std::vector<CheckEvent> stalls;
+  for (const auto& e : verdict(checker, now + 2 * kMs, true, root_cpu))
+    if (e.kind == EventKind::kStall) stalls.push_back(e);
+  return stalls;
+}
+
+TEST_F(CheckerTest, TheEvidenceNamesTheCascadesRootWhereStampsCannot) {
+  run_for(1000 * kMs);
+  auto stalls = frozen_within_an_interval(*checker_, slots_.get(), now_, 2);
+  ASSERT_EQ(stalls.size(), 1u);
+  EXPECT_EQ(stalls[0].cpu, 2);
+  EXPECT_EQ(stalls[0].cascade_cpus, 3);
+  EXPECT_FALSE(stalls[0].after_the_fact) << "CPU 2 has not stamped yet";
+}
+
+TEST_F(CheckerTest, WithoutEvidenceTheOldestStampIsTheRoot) {
+  // The limit the evidence lifts: the same cascade, no heartbeat singled out. The held CPU 0 is
+  // taken for the root (after the fact), and CPU 2, still silent, is reported again by its age.
+  run_for(1000 * kMs);
+  auto stalls = frozen_within_an_interval(*checker_, slots_.get(), now_, -1);
+  ASSERT_EQ(stalls.size(), 2u);
+  EXPECT_EQ(stalls[0].cpu, 0);
+  EXPECT_TRUE(stalls[0].after_the_fact);
+  EXPECT_EQ(stalls[0].cascade_cpus, 3);
+  EXPECT_EQ(stalls[1].cpu, 2);
+}
+
+TEST_F(CheckerTest, StampsAWholeIntervalApartOverruleTheEvidence) {
+  // CPU 2 went silent after t0 and the others stamped at t0 + 600 ms, more than a heartbeat
+  // interval later: CPU 2's silence provably came first, whatever heartbeat was singled out.
+  run_for(1000 * kMs);
+  const std::int64_t t0 = now_;
+  slots_[2].stamp(t0, 0, 2);
+  for (int c : {0, 1, 3}) slots_[c].stamp(t0 + 600 * kMs, 0, c);
+  now_ = t0 + 3600 * kMs;
+  auto ev = late_check(*checker_, slots_.get(), 0, now_, 2500 * kMs);
+  ASSERT_EQ(ev.size(), 1u);
+  for (int c : {1, 3}) slots_[c].stamp(now_ + kMs, 2501 * kMs, c);
+  std::vector<CheckEvent> stalls;
+  for (const auto& e : verdict(*checker_, now_ + 2 * kMs, true, 1))
+    if (e.kind == EventKind::kStall) stalls.push_back(e);
+  ASSERT_EQ(stalls.size(), 1u);
+  EXPECT_EQ(stalls[0].cpu, 2);
+  EXPECT_EQ(stalls[0].cascade_cpus, 3);
 }
 
 TEST_F(CheckerTest, ACpuTakenOfflineBeforeTheVerdictIsStillAttributedToTheCascade) {

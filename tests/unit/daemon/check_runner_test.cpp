@@ -109,7 +109,7 @@ class RunnerTest : public ::testing::Test {
     while (ring_.pop(e)) {
       if (e.kind == EventKind::kBlackout) {
         ++blackouts_;
-        runner_->post_verdict(e.episode, verdict_starved_);
+        runner_->post_verdict(e.episode, verdict_starved_, verdict_root_);
       } else {
         keep.push_back(e);
       }
@@ -141,6 +141,7 @@ class RunnerTest : public ::testing::Test {
   long rt_allocations_ = 0;
   int blackouts_ = 0;
   bool verdict_starved_ = false;
+  int verdict_root_ = -1;
 };
 
 TEST_F(RunnerTest, StallGoesThroughTheRingAndWakesTheDispatcher) {
@@ -457,6 +458,22 @@ TEST_F(RunnerTest, AStallOfEveryHeartbeatIsJudgedAndReported) {
   EXPECT_TRUE(ev[0].after_the_fact);
   EXPECT_EQ(ev[1].kind, EventKind::kRecovered);
   EXPECT_EQ(ev[0].cpu, ev[1].cpu);
+  EXPECT_EQ(ev[0].cascade_cpus, 1);
+}
+
+TEST_F(RunnerTest, TheRootNamedByTheVerdictCrossesToTheCheck) {
+  // As above, but the judge found CPU 1's heartbeat not woken through it (interrupts off there):
+  // 30 ms apart, the stamps cannot order the two silences, so the evidence names the root.
+  run_for(1000 * kMs);
+  verdict_starved_ = true;
+  verdict_root_ = 1;
+  now_ += 2000 * kMs;
+  next_[0] -= 30 * kMs;
+  run_for(1000 * kMs);
+  auto ev = drain();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_EQ(ev[0].kind, EventKind::kStall);
+  EXPECT_EQ(ev[0].cpu, 1);
   EXPECT_EQ(ev[0].cascade_cpus, 1);
 }
 
