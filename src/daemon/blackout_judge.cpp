@@ -110,7 +110,9 @@ const BlackoutJudge::Baseline* BlackoutJudge::baseline_before(std::size_t cpu, i
 
 bool BlackoutJudge::settled(std::int64_t start_ns) const {
   for (std::size_t cpu = 0; cpu < count_; ++cpu) {
-    if (slots_[cpu].tid.load(std::memory_order_relaxed) <= 0) continue;
+    const int tid = slots_[cpu].tid.load(std::memory_order_relaxed);
+    // Only the heartbeats judge() reads: not one gone with its CPU, nor one not yet sampled.
+    if (tid <= 0 || baseline_before(cpu, tid, start_ns) == nullptr) continue;
     if (slots_[cpu].last_ns.load(std::memory_order_relaxed) <= start_ns) return false;
   }
   return true;

@@ -83,6 +83,13 @@ TEST_F(JudgeTest, AHeartbeatThatHasNotRunSinceIsStillSilentAndAloneIsTheRoot) {
   EXPECT_EQ(v.waits, "run-queue waits in ms, by CPU: 0:3400 1:3000+");
   slots_[1].stamp(14'750'000'000, 3'000'000'000, 1);
   EXPECT_TRUE(judge.settled(11'200'000'000));
+  // A heartbeat whose thread is gone (its CPU offline: no schedstat) is not waited for.
+  slots_[1].tid.store(1009);
+  judge.sample(11'100'000'000);
+  slots_[1].stamp(1, 0, 1);
+  EXPECT_TRUE(judge.settled(11'200'000'000));
+  slots_[1].tid.store(1001);
+  slots_[1].stamp(14'750'000'000, 3'000'000'000, 1);
   // Both ran and both waited: no root from this evidence.
   judge.sample(10 * kSec);
   set_wait(0, 5'000'000);
