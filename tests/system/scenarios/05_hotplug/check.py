@@ -121,7 +121,7 @@ def check_cascade(run, case):
                        for e in verdicts),
                    f"{case}: the blackout's verdict names CPU {SPIN_CPU} the root from evidence "
                    "(its heartbeat not woken while the held CPUs' waited)",
-                   " | ".join(e.get("MESSAGE", "")[:200] for e in verdicts) or "no verdict logged")
+                   " | ".join(e.get("MESSAGE", "")[-250:] for e in verdicts) or "no verdict logged")
         run.expect(frz_us and req_us <= frz_us and frz_ms < THRESHOLD_MS and switched
                    and run.mono_us(switched[0]) >= end_us,
                    f"{case}: a stop_machine() (clocksource {done.get('TEST_CLOCKSOURCE')}) began once the "
