@@ -16,9 +16,13 @@ whose phase drifts through the heartbeats' during a round) and it is started mid
 heartbeat phases (CPU k's heartbeat wakes at k x interval / N of each interval): every wakeup of
 either program is one the program pays for alone, as on a host where it runs alone.
 
-Usage: bench/overhead.py BUILD/src/stallwatchd [seconds [rounds]]   (root; prints figures, asserts
-nothing). With rounds > 1 it repeats the side-by-side run and prints the range and the median;
-seconds = 0 prints the memory figures only (about 15 s).
+Usage: bench/overhead.py BUILD/src/stallwatchd [seconds [rounds [cold_mib]]]   (root; prints
+figures, asserts nothing). With rounds > 1 it repeats the side-by-side run and prints the range
+and the median; seconds = 0 prints the memory figures only (about 15 s).
+cold_mib > 0: a cold day. bench/cache_thrash (built beside the daemon) runs at SCHED_IDLE on every
+CPU but 0 and writes a cold_mib buffer line by line, so each wakeup of either program finds its
+lines and TLB entries evicted (and preempts the job: the CPU is busy, not idle). Choose cold_mib
+above the last-level cache (lscpu).
 Give rounds of at least metrics.interval (60 s by default, the default here): the dispatcher's
 periodic pass comes once per interval, and a shorter round may hold none of it.
 """
@@ -325,11 +329,12 @@ def main():
         return
 
     rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 1
+    cold_mib = int(sys.argv[4]) if len(sys.argv) > 4 else 0
     results = []
     for r in range(rounds):
         if rounds > 1:
             print(f"round {r + 1} of {rounds}:")
-        results.append(one_round(binary, duration, tmp))
+        results.append(one_round(binary, duration, tmp, cold_mib))
     if rounds > 1:
         # Each round starts both programs afresh; the phases are kept apart (module docstring),
         # what is left between rounds is the machine's noise. The median is the figure to read.
@@ -357,7 +362,21 @@ PROM = "/var/lib/prometheus/node-exporter/stallwatch.prom"
 INTERVAL_NS = 500_000_000  # stallwatchd's default heartbeat.interval, and cyclictest's -i
 
 
-def one_round(binary, duration, tmp):
+def start_thrash(binary, mib, seconds):
+    """bench/cache_thrash on every CPU but 0 (where cyclictest's main thread runs), or []."""
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(binary))), "bench",
+                        "cache_thrash")
+    if not os.access(path, os.X_OK):
+        sys.exit(f"no {path}: build the bench targets for a cold day")
+    procs = []
+    for cpu in range(1, os.cpu_count()):
+        p = subprocess.Popen(["taskset", "-c", str(cpu), path, str(mib), str(int(seconds))])
+        atexit.register(lambda p=p: p.poll() is None and (p.kill(), p.wait()))
+        procs.append(p)
+    return procs
+
+
+def one_round(binary, duration, tmp, cold_mib=0):
     ncpu = os.cpu_count()
     prom_existed = os.path.exists(PROM)
     # CPU time: stallwatchd at defaults (500 ms heartbeat, checks on the heartbeats) and cyclictest
@@ -384,6 +403,7 @@ def one_round(binary, duration, tmp):
     # at the quarter of the grid (between the heartbeats' and cyclictest's wakeups).
     loop, loop_kib = start_resident_loop(binary, status_kib(sw.pid, "VmRSS"), grid // 4000,
                                          duration + 5)
+    thrash = start_thrash(binary, cold_mib, duration + 5) if cold_mib > 0 else []
     time.sleep(1.5)
     k0 = check_counters()
     s0, c0, m0, t0 = task_stats(sw.pid), task_stats(ct.pid), task_stats(ct.pid, True), time.monotonic()
@@ -399,6 +419,9 @@ def one_round(binary, duration, tmp):
     if loop:
         loop.terminate()
         loop.wait()
+    for p in thrash:
+        p.terminate()
+        p.wait()
     # One status pass (status.json, plus the metrics textfile when on): ask through the FIFO, as
     # stallwatchctl does, spaced past the dispatcher's 100 ms flood limit.
     fifo = f"{RUNTIME}/status.request"
@@ -417,7 +440,8 @@ def one_round(binary, duration, tmp):
                        ("cyclictest measuring threads", m0, m1)):
         run_ns, wakes = b[0] - a[0], b[1] - a[1]
         rows.append((name, run_ns / dt / 1000, wakes / dt, run_ns / max(wakes, 1) / 1000))
-    print(f"idle overhead over {dt:.0f} s ({ncpu} CPUs, 500 ms interval):")
+    cold = f"; cold day: cache_thrash {cold_mib} MiB on CPUs 1-{ncpu - 1}" if cold_mib > 0 else ""
+    print(f"idle overhead over {dt:.0f} s ({ncpu} CPUs, 500 ms interval{cold}):")
     for name, us_per_s, wakes_per_s, us_per_wake in rows:
         print(f"  {name:30s} {us_per_s:8.1f} us CPU/s  {wakes_per_s:6.1f} wakeups/s  "
               f"{us_per_wake:6.2f} us/wakeup")
