@@ -256,6 +256,10 @@ Status Daemon::start_dispatcher() {
   deps.post_verdict = [runner = runner_.get()](std::uint64_t id, bool starved, int root_cpu) {
     runner->post_verdict(id, starved, root_cpu);
   };
+  deps.cpu_online = [root = options_.root](int cpu) {
+    auto online = read_online_cpus(root);
+    return !online || std::binary_search(online->begin(), online->end(), cpu);
+  };
   deps.slots = slots_;
   deps.start_ns = start_ns_;
   deps.ready_after_ns = config_.checker.threshold.count();

@@ -75,23 +75,51 @@ void Dispatcher::drain_events() {
       spdlog::error("CPU {} froze while its heartbeat was running the check; another CPU's "
                     "heartbeat took the check over",
                     ev.cpu);
-    if (ev.kind == EventKind::kDisplaced) {
-      if (ev.moved_to >= 0)
-        spdlog::warn("CPU {}: its heartbeat was found running on CPU {}: its affinity was changed "
-                     "from outside (taskset -a, tuna, a cpuset rewrite) or the CPU went offline; "
-                     "CPU {} is not monitored until the heartbeat is back (it puts itself back)",
-                     ev.cpu, ev.moved_to, ev.cpu);
-      else
-        spdlog::info("CPU {}: its heartbeat is back on its CPU; monitored again", ev.cpu);
+    release_displaced(ev.cpu, false, 0);  // what this CPU's held report said came first
+    if (ev.kind == EventKind::kDisplaced && ev.moved_to >= 0 && deps_.cpu_online) {
+      held_displaced_.push_back({std::move(ev), deps_.now() + kDisplacedHoldNs});
+      continue;
     }
-    if (!deps_.worker->push(std::move(ev)) && deps_.worker->dropped() % 100 == 1)
-      spdlog::error("report queue full: {} events dropped so far", deps_.worker->dropped());
+    report(std::move(ev));
   }
+  if (!held_displaced_.empty()) release_displaced(-1, true, deps_.now());
   const std::uint64_t drops = deps_.ring->dropped();
   if (drops != reported_drops_) {
     spdlog::error("{} check events were dropped (event ring full) since the last report; {} in all",
                   drops - reported_drops_, drops);
     reported_drops_ = drops;
+  }
+}
+
+void Dispatcher::report(StallEvent ev) {
+  if (ev.kind == EventKind::kDisplaced) {
+    if (ev.moved_to >= 0)
+      spdlog::warn("CPU {}: its heartbeat was found running on CPU {}: its affinity was changed "
+                   "from outside (taskset -a, tuna, a cpuset rewrite) or the CPU went offline; "
+                   "CPU {} is not monitored until the heartbeat is back (it puts itself back)",
+                   ev.cpu, ev.moved_to, ev.cpu);
+    else
+      spdlog::info("CPU {}: its heartbeat is back on its CPU; monitored again", ev.cpu);
+  }
+  if (!deps_.worker->push(std::move(ev)) && deps_.worker->dropped() % 100 == 1)
+    spdlog::error("report queue full: {} events dropped so far", deps_.worker->dropped());
+}
+
+// cpu < 0: every held report; due_only: only those whose hold is over (now). A report whose CPU
+// has gone offline meanwhile was the kernel emptying a dying CPU: not reported.
+void Dispatcher::release_displaced(int cpu, bool due_only, std::int64_t now) {
+  for (auto it = held_displaced_.begin(); it != held_displaced_.end();) {
+    if ((cpu >= 0 && it->ev.cpu != cpu) || (due_only && it->due_ns > now)) {
+      ++it;
+      continue;
+    }
+    if (deps_.cpu_online && !deps_.cpu_online(it->ev.cpu))
+      spdlog::info("CPU {}: its heartbeat was moved to CPU {} as the CPU went offline (not a "
+                   "displacement)",
+                   it->ev.cpu, it->ev.moved_to);
+    else
+      report(std::move(it->ev));
+    it = held_displaced_.erase(it);
   }
 }
 
@@ -191,6 +219,10 @@ void Dispatcher::run() {
 
     DispatchWait wait = plan_wait(st, plan.held, now);
     if (pending_blackout_) wait.timeout_ms = std::min(wait.timeout_ms, kVerdictPollMs);
+    for (const auto& h : held_displaced_)
+      wait.timeout_ms =
+          std::min(wait.timeout_ms,
+                   static_cast<int>(std::max<std::int64_t>(h.due_ns - now, 0) / 1'000'000 + 1));
     deps_.published->status_due_ns.store(wait.status_due_ns, std::memory_order_relaxed);
     pollfd fds[2] = {{deps_.wake->fd(), POLLIN, 0}, {fifo_rd_.get(), POLLIN, 0}};
     const int nfds = fifo_rd_.valid() ? 2 : 1;
@@ -204,7 +236,8 @@ void Dispatcher::run() {
     }
   }
   drain_events();
-  blackout_due_ns_ = 0;  // stopping: judge what is there
+  release_displaced(-1, false, 0);  // stopping: report what is held
+  blackout_due_ns_ = 0;             // stopping: judge what is there
   judge_pending_blackout();
   exited_.store(true, std::memory_order_release);
 }

@@ -65,6 +65,11 @@ class Dispatcher {
     // and the verdict posted back to the check. Without a judge every blackout is a freeze.
     BlackoutJudge* judge = nullptr;
     std::function<void(std::uint64_t id, bool starved, int root_cpu)> post_verdict;
+    // Whether a CPU is online now (/sys/devices/system/cpu/online); unset = always. A heartbeat
+    // found off its CPU is reported only if its CPU is still online a moment later: the kernel
+    // pushes a going-offline CPU's tasks away before the offline is visible (the hotplug's own
+    // "CPU N is offline" follows 10-100 ms later), and that is not a displacement.
+    std::function<bool(int cpu)> cpu_online;
     std::string runtime_dir;
     RtWake* wake = nullptr;         // what the check wakes it with; owned by the caller
     std::vector<int> allowed_cpus;  // the process's CPUs (ThreadPlacement); empty = no placement
@@ -93,6 +98,16 @@ class Dispatcher {
   void drain_events();
   void judge_blackout_event(const CheckEvent& e);
   void judge_pending_blackout();
+  // Displacement reports held for kDisplacedHoldNs (see Deps::cpu_online); a later event of the
+  // same CPU releases its held one first, so the order per CPU is kept.
+  void report(StallEvent ev);
+  void release_displaced(int cpu, bool due_only, std::int64_t now);
+  static constexpr std::int64_t kDisplacedHoldNs = 500'000'000;
+  struct HeldDisplaced {
+    StallEvent ev;
+    std::int64_t due_ns;
+  };
+  std::vector<HeldDisplaced> held_displaced_;
   // A blackout's verdict waits for the held heartbeats to run (BlackoutJudge::settled), at most
   // this long (the stopper's last stages under TCG: about 30 ms), polled every kVerdictPollMs.
   static constexpr std::int64_t kVerdictWaitNs = 100'000'000;
