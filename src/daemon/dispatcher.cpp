@@ -75,7 +75,7 @@ void Dispatcher::drain_events() {
       spdlog::error("CPU {} froze while its heartbeat was running the check; another CPU's "
                     "heartbeat took the check over",
                     ev.cpu);
-    release_displaced(ev.cpu, false, 0);  // what this CPU's held report said came first
+    if (ev.cpu >= 0) release_displaced(ev.cpu, false, 0);  // this CPU's held report came first
     if (ev.kind == EventKind::kDisplaced && ev.moved_to >= 0 && deps_.cpu_online) {
       held_displaced_.push_back({std::move(ev), deps_.now() + kDisplacedHoldNs});
       continue;
