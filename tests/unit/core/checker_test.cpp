@@ -260,23 +260,33 @@ TEST_F(CheckerTest, ACascadeIsReportedAsTheStallThatStartedIt) {
   EXPECT_EQ(after.back().cpu, 2);
 }
 
+// A cascade: CPU 2 last stamped at t0 + root_at, CPUs 0, 1 and 3 (500 ms heartbeats) at t0 +
+// held_at; every heartbeat is held until t0 + end, when CPU 0's check finds the blackout and CPUs
+// 1 and 3 stamp, CPU 2 not yet. Returns the stalls of a stall verdict naming root_cpu.
+std::vector<CheckEvent> cascade_stalls(Checker& checker, HeartbeatSlot* slots, std::int64_t& now,
+                                       std::int64_t root_at, std::int64_t held_at, std::int64_t end,
+                                       int root_cpu) {
+  const std::int64_t t0 = now;
+  const std::int64_t late = end - held_at - 500 * kMs;
+  for (int c : {0, 1, 3}) slots[c].stamp(t0 + held_at, 0, c);
+  slots[2].stamp(t0 + root_at, 0, 2);
+  now = t0 + end;
+  auto ev = late_check(checker, slots, 0, now, late);
+  EXPECT_EQ(ev.size(), 1u);
+  for (int c : {1, 3}) slots[c].stamp(now + kMs, late + kMs, c);
+  std::vector<CheckEvent> stalls;
+  for (const auto& e : verdict(checker, now + 2 * kMs, true, root_cpu))
+    if (e.kind == EventKind::kStall) stalls.push_back(e);
+  return stalls;
+}
+
 // The cascade frozen within one heartbeat interval of the spin (QEMU 05, CI 2026-12-04: 124 ms
 // in): CPU 2 stamped at t0 + 200 ms and went silent; the others, stamping on another phase, last
 // stamped at t0 and were held from t0 + 300 ms, before their next stamp was due. The oldest stamp
 // is theirs: stamps cannot tell, the evidence (CPU 2's heartbeat not woken) can.
 std::vector<CheckEvent> frozen_within_an_interval(Checker& checker, HeartbeatSlot* slots,
                                                   std::int64_t& now, int root_cpu) {
-  const std::int64_t t0 = now;
-  for (int c : {0, 1, 3}) slots[c].stamp(t0, 0, c);
-  slots[2].stamp(t0 + 200 * kMs, 0, 2);
-  now = t0 + 3300 * kMs;
-  auto ev = late_check(checker, slots, 0, now, 2800 * kMs);
-  EXPECT_EQ(ev.size(), 1u);
-  for (int c : {1, 3}) slots[c].stamp(now + kMs, 2801 * kMs, c);
-  std::vector<CheckEvent> stalls;
-  for (const auto& e : verdict(checker, now + 2 * kMs, true, root_cpu))
-    if (e.kind == EventKind::kStall) stalls.push_back(e);
-  return stalls;
+  return cascade_stalls(checker, slots, now, 200 * kMs, 0, 3300 * kMs, root_cpu);
 }
 
 TEST_F(CheckerTest, TheEvidenceNamesTheCascadesRootWhereStampsCannot) {
@@ -304,16 +314,7 @@ TEST_F(CheckerTest, StampsAWholeIntervalApartOverruleTheEvidence) {
   // CPU 2 went silent after t0 and the others stamped at t0 + 600 ms, more than a heartbeat
   // interval later: CPU 2's silence provably came first, whatever heartbeat was singled out.
   run_for(1000 * kMs);
-  const std::int64_t t0 = now_;
-  slots_[2].stamp(t0, 0, 2);
-  for (int c : {0, 1, 3}) slots_[c].stamp(t0 + 600 * kMs, 0, c);
-  now_ = t0 + 3600 * kMs;
-  auto ev = late_check(*checker_, slots_.get(), 0, now_, 2500 * kMs);
-  ASSERT_EQ(ev.size(), 1u);
-  for (int c : {1, 3}) slots_[c].stamp(now_ + kMs, 2501 * kMs, c);
-  std::vector<CheckEvent> stalls;
-  for (const auto& e : verdict(*checker_, now_ + 2 * kMs, true, 1))
-    if (e.kind == EventKind::kStall) stalls.push_back(e);
+  auto stalls = cascade_stalls(*checker_, slots_.get(), now_, 0, 600 * kMs, 3600 * kMs, 1);
   ASSERT_EQ(stalls.size(), 1u);
   EXPECT_EQ(stalls[0].cpu, 2);
   EXPECT_EQ(stalls[0].cascade_cpus, 3);
