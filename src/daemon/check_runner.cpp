@@ -78,7 +78,9 @@ void CheckRunner::post_sentinel(int cpu, bool sentinel) {
 
 void CheckRunner::post_verdict(std::uint64_t id, bool starved, int root_cpu) {
   const std::uint64_t root =
-      root_cpu >= 0 && root_cpu < kVerdictRootLimit ? static_cast<std::uint64_t>(root_cpu) + 1 : 0;
+      root_cpu >= 0 && static_cast<std::uint64_t>(root_cpu) < kVerdictRootMask
+          ? static_cast<std::uint64_t>(root_cpu) + 1
+          : 0;
   verdict_.store((id << kVerdictIdShift) | (root << 1) | (starved ? 1 : 0),
                  std::memory_order_release);
   gate_.request_check_now();
@@ -115,10 +117,8 @@ void CheckRunner::apply_pending(std::int64_t now_ns, std::vector<CheckEvent>& ev
     }
   }
   if (const std::uint64_t v = verdict_.exchange(0, std::memory_order_acq_rel); v != 0)
-    checker_.apply_verdict(
-        v >> kVerdictIdShift, (v & 1) != 0,
-        static_cast<int>((v >> 1) & ((std::uint64_t{1} << (kVerdictIdShift - 1)) - 1)) - 1, now_ns,
-        events);
+    checker_.apply_verdict(v >> kVerdictIdShift, (v & 1) != 0,
+                           static_cast<int>((v >> 1) & kVerdictRootMask) - 1, now_ns, events);
 }
 
 void CheckRunner::publish_group(int group, std::int64_t now_ns, bool& changed) {

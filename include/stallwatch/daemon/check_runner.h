@@ -181,7 +181,7 @@ class CheckRunner final : public CheckHook {
   // (blackout id << kVerdictIdShift) | (root_cpu + 1) << 1 | starved; 0 = none. One word, so
   // the check never reads half a verdict.
   static constexpr int kVerdictIdShift = 21;
-  static constexpr int kVerdictRootLimit = (1 << (kVerdictIdShift - 1)) - 1;
+  static constexpr std::uint64_t kVerdictRootMask = (std::uint64_t{1} << (kVerdictIdShift - 1)) - 1;
   std::atomic<std::uint64_t> verdict_{0};
   int frozen_owner_ = -1;  // the CPU of the last owner whose claim was taken over
 
