@@ -21,7 +21,11 @@
 // large) instead, private and read-only, each page read once (clean page cache, as code and
 // libraries are). RESIDENT_HUGE=1 asks for the anonymous memory in 2 MiB transparent huge pages
 // (MADV_HUGEPAGE; AnonHugePages in /proc/<pid>/smaps_rollup says whether it got them).
-// RESIDENT_UNLOCKED=1 leaves out mlockall.
+// RESIDENT_UNLOCKED=1 leaves out mlockall. RESIDENT_TOUCH=K (anonymous memory only): each wakeup
+// also reads one byte in each of K pages of it, pages spread over the whole region, so each
+// wakeup touches K more 4 KiB pages than the loop itself does: what one more page touched per
+// wakeup costs on the machine of the day (a TLB miss each when the TLB is cold; under nested
+// paging a miss is a two-dimensional page walk).
 // Usage: resident_loop INTERVAL_US PHASE_US RESIDENT_KIB SECONDS [WARM_US]. Prints nothing;
 // measured from /proc/<pid>/task/*/schedstat by overhead.py and resident_sweep.py.
 #include <fcntl.h>
@@ -31,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -38,6 +43,11 @@
 #include <vector>
 
 namespace {
+
+// The pages RESIDENT_TOUCH reads each wakeup (none by default).
+const volatile unsigned char* g_touch_base = nullptr;
+std::size_t g_touch_pages = 0;
+std::size_t g_touch_stride = 0;
 
 struct Loop {
   int cpu = 0;
@@ -59,6 +69,7 @@ void* run(void* arg) {
     timespec ts{static_cast<time_t>(next / 1'000'000'000), static_cast<long>(next % 1'000'000'000)};
     clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr);
     const std::int64_t now = now_ns();
+    for (std::size_t i = 0; i < g_touch_pages; ++i) (void)g_touch_base[i * g_touch_stride];
     next += l.interval_ns;
     if (next <= now) next += ((now - next) / l.interval_ns + 1) * l.interval_ns;
   }
@@ -107,6 +118,15 @@ int main(int argc, char** argv) {
       if (madvise(start, resident, MADV_HUGEPAGE) != 0) std::perror("madvise(MADV_HUGEPAGE)");
     }
     std::memset(start, 1, resident);  // resident, each page its own
+    if (const char* touch = std::getenv("RESIDENT_TOUCH"); touch != nullptr) {
+      const std::size_t pages = resident / 4096;
+      g_touch_pages = std::min<std::size_t>(static_cast<std::size_t>(std::atoll(touch)), pages);
+      // Whole pages apart, and a different line in each (not all in one cache set).
+      g_touch_stride = g_touch_pages > 0 ? (pages / g_touch_pages) * 4096 + 64 : 0;
+      if (g_touch_pages > 0 && (g_touch_pages - 1) * g_touch_stride >= resident)
+        g_touch_stride = 4096;
+      g_touch_base = start;
+    }
   }
   const char* unlocked = std::getenv("RESIDENT_UNLOCKED");
   if ((unlocked == nullptr || std::strcmp(unlocked, "1") != 0) &&

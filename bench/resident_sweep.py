@@ -20,7 +20,8 @@ Usage: bench/resident_sweep.py BUILD_DIR [interval_us [seconds [rounds [sizes [m
 defaults 500000 30 2 0,6144,12288,32768 idle,warm: stallwatchd's default heartbeat interval;
 sizes are the extra KiB resident, comma-separated, each KIB or KIB:KIND, KIND one of anon (the
 default: 4 KiB pages written once), huge (anonymous in 2 MiB transparent huge pages) or
-file=PATH (that file's pages read once, clean page cache; resident_loop.cpp); modes idle, warm
+file=PATH (that file's pages read once, clean page cache; resident_loop.cpp) or touch=K (anon,
+and each wakeup reads one byte in each of K of its pages: the price of a page touched); modes idle, warm
 or both). Prints figures, asserts nothing.
 """
 import os
@@ -76,7 +77,10 @@ def main():
                 env = dict(os.environ)
                 env.pop("RESIDENT_FILE", None)
                 env.pop("RESIDENT_HUGE", None)
-                if kind == "huge":
+                env.pop("RESIDENT_TOUCH", None)
+                if kind.startswith("touch="):
+                    env["RESIDENT_TOUCH"] = kind[len("touch="):]
+                elif kind == "huge":
                     env["RESIDENT_HUGE"] = "1"
                 elif kind.startswith("file="):
                     env["RESIDENT_FILE"] = kind[len("file="):]
@@ -97,7 +101,7 @@ def main():
                 loop_us = run_ns / max(wakes, 1) / 1000
                 cyc_wakes = cyc_after[1] - cyc_before[1]
                 cyc_us = (cyc_after[0] - cyc_before[0]) / max(cyc_wakes, 1) / 1000
-                print(f"  {kib / 1024:5.1f} MiB extra {kind.split('=')[0]:4s} (VmRSS {rss:5d} KiB), "
+                print(f"  {kib / 1024:5.1f} MiB extra {(kind if kind.startswith('touch=') else kind.split('=')[0]):8s} (VmRSS {rss:5d} KiB), "
                       f"{'warm (10 ms)' if warm else 'idle        '}: "
                       f"{loop_us:7.1f} us per wakeup over {wakes}; cyclictest {cyc_us:6.1f} us "
                       f"over {cyc_wakes}; ratio {loop_us / max(cyc_us, 1e-9):.2f}x", flush=True)

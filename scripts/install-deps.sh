@@ -9,7 +9,7 @@ build_pkgs=(build-essential cmake pkg-config git
   libgtest-dev libgmock-dev libbenchmark-dev)
 test_pkgs=(rt-tests rtla stress-ng systemd procps util-linux python3 clang-14 libclang-rt-14-dev
   clang-format-14 qemu-system-x86 debootstrap cpio gzip kmod e2fsprogs
-  lintian rpm debhelper prometheus prometheus-node-exporter)
+  lintian rpm debhelper prometheus prometheus-node-exporter gdb)
 want=("${build_pkgs[@]}")
 if [ "${1:-}" = "--test" ]; then want+=("${test_pkgs[@]}"); fi
 missing=()

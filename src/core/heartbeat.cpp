@@ -15,6 +15,7 @@
 
 #include "stallwatch/core/checker.h"
 #include "stallwatch/core/clock.h"
+#include "stallwatch/core/this_cpu.h"
 #include "stallwatch/core/thread_move.h"
 #include "stallwatch/core/thread_start.h"
 
@@ -141,15 +142,42 @@ void* HeartbeatManager::run_relay(void* arg) {
   return nullptr;
 }
 
+// A wakeup off its CPU (something outside changed its affinity): marks the slot displaced and,
+// at most once a second, asks the relay to put it back. Rare, so out of the loop's cache lines.
+[[gnu::cold, gnu::noinline]] void HeartbeatManager::displaced(Worker& w, HeartbeatSlot& slot,
+                                                              int on, std::int64_t now,
+                                                              std::int64_t& next_put_back) {
+  // Only a stamp made on its CPU counts: this one speaks for no CPU.
+  if (slot.displaced_on.load(std::memory_order_relaxed) < 0) {
+    slot.moved_to.store(on, std::memory_order_relaxed);
+    slot.displacements.store(slot.displacements.load(std::memory_order_relaxed) + 1,
+                             std::memory_order_relaxed);
+    slot.displaced_on.store(on, std::memory_order_release);
+    slot.attention.store(1, std::memory_order_relaxed);
+  }
+  if (now >= next_put_back && w.has_relay.load(std::memory_order_acquire)) {
+    next_put_back = now + 1'000'000'000;
+    post(*w.box, kPutBack);  // the relay moves it: no sched_setaffinity on this path
+  }
+}
+
 // The heartbeat loop: one absolute sleep and one clock read per period, no locks, allocation,
 // logging or other syscalls — unless it wins a check (check_gate.h). Missed periods are skipped
 // (as cyclictest does), so a stalled heartbeat wakes once when the CPU frees up rather than
-// catching up in a burst.
+// catching up in a burst. A wakeup that carries no check touches as few cache lines as it can
+// (they are cold after half a second asleep): what never changes is held in locals, the
+// worker's stop flag and generation share one line, the CPU comes from the rseq area
+// (this_cpu.h) and the displaced path is out of line.
 void* HeartbeatManager::run(void* arg) {
   auto* w = static_cast<Worker*>(arg);
   HeartbeatSlot& slot = *w->slot;
+  const int cpu = w->cpu;
+  CheckGate* const gate = w->gate;
+  CheckHook* const hook = gate != nullptr ? w->hook : nullptr;
+  const ThisCpu this_cpu;
   slot.tid.store(static_cast<int>(::gettid()), std::memory_order_relaxed);
   std::int64_t interval = w->interval_ns.load(std::memory_order_relaxed);
+  std::int64_t late_bound = Checker::late_bound_ns(interval);
   std::uint32_t generation = w->generation.load(std::memory_order_acquire);
   std::int64_t next = mono_now_ns();  // stamp at once so READY comes quickly
   std::int64_t next_put_back = 0;
@@ -160,34 +188,22 @@ void* HeartbeatManager::run(void* arg) {
     if (rc == EINTR) continue;
     const std::int64_t now = mono_now_ns();
     const std::int64_t late = std::max<std::int64_t>(0, now - next);
-    const int on = sched_getcpu();
-    if (on == w->cpu) {
+    const int on = this_cpu.get();
+    if (on == cpu) [[likely]] {
       if (slot.displaced_on.load(std::memory_order_relaxed) != kOnItsCpu)
         slot.displaced_on.store(kOnItsCpu, std::memory_order_release);
       slot.stamp(now, late, on);
     } else {
-      // Only a stamp made on its CPU counts: this one speaks for no CPU.
-      if (slot.displaced_on.load(std::memory_order_relaxed) < 0) {
-        slot.moved_to.store(on, std::memory_order_relaxed);
-        slot.displacements.store(slot.displacements.load(std::memory_order_relaxed) + 1,
-                                 std::memory_order_relaxed);
-        slot.displaced_on.store(on, std::memory_order_release);
-        slot.attention.store(1, std::memory_order_relaxed);
-      }
-      if (now >= next_put_back && w->has_relay.load(std::memory_order_acquire)) {
-        next_put_back = now + 1'000'000'000;
-        post(*w->box, kPutBack);  // the relay moves it: no sched_setaffinity on this path
-      }
+      displaced(*w, slot, on, now, next_put_back);
     }
-    if (w->gate != nullptr && w->hook != nullptr)
-      check_on_wakeup(*w->gate, *w->hook, slot, w->cpu, now, late,
-                      Checker::late_bound_ns(interval));
+    if (hook != nullptr) check_on_wakeup(*gate, *hook, slot, cpu, now, late, late_bound);
     const std::uint32_t g = w->generation.load(std::memory_order_acquire);
-    if (!phased || g != generation) {
+    if (!phased || g != generation) [[unlikely]] {
       // From here on, deadlines sit at this CPU's phase of the interval (staggered heartbeats).
       phased = true;
       generation = g;
       interval = w->interval_ns.load(std::memory_order_relaxed);
+      late_bound = Checker::late_bound_ns(interval);
       next = (now / interval) * interval + w->phase_ns.load(std::memory_order_relaxed);
     }
     next += interval;

@@ -168,10 +168,12 @@ class HeartbeatManager {
   };
   static constexpr std::uint32_t kPutBack = 1U << 31;
   struct Worker {
+    // Read at every wakeup, so in one cache line: the stop flag and the generation.
+    alignas(64) std::atomic<bool> stop{false};
+    std::atomic<std::uint32_t> generation{0};  // bumped by update(): re-read interval and phase
     int cpu = -1;
     std::atomic<std::int64_t> interval_ns{0};
     std::atomic<std::int64_t> phase_ns{0};
-    std::atomic<std::uint32_t> generation{0};  // bumped by update(): re-read interval and phase
     int priority = 0;
     bool fifo = true;
     HeartbeatSlot* slot = nullptr;
@@ -179,7 +181,6 @@ class HeartbeatManager {
     CheckHook* hook = nullptr;
     RelayBox* box = nullptr;
     const std::atomic<RelayTarget*>* targets = nullptr;
-    std::atomic<bool> stop{false};
     std::atomic<bool> exited{false};
     pthread_t thread{};
     std::atomic<bool> has_relay{false};
@@ -193,6 +194,8 @@ class HeartbeatManager {
     std::size_t relay_stack_used = 0;
   };
   static void* run(void* arg);
+  static void displaced(Worker& w, HeartbeatSlot& slot, int on, std::int64_t now,
+                        std::int64_t& next_put_back);
   static void* run_relay(void* arg);
   Status start_relay(Worker& w);
   static void post(RelayBox& box, std::uint32_t bits) noexcept;
