@@ -5,8 +5,8 @@ instructions, the 64-byte code lines and the 4 KiB code pages from the return of
 to its next call, for wakeups that carry no check and for those that carry one.
 
 These figures do not depend on the machine or the hour. After half a second asleep a wakeup finds
-its lines and TLB entries cold, so the lines and pages it touches are what it pays for
-(issue 22, part 4; docs/performance.md, "2026-12-05"). The per-wakeup time of bench/overhead.py
+its lines and TLB entries cold, so the lines and pages it touches are what it pays for (issue 22,
+part 4; docs/performance.md, "2026-12-04, midnight"). The per-wakeup time of bench/overhead.py
 moves by 30 % from one hour to the next on the same VM; these do not move at all.
 
 How: stallwatchd runs monitoring one CPU (a check-only heartbeat on CPU 0 beside it). gdb attaches

@@ -4,7 +4,7 @@
 // moved or was scheduled in). One load from the thread's own control block, which the kernel has
 // just written, instead of sched_getcpu(): glibc's sched_getcpu reads the same field, but through
 // the PLT into a libc code page of its own. On a heartbeat's wakeup that is two cache lines and
-// one page fewer to fetch with cold caches (docs/performance.md, "2026-12-05").
+// one page fewer to fetch with cold caches (docs/performance.md, "2026-12-04, midnight").
 //
 // Built on the thread that reads it (the rseq area is per thread). Falls back to sched_getcpu()
 // where rseq is not registered (glibc.pthread.rseq=0, a kernel without rseq, registration
