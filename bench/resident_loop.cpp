@@ -25,7 +25,9 @@
 // also reads one byte in each of K pages of it, pages spread over the whole region, so each
 // wakeup touches K more 4 KiB pages than the loop itself does: what one more page touched per
 // wakeup costs on the machine of the day (a TLB miss each when the TLB is cold; under nested
-// paging a miss is a two-dimensional page walk).
+// paging a miss is a two-dimensional page walk). RESIDENT_SPREAD=K: each wakeup also reads one
+// byte in each of K pages mapped 1 GiB apart, so each needs its own page-table pages (their
+// walks share no upper level), as a heartbeat's stack, heap, code, libc and vDSO do.
 // Usage: resident_loop INTERVAL_US PHASE_US RESIDENT_KIB SECONDS [WARM_US]. Prints nothing;
 // measured from /proc/<pid>/task/*/schedstat by overhead.py and resident_sweep.py.
 #include <fcntl.h>
@@ -48,6 +50,8 @@ namespace {
 const volatile unsigned char* g_touch_base = nullptr;
 std::size_t g_touch_pages = 0;
 std::size_t g_touch_stride = 0;
+// The pages RESIDENT_SPREAD reads each wakeup, each in its own GiB.
+std::vector<const volatile unsigned char*> g_spread;
 
 struct Loop {
   int cpu = 0;
@@ -70,6 +74,7 @@ void* run(void* arg) {
     clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr);
     const std::int64_t now = now_ns();
     for (std::size_t i = 0; i < g_touch_pages; ++i) (void)g_touch_base[i * g_touch_stride];
+    for (const volatile unsigned char* page : g_spread) (void)*page;
     next += l.interval_ns;
     if (next <= now) next += ((now - next) / l.interval_ns + 1) * l.interval_ns;
   }
@@ -126,6 +131,20 @@ int main(int argc, char** argv) {
       if (g_touch_pages > 0 && (g_touch_pages - 1) * g_touch_stride >= resident)
         g_touch_stride = 4096;
       g_touch_base = start;
+    }
+  }
+  if (const char* spread = std::getenv("RESIDENT_SPREAD"); spread != nullptr) {
+    for (long i = 0; i < std::atol(spread); ++i) {
+      // Far from everything else: 64 TiB up, a GiB apart.
+      void* want = reinterpret_cast<void*>((std::uintptr_t{64} << 40) + (std::uintptr_t(i) << 30));
+      void* page = mmap(want, 4096, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+      if (page == MAP_FAILED) {
+        std::perror("mmap (RESIDENT_SPREAD)");
+        return 1;
+      }
+      static_cast<unsigned char*>(page)[64 * (i % 64)] = 1;  // resident, a line of its own
+      g_spread.push_back(static_cast<unsigned char*>(page) + 64 * (i % 64));
     }
   }
   const char* unlocked = std::getenv("RESIDENT_UNLOCKED");

@@ -21,7 +21,8 @@ defaults 500000 30 2 0,6144,12288,32768 idle,warm: stallwatchd's default heartbe
 sizes are the extra KiB resident, comma-separated, each KIB or KIB:KIND, KIND one of anon (the
 default: 4 KiB pages written once), huge (anonymous in 2 MiB transparent huge pages) or
 file=PATH (that file's pages read once, clean page cache; resident_loop.cpp) or touch=K (anon,
-and each wakeup reads one byte in each of K of its pages: the price of a page touched); modes idle, warm
+and each wakeup reads one byte in each of K of its pages: the price of a page touched) or spread=K
+(K pages more, each in its own GiB, read each wakeup: a page whose walk shares nothing); modes idle, warm
 or both). Prints figures, asserts nothing.
 """
 import os
@@ -78,7 +79,10 @@ def main():
                 env.pop("RESIDENT_FILE", None)
                 env.pop("RESIDENT_HUGE", None)
                 env.pop("RESIDENT_TOUCH", None)
-                if kind.startswith("touch="):
+                env.pop("RESIDENT_SPREAD", None)
+                if kind.startswith("spread="):
+                    env["RESIDENT_SPREAD"] = kind[len("spread="):]
+                elif kind.startswith("touch="):
                     env["RESIDENT_TOUCH"] = kind[len("touch="):]
                 elif kind == "huge":
                     env["RESIDENT_HUGE"] = "1"
@@ -101,7 +105,7 @@ def main():
                 loop_us = run_ns / max(wakes, 1) / 1000
                 cyc_wakes = cyc_after[1] - cyc_before[1]
                 cyc_us = (cyc_after[0] - cyc_before[0]) / max(cyc_wakes, 1) / 1000
-                print(f"  {kib / 1024:5.1f} MiB extra {(kind if kind.startswith('touch=') else kind.split('=')[0]):8s} (VmRSS {rss:5d} KiB), "
+                print(f"  {kib / 1024:5.1f} MiB extra {(kind if kind.startswith(('touch=', 'spread=')) else kind.split('=')[0]):9s} (VmRSS {rss:5d} KiB), "
                       f"{'warm (10 ms)' if warm else 'idle        '}: "
                       f"{loop_us:7.1f} us per wakeup over {wakes}; cyclictest {cyc_us:6.1f} us "
                       f"over {cyc_wakes}; ratio {loop_us / max(cyc_us, 1e-9):.2f}x", flush=True)
