@@ -46,12 +46,9 @@
 
 namespace {
 
-// The pages RESIDENT_TOUCH reads each wakeup (none by default).
-const volatile unsigned char* g_touch_base = nullptr;
-std::size_t g_touch_pages = 0;
-std::size_t g_touch_stride = 0;
-// The pages RESIDENT_SPREAD reads each wakeup, each in its own GiB.
-std::vector<const volatile unsigned char*> g_spread;
+// The bytes each wakeup reads (RESIDENT_TOUCH, RESIDENT_SPREAD; none by default): one per page,
+// each in a line of its own.
+std::vector<const volatile unsigned char*> g_reads;
 
 struct Loop {
   int cpu = 0;
@@ -73,8 +70,7 @@ void* run(void* arg) {
     timespec ts{static_cast<time_t>(next / 1'000'000'000), static_cast<long>(next % 1'000'000'000)};
     clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr);
     const std::int64_t now = now_ns();
-    for (std::size_t i = 0; i < g_touch_pages; ++i) (void)g_touch_base[i * g_touch_stride];
-    for (const volatile unsigned char* page : g_spread) (void)*page;
+    for (const volatile unsigned char* byte : g_reads) (void)*byte;
     next += l.interval_ns;
     if (next <= now) next += ((now - next) / l.interval_ns + 1) * l.interval_ns;
   }
@@ -125,12 +121,11 @@ int main(int argc, char** argv) {
     std::memset(start, 1, resident);  // resident, each page its own
     if (const char* touch = std::getenv("RESIDENT_TOUCH"); touch != nullptr) {
       const std::size_t pages = resident / 4096;
-      g_touch_pages = std::min<std::size_t>(static_cast<std::size_t>(std::atoll(touch)), pages);
-      // Whole pages apart, and a different line in each (not all in one cache set).
-      g_touch_stride = g_touch_pages > 0 ? (pages / g_touch_pages) * 4096 + 64 : 0;
-      if (g_touch_pages > 0 && (g_touch_pages - 1) * g_touch_stride >= resident)
-        g_touch_stride = 4096;
-      g_touch_base = start;
+      const std::size_t k =
+          std::min<std::size_t>(static_cast<std::size_t>(std::atoll(touch)), pages);
+      // Spread over the region, and a different line in each (not all in one cache set).
+      for (std::size_t i = 0; i < k; ++i)
+        g_reads.push_back(start + i * (pages / k) * 4096 + 64 * (i % 64));
     }
   }
   if (const char* spread = std::getenv("RESIDENT_SPREAD"); spread != nullptr) {
@@ -144,7 +139,7 @@ int main(int argc, char** argv) {
         return 1;
       }
       static_cast<unsigned char*>(page)[64 * (i % 64)] = 1;  // resident, a line of its own
-      g_spread.push_back(static_cast<unsigned char*>(page) + 64 * (i % 64));
+      g_reads.push_back(static_cast<unsigned char*>(page) + 64 * (i % 64));
     }
   }
   const char* unlocked = std::getenv("RESIDENT_UNLOCKED");
